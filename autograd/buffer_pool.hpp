@@ -1,0 +1,71 @@
+#pragma once
+// Note [buffer pool]: every tensor value and gradient lives in a 64-byte aligned block taken
+// from a per-thread pool of exact-size free lists. When backward() releases the tape, the
+// blocks go back to the pool and the next iteration reuses them, so a training loop stops
+// calling malloc (and page-faulting fresh memory) after its first step.
+#include <cstddef>
+#include <cstring>
+#include <utility>
+
+namespace tg {
+
+struct MemoryStats {
+  std::size_t live_bytes = 0;     // held by tensors of this thread's pool right now
+  std::size_t live_buffers = 0;
+  std::size_t pooled_bytes = 0;   // free, kept for reuse
+  std::size_t pooled_buffers = 0;
+  std::size_t system_allocations = 0;  // blocks ever requested from the system allocator
+};
+
+// Counters of the calling thread's pool.
+MemoryStats memory_stats();
+// Returns every free block of the calling thread's pool to the system.
+void release_pooled_memory();
+
+namespace detail {
+void* pool_acquire(std::size_t bytes);
+void pool_release(void* ptr, std::size_t bytes) noexcept;
+}  // namespace detail
+
+// An owning, move-only array of n T's from the pool; contents uninitialized unless zeroed.
+template <class T>
+class Buffer {
+ public:
+  Buffer() = default;
+  explicit Buffer(std::size_t n) : n_(n) {
+    if (n_) ptr_ = static_cast<T*>(detail::pool_acquire(n_ * sizeof(T)));
+  }
+  static Buffer zeros(std::size_t n) {
+    Buffer b(n);
+    if (n) std::memset(b.ptr_, 0, n * sizeof(T));
+    return b;
+  }
+  Buffer(Buffer&& o) noexcept : ptr_(std::exchange(o.ptr_, nullptr)), n_(std::exchange(o.n_, 0)) {}
+  Buffer& operator=(Buffer&& o) noexcept {
+    if (this != &o) {
+      reset();
+      ptr_ = std::exchange(o.ptr_, nullptr);
+      n_ = std::exchange(o.n_, 0);
+    }
+    return *this;
+  }
+  Buffer(const Buffer&) = delete;
+  Buffer& operator=(const Buffer&) = delete;
+  ~Buffer() { reset(); }
+
+  void reset() noexcept {
+    if (ptr_) detail::pool_release(ptr_, n_ * sizeof(T));
+    ptr_ = nullptr;
+    n_ = 0;
+  }
+  T* data() noexcept { return ptr_; }
+  const T* data() const noexcept { return ptr_; }
+  std::size_t size() const noexcept { return n_; }
+  bool empty() const noexcept { return ptr_ == nullptr; }
+
+ private:
+  T* ptr_ = nullptr;
+  std::size_t n_ = 0;
+};
+
+}  // namespace tg

@@ -1,0 +1,72 @@
+#pragma once
+// Raw kernels the ops are built from: BLAS GEMM into our own buffers, broadcasting loops,
+// and the `sum_to` reduction every broadcasting backward ends with. Internal to tapegrad.
+#include <array>
+#include <cstddef>
+
+#include <xtensor/xadapt.hpp>
+
+#include <tapegrad/autograd/shape.hpp>
+
+namespace tg::detail {
+
+// A contiguous buffer as a rank-1 xtensor (fixed rank: xsimd-vectorised, no shape allocation).
+template <class T>
+auto flat(T* p, std::size_t n) {
+  return xt::adapt(p, n, xt::no_ownership(), std::array<std::size_t, 1>{n});
+}
+
+// C[M,N] = alpha * op(A) * op(B) + beta * C, row-major; op(X) = X^T when trans_X.
+// lda/ldb are the row strides of A and B as stored.
+template <class T>
+void gemm(bool trans_a, bool trans_b, std::size_t M, std::size_t N, std::size_t K, T alpha,
+          const T* A, std::size_t lda, const T* B, std::size_t ldb, T beta, T* C,
+          std::size_t ldc);
+
+// dst[i] += src[i]
+template <class T>
+void add_into(T* dst, const T* src, std::size_t n);
+
+// Strides (in elements) of `in` seen from the broadcast shape `out`: 0 on broadcast dims.
+Shape broadcast_strides(const Shape& in, const Shape& out);
+
+// out = f(a, b) elementwise with numpy broadcasting of a (shape as) and b (shape bs) to `os`.
+template <class T, class F>
+void broadcast_binary(const Shape& os, const T* a, const Shape& as, const T* b, const Shape& bs,
+                      T* out, F f) {
+  const std::size_t n = numel(os);
+  if (as == os && bs == os) {
+    for (std::size_t i = 0; i < n; ++i) out[i] = f(a[i], b[i]);
+    return;
+  }
+  const Shape sa = broadcast_strides(as, os), sb = broadcast_strides(bs, os);
+  const std::size_t rank = os.size();
+  const std::size_t inner = rank ? os[rank - 1] : 1;
+  const std::size_t ia = rank ? sa[rank - 1] : 0, ib = rank ? sb[rank - 1] : 0;
+  Shape idx(rank, 0);  // odometer over the outer dims
+  std::size_t oa = 0, ob = 0;
+  for (std::size_t o = 0; o < n; o += inner) {
+    T* dst = out + o;
+    const T* pa = a + oa;
+    const T* pb = b + ob;
+    // The four inner-loop cases, each a simple loop the compiler vectorises.
+    if (ia && ib) for (std::size_t j = 0; j < inner; ++j) dst[j] = f(pa[j], pb[j]);
+    else if (ia)  for (std::size_t j = 0; j < inner; ++j) dst[j] = f(pa[j], pb[0]);
+    else if (ib)  for (std::size_t j = 0; j < inner; ++j) dst[j] = f(pa[0], pb[j]);
+    else          for (std::size_t j = 0; j < inner; ++j) dst[j] = f(pa[0], pb[0]);
+    for (std::size_t d = rank > 0 ? rank - 1 : 0; d-- > 0;) {  // advance the odometer
+      oa += sa[d];
+      ob += sb[d];
+      if (++idx[d] < os[d]) break;
+      oa -= sa[d] * os[d];
+      ob -= sb[d] * os[d];
+      idx[d] = 0;
+    }
+  }
+}
+
+// dst (shape ds) += src (shape ss) summed over the dimensions that broadcasting expanded.
+template <class T>
+void accumulate_sum_to(T* dst, const Shape& ds, const T* src, const Shape& ss);
+
+}  // namespace tg::detail

@@ -1,0 +1,65 @@
+#pragma once
+// How an op is written (internal to tapegrad's op files):
+//   auto out = detail::new_output<T>(shape);           // pooled value buffer
+//   ... compute out->value ...
+//   return detail::finish<T>("tanh", out, {x.impl_ptr()}, [=] { ... add into x's grad ... });
+// finish() runs anomaly checks and, when grad mode is on and an input requires grad, records
+// the node whose closure adds the output's gradient into the inputs' gradients (never assigns).
+#include <initializer_list>
+#include <string>
+#include <utility>
+
+#include <tapegrad/autograd/tape.hpp>
+#include <tapegrad/autograd/tensor.hpp>
+
+namespace tg::detail {
+
+using Inputs = xt::svector<std::shared_ptr<ImplBase>, 4>;
+
+template <class T>
+std::shared_ptr<TensorImpl<T>> new_output(const Shape& shape) {
+  auto out = std::make_shared<TensorImpl<T>>();
+  out->shape = shape;
+  out->value = Buffer<T>(numel(shape));
+  return out;
+}
+
+inline bool wants_grad(const Inputs& inputs) {
+  if (!is_grad_enabled()) return false;
+  for (const auto& in : inputs)
+    if (in && in->requires_grad) return true;
+  return false;
+}
+
+template <class T, class Backward>
+TensorT<T> finish(const char* op, std::shared_ptr<TensorImpl<T>> out, const Inputs& inputs,
+                  Backward&& backward) {
+  if (is_anomaly_enabled() && !out->value_finite())
+    throw NonFiniteError(std::string("anomaly: op '") + op + "' produced NaN/Inf in its output of shape " +
+                         to_string(out->shape));
+  if (wants_grad(inputs)) {
+    Node node;
+    node.op = op;
+    const std::uint64_t epoch = current_epoch();
+    for (const auto& in : inputs) {
+      if (!in || !in->requires_grad) continue;
+      node.inputs.push_back(in.get());
+      if (!in->is_leaf && in->tape_epoch != epoch) node.stale = in.get();
+    }
+    out->requires_grad = true;
+    out->is_leaf = false;
+    out->op = op;
+    node.out = out;
+    node.backward = std::forward<Backward>(backward);
+    record(std::move(node));
+  }
+  return TensorT<T>(std::move(out));
+}
+
+// "op: <what> shapes [a] and [b]" for std::invalid_argument messages.
+inline std::string shapes_message(const char* op, const std::string& what, const Shape& a,
+                                  const Shape& b) {
+  return std::string(op) + ": " + what + " (shapes " + to_string(a) + " and " + to_string(b) + ")";
+}
+
+}  // namespace tg::detail

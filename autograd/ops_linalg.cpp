@@ -1,0 +1,110 @@
+// Linear algebra: matmul, transpose and the fused linear layer op, on BLAS GEMM that writes
+// (and in backward, accumulates with beta = 1) straight into pooled buffers.
+#include <tapegrad/autograd/kernels.hpp>
+#include <tapegrad/autograd/op_helpers.hpp>
+#include <tapegrad/autograd/ops.hpp>
+
+namespace tg {
+namespace {
+
+void require_matrix(const char* op, const char* name, const Shape& s) {
+  if (s.size() != 2)
+    throw std::invalid_argument(std::string(op) + ": " + name + " must be 2-D, got shape " +
+                                to_string(s));
+}
+
+// dst[c, r] = src[r, c] for a [rows, cols] matrix, in cache-sized tiles.
+template <class T>
+void transpose_into(T* dst, const T* src, std::size_t rows, std::size_t cols, bool accumulate) {
+  constexpr std::size_t tile = 32;
+  for (std::size_t r0 = 0; r0 < rows; r0 += tile)
+    for (std::size_t c0 = 0; c0 < cols; c0 += tile)
+      for (std::size_t r = r0; r < std::min(rows, r0 + tile); ++r)
+        for (std::size_t c = c0; c < std::min(cols, c0 + tile); ++c) {
+          if (accumulate) dst[c * rows + r] += src[r * cols + c];
+          else dst[c * rows + r] = src[r * cols + c];
+        }
+}
+
+}  // namespace
+
+template <class T>
+TensorT<T> matmul(const TensorT<T>& a, const TensorT<T>& b) {
+  require_matrix("matmul", "a", a.shape());
+  require_matrix("matmul", "b", b.shape());
+  const std::size_t M = a.shape()[0], K = a.shape()[1], N = b.shape()[1];
+  if (b.shape()[0] != K)
+    throw std::invalid_argument(detail::shapes_message(
+        "matmul", "inner dimensions differ, a is [M, K] and b must be [K, N]", a.shape(), b.shape()));
+  auto out = detail::new_output<T>({M, N});
+  detail::gemm<T>(false, false, M, N, K, T(1), a.data(), K, b.data(), N, T(0), out->value.data(), N);
+  auto A = a.impl_ptr(), B = b.impl_ptr();
+  return detail::finish<T>("matmul", out, {A, B}, [A, B, M, N, K, o = out.get()] {
+    const T* dC = o->grad.data();  // [M, N]
+    // dA [M, K] += dC [M, N] . B^T
+    if (A->requires_grad)
+      detail::gemm<T>(false, true, M, K, N, T(1), dC, N, B->value.data(), N, T(1), A->grad_acc(), K);
+    // dB [K, N] += A^T . dC
+    if (B->requires_grad)
+      detail::gemm<T>(true, false, K, N, M, T(1), A->value.data(), K, dC, N, T(1), B->grad_acc(), N);
+  });
+}
+
+template <class T>
+TensorT<T> transpose(const TensorT<T>& x) {
+  require_matrix("transpose", "x", x.shape());
+  const std::size_t R = x.shape()[0], C = x.shape()[1];
+  auto out = detail::new_output<T>({C, R});
+  transpose_into(out->value.data(), x.data(), R, C, false);
+  auto X = x.impl_ptr();
+  return detail::finish<T>("transpose", out, {X}, [X, R, C, o = out.get()] {
+    transpose_into(X->grad_acc(), o->grad.data(), C, R, true);  // dx += dy^T
+  });
+}
+
+template <class T>
+TensorT<T> linear(const TensorT<T>& x, const TensorT<T>& weight, const TensorT<T>& bias) {
+  require_matrix("linear", "x", x.shape());
+  require_matrix("linear", "weight", weight.shape());
+  const std::size_t N = x.shape()[0], I = x.shape()[1], O = weight.shape()[0];
+  if (weight.shape()[1] != I)
+    throw std::invalid_argument(detail::shapes_message(
+        "linear", "x is [N, I] so weight must be [O, I]", x.shape(), weight.shape()));
+  if (bias.defined() && numel(bias.shape()) != O)
+    throw std::invalid_argument("linear: bias must have O = " + std::to_string(O) +
+                                " elements ([O] or [1, O]), got shape " + to_string(bias.shape()) +
+                                " for weight " + to_string(weight.shape()));
+  if (bias.defined() && bias.dim() > 2)
+    throw std::invalid_argument("linear: bias must be [O] or [1, O], got shape " + to_string(bias.shape()));
+  auto out = detail::new_output<T>({N, O});
+  T* y = out->value.data();
+  // y [N, O] = x [N, I] . W^T (W stored [O, I]) + b
+  detail::gemm<T>(false, true, N, O, I, T(1), x.data(), I, weight.data(), I, T(0), y, O);
+  if (bias.defined())
+    for (std::size_t r = 0; r < N; ++r) detail::add_into(y + r * O, bias.data(), O);
+  auto X = x.impl_ptr(), W = weight.impl_ptr(), B = bias.impl_ptr();
+  return detail::finish<T>("linear", out, {X, W, B}, [X, W, B, N, I, O, o = out.get()] {
+    const T* dy = o->grad.data();  // [N, O]
+    // dx [N, I] += dy [N, O] . W [O, I]
+    if (X->requires_grad)
+      detail::gemm<T>(false, false, N, I, O, T(1), dy, O, W->value.data(), I, T(1), X->grad_acc(), I);
+    // dW [O, I] += dy^T . x
+    if (W->requires_grad)
+      detail::gemm<T>(true, false, O, I, N, T(1), dy, O, X->value.data(), I, T(1), W->grad_acc(), I);
+    // db [O] += sum over rows of dy
+    if (B && B->requires_grad) {
+      T* db = B->grad_acc();
+      for (std::size_t r = 0; r < N; ++r) detail::add_into(db, dy + r * O, O);
+    }
+  });
+}
+
+#define TG_INSTANTIATE(T)                                          \
+  template TensorT<T> matmul(const TensorT<T>&, const TensorT<T>&); \
+  template TensorT<T> transpose(const TensorT<T>&);                \
+  template TensorT<T> linear(const TensorT<T>&, const TensorT<T>&, const TensorT<T>&);
+TG_INSTANTIATE(float)
+TG_INSTANTIATE(double)
+#undef TG_INSTANTIATE
+
+}  // namespace tg

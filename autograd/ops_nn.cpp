@@ -1,0 +1,192 @@
+// Neural-network ops: softmax, log_softmax, embedding, cross_entropy, mse, dropout.
+#include <cmath>
+#include <limits>
+
+#include <tapegrad/autograd/kernels.hpp>
+#include <tapegrad/autograd/op_helpers.hpp>
+#include <tapegrad/autograd/ops.hpp>
+#include <tapegrad/autograd/random.hpp>
+
+namespace tg {
+namespace {
+
+// Calls f(base, stride) for every line along the axis: element k of a line is base[k*stride].
+template <class F>
+void for_each_line(const AxisView& v, F f) {
+  for (std::size_t o = 0; o < v.outer; ++o)
+    for (std::size_t i = 0; i < v.inner; ++i) f(o * v.n * v.inner + i, v.inner);
+}
+
+// y = x - logsumexp(x) along each line (log=true), or y = softmax(x) (log=false).
+template <class T>
+void softmax_lines(const AxisView& v, const T* x, T* y, bool log) {
+  for_each_line(v, [&](std::size_t base, std::size_t stride) {
+    T m = -std::numeric_limits<T>::infinity();
+    for (std::size_t k = 0; k < v.n; ++k) m = std::max(m, x[base + k * stride]);
+    double s = 0;  // subtracting the max keeps exp() from overflowing
+    for (std::size_t k = 0; k < v.n; ++k) s += std::exp(double(x[base + k * stride] - m));
+    const T lse = m + T(std::log(s));
+    for (std::size_t k = 0; k < v.n; ++k) {
+      const T z = x[base + k * stride] - lse;
+      y[base + k * stride] = log ? z : std::exp(z);
+    }
+  });
+}
+
+template <class T>
+TensorT<T> softmax_op(const char* op, const TensorT<T>& x, long axis, bool log) {
+  const std::size_t ax = normalize_axis(op, axis, x.dim());
+  const AxisView v = axis_view(x.shape(), ax);
+  auto out = detail::new_output<T>(x.shape());
+  softmax_lines(v, x.data(), out->value.data(), log);
+  auto X = x.impl_ptr();
+  return detail::finish<T>(op, out, {X}, [X, v, log, o = out.get()] {
+    const T* y = o->value.data();
+    const T* dy = o->grad.data();
+    T* dx = X->grad_acc();
+    for_each_line(v, [&](std::size_t base, std::size_t stride) {
+      // softmax:     dx = y (dy - sum_k dy_k y_k)
+      // log_softmax: dx = dy - softmax(x) sum_k dy_k, softmax(x) = e^y
+      double s = 0;
+      for (std::size_t k = 0; k < v.n; ++k)
+        s += log ? dy[base + k * stride] : dy[base + k * stride] * y[base + k * stride];
+      for (std::size_t k = 0; k < v.n; ++k) {
+        const std::size_t e = base + k * stride;
+        dx[e] += log ? dy[e] - std::exp(y[e]) * T(s) : y[e] * (dy[e] - T(s));
+      }
+    });
+  });
+}
+
+}  // namespace
+
+template <class T>
+TensorT<T> softmax(const TensorT<T>& x, long axis) {
+  return softmax_op("softmax", x, axis, false);
+}
+
+template <class T>
+TensorT<T> log_softmax(const TensorT<T>& x, long axis) {
+  return softmax_op("log_softmax", x, axis, true);
+}
+
+template <class T>
+TensorT<T> embedding(const TensorT<T>& weight, const IdTensor& ids) {
+  if (weight.dim() != 2)
+    throw std::invalid_argument("embedding: weight must be 2-D [V, E], got shape " +
+                                to_string(weight.shape()));
+  const std::size_t V = weight.shape()[0], E = weight.shape()[1], n = ids.size();
+  for (std::size_t r = 0; r < n; ++r)
+    if (ids.data()[r] < 0 || std::size_t(ids.data()[r]) >= V)
+      throw std::out_of_range("embedding: id " + std::to_string(ids.data()[r]) + " at position " +
+                              std::to_string(r) + " is out of range [0, " + std::to_string(V) +
+                              ") for weight " + to_string(weight.shape()));
+  Shape os = ids.shape();
+  os.push_back(E);
+  auto out = detail::new_output<T>(os);
+  for (std::size_t r = 0; r < n; ++r)  // out[r, :] = W[id_r, :]
+    std::copy_n(weight.data() + ids.data()[r] * E, E, out->value.data() + r * E);
+  auto W = weight.impl_ptr();
+  return detail::finish<T>("embedding", out, {W}, [W, ids, E, o = out.get()] {
+    T* dW = W->grad_acc();
+    for (std::size_t r = 0; r < ids.size(); ++r)  // dW[id_r, :] += dy[r, :]; repeats add up
+      detail::add_into(dW + ids.data()[r] * E, o->grad.data() + r * E, E);
+  });
+}
+
+template <class T>
+TensorT<T> cross_entropy(const TensorT<T>& logits, const IdTensor& targets) {
+  if (logits.dim() < 1)
+    throw std::invalid_argument("cross_entropy: logits must be [..., C], got a scalar");
+  const Shape& ls = logits.shape();
+  const Shape rows_shape(ls.begin(), ls.end() - 1);
+  if (targets.shape() != rows_shape)
+    throw std::invalid_argument(detail::shapes_message(
+        "cross_entropy", "logits [..., C] need targets [...]", ls, targets.shape()));
+  const std::size_t C = ls.back(), N = numel(rows_shape);
+  if (N == 0 || C == 0)
+    throw std::invalid_argument("cross_entropy: empty logits of shape " + to_string(ls));
+  for (std::size_t r = 0; r < N; ++r)
+    if (targets.data()[r] < 0 || std::size_t(targets.data()[r]) >= C)
+      throw std::out_of_range("cross_entropy: target " + std::to_string(targets.data()[r]) +
+                              " at position " + std::to_string(r) + " is out of range [0, " +
+                              std::to_string(C) + ") for logits " + to_string(ls));
+  // log p [N, C], kept for backward as p = e^(log p)
+  auto log_p = std::make_shared<Buffer<T>>(N * C);
+  softmax_lines(AxisView{N, C, 1}, logits.data(), log_p->data(), true);
+  double loss = 0;
+  for (std::size_t r = 0; r < N; ++r) loss -= (*log_p).data()[r * C + targets.data()[r]];
+  auto out = detail::new_output<T>(Shape{});
+  out->value.data()[0] = T(loss / double(N));  // mean over the N rows
+  auto L = logits.impl_ptr();
+  return detail::finish<T>("cross_entropy", out, {L}, [L, targets, log_p, N, C, o = out.get()] {
+    // dlogits[r, c] += dy (p[r, c] - [c == target_r]) / N
+    const T scale = o->grad.data()[0] / T(N);
+    T* dx = L->grad_acc();
+    for (std::size_t r = 0; r < N; ++r) {
+      for (std::size_t c = 0; c < C; ++c) dx[r * C + c] += scale * std::exp(log_p->data()[r * C + c]);
+      dx[r * C + targets.data()[r]] -= scale;
+    }
+  });
+}
+
+template <class T>
+TensorT<T> mse(const TensorT<T>& prediction, const TensorT<T>& target) {
+  if (prediction.shape() != target.shape())
+    throw std::invalid_argument(detail::shapes_message(
+        "mse", "prediction and target must have the same shape", prediction.shape(), target.shape()));
+  const std::size_t n = prediction.numel();
+  if (n == 0) throw std::invalid_argument("mse: empty tensors of shape " + to_string(prediction.shape()));
+  double s = 0;
+  for (std::size_t i = 0; i < n; ++i) {
+    const double d = double(prediction.data()[i]) - double(target.data()[i]);
+    s += d * d;
+  }
+  auto out = detail::new_output<T>(Shape{});
+  out->value.data()[0] = T(s / double(n));
+  auto P = prediction.impl_ptr(), Y = target.impl_ptr();
+  return detail::finish<T>("mse", out, {P, Y}, [P, Y, n, o = out.get()] {
+    // L = mean (p - t)^2: dp = 2 (p - t) dL / n, dt = -dp
+    const T scale = T(2) * o->grad.data()[0] / T(n);
+    T* dp = P->requires_grad ? P->grad_acc() : nullptr;
+    T* dt = Y->requires_grad ? Y->grad_acc() : nullptr;
+    for (std::size_t i = 0; i < n; ++i) {
+      const T g = scale * (P->value.data()[i] - Y->value.data()[i]);
+      if (dp) dp[i] += g;
+      if (dt) dt[i] -= g;
+    }
+  });
+}
+
+template <class T>
+TensorT<T> dropout(const TensorT<T>& x, double p, bool train) {
+  if (!(p >= 0.0 && p <= 1.0))
+    throw std::invalid_argument("dropout: the probability p must be in [0, 1], got " + std::to_string(p));
+  if (!train || p == 0.0) return x;
+  const std::size_t n = x.numel();
+  // mask[i] = 1/(1-p) with probability 1-p, else 0 (all zeros when p = 1)
+  auto mask = std::make_shared<Buffer<T>>(n);
+  fill_uniform01(mask->data(), n);
+  const T keep_scale = p < 1.0 ? T(1.0 / (1.0 - p)) : T(0);
+  for (std::size_t i = 0; i < n; ++i) mask->data()[i] = mask->data()[i] >= T(p) ? keep_scale : T(0);
+  auto out = detail::new_output<T>(x.shape());
+  for (std::size_t i = 0; i < n; ++i) out->value.data()[i] = x.data()[i] * mask->data()[i];
+  auto X = x.impl_ptr();
+  return detail::finish<T>("dropout", out, {X}, [X, mask, n, o = out.get()] {
+    T* dx = X->grad_acc();
+    for (std::size_t i = 0; i < n; ++i) dx[i] += o->grad.data()[i] * mask->data()[i];  // dx = dy mask
+  });
+}
+
+#define TG_INSTANTIATE(T)                                                  \
+  template TensorT<T> softmax(const TensorT<T>&, long);                    \
+  template TensorT<T> log_softmax(const TensorT<T>&, long);                \
+  template TensorT<T> embedding(const TensorT<T>&, const IdTensor&);       \
+  template TensorT<T> cross_entropy(const TensorT<T>&, const IdTensor&);   \
+  template TensorT<T> mse(const TensorT<T>&, const TensorT<T>&);           \
+  template TensorT<T> dropout(const TensorT<T>&, double, bool);
+TG_INSTANTIATE(float)
+TG_INSTANTIATE(double)
+#undef TG_INSTANTIATE
+
+}  // namespace tg

@@ -1,0 +1,129 @@
+// Shape ops: reshape, concat, slice (narrow), split and chunk. Every tensor along an axis is
+// seen as [outer, n, inner], so these are block copies of n*inner contiguous elements.
+#include <cstring>
+
+#include <tapegrad/autograd/kernels.hpp>
+#include <tapegrad/autograd/op_helpers.hpp>
+#include <tapegrad/autograd/ops.hpp>
+
+namespace tg {
+
+template <class T>
+TensorT<T> reshape(const TensorT<T>& x, const Shape& shape) {
+  if (numel(shape) != x.numel())
+    throw std::invalid_argument(detail::shapes_message(
+        "reshape", "the element counts differ", x.shape(), shape));
+  auto out = detail::new_output<T>(shape);
+  std::memcpy(out->value.data(), x.data(), x.numel() * sizeof(T));
+  auto X = x.impl_ptr();
+  return detail::finish<T>("reshape", out, {X}, [X, o = out.get()] {
+    detail::add_into(X->grad_acc(), o->grad.data(), o->grad.size());  // same elements, same order
+  });
+}
+
+template <class T>
+TensorT<T> concat(const std::vector<TensorT<T>>& xs, long axis) {
+  if (xs.empty()) throw std::invalid_argument("concat: needs at least one tensor");
+  const Shape& first = xs[0].shape();
+  const std::size_t ax = normalize_axis("concat", axis, first.size());
+  Shape os = first;
+  os[ax] = 0;
+  for (const auto& x : xs) {
+    bool same = x.dim() == first.size();
+    for (std::size_t d = 0; same && d < first.size(); ++d) same = d == ax || x.shape()[d] == first[d];
+    if (!same)
+      throw std::invalid_argument(detail::shapes_message(
+          "concat", "all dimensions but axis " + std::to_string(ax) + " must match",
+          first, x.shape()));
+    os[ax] += x.shape()[ax];
+  }
+  auto out = detail::new_output<T>(os);
+  const AxisView ov = axis_view(os, ax);
+  detail::Inputs inputs;
+  std::vector<std::size_t> offsets;  // where each input starts along the axis
+  std::size_t at = 0;
+  for (const auto& x : xs) {
+    const AxisView v = axis_view(x.shape(), ax);
+    for (std::size_t o = 0; o < v.outer; ++o)  // out[o, at:at+n, :] = x[o, :, :]
+      std::memcpy(out->value.data() + (o * ov.n + at) * ov.inner, x.data() + o * v.n * v.inner,
+                  v.n * v.inner * sizeof(T));
+    inputs.push_back(x.impl_ptr());
+    offsets.push_back(at);
+    at += v.n;
+  }
+  std::vector<std::shared_ptr<TensorImpl<T>>> impls;
+  for (const auto& x : xs) impls.push_back(x.impl_ptr());
+  return detail::finish<T>("concat", out, inputs, [impls, offsets, ax, ov, o = out.get()] {
+    for (std::size_t k = 0; k < impls.size(); ++k) {
+      TensorImpl<T>& x = *impls[k];
+      if (!x.requires_grad) continue;
+      const AxisView v = axis_view(x.shape, ax);
+      T* dx = x.grad_acc();
+      for (std::size_t r = 0; r < v.outer; ++r)  // dx[r, :, :] += dy[r, at:at+n, :]
+        detail::add_into(dx + r * v.n * v.inner, o->grad.data() + (r * ov.n + offsets[k]) * ov.inner,
+                         v.n * v.inner);
+    }
+  });
+}
+
+template <class T>
+TensorT<T> slice(const TensorT<T>& x, long axis, std::size_t start, std::size_t length) {
+  const std::size_t ax = normalize_axis("slice", axis, x.dim());
+  const AxisView v = axis_view(x.shape(), ax);
+  if (start > v.n || length > v.n - start)
+    throw std::out_of_range("slice: elements [" + std::to_string(start) + ", " +
+                            std::to_string(start + length) + ") are out of range for axis " +
+                            std::to_string(ax) + " of shape " + to_string(x.shape()));
+  Shape os = x.shape();
+  os[ax] = length;
+  auto out = detail::new_output<T>(os);
+  const std::size_t run = length * v.inner;  // contiguous elements per outer index
+  for (std::size_t o = 0; o < v.outer; ++o)  // out[o, :, :] = x[o, start:start+length, :]
+    std::memcpy(out->value.data() + o * run, x.data() + (o * v.n + start) * v.inner, run * sizeof(T));
+  auto X = x.impl_ptr();
+  return detail::finish<T>("slice", out, {X}, [X, v, start, run, o_ = out.get()] {
+    T* dx = X->grad_acc();
+    for (std::size_t o = 0; o < v.outer; ++o)  // dx[o, start:start+length, :] += dy[o]
+      detail::add_into(dx + (o * v.n + start) * v.inner, o_->grad.data() + o * run, run);
+  });
+}
+
+template <class T>
+std::vector<TensorT<T>> split(const TensorT<T>& x, const std::vector<std::size_t>& sizes, long axis) {
+  const std::size_t ax = normalize_axis("split", axis, x.dim());
+  std::size_t total = 0;
+  for (std::size_t s : sizes) total += s;
+  if (total != x.shape()[ax])
+    throw std::invalid_argument("split: the sizes add up to " + std::to_string(total) +
+                                " but axis " + std::to_string(ax) + " of shape " +
+                                to_string(x.shape()) + " has " + std::to_string(x.shape()[ax]));
+  std::vector<TensorT<T>> parts;
+  std::size_t at = 0;
+  for (std::size_t s : sizes) {
+    parts.push_back(slice(x, long(ax), at, s));
+    at += s;
+  }
+  return parts;
+}
+
+template <class T>
+std::vector<TensorT<T>> chunk(const TensorT<T>& x, std::size_t n, long axis) {
+  const std::size_t ax = normalize_axis("chunk", axis, x.dim());
+  if (n == 0 || x.shape()[ax] % n != 0)
+    throw std::invalid_argument("chunk: axis " + std::to_string(ax) + " of shape " +
+                                to_string(x.shape()) + " cannot be cut into " +
+                                std::to_string(n) + " equal pieces");
+  return split(x, std::vector<std::size_t>(n, x.shape()[ax] / n), long(ax));
+}
+
+#define TG_INSTANTIATE(T)                                                                      \
+  template TensorT<T> reshape(const TensorT<T>&, const Shape&);                                \
+  template TensorT<T> concat(const std::vector<TensorT<T>>&, long);                            \
+  template TensorT<T> slice(const TensorT<T>&, long, std::size_t, std::size_t);                \
+  template std::vector<TensorT<T>> split(const TensorT<T>&, const std::vector<std::size_t>&, long); \
+  template std::vector<TensorT<T>> chunk(const TensorT<T>&, std::size_t, long);
+TG_INSTANTIATE(float)
+TG_INSTANTIATE(double)
+#undef TG_INSTANTIATE
+
+}  // namespace tg

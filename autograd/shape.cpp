@@ -1,0 +1,53 @@
+#include <tapegrad/autograd/shape.hpp>
+
+#include <stdexcept>
+
+namespace tg {
+
+std::size_t numel(const Shape& shape) {
+  std::size_t n = 1;
+  for (std::size_t d : shape) n *= d;
+  return n;
+}
+
+std::string to_string(const Shape& shape) {
+  std::string s = "[";
+  for (std::size_t i = 0; i < shape.size(); ++i) {
+    if (i) s += ", ";
+    s += std::to_string(shape[i]);
+  }
+  return s + "]";
+}
+
+Shape broadcast_shapes(const char* op, const Shape& a, const Shape& b) {
+  const std::size_t rank = std::max(a.size(), b.size());
+  Shape out(rank);
+  for (std::size_t i = 0; i < rank; ++i) {
+    // i counts from the right; a missing leading dimension acts as 1.
+    const std::size_t da = i < a.size() ? a[a.size() - 1 - i] : 1;
+    const std::size_t db = i < b.size() ? b[b.size() - 1 - i] : 1;
+    if (da != db && da != 1 && db != 1)
+      throw std::invalid_argument(std::string(op) + ": shapes " + to_string(a) + " and " +
+                                  to_string(b) + " cannot be broadcast together");
+    out[rank - 1 - i] = da == 1 ? db : da;
+  }
+  return out;
+}
+
+std::size_t normalize_axis(const char* op, long axis, std::size_t rank) {
+  const long r = static_cast<long>(rank);
+  if (axis < -r || axis >= r)
+    throw std::invalid_argument(std::string(op) + ": axis " + std::to_string(axis) +
+                                " is out of range for a tensor of rank " + std::to_string(rank));
+  return static_cast<std::size_t>(axis < 0 ? axis + r : axis);
+}
+
+AxisView axis_view(const Shape& shape, std::size_t axis) {
+  AxisView v;
+  for (std::size_t i = 0; i < axis; ++i) v.outer *= shape[i];
+  v.n = shape[axis];
+  for (std::size_t i = axis + 1; i < shape.size(); ++i) v.inner *= shape[i];
+  return v;
+}
+
+}  // namespace tg

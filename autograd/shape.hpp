@@ -1,0 +1,29 @@
+#pragma once
+// Shapes, numpy broadcasting and axis arithmetic shared by every op.
+#include <cstddef>
+#include <string>
+
+#include <xtensor/xstorage.hpp>
+
+namespace tg {
+
+// Dimensions of a tensor, outermost first; small shapes live inline (no allocation).
+using Shape = xt::svector<std::size_t, 4>;
+
+std::size_t numel(const Shape& shape);
+std::string to_string(const Shape& shape);  // "[32, 128]"
+
+// numpy broadcasting: dimensions are aligned on the right, each pair must be equal or 1.
+// Throws std::invalid_argument naming `op` and both shapes.
+Shape broadcast_shapes(const char* op, const Shape& a, const Shape& b);
+
+// Maps a possibly negative axis (-1 = last) into [0, rank); throws std::invalid_argument.
+std::size_t normalize_axis(const char* op, long axis, std::size_t rank);
+
+// A tensor seen as [outer, n, inner] around `axis`: the layout every axis-wise op walks.
+struct AxisView {
+  std::size_t outer = 1, n = 1, inner = 1;
+};
+AxisView axis_view(const Shape& shape, std::size_t axis);
+
+}  // namespace tg

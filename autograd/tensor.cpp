@@ -1,0 +1,197 @@
+#include <tapegrad/autograd/tensor.hpp>
+
+#include <algorithm>
+#include <cmath>
+#include <cstring>
+
+#include <xtensor/xbuilder.hpp>
+
+#include <tapegrad/autograd/tape.hpp>
+
+namespace tg {
+namespace {
+
+template <class T>
+bool all_finite(const Buffer<T>& b) {
+  const T* p = b.data();
+  for (std::size_t i = 0; i < b.size(); ++i)
+    if (!std::isfinite(p[i])) return false;
+  return true;
+}
+
+template <class T>
+std::shared_ptr<TensorImpl<T>> leaf(const Shape& shape, bool requires_grad) {
+  auto impl = std::make_shared<TensorImpl<T>>();
+  impl->shape = shape;
+  impl->value = Buffer<T>(numel(shape));
+  impl->requires_grad = requires_grad;
+  return impl;
+}
+
+}  // namespace
+
+template <class T>
+void TensorImpl<T>::keep_retained_grad() {
+  if (grad.empty()) return;
+  if (retained.empty()) retained = Buffer<T>::zeros(grad.size());
+  for (std::size_t i = 0; i < grad.size(); ++i) retained.data()[i] += grad.data()[i];
+}
+
+template <class T>
+bool TensorImpl<T>::value_finite() const {
+  return all_finite(value);
+}
+
+template <class T>
+bool TensorImpl<T>::grad_finite() const {
+  return all_finite(grad);
+}
+
+template <class T>
+TensorT<T> TensorT<T>::param(const xt::xarray<T>& value) {
+  auto impl = leaf<T>(value.shape(), true);
+  std::copy(value.begin(), value.end(), impl->value.data());
+  return TensorT(impl);
+}
+
+template <class T>
+TensorT<T> TensorT<T>::constant(const xt::xarray<T>& value) {
+  auto impl = leaf<T>(value.shape(), false);
+  std::copy(value.begin(), value.end(), impl->value.data());
+  return TensorT(impl);
+}
+
+template <class T>
+TensorT<T> TensorT<T>::full(const Shape& shape, T fill, bool requires_grad) {
+  auto impl = leaf<T>(shape, requires_grad);
+  std::fill_n(impl->value.data(), impl->value.size(), fill);
+  return TensorT(impl);
+}
+
+template <class T>
+TensorT<T> TensorT<T>::zeros(const Shape& shape, bool requires_grad) {
+  return full(shape, T(0), requires_grad);
+}
+
+template <class T>
+TensorT<T> TensorT<T>::scalar(T value, bool requires_grad) {
+  return full(Shape{}, value, requires_grad);
+}
+
+template <class T>
+std::size_t TensorT<T>::size(long axis) const {
+  return shape()[normalize_axis("size", axis, dim())];
+}
+
+template <class T>
+T TensorT<T>::item() const {
+  if (numel() != 1)
+    throw std::invalid_argument("item: needs a one-element tensor, got shape " +
+                                to_string(shape()));
+  return data()[0];
+}
+
+template <class T>
+void TensorT<T>::set_requires_grad(bool on) {
+  if (!is_leaf())
+    throw std::logic_error("set_requires_grad: only leaves can change it; this tensor was "
+                           "produced by op '" + std::string(impl().op) +
+                           "'. Use detach() to get a leaf.");
+  impl().requires_grad = on;
+  if (!on) impl().release_grad();
+}
+
+template <class T>
+void TensorT<T>::retain_grad() {
+  if (!requires_grad())
+    throw std::logic_error("retain_grad: the tensor does not require grad, so it never gets one");
+  if (!is_leaf()) impl().retains_grad = true;  // leaves keep their gradient anyway
+}
+
+template <class T>
+typename TensorT<T>::View TensorT<T>::grad() const {
+  Impl& im = impl();
+  if (!im.requires_grad)
+    throw std::logic_error("grad: the tensor does not require grad; create it with "
+                           "Tensor::param() or set_requires_grad(true)");
+  if (im.is_leaf) {
+    im.grad_acc();
+    return xt::adapt(static_cast<const T*>(im.grad.data()), im.grad.size(), xt::no_ownership(),
+                     im.shape);
+  }
+  if (!im.retains_grad)
+    throw std::logic_error("grad: this tensor is a non-leaf (produced by op '" +
+                           std::string(im.op) +
+                           "'); its gradient is freed during backward. Call retain_grad() "
+                           "on it before backward() to keep it.");
+  if (im.retained.empty()) im.retained = Buffer<T>::zeros(tg::numel(im.shape));
+  return xt::adapt(static_cast<const T*>(im.retained.data()), im.retained.size(),
+                   xt::no_ownership(), im.shape);
+}
+
+template <class T>
+T* TensorT<T>::grad_data() {
+  if (!is_leaf() || !requires_grad())
+    throw std::logic_error("grad_data: only leaves that require grad (parameters) have a "
+                           "writable gradient");
+  return impl().grad_acc();
+}
+
+template <class T>
+bool TensorT<T>::has_grad() const {
+  return is_leaf() ? impl().has_grad() : !impl().retained.empty();
+}
+
+template <class T>
+void TensorT<T>::zero_grad() {
+  Impl& im = impl();
+  if (!im.grad.empty() && im.is_leaf) std::memset(im.grad.data(), 0, im.grad.size() * sizeof(T));
+  if (!im.retained.empty()) std::memset(im.retained.data(), 0, im.retained.size() * sizeof(T));
+}
+
+template <class T>
+void TensorT<T>::backward(bool retain_graph) {
+  if (defined() && numel() != 1)
+    throw std::logic_error("backward: the output has shape " + to_string(shape()) +
+                           "; backward() without a seed gradient needs a one-element tensor "
+                           "(a loss). Reduce it with sum() or mean(), or pass a seed of the "
+                           "same shape.");
+  backward(xt::xarray<T>(xt::ones<T>(shape())), retain_graph);
+}
+
+template <class T>
+void TensorT<T>::backward(const xt::xarray<T>& seed, bool retain_graph) {
+  Impl& im = impl();
+  if (!im.requires_grad)
+    throw std::logic_error("backward: the tensor does not require grad (it was computed from "
+                           "constants only, or under NoGradGuard), so there is nothing to "
+                           "differentiate");
+  if (Shape(seed.shape()) != im.shape)
+    throw std::invalid_argument("backward: the seed gradient has shape " +
+                                to_string(seed.shape()) + " but the output has shape " +
+                                to_string(im.shape));
+  if (!im.is_leaf && im.tape_epoch != detail::current_epoch())
+    throw std::logic_error("backward: the graph of this tensor (produced by op '" +
+                           std::string(im.op) +
+                           "') was already released by an earlier backward() or clear_tape(). "
+                           "Recompute the forward pass, or pass retain_graph=true to the first "
+                           "backward() if you really need two.");
+  T* g = im.grad_acc();
+  std::size_t i = 0;
+  for (T s : seed) g[i++] += s;
+  if (!im.is_leaf) detail::backward_from(im, retain_graph);
+}
+
+template <class T>
+TensorT<T> TensorT<T>::detach() const {
+  auto impl = leaf<T>(shape(), false);
+  std::copy_n(data(), numel(), impl->value.data());
+  return TensorT(impl);
+}
+
+template struct TensorImpl<float>;
+template struct TensorImpl<double>;
+template class TensorT<float>;
+template class TensorT<double>;
+
+}  // namespace tg

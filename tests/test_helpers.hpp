@@ -1,0 +1,31 @@
+#pragma once
+// Shared by the test suites: gradcheck assertions and small deterministic inputs.
+#include <doctest/doctest.h>
+
+#include <fstream>
+#include <string>
+
+#include <tapegrad/tapegrad.hpp>
+
+namespace tgtest {
+
+// Asserts that f passes tg::gradcheck at the DESIGN §8 tolerances, printing the worst element.
+#define CHECK_GRADCHECK(f, inputs)                          \
+  do {                                                      \
+    const tg::GradcheckResult gc_ = tg::gradcheck(f, inputs); \
+    CHECK_MESSAGE(gc_.passed, gc_);                         \
+  } while (0)
+
+// A double parameter with values drawn uniformly from [lo, hi) by the library RNG.
+inline tg::TensorD param(const tg::Shape& shape, double lo = -1.0, double hi = 1.0) {
+  return tg::TensorD::param(tg::uniform<double>(shape, lo, hi));
+}
+
+// The folder of the shared corpora (CMake cache variable TAPEGRAD_DATA_DIR), or "" when it
+// is absent: tests that need it skip cleanly.
+inline std::string data_dir() {
+  const std::string dir = TAPEGRAD_DATA_DIR;
+  return std::ifstream(dir + "/tinyshakespeare.txt").good() ? dir : std::string();
+}
+
+}  // namespace tgtest
