@@ -1,1 +1,97 @@
+// Tensor handles, leaves, integer id tensors, the library RNG and thread settings.
+#include <cmath>
+
 #include "test_helpers.hpp"
+
+using tg::Tensor;
+using tg::TensorD;
+
+TEST_CASE("tensor: leaves from values, shapes, item") {
+  TensorD p = TensorD::param({{1.0, 2.0, 3.0}, {4.0, 5.0, 6.0}});
+  CHECK(p.requires_grad());
+  CHECK(p.is_leaf());
+  CHECK(p.shape() == tg::Shape{2, 3});
+  CHECK(p.size(-1) == 3);
+  CHECK(p.numel() == 6);
+  CHECK(p.value()(1, 2) == 6.0);
+  CHECK_THROWS_AS(p.item(), std::invalid_argument);
+  CHECK_THROWS_AS(p.size(2), std::invalid_argument);
+
+  Tensor c = Tensor::constant({1.5f});
+  CHECK_FALSE(c.requires_grad());
+  CHECK(c.item() == 1.5f);
+  CHECK_THROWS_AS(c.grad(), std::logic_error);
+
+  CHECK(Tensor::zeros({3, 2}).value() == xt::zeros<float>({3, 2}));
+  CHECK(TensorD::full({2}, 7.0).value()(1) == 7.0);
+  CHECK(TensorD::scalar(2.5).shape().empty());
+}
+
+TEST_CASE("tensor: set_requires_grad freezes a leaf; non-leaves refuse") {
+  TensorD w = TensorD::param({1.0, 2.0});
+  w.set_requires_grad(false);
+  CHECK_FALSE(tg::tanh(w).requires_grad());
+  w.set_requires_grad(true);
+  TensorD y = w * 2.0;
+  CHECK_THROWS_AS(y.set_requires_grad(false), std::logic_error);
+  tg::clear_tape();
+}
+
+TEST_CASE("tensor: grad of a leaf is zeros before any backward; data is writable") {
+  TensorD w = TensorD::param({1.0, 2.0});
+  CHECK(w.grad() == xt::zeros<double>({2}));
+  w.data()[0] = 5.0;
+  CHECK(w.value()(0) == 5.0);
+  w.grad_data()[1] = 3.0;
+  CHECK(w.grad()(1) == 3.0);
+}
+
+TEST_CASE("IdTensor: from int32 and int64 arrays, and braces") {
+  tg::IdTensor a = xt::xarray<int32_t>{{1, 2}, {3, 4}};
+  tg::IdTensor b = xt::xarray<int64_t>{7, 8, 9};
+  tg::IdTensor c = {4, 5};
+  CHECK(a.shape() == tg::Shape{2, 2});
+  CHECK(a.data()[3] == 4);
+  CHECK(b.size() == 3);
+  CHECK(c.data()[1] == 5);
+}
+
+TEST_CASE("random: manual_seed reproduces the stream; state round-trips") {
+  tg::manual_seed(42);
+  const auto a = tg::randn<double>({100});
+  tg::manual_seed(42);
+  const auto b = tg::randn<double>({100});
+  CHECK(a == b);
+  const std::string state = tg::rng_state();
+  const auto c = tg::uniform<float>({10}, -2.0f, 3.0f);
+  tg::set_rng_state(state);
+  CHECK(tg::uniform<float>({10}, -2.0f, 3.0f) == c);
+  CHECK_THROWS_AS(tg::set_rng_state("not a state"), std::invalid_argument);
+  CHECK_THROWS_AS(tg::randint(0), std::invalid_argument);
+}
+
+TEST_CASE("random: randn and uniform have the requested moments and range") {
+  tg::manual_seed(1);
+  const auto n = tg::randn<double>({20000});
+  double mean = 0, var = 0;
+  for (double v : n) mean += v;
+  mean /= n.size();
+  for (double v : n) var += (v - mean) * (v - mean);
+  var /= n.size();
+  CHECK(std::abs(mean) < 0.03);        // 4 standard errors
+  CHECK(std::abs(var - 1.0) < 0.04);
+  const auto u = tg::uniform<double>({20000}, -0.5, 0.25);
+  CHECK(xt::amin(u)() >= -0.5);
+  CHECK(xt::amax(u)() < 0.25);
+  std::size_t counts[3] = {0, 0, 0};
+  for (int i = 0; i < 3000; ++i) counts[tg::randint(3)] += 1;
+  for (auto k : counts) CHECK(std::abs(double(k) - 1000.0) < 130.0);
+}
+
+TEST_CASE("threads: set_num_threads validates and is remembered") {
+  CHECK_THROWS_WITH_AS(tg::set_num_threads(0), doctest::Contains("at least 1"), std::invalid_argument);
+  tg::set_num_threads(2);
+  CHECK(tg::get_num_threads() == 2);
+  tg::set_num_threads(1);
+  CHECK(tg::get_num_threads() == 1);
+}
