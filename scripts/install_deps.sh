@@ -1,0 +1,28 @@
+#!/usr/bin/env bash
+# Installs the Debian (bookworm) packages tapegrad needs, skipping those already present.
+# Sourced by test.sh and demo.sh; runs apt-get as root, or through sudo.
+set -euo pipefail
+
+TAPEGRAD_PACKAGES=(
+  cmake make g++            # toolchain
+  libxtensor-dev xtl-dev    # tensors
+  libxsimd-dev              # SIMD for xtensor (only "recommended" by libxtensor-dev)
+  libxtensor-blas-dev       # xtensor's BLAS bindings
+  libopenblas-dev           # the BLAS: never the 20x slower reference one
+  doctest-dev               # tests
+)
+
+missing=()
+for pkg in "${TAPEGRAD_PACKAGES[@]}"; do
+  if ! dpkg-query -W -f='${Status}' "$pkg" 2>/dev/null | grep -q "install ok installed"; then
+    missing+=("$pkg")
+  fi
+done
+
+if ((${#missing[@]})); then
+  echo "tapegrad: installing ${missing[*]}" >&2
+  sudo_cmd=()
+  if [[ $(id -u) -ne 0 ]]; then sudo_cmd=(sudo); fi
+  "${sudo_cmd[@]}" apt-get update -qq
+  DEBIAN_FRONTEND=noninteractive "${sudo_cmd[@]}" apt-get install -y -qq --no-install-recommends "${missing[@]}"
+fi
