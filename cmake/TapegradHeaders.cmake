@@ -4,7 +4,7 @@
 set(TAPEGRAD_GENERATED_INCLUDE_DIR "${CMAKE_CURRENT_BINARY_DIR}/include")
 set(_tg_inc "${TAPEGRAD_GENERATED_INCLUDE_DIR}/tapegrad")
 file(MAKE_DIRECTORY "${_tg_inc}")
-set(TAPEGRAD_HEADER_DIRS autograd)
+set(TAPEGRAD_HEADER_DIRS autograd layers optim io)  # the library's folders
 foreach(dir IN LISTS TAPEGRAD_HEADER_DIRS)
   if(NOT EXISTS "${_tg_inc}/${dir}")
     file(CREATE_LINK "${CMAKE_CURRENT_SOURCE_DIR}/${dir}" "${_tg_inc}/${dir}" SYMBOLIC)

@@ -1,0 +1,2 @@
+#pragma once
+// Checkpoints in the safetensors format.

@@ -1,0 +1,3 @@
+#pragma once
+// Modules and recurrent layers.
+#include <tapegrad/layers/module.hpp>

@@ -1,0 +1,63 @@
+#pragma once
+// Module: a named collection of parameters and child modules, with PyTorch's dotted names
+// ("rnn.weight_ih_l0", "out.bias"), so a PyTorch state_dict maps onto a tapegrad model name
+// for name.
+#include <string>
+#include <utility>
+#include <vector>
+
+#include <tapegrad/autograd/tensor.hpp>
+
+namespace tg {
+
+template <class T>
+using NamedTensorsT = std::vector<std::pair<std::string, TensorT<T>>>;
+using NamedTensors = NamedTensorsT<float>;
+
+// Children are registered by reference and must be members of their parent (or otherwise
+// outlive it); modules are therefore neither copyable nor movable.
+template <class T>
+class ModuleT {
+ public:
+  ModuleT() = default;
+  ModuleT(const ModuleT&) = delete;
+  ModuleT& operator=(const ModuleT&) = delete;
+  virtual ~ModuleT() = default;
+
+  // Every parameter, own ones first in registration order, then each child's under its prefix.
+  NamedTensorsT<T> named_parameters() const;
+  std::vector<TensorT<T>> parameters() const;
+  // The parameter called `name` (dotted path); std::out_of_range naming it if there is none.
+  TensorT<T> parameter(const std::string& name) const;
+  std::size_t parameter_count() const;  // number of scalar weights
+
+  // Train mode (dropout active) or eval mode; applies to every child.
+  void train(bool on = true);
+  void eval() { train(false); }
+  bool is_training() const { return training_; }
+
+  // Clears the gradient of every parameter.
+  void zero_grad();
+  // Freezes (requires_grad off) or unfreezes every parameter whose name starts with `prefix`
+  // ("" = all); returns how many it changed. std::out_of_range if nothing matches.
+  std::size_t set_requires_grad(const std::string& prefix, bool on);
+
+ protected:
+  TensorT<T> register_parameter(const std::string& name, TensorT<T> value);
+  void register_module(const std::string& name, ModuleT& child);
+
+ private:
+  void collect(const std::string& prefix, NamedTensorsT<T>& out) const;
+
+  std::vector<std::pair<std::string, TensorT<T>>> params_;
+  std::vector<std::pair<std::string, ModuleT*>> children_;
+  bool training_ = true;
+};
+
+using Module = ModuleT<float>;
+using ModuleD = ModuleT<double>;
+
+extern template class ModuleT<float>;
+extern template class ModuleT<double>;
+
+}  // namespace tg

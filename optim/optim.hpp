@@ -1,0 +1,2 @@
+#pragma once
+// Optimizers, gradient clipping and learning-rate schedules.
