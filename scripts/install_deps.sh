@@ -9,6 +9,8 @@ TAPEGRAD_PACKAGES=(
   libxsimd-dev              # SIMD for xtensor (only "recommended" by libxtensor-dev)
   libxtensor-blas-dev       # xtensor's BLAS bindings
   libopenblas-dev           # the BLAS: never the 20x slower reference one
+  nlohmann-json3-dev        # safetensors checkpoint headers
+  zlib1g-dev                # CRC32 of checkpoint data
   doctest-dev               # tests
 )
 
