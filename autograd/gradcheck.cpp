@@ -33,13 +33,20 @@ std::ostream& operator<<(std::ostream& os, const GradcheckResult& r) {
 GradcheckResult gradcheck(const GradcheckFn& f, const std::vector<TensorD>& inputs, double eps,
                           double atol, double rtol) {
   if (!(eps > 0)) throw std::invalid_argument("gradcheck: eps must be positive");
-  // Fresh leaves, so the caller's tensors keep their gradients untouched.
-  std::vector<TensorD> xs;
-  for (const auto& in : inputs) {
-    TensorD x = in.detach();
-    x.set_requires_grad(in.requires_grad());
-    xs.push_back(x);
-  }
+  // Note [gradcheck in place]: the inputs are perturbed in place (and restored bit for bit),
+  // so a module's own parameters can be passed as inputs while f calls the module. Their
+  // gradients are set aside for the analytic pass and put back afterwards.
+  const std::vector<TensorD>& xs = inputs;
+  for (const auto& x : xs)
+    if (!x.is_leaf())
+      throw std::invalid_argument("gradcheck: every input must be a leaf (a param or constant); "
+                                  "input produced by op '" + std::string(x.impl().op) + "' is not");
+  std::vector<xt::xarray<double>> saved_grads(xs.size());
+  for (std::size_t k = 0; k < xs.size(); ++k)
+    if (xs[k].requires_grad()) {
+      saved_grads[k] = xs[k].grad();
+      TensorD(xs[k]).zero_grad();
+    }
   clear_tape();
 
   // Analytic: backward of sum(w * f) is backward of f seeded with w.
@@ -54,14 +61,21 @@ GradcheckResult gradcheck(const GradcheckFn& f, const std::vector<TensorD>& inpu
     y.backward(seed);
   }
   clear_tape();
+  std::vector<xt::xarray<double>> analytic(xs.size());
+  for (std::size_t k = 0; k < xs.size(); ++k)
+    if (xs[k].requires_grad()) {
+      analytic[k] = xs[k].grad();
+      TensorD x = xs[k];
+      std::copy(saved_grads[k].begin(), saved_grads[k].end(), x.grad_data());
+    }
 
   GradcheckResult r;
   r.passed = true;
   for (std::size_t k = 0; k < xs.size(); ++k) {
     if (!xs[k].requires_grad()) continue;
-    const auto analytic = xs[k].grad();
-    for (std::size_t e = 0; e < xs[k].numel(); ++e) {
-      double* v = xs[k].data() + e;
+    TensorD x = xs[k];
+    for (std::size_t e = 0; e < x.numel(); ++e) {
+      double* v = x.data() + e;
       const double saved = *v;
       *v = saved + eps;
       const double plus = weighted_output(f, xs, w);
@@ -69,7 +83,7 @@ GradcheckResult gradcheck(const GradcheckFn& f, const std::vector<TensorD>& inpu
       const double minus = weighted_output(f, xs, w);
       *v = saved;
       const double numeric = (plus - minus) / (2 * eps);
-      const double a = analytic.data()[e];
+      const double a = analytic[k].data()[e];
       const double err = std::abs(a - numeric);
       r.elements_checked += 1;
       r.max_abs_error = std::max(r.max_abs_error, err);

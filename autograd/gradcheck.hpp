@@ -25,6 +25,9 @@ using GradcheckFn = std::function<TensorD(const std::vector<TensorD>&)>;
 // grad is compared with its central difference (f(x + eps) - f(x - eps)) / 2eps; the check
 // passes when |analytic - numeric| <= atol + rtol * |numeric| everywhere. f must be
 // deterministic (re-seed inside f if it draws random numbers, as dropout does).
+// The inputs must be leaves; they are perturbed in place and restored exactly, and their
+// gradients are left as they were, so a module's parameters can be inputs while f calls the
+// module.
 GradcheckResult gradcheck(const GradcheckFn& f, const std::vector<TensorD>& inputs,
                           double eps = 1e-6, double atol = 1e-5, double rtol = 1e-3);
 

@@ -8,13 +8,16 @@
 #include <initializer_list>
 #include <string>
 #include <utility>
+#include <vector>
 
 #include <tapegrad/autograd/tape.hpp>
 #include <tapegrad/autograd/tensor.hpp>
 
 namespace tg::detail {
 
-using Inputs = xt::svector<std::shared_ptr<ImplBase>, 4>;
+// An op's inputs (undefined optional inputs are null). Not an xt::svector: that container
+// only suits trivially copyable types.
+using Inputs = std::vector<std::shared_ptr<ImplBase>>;
 
 template <class T>
 std::shared_ptr<TensorImpl<T>> new_output(const Shape& shape) {
@@ -24,24 +27,25 @@ std::shared_ptr<TensorImpl<T>> new_output(const Shape& shape) {
   return out;
 }
 
-inline bool wants_grad(const Inputs& inputs) {
+inline bool wants_grad(const std::shared_ptr<ImplBase>* inputs, std::size_t n) {
   if (!is_grad_enabled()) return false;
-  for (const auto& in : inputs)
-    if (in && in->requires_grad) return true;
+  for (std::size_t k = 0; k < n; ++k)
+    if (inputs[k] && inputs[k]->requires_grad) return true;
   return false;
 }
 
 template <class T, class Backward>
-TensorT<T> finish(const char* op, std::shared_ptr<TensorImpl<T>> out, const Inputs& inputs,
-                  Backward&& backward) {
+TensorT<T> finish(const char* op, std::shared_ptr<TensorImpl<T>> out,
+                  const std::shared_ptr<ImplBase>* inputs, std::size_t n, Backward&& backward) {
   if (is_anomaly_enabled() && !out->value_finite())
     throw NonFiniteError(std::string("anomaly: op '") + op + "' produced NaN/Inf in its output of shape " +
                          to_string(out->shape));
-  if (wants_grad(inputs)) {
+  if (wants_grad(inputs, n)) {
     Node node;
     node.op = op;
     const std::uint64_t epoch = current_epoch();
-    for (const auto& in : inputs) {
+    for (std::size_t k = 0; k < n; ++k) {
+      const auto& in = inputs[k];
       if (!in || !in->requires_grad) continue;
       node.inputs.push_back(in.get());
       if (!in->is_leaf && in->tape_epoch != epoch) node.stale = in.get();
@@ -54,6 +58,18 @@ TensorT<T> finish(const char* op, std::shared_ptr<TensorImpl<T>> out, const Inpu
     record(std::move(node));
   }
   return TensorT<T>(std::move(out));
+}
+
+template <class T, class Backward>
+TensorT<T> finish(const char* op, std::shared_ptr<TensorImpl<T>> out,
+                  std::initializer_list<std::shared_ptr<ImplBase>> inputs, Backward&& backward) {
+  return finish<T>(op, std::move(out), inputs.begin(), inputs.size(), std::forward<Backward>(backward));
+}
+
+template <class T, class Backward>
+TensorT<T> finish(const char* op, std::shared_ptr<TensorImpl<T>> out, const Inputs& inputs,
+                  Backward&& backward) {
+  return finish<T>(op, std::move(out), inputs.data(), inputs.size(), std::forward<Backward>(backward));
 }
 
 // "op: <what> shapes [a] and [b]" for std::invalid_argument messages.

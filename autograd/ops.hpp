@@ -70,6 +70,12 @@ template <class T> TensorT<T> mse(const TensorT<T>& prediction, const TensorT<T>
 // Eval (train = false) or p = 0: x itself.
 template <class T> TensorT<T> dropout(const TensorT<T>& x, double p, bool train);
 
+// ---- normalisation (ops_norm.cpp) ----
+// Normalises each row over the last axis N: (x - mean) / sqrt(var + eps) * gamma + beta, with
+// gamma, beta [N] (either may be undefined: no scale / no shift).
+template <class T>
+TensorT<T> layer_norm(const TensorT<T>& x, const TensorT<T>& gamma, const TensorT<T>& beta, double eps = 1e-5);
+
 // ---- operators ----
 template <class T> TensorT<T> operator+(const TensorT<T>& a, const TensorT<T>& b) { return add(a, b); }
 template <class T> TensorT<T> operator-(const TensorT<T>& a, const TensorT<T>& b) { return sub(a, b); }

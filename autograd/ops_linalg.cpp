@@ -74,7 +74,7 @@ TensorT<T> linear(const TensorT<T>& x, const TensorT<T>& weight, const TensorT<T
     throw std::invalid_argument("linear: bias must have O = " + std::to_string(O) +
                                 " elements ([O] or [1, O]), got shape " + to_string(bias.shape()) +
                                 " for weight " + to_string(weight.shape()));
-  if (bias.defined() && bias.dim() > 2)
+  if (bias.defined() && !(bias.dim() == 1 || (bias.dim() == 2 && bias.shape()[0] == 1)))
     throw std::invalid_argument("linear: bias must be [O] or [1, O], got shape " + to_string(bias.shape()));
   auto out = detail::new_output<T>({N, O});
   T* y = out->value.data();

@@ -19,7 +19,7 @@ TEST_CASE("gradcheck: catches a gradient that is missing a path") {
   CHECK(r.message.find("input 0") != std::string::npos);
 }
 
-TEST_CASE("gradcheck: skips inputs that do not require grad; validates eps") {
+TEST_CASE("gradcheck: skips inputs that do not require grad and validates eps") {
   auto f = [](const std::vector<TensorD>& in) { return in[0] * in[1]; };
   const auto r = tg::gradcheck(f, {TensorD::param({1.0, 2.0}), TensorD::constant({3.0, 4.0})});
   CHECK_MESSAGE(r.passed, r);

@@ -1,1 +1,177 @@
 #include "test_helpers.hpp"
+// Linear algebra (autograd/ops_linalg.cpp): matmul and linear on BLAS, transpose.
+// Gradchecks in double; values against hand-computed numbers and plain triple loops.
+#include <vector>
+
+#include "op_checks.hpp"
+
+using tg::Shape;
+using tg::TensorD;
+using tgtest::check_close;
+using tgtest::check_error;
+
+namespace {
+
+// c[m, n] = sum_k a[m, k] b[k, n]
+xt::xarray<double> matmul_reference(const xt::xarray<double>& a, const xt::xarray<double>& b) {
+  const std::size_t M = a.shape()[0], K = a.shape()[1], N = b.shape()[1];
+  xt::xarray<double> c = xt::zeros<double>({M, N});
+  for (std::size_t m = 0; m < M; ++m)
+    for (std::size_t n = 0; n < N; ++n)
+      for (std::size_t k = 0; k < K; ++k) c(m, n) += a(m, k) * b(k, n);
+  return c;
+}
+
+// y[n, o] = sum_i x[n, i] w[o, i] + bias[o] (bias of any shape with O elements, or none)
+xt::xarray<double> linear_reference(const xt::xarray<double>& x, const xt::xarray<double>& w,
+                                    const xt::xarray<double>* bias) {
+  const std::size_t N = x.shape()[0], I = x.shape()[1], O = w.shape()[0];
+  xt::xarray<double> y = xt::zeros<double>({N, O});
+  for (std::size_t n = 0; n < N; ++n)
+    for (std::size_t o = 0; o < O; ++o) {
+      for (std::size_t i = 0; i < I; ++i) y(n, o) += x(n, i) * w(o, i);
+      if (bias) y(n, o) += bias->data()[o];
+    }
+  return y;
+}
+
+// x [N=4, I=3], weight [O=5, I]: gradcheck with respect to x, weight and (if given) the bias,
+// and values against linear_reference.
+void check_linear(const Shape& bias_shape, bool with_bias) {
+  tg::manual_seed(29);
+  const TensorD x = tgtest::param({4, 3});
+  const TensorD w = tgtest::param({5, 3});
+  const TensorD b = with_bias ? tgtest::param(bias_shape) : TensorD();
+  const tg::GradcheckFn f = [](const std::vector<TensorD>& in) {
+    return in.size() == 3 ? tg::linear(in[0], in[1], in[2]) : tg::linear(in[0], in[1]);
+  };
+  std::vector<TensorD> inputs = {x, w};
+  if (with_bias) inputs.push_back(b);
+  CHECK_GRADCHECK(f, inputs);
+  const xt::xarray<double> bv = with_bias ? b.to_xarray() : xt::xarray<double>();
+  check_close(tg::linear(x, w, b).value(),
+              linear_reference(x.to_xarray(), w.to_xarray(), with_bias ? &bv : nullptr));
+}
+
+// x [R, C]: gradcheck, and y[c, r] == x[r, c] for every element.
+void check_transpose(std::size_t R, std::size_t C) {
+  tg::manual_seed(43);
+  const TensorD x = tgtest::param({R, C});
+  const tg::GradcheckFn f = [](const std::vector<TensorD>& in) { return tg::transpose(in[0]); };
+  const std::vector<TensorD> inputs = {x};
+  CHECK_GRADCHECK(f, inputs);
+  xt::xarray<double> expected = xt::zeros<double>({C, R});
+  for (std::size_t r = 0; r < R; ++r)
+    for (std::size_t c = 0; c < C; ++c) expected(c, r) = x.value()(r, c);
+  check_close(tg::transpose(x).value(), expected);
+}
+
+}  // namespace
+
+// ===== matmul =====
+
+TEST_CASE("matmul: gradcheck [3,4] x [4,2]") {
+  tg::manual_seed(31);
+  const tg::GradcheckFn f = [](const std::vector<TensorD>& in) { return tg::matmul(in[0], in[1]); };
+  const std::vector<TensorD> inputs = {tgtest::param({3, 4}), tgtest::param({4, 2})};
+  CHECK_GRADCHECK(f, inputs);
+}
+
+TEST_CASE("matmul: gradcheck with one constant operand (each side)") {
+  tg::manual_seed(37);
+  const tg::GradcheckFn f = [](const std::vector<TensorD>& in) { return tg::matmul(in[0], in[1]); };
+  const std::vector<TensorD> left_param = {tgtest::param({2, 3}), TensorD::constant(tg::uniform<double>({3, 5}, -1, 1))};
+  const std::vector<TensorD> right_param = {TensorD::constant(tg::uniform<double>({2, 3}, -1, 1)), tgtest::param({3, 5})};
+  CHECK_GRADCHECK(f, left_param);
+  CHECK_GRADCHECK(f, right_param);
+}
+
+TEST_CASE("matmul: hand-computed 2x3 by 3x2 value and gradients") {
+  TensorD a = TensorD::param({{1.0, 2.0, 3.0}, {4.0, 5.0, 6.0}});
+  TensorD b = TensorD::param({{7.0, 8.0}, {9.0, 10.0}, {11.0, 12.0}});
+  const TensorD c = tg::matmul(a, b);
+  check_close(c.value(), {{58.0, 64.0}, {139.0, 154.0}});
+  tg::sum(c).backward();
+  check_close(a.grad(), {{15.0, 19.0, 23.0}, {15.0, 19.0, 23.0}});  // row sums of b
+  check_close(b.grad(), {{5.0, 5.0}, {7.0, 7.0}, {9.0, 9.0}});      // column sums of a
+}
+
+TEST_CASE("matmul: values of a [33,40] x [40,35] product match a triple loop") {
+  tg::manual_seed(41);
+  const TensorD a = TensorD::constant(tg::uniform<double>({33, 40}, -1, 1));
+  const TensorD b = TensorD::constant(tg::uniform<double>({40, 35}, -1, 1));
+  check_close(tg::matmul(a, b).value(), matmul_reference(a.to_xarray(), b.to_xarray()));
+}
+
+// ===== transpose =====
+
+TEST_CASE("transpose: gradcheck and values [3,5]") { check_transpose(3, 5); }
+// Larger than one 32x32 tile in both dimensions, with ragged edges.
+TEST_CASE("transpose: gradcheck and values [40,70] (several tiles)") { check_transpose(40, 70); }
+
+// ===== linear: x [N, I], weight [O, I], bias [O] / [1, O] / none =====
+
+TEST_CASE("linear: gradcheck and values without bias") { check_linear({}, false); }
+TEST_CASE("linear: gradcheck and values with a [O] bias") { check_linear({5}, true); }
+TEST_CASE("linear: gradcheck and values with a [1,O] bias") { check_linear({1, 5}, true); }
+
+TEST_CASE("linear: gradcheck of a layer on constant data (only weight and bias require grad)") {
+  tg::manual_seed(53);
+  const TensorD x = TensorD::constant(tg::uniform<double>({6, 3}, -1, 1));
+  const tg::GradcheckFn f = [x](const std::vector<TensorD>& in) { return tg::tanh(tg::linear(x, in[0], in[1])); };
+  const std::vector<TensorD> inputs = {tgtest::param({2, 3}), tgtest::param({2})};
+  CHECK_GRADCHECK(f, inputs);
+}
+
+TEST_CASE("linear: hand-computed value and bias gradient") {
+  const TensorD x = TensorD::constant({{1.0, 2.0}, {3.0, 4.0}, {5.0, 6.0}});  // [N=3, I=2]
+  TensorD w = TensorD::param({{1.0, 0.0}, {0.5, -1.0}});                    // [O=2, I=2]
+  TensorD b = TensorD::param({10.0, 20.0});                                 // [O]
+  const TensorD y = tg::linear(x, w, b);
+  check_close(y.value(), {{11.0, 18.5}, {13.0, 17.5}, {15.0, 16.5}});
+  tg::sum(y).backward();
+  check_close(b.grad(), {3.0, 3.0});                 // one per row
+  check_close(w.grad(), {{9.0, 12.0}, {9.0, 12.0}});  // column sums of x
+}
+
+// ===== errors =====
+
+TEST_CASE("matmul, transpose: non-2-D operands are rejected") {
+  const TensorD m = tgtest::param({2, 3});
+  check_error<std::invalid_argument>([&] { tg::matmul(tgtest::param({3}), m); }, {"matmul", "2-D", "[3]"});
+  check_error<std::invalid_argument>([&] { tg::matmul(m, tgtest::param({3, 2, 1})); }, {"matmul", "2-D", "[3, 2, 1]"});
+  check_error<std::invalid_argument>([&] { tg::transpose(tgtest::param({2, 3, 4})); }, {"transpose", "[2, 3, 4]"});
+  tgtest::check_tape_still_works();
+}
+
+TEST_CASE("matmul: inner dimensions that differ name both shapes") {
+  const TensorD a = tgtest::param({2, 3});
+  check_error<std::invalid_argument>([&] { tg::matmul(tg::tanh(a), tgtest::param({4, 5})); },
+                                     {"matmul", "[2, 3]", "[4, 5]"});
+  tgtest::check_tape_still_works();
+}
+
+TEST_CASE("linear: mismatched weight or bias shapes are rejected") {
+  const TensorD x = tgtest::param({4, 3});
+  const TensorD w = tgtest::param({5, 3});
+  check_error<std::invalid_argument>([&] { tg::linear(x, tgtest::param({5, 4})); }, {"linear", "[4, 3]", "[5, 4]"});
+  check_error<std::invalid_argument>([&] { tg::linear(tgtest::param({3}), w); }, {"linear", "2-D", "[3]"});
+  check_error<std::invalid_argument>([&] { tg::linear(x, w, tgtest::param({4})); }, {"linear", "bias", "[4]"});
+  check_error<std::invalid_argument>([&] { tg::linear(x, w, tgtest::param({1, 6})); }, {"linear", "bias", "[1, 6]"});
+  // [O, 1] has O elements but is a column, not a row of biases
+  check_error<std::invalid_argument>([&] { tg::linear(x, w, tgtest::param({5, 1})); }, {"linear", "bias", "[5, 1]"});
+  check_error<std::invalid_argument>([&] { tg::linear(x, w, tgtest::param({1, 1, 5})); }, {"linear", "bias", "[1, 1, 5]"});
+  tgtest::check_tape_still_works();
+}
+
+// ===== float instantiation =====
+
+TEST_CASE("linalg: float forward values and gradients match double") {
+  const auto f = [](const auto& x) {
+    // x[0] [4, 3], x[1] [5, 3], x[2] [2, 5], x[3] [2]
+    return tg::linear(tg::matmul(x[0], tg::transpose(x[1])), x[2], x[3]);
+  };
+  tg::manual_seed(59);
+  tgtest::check_float_matches_double(f, {tg::uniform<double>({4, 3}, -1, 1), tg::uniform<double>({5, 3}, -1, 1),
+                                         tg::uniform<double>({2, 5}, -1, 1), tg::uniform<double>({2}, -1, 1)});
+}

@@ -47,7 +47,7 @@ TEST_CASE("clear_tape: a 100,000-op graph that is never backwarded is released w
   CHECK(tg::memory_stats().live_bytes == before);  // every intermediate buffer went back
 }
 
-TEST_CASE("backward: intermediate values are freed after backward; the pool recycles them") {
+TEST_CASE("backward: intermediate values are freed after backward - the pool recycles them") {
   TensorD w = TensorD::param(tg::uniform<double>({64, 64}, -1, 1));
   TensorD x = TensorD::constant(tg::uniform<double>({8, 64}, -1, 1));
   auto step = [&] { tg::sum(tg::tanh(tg::matmul(x, w))).backward(); };
@@ -59,7 +59,7 @@ TEST_CASE("backward: intermediate values are freed after backward; the pool recy
   CHECK(tg::memory_stats().system_allocations == allocations);  // no new memory after step 1
 }
 
-TEST_CASE("detach: gradients stop at a detached value; the forward value flows on") {
+TEST_CASE("detach: gradients stop at a detached value - the forward value flows on") {
   TensorD x = TensorD::param({3.0});
   TensorD h = x * x;
   TensorD d = tg::detach(h);
@@ -87,7 +87,7 @@ TEST_CASE("NoGradGuard: records nothing and produces constants") {
   tg::clear_tape();
 }
 
-TEST_CASE("retain_grad: a non-leaf keeps its gradient; without it grad() is a logic_error") {
+TEST_CASE("retain_grad: a non-leaf keeps its gradient - without it grad() is a logic_error") {
   TensorD x = TensorD::param({0.5, -1.0});
   TensorD h = tg::tanh(x);
   h.retain_grad();

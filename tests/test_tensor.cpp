@@ -27,7 +27,7 @@ TEST_CASE("tensor: leaves from values, shapes, item") {
   CHECK(TensorD::scalar(2.5).shape().empty());
 }
 
-TEST_CASE("tensor: set_requires_grad freezes a leaf; non-leaves refuse") {
+TEST_CASE("tensor: set_requires_grad freezes a leaf - non-leaves refuse") {
   TensorD w = TensorD::param({1.0, 2.0});
   w.set_requires_grad(false);
   CHECK_FALSE(tg::tanh(w).requires_grad());
@@ -37,7 +37,7 @@ TEST_CASE("tensor: set_requires_grad freezes a leaf; non-leaves refuse") {
   tg::clear_tape();
 }
 
-TEST_CASE("tensor: grad of a leaf is zeros before any backward; data is writable") {
+TEST_CASE("tensor: grad of a leaf is zeros before any backward - data is writable") {
   TensorD w = TensorD::param({1.0, 2.0});
   CHECK(w.grad() == xt::zeros<double>({2}));
   w.data()[0] = 5.0;
@@ -56,7 +56,7 @@ TEST_CASE("IdTensor: from int32 and int64 arrays, and braces") {
   CHECK(c.data()[1] == 5);
 }
 
-TEST_CASE("random: manual_seed reproduces the stream; state round-trips") {
+TEST_CASE("random: manual_seed reproduces the stream - state round-trips") {
   tg::manual_seed(42);
   const auto a = tg::randn<double>({100});
   tg::manual_seed(42);

@@ -1,0 +1,30 @@
+#pragma once
+// AffineCellT: the parameters PyTorch's RNNCell, LSTMCell and GRUCell share, with their names,
+// shapes and initialisation:
+//   weight_ih [G*H, I], weight_hh [G*H, H], bias_ih [G*H], bias_hh [G*H], all U(-1/sqrt(H), 1/sqrt(H))
+// The input projection of a whole block is x W_ih^T + b_ih (one GEMM); each step adds
+// h W_hh^T + b_hh (one fused [B, H] x [H, G*H] GEMM) and slices the G gates.
+#include <tapegrad/layers/cell.hpp>
+
+namespace tg {
+
+template <class T>
+class AffineCellT : public CellT<T> {
+ public:
+  AffineCellT(std::size_t input_size, std::size_t hidden_size, std::size_t gates);
+  std::size_t gates() const { return gates_; }
+  TensorT<T> project_input(const TensorT<T>& x) const override;  // [N, I] -> [N, G*H]
+
+  TensorT<T> weight_ih, weight_hh, bias_ih, bias_hh;
+
+ protected:
+  TensorT<T> project_hidden(const TensorT<T>& h) const;  // [B, H] -> [B, G*H]
+
+ private:
+  std::size_t gates_;
+};
+
+extern template class AffineCellT<float>;
+extern template class AffineCellT<double>;
+
+}  // namespace tg

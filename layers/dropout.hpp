@@ -1,0 +1,25 @@
+#pragma once
+// Dropout as a module: active in train mode only (Module::train / eval).
+#include <tapegrad/autograd/ops.hpp>
+#include <tapegrad/layers/module.hpp>
+
+namespace tg {
+
+template <class T>
+class DropoutT : public ModuleT<T> {
+ public:
+  explicit DropoutT(double p) : p_(p) {
+    if (!(p >= 0.0 && p <= 1.0))
+      throw std::invalid_argument("Dropout: p must be in [0, 1], got " + std::to_string(p));
+  }
+  TensorT<T> forward(const TensorT<T>& x) const { return dropout(x, p_, this->is_training()); }
+  TensorT<T> operator()(const TensorT<T>& x) const { return forward(x); }
+  double p() const { return p_; }
+
+ private:
+  double p_;
+};
+
+using Dropout = DropoutT<float>;
+
+}  // namespace tg

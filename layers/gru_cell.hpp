@@ -1,0 +1,23 @@
+#pragma once
+// GRU cell, PyTorch's GRUCell. Gates in PyTorch's order r | z | n:
+//   [x_r | x_z | x_n] = x W_ih^T + b_ih,  [h_r | h_z | h_n] = h W_hh^T + b_hh   each [B, H]
+//   r = sigmoid(x_r + h_r),  z = sigmoid(x_z + h_z)
+//   n = tanh(x_n + r * h_n)
+//   h' = (1 - z) * n + z * h  =  n + z * (h - n)
+#include <tapegrad/layers/affine_cell.hpp>
+
+namespace tg {
+
+template <class T>
+class GRUCellT : public AffineCellT<T> {
+ public:
+  GRUCellT(std::size_t input_size, std::size_t hidden_size);
+  std::size_t state_size() const override { return 1; }
+  StateT<T> step(const TensorT<T>& xp, const StateT<T>& state) const override;
+};
+
+using GRUCell = GRUCellT<float>;
+extern template class GRUCellT<float>;
+extern template class GRUCellT<double>;
+
+}  // namespace tg

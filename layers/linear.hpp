@@ -1,0 +1,25 @@
+#pragma once
+// Linear: y = x W^T + b with PyTorch's layout (weight [O, I], bias [O]) and initialisation
+// U(-1/sqrt(I), 1/sqrt(I)). Inputs [N, I] or [T, B, I] (leading dims are flattened).
+#include <tapegrad/layers/module.hpp>
+
+namespace tg {
+
+template <class T>
+class LinearT : public ModuleT<T> {
+ public:
+  LinearT(std::size_t in_features, std::size_t out_features);
+  TensorT<T> forward(const TensorT<T>& x) const;  // [..., I] -> [..., O]
+  TensorT<T> operator()(const TensorT<T>& x) const { return forward(x); }
+  std::size_t in_features() const { return weight.shape()[1]; }
+  std::size_t out_features() const { return weight.shape()[0]; }
+
+  TensorT<T> weight;  // [O, I]
+  TensorT<T> bias;    // [O]
+};
+
+using Linear = LinearT<float>;
+extern template class LinearT<float>;
+extern template class LinearT<double>;
+
+}  // namespace tg

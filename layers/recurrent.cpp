@@ -1,0 +1,121 @@
+#include <tapegrad/layers/recurrent.hpp>
+
+#include <algorithm>
+#include <stdexcept>
+
+#include <tapegrad/autograd/ops.hpp>
+#include <tapegrad/layers/gru_cell.hpp>
+#include <tapegrad/layers/lstm_cell.hpp>
+
+namespace tg {
+
+template <class T>
+RecurrentT<T>::RecurrentT(std::size_t input_size, std::size_t hidden_size, RecurrentOptions options,
+                          CellFactory make_cell)
+    : input_size_(input_size), hidden_size_(hidden_size), options_(options) {
+  if (options.num_layers == 0) throw std::invalid_argument("Recurrent: num_layers must be at least 1");
+  if (!(options.dropout >= 0.0 && options.dropout <= 1.0))
+    throw std::invalid_argument("Recurrent: dropout must be in [0, 1], got " + std::to_string(options.dropout));
+  const std::size_t D = num_directions();
+  for (std::size_t l = 0; l < options.num_layers; ++l)
+    for (std::size_t d = 0; d < D; ++d) {
+      auto cell = make_cell(l == 0 ? input_size : D * hidden_size, hidden_size);
+      if (!cell || cell->hidden_size() != hidden_size)
+        throw std::invalid_argument("Recurrent: the cell factory must return a cell of hidden size " +
+                                    std::to_string(hidden_size));
+      // PyTorch's flat names: the cell's weight_ih becomes weight_ih_l0 (weight_ih_l0_reverse).
+      const std::string suffix = "_l" + std::to_string(l) + (d == 1 ? "_reverse" : "");
+      for (auto& [name, p] : cell->named_parameters()) {
+        std::string flat = name;
+        std::replace(flat.begin(), flat.end(), '.', '_');
+        this->register_parameter(flat + suffix, p);
+      }
+      cells_.push_back(std::move(cell));
+    }
+}
+
+template <class T>
+const CellT<T>& RecurrentT<T>::cell(std::size_t layer, bool reverse) const {
+  if (layer >= num_layers() || (reverse && num_directions() == 1))
+    throw std::out_of_range("Recurrent::cell: no cell for layer " + std::to_string(layer) +
+                            (reverse ? " (reverse)" : ""));
+  return *cells_[layer * num_directions() + (reverse ? 1 : 0)];
+}
+
+template <class T>
+std::vector<StateT<T>> RecurrentT<T>::initial_state(std::size_t batch) const {
+  std::vector<StateT<T>> s;
+  for (const auto& c : cells_) s.push_back(c->initial_state(batch));
+  return s;
+}
+
+template <class T>
+RecurrentOutput<T> RecurrentT<T>::forward(const TensorT<T>& x, const std::vector<StateT<T>>& initial,
+                                          const SequenceMask* mask, std::size_t detach_at) const {
+  if (x.dim() != 3 || x.shape()[2] != input_size_ || x.shape()[0] == 0)
+    throw std::invalid_argument("Recurrent: input must be time-first [T, B, I] with I = " +
+                                std::to_string(input_size_) + ", got " + to_string(x.shape()));
+  const std::size_t T_ = x.shape()[0], B = x.shape()[1], D = num_directions();
+  if (!initial.empty() && initial.size() != cells_.size())
+    throw std::invalid_argument("Recurrent: the initial state has " + std::to_string(initial.size()) +
+                                " entries, expected num_layers * directions = " + std::to_string(cells_.size()));
+  RecurrentOutput<T> out;
+  TensorT<T> layer_in = reshape(x, {T_ * B, input_size_});  // [T*B, I]
+  for (std::size_t l = 0; l < num_layers(); ++l) {
+    std::vector<TensorT<T>> dir_outputs;
+    for (std::size_t d = 0; d < D; ++d) {
+      const CellT<T>& c = *cells_[l * D + d];
+      StateT<T> s0 = initial.empty() ? c.initial_state(B) : initial[l * D + d];
+      SequenceRun<T> run = run_cell(c, layer_in, T_, std::move(s0), mask, d == 1, detach_at);
+      dir_outputs.push_back(run.outputs);  // [T*B, H]
+      out.state.push_back(std::move(run.state));
+    }
+    layer_in = D == 1 ? dir_outputs[0] : concat(dir_outputs, 1);  // [T*B, D*H]
+    if (l + 1 < num_layers() && options_.dropout > 0.0)
+      layer_in = dropout(layer_in, options_.dropout, this->is_training());
+  }
+  out.output = reshape(layer_in, {T_, B, D * hidden_size_});
+  return out;
+}
+
+template <class T>
+TensorT<T> stack_states(const std::vector<StateT<T>>& states, std::size_t which) {
+  if (states.empty()) throw std::invalid_argument("stack_states: no states");
+  std::vector<TensorT<T>> parts;
+  for (const auto& s : states) {
+    if (which >= s.size())
+      throw std::out_of_range("stack_states: the state has no tensor " + std::to_string(which));
+    parts.push_back(s[which]);
+  }
+  const Shape bh = parts[0].shape();  // [B, H]
+  return reshape(concat(parts, 0), {parts.size(), bh[0], bh[1]});
+}
+
+template <class T>
+RNNT<T>::RNNT(std::size_t I, std::size_t H, RecurrentOptions options, Nonlinearity act)
+    : RecurrentT<T>(I, H, options, [act](std::size_t in, std::size_t h) {
+        return std::make_unique<RNNCellT<T>>(in, h, act);
+      }) {}
+
+template <class T>
+LSTMT<T>::LSTMT(std::size_t I, std::size_t H, RecurrentOptions options, bool forget_bias_one)
+    : RecurrentT<T>(I, H, options, [forget_bias_one](std::size_t in, std::size_t h) {
+        return std::make_unique<LSTMCellT<T>>(in, h, forget_bias_one);
+      }) {}
+
+template <class T>
+GRUT<T>::GRUT(std::size_t I, std::size_t H, RecurrentOptions options)
+    : RecurrentT<T>(I, H, options, [](std::size_t in, std::size_t h) { return std::make_unique<GRUCellT<T>>(in, h); }) {}
+
+template class RecurrentT<float>;
+template class RecurrentT<double>;
+template class RNNT<float>;
+template class RNNT<double>;
+template class LSTMT<float>;
+template class LSTMT<double>;
+template class GRUT<float>;
+template class GRUT<double>;
+template TensorT<float> stack_states(const std::vector<StateT<float>>&, std::size_t);
+template TensorT<double> stack_states(const std::vector<StateT<double>>&, std::size_t);
+
+}  // namespace tg

@@ -1,0 +1,19 @@
+#include <tapegrad/layers/rnn_cell.hpp>
+
+#include <tapegrad/autograd/ops.hpp>
+
+namespace tg {
+
+template <class T>
+RNNCellT<T>::RNNCellT(std::size_t I, std::size_t H, Nonlinearity act) : AffineCellT<T>(I, H, 1), act_(act) {}
+
+template <class T>
+StateT<T> RNNCellT<T>::step(const TensorT<T>& xp, const StateT<T>& state) const {
+  const TensorT<T> pre = xp + this->project_hidden(state[0]);  // [B, H]
+  return {act_ == Nonlinearity::tanh ? tanh(pre) : relu(pre)};
+}
+
+template class RNNCellT<float>;
+template class RNNCellT<double>;
+
+}  // namespace tg

@@ -1,0 +1,96 @@
+#include <tapegrad/layers/sequence.hpp>
+
+#include <algorithm>
+#include <stdexcept>
+
+#include <tapegrad/autograd/ops.hpp>
+
+namespace tg {
+
+SequenceMask::SequenceMask(const IdTensor& mask) {
+  if (mask.shape().size() != 2)
+    throw std::invalid_argument("SequenceMask: the mask must be [T, B], got " + to_string(mask.shape()));
+  steps_ = mask.shape()[0];
+  const std::size_t B = mask.shape()[1];
+  lengths_.assign(B, 0);
+  for (std::size_t b = 0; b < B; ++b) {
+    bool ended = false;
+    for (std::size_t t = 0; t < steps_; ++t) {
+      const std::int64_t m = mask.data()[t * B + b];
+      if (m != 0 && m != 1)
+        throw std::invalid_argument("SequenceMask: entries must be 0 or 1, got " + std::to_string(m) +
+                                    " at [" + std::to_string(t) + ", " + std::to_string(b) + "]");
+      if (m == 1 && ended)
+        throw std::invalid_argument("SequenceMask: stream " + std::to_string(b) + " has a real step at t = " +
+                                    std::to_string(t) + " after padding; a mask must be 1s then 0s");
+      if (m == 0) ended = true;
+      else lengths_[b] += 1;
+    }
+  }
+  min_length_ = B ? *std::min_element(lengths_.begin(), lengths_.end()) : 0;
+}
+
+SequenceMask::SequenceMask(std::vector<std::size_t> lengths, std::size_t steps)
+    : lengths_(std::move(lengths)), steps_(steps) {
+  for (std::size_t b = 0; b < lengths_.size(); ++b)
+    if (lengths_[b] > steps_)
+      throw std::invalid_argument("SequenceMask: length " + std::to_string(lengths_[b]) + " of stream " +
+                                  std::to_string(b) + " exceeds the " + std::to_string(steps_) + " steps");
+  min_length_ = lengths_.empty() ? 0 : *std::min_element(lengths_.begin(), lengths_.end());
+}
+
+template <class T>
+TensorT<T> SequenceMask::keep(std::size_t t) const {
+  auto k = TensorT<T>::zeros({batch(), 1});
+  for (std::size_t b = 0; b < batch(); ++b) k.data()[b] = t < lengths_[b] ? T(1) : T(0);
+  return k;
+}
+
+IdTensor SequenceMask::as_ids() const {
+  xt::xarray<std::int64_t> m = xt::zeros<std::int64_t>({steps_, batch()});
+  for (std::size_t b = 0; b < batch(); ++b)
+    for (std::size_t t = 0; t < lengths_[b]; ++t) m(t, b) = 1;
+  return m;
+}
+
+template <class T>
+SequenceRun<T> run_cell(const CellT<T>& cell, const TensorT<T>& x, std::size_t steps,
+                        StateT<T> state, const SequenceMask* mask, bool reverse, std::size_t detach_at) {
+  if (x.dim() != 2 || steps == 0 || x.shape()[0] % steps != 0 || x.shape()[1] != cell.input_size())
+    throw std::invalid_argument("run_cell: input must be [T*B, I] with T = " + std::to_string(steps) +
+                                " and I = " + std::to_string(cell.input_size()) + ", got " +
+                                to_string(x.shape()));
+  const std::size_t B = x.shape()[0] / steps;
+  cell.check_state(state, B, "run_cell");
+  if (mask && (mask->steps() != steps || mask->batch() != B))
+    throw std::invalid_argument("run_cell: the mask is [" + std::to_string(mask->steps()) + ", " +
+                                std::to_string(mask->batch()) + "] but the input is [T, B] = [" +
+                                std::to_string(steps) + ", " + std::to_string(B) + "]");
+  const TensorT<T> xp = cell.project_input(x);  // [T*B, P]: one GEMM for the whole block
+  std::vector<TensorT<T>> outputs(steps);
+  for (std::size_t s = 0; s < steps; ++s) {
+    const std::size_t t = reverse ? steps - 1 - s : s;
+    if (s == detach_at)
+      for (auto& st : state) st = detach(st);
+    StateT<T> next = cell.step(slice(xp, 0, t * B, B), state);  // rows of step t: [B, P]
+    if (mask && !mask->all_valid(t)) {
+      // Padding freezes the state: next = state + keep * (next - state); outputs there are 0.
+      const TensorT<T> keep = mask->keep<T>(t);  // [B, 1]
+      for (std::size_t k = 0; k < next.size(); ++k) next[k] = state[k] + keep * (next[k] - state[k]);
+      outputs[t] = next[0] * keep;
+    } else {
+      outputs[t] = next[0];
+    }
+    state = std::move(next);
+  }
+  return {concat(outputs, 0), std::move(state)};  // [T*B, H]
+}
+
+template TensorT<float> SequenceMask::keep<float>(std::size_t) const;
+template TensorT<double> SequenceMask::keep<double>(std::size_t) const;
+template SequenceRun<float> run_cell(const CellT<float>&, const TensorT<float>&, std::size_t, StateT<float>,
+                                     const SequenceMask*, bool, std::size_t);
+template SequenceRun<double> run_cell(const CellT<double>&, const TensorT<double>&, std::size_t,
+                                      StateT<double>, const SequenceMask*, bool, std::size_t);
+
+}  // namespace tg

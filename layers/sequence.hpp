@@ -1,0 +1,49 @@
+#pragma once
+// Running one cell over a block of time steps, and the masks of variable-length batches.
+//   T time steps, B batch, I input, H hidden
+#include <limits>
+#include <vector>
+
+#include <tapegrad/layers/cell.hpp>
+
+namespace tg {
+
+// Which steps of each stream are real: stream b is valid for t < length[b], padding after.
+// Built from a [T, B] 0/1 mask (which must be a prefix mask: once 0, 0 to the end) or from
+// lengths. A stream's state is frozen past its end and its outputs there are zeros.
+class SequenceMask {
+ public:
+  SequenceMask(const IdTensor& mask);  // [T, B] of 0/1
+  SequenceMask(std::vector<std::size_t> lengths, std::size_t steps);
+  std::size_t steps() const { return steps_; }
+  std::size_t batch() const { return lengths_.size(); }
+  const std::vector<std::size_t>& lengths() const { return lengths_; }
+  bool all_valid(std::size_t t) const { return t < min_length_; }
+  // 1 where step t of a stream is real, 0 where it is padding: [B, 1], broadcasts over H.
+  template <class T>
+  TensorT<T> keep(std::size_t t) const;
+  // The same as a [T, B] 0/1 integer tensor (for masked losses).
+  IdTensor as_ids() const;
+
+ private:
+  std::vector<std::size_t> lengths_;
+  std::size_t steps_ = 0, min_length_ = 0;
+};
+
+constexpr std::size_t kNoDetach = std::numeric_limits<std::size_t>::max();
+
+template <class T>
+struct SequenceRun {
+  TensorT<T> outputs;  // [T*B, H], row t*B + b is step t of stream b
+  StateT<T> state;     // the final state
+};
+
+// Runs `cell` over x [T*B, I] (time-major rows) from `state`. reverse walks t = T-1 .. 0.
+// detach_at: the state is detached before the step with that index in walking order, so the
+// gradient flows back through the last (T - detach_at) steps only (TBPTT(k1, k2)).
+template <class T>
+SequenceRun<T> run_cell(const CellT<T>& cell, const TensorT<T>& x, std::size_t steps,
+                        StateT<T> state, const SequenceMask* mask = nullptr, bool reverse = false,
+                        std::size_t detach_at = kNoDetach);
+
+}  // namespace tg
