@@ -64,6 +64,10 @@ template <class T> TensorT<T> log_softmax(const TensorT<T>& x, long axis = -1);
 template <class T> TensorT<T> embedding(const TensorT<T>& weight, const IdTensor& ids);
 // Mean over N of -log softmax(logits)[target]; logits [..., C], targets [...] (ids in [0, C)).
 template <class T> TensorT<T> cross_entropy(const TensorT<T>& logits, const IdTensor& targets);
+// The same over the rows where mask (0/1, the targets' shape) is 1: padded steps of a
+// variable-length batch are left out of the loss and get no gradient.
+template <class T>
+TensorT<T> cross_entropy(const TensorT<T>& logits, const IdTensor& targets, const IdTensor& mask);
 // Mean squared error over all elements; shapes must match.
 template <class T> TensorT<T> mse(const TensorT<T>& prediction, const TensorT<T>& target);
 // Train: zero each element with probability p (library RNG), scale survivors by 1/(1-p).

@@ -94,8 +94,11 @@ TensorT<T> embedding(const TensorT<T>& weight, const IdTensor& ids) {
   });
 }
 
+namespace {
+
+// Mean over the selected rows of -log softmax(logits)[target]; mask == nullptr selects all.
 template <class T>
-TensorT<T> cross_entropy(const TensorT<T>& logits, const IdTensor& targets) {
+TensorT<T> cross_entropy_rows(const TensorT<T>& logits, const IdTensor& targets, const IdTensor* mask) {
   if (logits.dim() < 1)
     throw std::invalid_argument("cross_entropy: logits must be [..., C], got a scalar");
   const Shape& ls = logits.shape();
@@ -103,11 +106,29 @@ TensorT<T> cross_entropy(const TensorT<T>& logits, const IdTensor& targets) {
   if (targets.shape() != rows_shape)
     throw std::invalid_argument(detail::shapes_message(
         "cross_entropy", "logits [..., C] need targets [...]", ls, targets.shape()));
+  if (mask && mask->shape() != rows_shape)
+    throw std::invalid_argument(detail::shapes_message(
+        "cross_entropy", "the mask must have the targets' shape", targets.shape(), mask->shape()));
   const std::size_t C = ls.back(), N = numel(rows_shape);
   if (N == 0 || C == 0)
     throw std::invalid_argument("cross_entropy: empty logits of shape " + to_string(ls));
+  // Row weights: 1 for rows in the loss, 0 for masked-out rows (padding).
+  auto keep = std::make_shared<std::vector<T>>(N, T(1));
+  std::size_t kept = N;
+  if (mask) {
+    kept = 0;
+    for (std::size_t r = 0; r < N; ++r) {
+      const std::int64_t m = mask->data()[r];
+      if (m != 0 && m != 1)
+        throw std::invalid_argument("cross_entropy: mask entries must be 0 or 1, got " + std::to_string(m) +
+                                    " at position " + std::to_string(r));
+      (*keep)[r] = T(m);
+      kept += std::size_t(m);
+    }
+    if (kept == 0) throw std::invalid_argument("cross_entropy: the mask selects no element; the mean is undefined");
+  }
   for (std::size_t r = 0; r < N; ++r)
-    if (targets.data()[r] < 0 || std::size_t(targets.data()[r]) >= C)
+    if ((*keep)[r] != T(0) && (targets.data()[r] < 0 || std::size_t(targets.data()[r]) >= C))
       throw std::out_of_range("cross_entropy: target " + std::to_string(targets.data()[r]) +
                               " at position " + std::to_string(r) + " is out of range [0, " +
                               std::to_string(C) + ") for logits " + to_string(ls));
@@ -115,19 +136,33 @@ TensorT<T> cross_entropy(const TensorT<T>& logits, const IdTensor& targets) {
   auto log_p = std::make_shared<Buffer<T>>(N * C);
   softmax_lines(AxisView{N, C, 1}, logits.data(), log_p->data(), true);
   double loss = 0;
-  for (std::size_t r = 0; r < N; ++r) loss -= (*log_p).data()[r * C + targets.data()[r]];
+  for (std::size_t r = 0; r < N; ++r)
+    if ((*keep)[r] != T(0)) loss -= log_p->data()[r * C + targets.data()[r]];
   auto out = detail::new_output<T>(Shape{});
-  out->value.data()[0] = T(loss / double(N));  // mean over the N rows
+  out->value.data()[0] = T(loss / double(kept));  // mean over the kept rows
   auto L = logits.impl_ptr();
-  return detail::finish<T>("cross_entropy", out, {L}, [L, targets, log_p, N, C, o = out.get()] {
-    // dlogits[r, c] += dy (p[r, c] - [c == target_r]) / N
-    const T scale = o->grad.data()[0] / T(N);
+  return detail::finish<T>("cross_entropy", out, {L}, [L, targets, log_p, keep, kept, N, C, o = out.get()] {
+    // dlogits[r, c] += dy keep_r (p[r, c] - [c == target_r]) / kept
+    const T scale = o->grad.data()[0] / T(kept);
     T* dx = L->grad_acc();
     for (std::size_t r = 0; r < N; ++r) {
+      if ((*keep)[r] == T(0)) continue;
       for (std::size_t c = 0; c < C; ++c) dx[r * C + c] += scale * std::exp(log_p->data()[r * C + c]);
       dx[r * C + targets.data()[r]] -= scale;
     }
   });
+}
+
+}  // namespace
+
+template <class T>
+TensorT<T> cross_entropy(const TensorT<T>& logits, const IdTensor& targets) {
+  return cross_entropy_rows(logits, targets, nullptr);
+}
+
+template <class T>
+TensorT<T> cross_entropy(const TensorT<T>& logits, const IdTensor& targets, const IdTensor& mask) {
+  return cross_entropy_rows(logits, targets, &mask);
 }
 
 template <class T>
@@ -183,6 +218,7 @@ TensorT<T> dropout(const TensorT<T>& x, double p, bool train) {
   template TensorT<T> log_softmax(const TensorT<T>&, long);                \
   template TensorT<T> embedding(const TensorT<T>&, const IdTensor&);       \
   template TensorT<T> cross_entropy(const TensorT<T>&, const IdTensor&);   \
+  template TensorT<T> cross_entropy(const TensorT<T>&, const IdTensor&, const IdTensor&); \
   template TensorT<T> mse(const TensorT<T>&, const TensorT<T>&);           \
   template TensorT<T> dropout(const TensorT<T>&, double, bool);
 TG_INSTANTIATE(float)

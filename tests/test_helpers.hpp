@@ -5,6 +5,9 @@
 #include <fstream>
 #include <string>
 
+#include <xtensor/xsort.hpp>
+#include <xtensor/xview.hpp>
+
 #include <tapegrad/tapegrad.hpp>
 
 namespace tgtest {

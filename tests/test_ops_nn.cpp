@@ -272,3 +272,35 @@ TEST_CASE("nn: float forward values and gradients match double") {
   tg::manual_seed(131);
   tgtest::check_float_matches_double(f, {tg::uniform<double>({3, 4}, -1, 1), tg::uniform<double>({3, 4}, -1, 1)});
 }
+
+// ---- cross_entropy with a mask (padded steps of variable-length batches) ----
+
+TEST_CASE("cross_entropy with mask: gradcheck, and padded rows get no gradient") {
+  tg::manual_seed(61);
+  const tg::IdTensor targets = xt::xarray<int>{{1, 0, 2}, {2, 1, 0}};  // [T=2, B=3]
+  const tg::IdTensor mask = xt::xarray<int>{{1, 1, 1}, {1, 0, 0}};
+  auto f = [&](const std::vector<TensorD>& in) { return tg::cross_entropy(in[0], targets, mask); };
+  CHECK_GRADCHECK(f, (std::vector<TensorD>{tgtest::param({2, 3, 3})}));
+  TensorD logits = tgtest::param({2, 3, 3});
+  tg::cross_entropy(logits, targets, mask).backward();
+  for (std::size_t c = 0; c < 3; ++c) {
+    CHECK(logits.grad()(1, 1, c) == 0.0);
+    CHECK(logits.grad()(1, 2, c) == 0.0);
+  }
+}
+
+TEST_CASE("cross_entropy with mask: the mean over kept rows equals a plain loop") {
+  const xt::xarray<double> z = {{0.5, -1.0, 2.0}, {1.0, 1.0, 0.0}, {3.0, -2.0, 0.25}};
+  const tg::IdTensor targets = xt::xarray<int>{2, 0, 5};  // the padded row's target is not read
+  const tg::IdTensor mask = xt::xarray<int>{1, 1, 0};
+  double want = 0;
+  for (std::size_t r = 0; r < 2; ++r) {
+    const double lse = std::log(std::exp(z(r, 0)) + std::exp(z(r, 1)) + std::exp(z(r, 2)));
+    want += lse - z(r, std::size_t(targets.data()[r]));
+  }
+  CHECK(tg::cross_entropy(TensorD::constant(z), targets, mask).item() == doctest::Approx(want / 2).epsilon(1e-12));
+  CHECK_THROWS_WITH_AS(tg::cross_entropy(TensorD::constant(z), targets, tg::IdTensor(xt::xarray<int>{0, 0, 0})),
+                       doctest::Contains("selects no element"), std::invalid_argument);
+  CHECK_THROWS_WITH_AS(tg::cross_entropy(TensorD::constant(z), targets, tg::IdTensor(xt::xarray<int>{1, 1})),
+                       doctest::Contains("cross_entropy"), std::invalid_argument);
+}

@@ -1,1 +1,254 @@
+// Sequence layers: gradchecks of stacked and bidirectional layers, TBPTT, masks, custom cells.
+//   T time, B batch, I input, H hidden
+#include <cmath>
+
 #include "test_helpers.hpp"
+
+using tg::TensorD;
+using StateD = tg::StateT<double>;
+
+namespace {
+
+std::unique_ptr<tg::RecurrentT<double>> make_layer(const std::string& kind, std::size_t I, std::size_t H,
+                                                   tg::RecurrentOptions o) {
+  if (kind == "rnn") return std::make_unique<tg::RNNT<double>>(I, H, o);
+  if (kind == "lstm") return std::make_unique<tg::LSTMT<double>>(I, H, o);
+  return std::make_unique<tg::GRUT<double>>(I, H, o);
+}
+
+// Every output and every final state tensor, flattened into one [N] tensor.
+TensorD everything(const tg::RecurrentOutput<double>& out) {
+  std::vector<TensorD> parts = {tg::reshape(out.output, {out.output.numel()})};
+  for (const auto& s : out.state)
+    for (const auto& t : s) parts.push_back(tg::reshape(t, {t.numel()}));
+  return tg::concat(parts, 0);
+}
+
+}  // namespace
+
+TEST_CASE("Recurrent: gradcheck of 2-layer RNN, LSTM and GRU, one and two directions") {
+  const std::size_t T = 3, B = 2, I = 3, H = 3;
+  for (const std::string kind : {"rnn", "lstm", "gru"})
+    for (bool bidir : {false, true}) {
+      CAPTURE(kind);
+      CAPTURE(bidir);
+      tg::manual_seed(71);
+      auto layer = make_layer(kind, I, H, {2, bidir, 0.0});
+      std::vector<TensorD> inputs = {tgtest::param({T, B, I})};
+      const std::size_t S = kind == "lstm" ? 2 : 1, cells = 2 * layer->num_directions();
+      for (std::size_t k = 0; k < cells * S; ++k) inputs.push_back(tgtest::param({B, H}, -0.5, 0.5));
+      for (const auto& p : layer->parameters()) inputs.push_back(p);
+      auto f = [&](const std::vector<TensorD>& in) {
+        std::vector<StateD> init(cells);
+        for (std::size_t k = 0; k < cells; ++k) init[k].assign(in.begin() + 1 + k * S, in.begin() + 1 + (k + 1) * S);
+        return everything(layer->forward(in[0], init));
+      };
+      CHECK_GRADCHECK(f, inputs);
+    }
+}
+
+TEST_CASE("Recurrent: output shapes, PyTorch names and h_n stacking") {
+  tg::LSTM lstm(5, 7, {3, true, 0.0});
+  const auto out = lstm(tg::Tensor::zeros({4, 2, 5}));
+  CHECK(out.output.shape() == tg::Shape{4, 2, 14});
+  REQUIRE(out.state.size() == 6);
+  CHECK(tg::stack_states(out.state, 1).shape() == tg::Shape{6, 2, 7});
+  CHECK(lstm.parameter("weight_ih_l1_reverse").shape() == tg::Shape{28, 14});
+  CHECK(lstm.parameter("bias_hh_l2").shape() == tg::Shape{28});
+  CHECK_THROWS_WITH_AS(lstm(tg::Tensor::zeros({4, 2, 6})), doctest::Contains("[4, 2, 6]"), std::invalid_argument);
+  CHECK_THROWS_AS(lstm(tg::Tensor::zeros({4, 2, 5}), lstm.initial_state(3)), std::invalid_argument);
+  CHECK_THROWS_AS(tg::GRU(3, 3, {0, false, 0.0}), std::invalid_argument);
+}
+
+TEST_CASE("Recurrent: dropout between layers acts in train mode only") {
+  tg::manual_seed(72);
+  tg::GRUT<double> drop(3, 4, {2, false, 0.5});
+  const TensorD x = TensorD::constant(tg::randn<double>({5, 2, 3}));
+  drop.eval();
+  const xt::xarray<double> a = drop(x).output.value(), b = drop(x).output.value();
+  CHECK(a == b);
+  drop.train();
+  CHECK_FALSE(xt::allclose(drop(x).output.value(), a));
+  tg::clear_tape();
+}
+
+TEST_CASE("TBPTT: block 2's gradients equal a run of block 2 alone from block 1's detached state") {
+  tg::manual_seed(73);
+  tg::LSTMT<double> lstm(3, 4, {2, false, 0.0});
+  const TensorD x = TensorD::constant(tg::randn<double>({8, 2, 3}));
+  const TensorD x1 = tg::slice(x, 0, 0, 4), x2 = tg::slice(x, 0, 4, 4);
+  const auto whole = lstm(x).output.to_xarray();  // an uncut run, for the forward values
+  tg::clear_tape();
+
+  tg::TBPTT<double> tbptt(lstm, 4);
+  const auto out1 = tbptt.forward(x1);
+  tg::sum(out1.output).backward();
+  lstm.zero_grad();
+  const std::vector<StateD> carried = tbptt.state();
+  const auto out2 = tbptt.forward(x2);
+  tg::sum(tg::square(out2.output)).backward();
+  const xt::xarray<double> g_tbptt = lstm.parameter("weight_hh_l0").grad();
+  // The forward values equal the uncut run's, block by block.
+  CHECK(xt::allclose(out1.output.value(), xt::view(whole, xt::range(0, 4)), 1e-12, 1e-12));
+  CHECK(xt::allclose(out2.output.value(), xt::view(whole, xt::range(4, 8)), 1e-12, 1e-12));
+
+  lstm.zero_grad();
+  const auto alone = lstm.forward(x2, carried);  // block 2 from the detached state
+  tg::sum(tg::square(alone.output)).backward();
+  CHECK(lstm.parameter("weight_hh_l0").grad() == g_tbptt);  // identical, bit for bit
+  CHECK(xt::amax(xt::abs(g_tbptt))() > 0.0);
+}
+
+TEST_CASE("TBPTT(k1, k2): the gradient flows back through the last k2 steps only") {
+  tg::manual_seed(74);
+  tg::GRUT<double> gru(2, 3);
+  TensorD x = TensorD::param(tg::randn<double>({6, 1, 2}));
+  tg::TBPTT<double> tbptt(gru, 6, 2);  // k1 = 6, k2 = 2: detach before step 4
+  tg::sum(tbptt.forward(x).output).backward();
+  const xt::xarray<double> gx = x.grad();
+  // A loss on steps 4 and 5 reaches inputs 4 and 5 only; the loss at every step t reaches x_t.
+  for (std::size_t t = 0; t < 6; ++t) CHECK(xt::amax(xt::abs(xt::view(gx, t)))() > 0.0);
+  x.zero_grad();
+  tg::TBPTT<double> cut(gru, 6, 2);
+  tg::sum(tg::slice(cut.forward(x).output, 0, 5, 1)).backward();  // the loss at the last step only
+  const xt::xarray<double> g_last = x.grad();
+  for (std::size_t t = 0; t < 4; ++t) CHECK(xt::amax(xt::abs(xt::view(g_last, t)))() == 0.0);
+  CHECK(xt::amax(xt::abs(xt::view(g_last, 4)))() > 0.0);
+  CHECK_THROWS_WITH_AS(tg::TBPTT<double>(gru, 4, 5), doctest::Contains("exceeds k1"), std::invalid_argument);
+}
+
+TEST_CASE("TBPTT: bidirectional layers, oversized blocks and carrying without detach are clear errors") {
+  tg::LSTM bi(2, 3, {1, true, 0.0});
+  CHECK_THROWS_WITH_AS(tg::TBPTT<float>(bi, 4), doctest::Contains("bidirectional"), std::invalid_argument);
+  tg::LSTM lstm(2, 3);
+  tg::TBPTT<float> tbptt(lstm, 4);
+  CHECK_THROWS_WITH_AS(tbptt.forward(tg::Tensor::zeros({5, 1, 2})), doctest::Contains("k1 = 4"), std::invalid_argument);
+  // Carrying the state by hand without detaching: block 2's backward reaches block 1's freed tape.
+  auto out1 = lstm(tg::Tensor::zeros({4, 1, 2}));
+  tg::sum(out1.output).backward();
+  auto out2 = lstm(tg::Tensor::zeros({4, 1, 2}), out1.state);
+  CHECK_THROWS_WITH_AS(tg::sum(out2.output).backward(), doctest::Contains("detach the carried state"), std::logic_error);
+}
+
+TEST_CASE("masks: a padded batch of lengths 3..9 equals running each sequence alone") {
+  const std::size_t T = 9, B = 7, I = 2, H = 3;
+  for (bool bidir : {false, true}) {
+    CAPTURE(bidir);
+    tg::manual_seed(75);
+    tg::LSTMT<double> lstm(I, H, {2, bidir, 0.0});
+    const std::size_t D = bidir ? 2 : 1;
+    const xt::xarray<double> x = tg::randn<double>({T, B, I}), w = tg::randn<double>({T, B, D * H});
+    std::vector<std::size_t> lengths;
+    for (std::size_t b = 0; b < B; ++b) lengths.push_back(3 + b);
+    const tg::SequenceMask mask(lengths, T);
+    // Batched: loss over the real steps (padded outputs are zero) and every final state.
+    const auto batched = lstm.forward(TensorD::constant(x), {}, &mask);
+    TensorD loss = tg::sum(batched.output * TensorD::constant(w));
+    for (const auto& s : batched.state) loss = loss + tg::sum(s[0]) + tg::sum(s[1]);
+    loss.backward();
+    std::vector<xt::xarray<double>> g_batched;
+    for (const auto& p : lstm.parameters()) g_batched.push_back(p.grad());
+    lstm.zero_grad();
+    // One at a time.
+    for (std::size_t b = 0; b < B; ++b) {
+      const std::size_t n = lengths[b];
+      const xt::xarray<double> xb = xt::view(x, xt::range(0, n), xt::range(b, b + 1), xt::all());
+      const xt::xarray<double> wb = xt::view(w, xt::range(0, n), xt::range(b, b + 1), xt::all());
+      const auto alone = lstm.forward(TensorD::constant(xb));
+      const xt::xarray<double> ob = xt::view(batched.output.value(), xt::range(0, n), xt::range(b, b + 1), xt::all());
+      CHECK(xt::allclose(alone.output.value(), ob, 1e-12, 1e-12));
+      if (n < T) {  // padded outputs are zeros
+        const xt::xarray<double> pad = xt::view(batched.output.value(), xt::range(n, T), b, xt::all());
+        CHECK(xt::amax(xt::abs(pad))() == 0.0);
+      }
+      for (std::size_t k = 0; k < alone.state.size(); ++k)
+        for (std::size_t j = 0; j < 2; ++j)
+          CHECK(xt::allclose(alone.state[k][j].value(), xt::view(batched.state[k][j].value(), xt::range(b, b + 1)),
+                             1e-12, 1e-12));
+      TensorD lb = tg::sum(alone.output * TensorD::constant(wb));
+      for (const auto& s : alone.state) lb = lb + tg::sum(s[0]) + tg::sum(s[1]);
+      lb.backward();  // gradients of the B runs add up in the parameters
+    }
+    const auto params = lstm.parameters();
+    for (std::size_t k = 0; k < params.size(); ++k)
+      CHECK(xt::allclose(params[k].grad(), g_batched[k], 1e-10, 1e-12));
+  }
+}
+
+TEST_CASE("masks: built from a [T, B] 0/1 tensor, which must be 1s then 0s") {
+  const tg::SequenceMask m(xt::xarray<int>{{1, 1}, {1, 0}, {0, 0}});
+  CHECK(m.lengths() == std::vector<std::size_t>{2, 1});
+  CHECK(m.as_ids().array() == xt::xarray<std::int64_t>{{1, 1}, {1, 0}, {0, 0}});
+  CHECK_THROWS_WITH_AS(tg::SequenceMask(xt::xarray<int>{{1, 0}, {0, 1}}), doctest::Contains("1s then 0s"),
+                       std::invalid_argument);
+  CHECK_THROWS_AS(tg::SequenceMask(xt::xarray<int>{{2, 1}}), std::invalid_argument);
+  CHECK_THROWS_AS(tg::SequenceMask({4}, 3), std::invalid_argument);
+}
+
+TEST_CASE("custom cell: a LayerNorm-LSTM runs in Recurrent and trains through TBPTT") {
+  tg::manual_seed(76);
+  const std::size_t H = 16;
+  tg::Recurrent layer(1, H, {1, false, 0.0}, [](std::size_t in, std::size_t h) {
+    return std::make_unique<tg::LayerNormLSTMCell>(in, h);
+  });
+  CHECK(layer.parameter("ln_c_weight_l0").shape() == tg::Shape{H});
+  tg::Linear head(H, 1);
+  std::vector<tg::Tensor> params = layer.parameters();
+  for (auto& p : head.parameters()) params.push_back(p);
+  // Predict the next value of a sine wave, 4 blocks of 10 steps per epoch, TBPTT carried.
+  xt::xarray<float> wave = xt::sin(xt::linspace<float>(0.0f, 12.0f, 41));
+  tg::TBPTT<float> tbptt(layer, 10);
+  double first = 0, last = 0;
+  for (int epoch = 0; epoch < 100; ++epoch) {
+    tbptt.reset();
+    double total = 0;
+    for (std::size_t blk = 0; blk < 4; ++blk) {
+      xt::xarray<float> xb = xt::view(wave, xt::range(blk * 10, blk * 10 + 10));
+      xt::xarray<float> yb = xt::view(wave, xt::range(blk * 10 + 1, blk * 10 + 11));
+      xb.reshape({10, 1, 1});
+      yb.reshape({10, 1});
+      const auto out = tbptt.forward(tg::Tensor::constant(xb));
+      tg::Tensor loss = tg::mse(head(tg::reshape(out.output, {10, H})), tg::Tensor::constant(yb));
+      loss.backward();
+      for (auto& p : params) {
+        for (std::size_t i = 0; i < p.numel(); ++i) p.data()[i] -= 0.05f * p.grad_data()[i];
+        p.zero_grad();
+      }
+      total += loss.item();
+    }
+    if (epoch == 0) first = total;
+    last = total;
+  }
+  MESSAGE("LayerNorm-LSTM sine loss: first epoch " << first << ", last " << last);
+  CHECK(last < 0.1 * first);
+}
+
+TEST_CASE("hello: an LSTM learns to predict ello from hell") {
+  tg::manual_seed(77);
+  // vocabulary h e l o -> 0 1 2 3
+  xt::xarray<int> hell = {0, 1, 2, 2}, ello = {1, 2, 2, 3};
+  hell.reshape({4, 1});  // [T=4, B=1]
+  ello.reshape({4, 1});
+  const tg::IdTensor input = hell, target = ello;
+  tg::Embedding emb(4, 8);
+  tg::LSTM lstm(8, 16);
+  tg::Linear out(16, 4);
+  std::vector<tg::Tensor> params = emb.parameters();
+  for (auto* m : std::initializer_list<const tg::Module*>{&lstm, &out})
+    for (auto& p : m->parameters()) params.push_back(p);
+  tg::Tensor logits;
+  for (int step = 0; step < 100; ++step) {
+    logits = out(lstm(emb(input)).output);  // [4, 1, 4]
+    tg::cross_entropy(logits, target).backward();
+    for (auto& p : params) {
+      for (std::size_t i = 0; i < p.numel(); ++i) p.data()[i] -= 0.5f * p.grad_data()[i];
+      p.zero_grad();
+    }
+  }
+  std::string predicted;
+  for (std::size_t t = 0; t < 4; ++t) {
+    const auto row = xt::view(logits.value(), t, 0, xt::all());
+    predicted += "helo"[xt::argmax(row)()];
+  }
+  CHECK(predicted == "ello");
+}
