@@ -1,0 +1,72 @@
+#include "evaluate.hpp"
+
+#include <algorithm>
+#include <cmath>
+#include <numeric>
+#include <stdexcept>
+
+namespace charlm {
+namespace {
+
+// One column of ids as a [T, 1] id tensor.
+tg::IdTensor column(const std::vector<int>& ids, std::size_t begin, std::size_t end) {
+  xt::xarray<int> x = xt::xarray<int>::from_shape({end - begin, 1});
+  std::copy(ids.begin() + long(begin), ids.begin() + long(end), x.begin());
+  return x;
+}
+
+// Draws an id from logits [V] at `temperature` among the top_k likeliest.
+int draw(const float* logits, std::size_t V, double temperature, std::size_t top_k) {
+  std::vector<int> order(V);
+  std::iota(order.begin(), order.end(), 0);
+  // Likeliest first; ties by id, so greedy decoding is deterministic.
+  std::stable_sort(order.begin(), order.end(), [&](int a, int b) { return logits[a] > logits[b]; });
+  if (temperature == 0.0) return order[0];
+  const std::size_t k = top_k == 0 ? V : std::min(top_k, V);
+  // p_i ∝ exp((z_i - z_max) / temperature) over the k likeliest
+  std::vector<double> p(k);
+  double total = 0;
+  for (std::size_t i = 0; i < k; ++i) total += p[i] = std::exp((double(logits[order[i]]) - logits[order[0]]) / temperature);
+  double u = tg::uniform01() * total;
+  for (std::size_t i = 0; i < k; ++i) {
+    if (u < p[i]) return order[i];
+    u -= p[i];
+  }
+  return order[k - 1];
+}
+
+}  // namespace
+
+double evaluate(const CharLM& model, const std::vector<int>& ids, std::size_t block) {
+  if (ids.size() < 2) throw std::invalid_argument("evaluation needs at least 2 characters");
+  tg::NoGradGuard no_grad;
+  std::vector<tg::State> state;
+  double total = 0;
+  const std::size_t n = ids.size() - 1;  // predictions
+  for (std::size_t s = 0; s < n; s += block) {
+    const std::size_t e = std::min(n, s + block);
+    const tg::Tensor logits = model.forward(column(ids, s, e), state);  // [T, 1, V]
+    // cross_entropy is a mean over the block; weight it by the block's length.
+    total += double(tg::cross_entropy(logits, column(ids, s + 1, e + 1)).item()) * double(e - s);
+  }
+  return total / double(n);
+}
+
+std::vector<int> sample(const CharLM& model, const std::vector<int>& prime, std::size_t length,
+                        double temperature, std::size_t top_k, int fallback_start) {
+  tg::NoGradGuard no_grad;
+  const std::size_t V = model.config().vocab;
+  std::vector<int> context = prime.empty() ? std::vector<int>{fallback_start} : prime;
+  std::vector<tg::State> state;
+  tg::Tensor logits = model.forward(column(context, 0, context.size()), state);  // [P, 1, V]
+  std::vector<int> out;
+  for (std::size_t i = 0; i < length; ++i) {
+    const float* last = logits.data() + (logits.shape()[0] - 1) * V;  // the last step's logits
+    const int next = draw(last, V, temperature, top_k);
+    out.push_back(next);
+    logits = model.forward(column(std::vector<int>{next}, 0, 1), state);
+  }
+  return out;
+}
+
+}  // namespace charlm

@@ -1,0 +1,128 @@
+// char_lm: a character-level language model on tapegrad.
+//   char_lm train  [--data FILE] [--cell lstm|gru|rnn] ...   trains, validates, checkpoints
+//   char_lm sample --checkpoint PATH [--length N] ...       prints generated text
+//   char_lm eval   --checkpoint PATH [--data FILE]          validation loss in nats and bits/char
+// Exit codes: 0 success, 2 bad input or usage, 3 training diverged, 1 anything else.
+#include <cstdio>
+#include <iostream>
+
+#include <CLI/CLI.hpp>
+
+#include <tapegrad/tapegrad.hpp>
+
+#include "options.hpp"
+#include "utf8.hpp"
+
+namespace {
+
+using namespace charlm;
+
+// CLI::PositiveNumber prints an unreadable bound; this says it plainly.
+const auto kPositive = CLI::Validator(
+    [](std::string& s) {
+      try {
+        if (std::stod(s) > 0) return std::string();
+      } catch (const std::exception&) {
+      }
+      return std::string("must be a positive number, got '" + s + "'");
+    },
+    "> 0");
+
+void add_train(CLI::App& app, TrainOptions& o) {
+  auto* t = app.add_subcommand("train", "Train a model (and checkpoint it)");
+  t->add_option("--data", o.data, "UTF-8 text file (default: the built-in corpus)");
+  t->add_option("--cell", o.cell, "lstm, gru or rnn")->check(CLI::IsMember({"lstm", "gru", "rnn"}));
+  t->add_option("--layers", o.layers, "recurrent layers")->check(kPositive);
+  t->add_option("--hidden", o.hidden, "hidden size H")->check(kPositive);
+  t->add_option("--embed", o.embed, "embedding size E")->check(kPositive);
+  t->add_option("--batch", o.batch, "streams B")->check(kPositive);
+  t->add_option("--block", o.block, "TBPTT block length T")->check(kPositive);
+  t->add_option("--steps", o.steps, "total training steps (with --resume too)")->check(kPositive);
+  t->add_option("--optim", o.optim, "adam, adamw, sgd, adagrad or rmsprop")
+      ->check(CLI::IsMember({"adam", "adamw", "sgd", "adagrad", "rmsprop"}));
+  t->add_option("--lr", o.lr, "learning rate")->check(kPositive);
+  t->add_option("--lr-schedule", o.lr_schedule, "constant, cosine or step (x0.5 every quarter of --steps)")
+      ->check(CLI::IsMember({"constant", "cosine", "step"}));
+  t->add_option("--warmup", o.warmup, "linear warm-up steps before the schedule");
+  t->add_option("--clip", o.clip, "clip the gradient norm to this (0: no clipping)")->check(CLI::Range(0.0, 1e30));
+  t->add_option("--dropout", o.dropout, "dropout between recurrent layers, in [0, 1)")->check(CLI::Range(0.0, 0.999999));
+  t->add_option("--seed", o.seed, "random seed");
+  t->add_option("--threads", o.threads, "BLAS threads")->check(CLI::Range(1, 256));
+  t->add_option("--val-fraction", o.val_fraction, "the last fraction F of the corpus validates")->check(CLI::Range(1e-9, 0.999999));
+  t->add_option("--val-every", o.val_every, "validate (and sample) every N steps")->check(kPositive);
+  t->add_option("--print-every", o.print_every, "progress line every N steps")->check(kPositive);
+  t->add_option("--checkpoint", o.checkpoint, "checkpoint path (safetensors)");
+  t->add_option("--save-every", o.save_every, "checkpoint every N steps (0: at the end only)");
+  t->add_flag("--keep-best", o.keep_best, "also keep the best-validation checkpoint as PATH.best");
+  t->add_flag("--resume", o.resume, "continue from --checkpoint (model flags come from it)");
+  t->add_option("--log", o.log, "CSV log (step, train_loss, val_loss, val_bpc, lr, tokens_per_s, seconds); "
+                                "a loss-curve SVG is written beside it");
+  t->add_option("--max-seconds", o.max_seconds, "stop after this much training time, saving a checkpoint");
+  t->add_flag("--json", o.json, "end with one JSON line of results");
+  t->callback([t, &o] {
+    for (const auto* opt : t->get_options())
+      if (opt->count() > 0) o.given.insert(opt->get_name());
+  });
+}
+
+void add_sample(CLI::App& app, SampleOptions& o) {
+  auto* s = app.add_subcommand("sample", "Generate text from a checkpoint");
+  s->add_option("--checkpoint", o.checkpoint, "checkpoint path");
+  s->add_option("--length", o.length, "characters to generate")->check(kPositive);
+  s->add_option("--temperature", o.temperature, "softmax temperature; 0 is greedy")->check(CLI::Range(0.0, 1e6));
+  s->add_option("--top-k", o.top_k, "sample among the k likeliest characters only (0: all)");
+  s->add_option("--prime", o.prime, "text to start from (every character must be in the vocabulary)");
+  s->add_option("--seed", o.seed, "random seed");
+}
+
+void add_eval(CLI::App& app, EvalOptions& o) {
+  auto* e = app.add_subcommand("eval", "Validation loss of a checkpoint");
+  e->add_option("--checkpoint", o.checkpoint, "checkpoint path");
+  e->add_option("--data", o.data, "text to evaluate on (default: the checkpoint's validation split; a file "
+                                  "given here is evaluated whole)");
+  e->add_option("--threads", o.threads, "BLAS threads")->check(CLI::Range(1, 256));
+  e->add_flag("--json", o.json, "end with one JSON line");
+}
+
+}  // namespace
+
+int main(int argc, char** argv) {
+  CLI::App app{"char_lm: a character-level language model on tapegrad " TAPEGRAD_VERSION};
+  app.require_subcommand(0, 1);
+  TrainOptions train;
+  SampleOptions sample;
+  EvalOptions eval;
+  add_train(app, train);
+  add_sample(app, sample);
+  add_eval(app, eval);
+  try {
+    app.parse(argc, argv);
+  } catch (const CLI::Success& e) {
+    return app.exit(e);  // --help: prints help, exit 0
+  } catch (const CLI::ParseError& e) {
+    std::cerr << "char_lm: " << e.what() << " (see char_lm --help)\n";
+    return kBadInput;
+  }
+  try {
+    if (app.got_subcommand("train")) return run_train(train);
+    if (app.got_subcommand("sample")) return run_sample(sample);
+    if (app.got_subcommand("eval")) return run_eval(eval);
+    std::cout << app.help();  // bare char_lm
+    return kOk;
+  } catch (const InputError& e) {
+    std::cerr << "char_lm: " << e.what() << "\n";
+    return kBadInput;
+  } catch (const Utf8Error& e) {
+    std::cerr << "char_lm: " << e.what() << "\n";
+    return kBadInput;
+  } catch (const tg::CheckpointError& e) {
+    std::cerr << "char_lm: " << e.what() << "\n";
+    return kBadInput;
+  } catch (const std::invalid_argument& e) {
+    std::cerr << "char_lm: " << e.what() << "\n";
+    return kBadInput;
+  } catch (const std::exception& e) {
+    std::cerr << "char_lm: error: " << e.what() << "\n";
+    return kFailure;
+  }
+}

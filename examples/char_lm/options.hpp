@@ -1,0 +1,58 @@
+#pragma once
+// The command-line options of char_lm's three subcommands, and the error type of bad input.
+#include <set>
+#include <stdexcept>
+#include <string>
+
+namespace charlm {
+
+// Bad input or usage (exit code 2): flags, files, corpora, checkpoints.
+class InputError : public std::runtime_error {
+ public:
+  using std::runtime_error::runtime_error;
+};
+
+// Exit codes (DESIGN §5).
+enum ExitCode { kOk = 0, kFailure = 1, kBadInput = 2, kDiverged = 3 };
+
+struct TrainOptions {
+  std::string data;  // empty: the built-in corpus
+  std::string cell = "lstm";
+  std::size_t layers = 1, hidden = 256, embed = 64, batch = 32, block = 64, steps = 2000;
+  std::string optim = "adam";
+  double lr = 2e-3;
+  std::string lr_schedule = "constant";
+  std::size_t warmup = 0;
+  double clip = 5.0;  // 0: no clipping (the norm is still checked for NaN/Inf)
+  double dropout = 0.0;
+  unsigned long long seed = 0;
+  int threads = 1;
+  double val_fraction = 0.1;
+  std::size_t val_every = 500, save_every = 0, print_every = 50;
+  std::string checkpoint = "char_lm.safetensors";
+  bool keep_best = false, resume = false, json = false;
+  std::string log;           // CSV; a loss-curve SVG is written beside it
+  std::size_t max_seconds = 0;  // stop (and save) after this much training time; 0: no limit
+  std::set<std::string> given;  // the flags given on the command line (resume conflict check)
+};
+
+struct SampleOptions {
+  std::string checkpoint = "char_lm.safetensors";
+  std::size_t length = 500, top_k = 0;
+  double temperature = 1.0;
+  std::string prime;
+  unsigned long long seed = 0;
+};
+
+struct EvalOptions {
+  std::string checkpoint = "char_lm.safetensors";
+  std::string data;
+  bool json = false;
+  int threads = 1;
+};
+
+int run_train(const TrainOptions& o);
+int run_sample(const SampleOptions& o);
+int run_eval(const EvalOptions& o);
+
+}  // namespace charlm

@@ -1,0 +1,46 @@
+#pragma once
+// What training tells the user: a live progress line (a \r-updated line on a terminal, plain
+// periodic lines otherwise), the CSV log, and the loss-curve SVG drawn from that log.
+#include <cstdio>
+#include <optional>
+#include <string>
+
+namespace charlm {
+
+struct ReportRow {
+  std::size_t step = 0;
+  std::optional<double> train_loss, val_loss, val_bpc;
+  double lr = 0, tokens_per_s = 0, seconds = 0;
+};
+
+class Progress {
+ public:
+  explicit Progress(std::size_t total_steps);
+  void update(const ReportRow& r, double eta_seconds);
+  void message(const std::string& line);  // a whole line, never overwritten
+
+ private:
+  std::size_t total_;
+  bool tty_;
+  bool open_line_ = false;  // a \r line is showing
+};
+
+class CsvLog {
+ public:
+  // Appends to `path` (writing the header if the file is new or empty); "" logs nothing.
+  explicit CsvLog(const std::string& path);
+  ~CsvLog();
+  void write(const ReportRow& r);
+  // Draws every row of the CSV at `csv_path` into an SVG loss curve at `svg_path`.
+  static void plot(const std::string& csv_path, const std::string& svg_path);
+  const std::string& path() const { return path_; }
+
+ private:
+  std::string path_;
+  std::FILE* file_ = nullptr;
+};
+
+// "run.csv" -> "run.svg"
+std::string svg_path_for(const std::string& csv_path);
+
+}  // namespace charlm

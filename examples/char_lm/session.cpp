@@ -1,0 +1,38 @@
+#include "session.hpp"
+
+#include <sstream>
+
+#include "options.hpp"
+
+namespace charlm {
+
+std::string exact_text(double v) {
+  std::ostringstream os;
+  os.precision(17);
+  os << v;
+  return os.str();
+}
+
+const std::string& required(const Metadata& m, const std::string& key, const std::string& path) {
+  const auto it = m.find(key);
+  if (it == m.end()) throw InputError(path + ": not a char_lm checkpoint (no '" + key + "' in its metadata)");
+  return it->second;
+}
+
+LoadedModel load_model(const std::string& path) {
+  LoadedModel r;
+  r.meta = tg::read_checkpoint_metadata(path);
+  try {
+    r.vocab = Vocabulary::deserialize(required(r.meta, "vocab", path));
+    r.model = std::make_unique<CharLM>(ModelConfig::from_metadata(r.meta));
+  } catch (const std::invalid_argument& e) {
+    throw InputError(path + ": " + e.what());
+  }
+  if (r.model->config().vocab != r.vocab.size())
+    throw InputError(path + ": the model's vocabulary size differs from the stored vocabulary");
+  tg::load_checkpoint(path, *r.model);
+  r.model->eval();  // inference: no dropout
+  return r;
+}
+
+}  // namespace charlm

@@ -1,0 +1,30 @@
+#pragma once
+// A char_lm checkpoint: the model (PyTorch names), the optimizer and schedule state, the
+// carried hidden state ("extra.state.l<k>.h|c"), and metadata that makes the file enough on
+// its own: the model's hyperparameters, the vocabulary, the corpus hash, the step, the RNG
+// state and every training flag that shapes the trajectory.
+#include <map>
+#include <memory>
+#include <string>
+
+#include "model.hpp"
+#include "vocab.hpp"
+
+namespace charlm {
+
+using Metadata = std::map<std::string, std::string>;
+
+// Text that reads back as exactly the same double.
+std::string exact_text(double v);
+// The metadata value of `key`; InputError naming the checkpoint if it is missing.
+const std::string& required(const Metadata& m, const std::string& key, const std::string& path);
+
+struct LoadedModel {
+  Metadata meta;
+  Vocabulary vocab;
+  std::unique_ptr<CharLM> model;
+};
+// For sample and eval: the model and vocabulary of a checkpoint (the optimizer is ignored).
+LoadedModel load_model(const std::string& path);
+
+}  // namespace charlm

@@ -1,0 +1,493 @@
+#include <tapegrad/io/safetensors.hpp>
+
+#include <fcntl.h>
+#include <sys/stat.h>
+#include <unistd.h>
+
+#include <algorithm>
+#include <atomic>
+#include <cerrno>
+#include <chrono>
+#include <cstdio>
+#include <cstring>
+#include <filesystem>
+#include <limits>
+#include <set>
+
+#include <nlohmann/json.hpp>
+#include <zlib.h>
+
+namespace tg {
+
+static_assert(__BYTE_ORDER__ == __ORDER_LITTLE_ENDIAN__,
+              "safetensors data is little-endian; tapegrad copies it as is and needs a "
+              "little-endian machine");
+static_assert(std::is_same<xt::xarray<float>::shape_type, Shape>::value,
+              "StoredTensor hands out xarray shapes as tg::Shape");
+
+using json = nlohmann::json;
+
+// ---- dtypes and StoredTensor ----
+
+const char* dtype_name(Dtype dtype) {
+  switch (dtype) {
+    case Dtype::F32: return "F32";
+    case Dtype::F64: return "F64";
+    case Dtype::I64: return "I64";
+  }
+  return "?";
+}
+
+std::size_t dtype_size(Dtype dtype) {
+  switch (dtype) {
+    case Dtype::F32: return 4;
+    case Dtype::F64: return 8;
+    case Dtype::I64: return 8;
+  }
+  return 0;
+}
+
+Dtype StoredTensor::dtype() const { return static_cast<Dtype>(value_.index()); }
+
+const Shape& StoredTensor::shape() const {
+  return std::visit([](const auto& a) -> const Shape& { return a.shape(); }, value_);
+}
+
+std::size_t StoredTensor::numel() const {
+  return std::visit([](const auto& a) { return a.size(); }, value_);
+}
+
+const void* StoredTensor::bytes() const {
+  return std::visit([](const auto& a) -> const void* { return a.data(); }, value_);
+}
+
+template <class T>
+const xt::xarray<T>& StoredTensor::get() const {
+  if (const auto* a = std::get_if<xt::xarray<T>>(&value_)) return *a;
+  throw CheckpointError(std::string("StoredTensor: the tensor holds ") + dtype_name(dtype()) +
+                        " values, not " + dtype_name(dtype_of<T>()));
+}
+template const xt::xarray<float>& StoredTensor::get<float>() const;
+template const xt::xarray<double>& StoredTensor::get<double>() const;
+template const xt::xarray<std::int64_t>& StoredTensor::get<std::int64_t>() const;
+
+bool SafetensorsFile::contains(const std::string& name) const {
+  for (const auto& [n, t] : tensors)
+    if (n == name) return true;
+  return false;
+}
+
+const StoredTensor& SafetensorsFile::at(const std::string& name) const {
+  for (const auto& [n, t] : tensors)
+    if (n == name) return t;
+  throw CheckpointError("safetensors: the file holds no tensor named '" + name + "'");
+}
+
+namespace {
+
+constexpr const char* kCrcKey = "crc32";
+constexpr const char* kHeaderCrcKey = "header_crc32";
+constexpr const char* kHeaderCrcNeedle = "\"header_crc32\":\"";  // as nlohmann dumps the entry
+
+// zlib's crc32 takes 32-bit lengths: feed it in pieces.
+std::uint32_t crc32_update(std::uint32_t crc, const void* data, std::size_t n) {
+  const auto* p = static_cast<const Bytef*>(data);
+  while (n > 0) {
+    const std::size_t piece = std::min<std::size_t>(n, 1u << 30);
+    crc = static_cast<std::uint32_t>(::crc32(crc, p, static_cast<uInt>(piece)));
+    p += piece;
+    n -= piece;
+  }
+  return crc;
+}
+
+std::string crc_hex(std::uint32_t crc) {
+  char buf[9];
+  std::snprintf(buf, sizeof buf, "%08x", crc);
+  return buf;
+}
+
+// 8 lowercase hex digits exactly (an uppercase digit is a flipped bit, not another spelling).
+bool parse_crc_hex(const std::string& s, std::uint32_t& out) {
+  if (s.size() != 8) return false;
+  out = 0;
+  for (char c : s) {
+    int d;
+    if (c >= '0' && c <= '9')
+      d = c - '0';
+    else if (c >= 'a' && c <= 'f')
+      d = c - 'a' + 10;
+    else
+      return false;
+    out = (out << 4) | std::uint32_t(d);
+  }
+  return true;
+}
+
+// Finds the 8 digits of "header_crc32" in the raw header: the needle must occur exactly once
+// (it cannot occur inside a JSON string, where quotes are escaped).
+std::size_t header_crc_digits(const std::string& header) {
+  const std::size_t at = header.find(kHeaderCrcNeedle);
+  if (at == std::string::npos || header.find(kHeaderCrcNeedle, at + 1) != std::string::npos)
+    return std::string::npos;
+  const std::size_t digits = at + std::strlen(kHeaderCrcNeedle);
+  if (digits + 9 > header.size() || header[digits + 8] != '"') return std::string::npos;
+  return digits;
+}
+
+std::string errno_text() { return std::strerror(errno); }
+
+// ---- atomic file writing ----
+
+struct Piece {
+  const void* data;
+  std::size_t size;
+};
+
+void write_all(int fd, const void* data, std::size_t n, const std::string& what) {
+  const char* p = static_cast<const char*>(data);
+  while (n > 0) {
+    const ssize_t w = ::write(fd, p, std::min<std::size_t>(n, 1u << 30));
+    if (w < 0) {
+      if (errno == EINTR) continue;
+      throw CheckpointError(what + ": write failed: " + errno_text());
+    }
+    p += w;
+    n -= std::size_t(w);
+  }
+}
+
+// Note [atomic checkpoint write]: a crash at any moment leaves either the old file or the new
+// one, never a mixture: the bytes go to a fresh temporary file in the target's folder (same
+// file system, so rename is atomic), are fsynced, renamed over the target, and the folder is
+// fsynced so the rename itself is durable.
+void write_file_atomically(const std::string& path, const std::vector<Piece>& pieces) {
+  namespace fs = std::filesystem;
+  const std::string what = "safetensors file '" + path + "'";
+  const fs::path target(path);
+  const fs::path folder = target.parent_path().empty() ? fs::path(".") : target.parent_path();
+  static std::atomic<unsigned long> counter{0};
+  std::string tmp;
+  int fd = -1;
+  for (int attempt = 0; attempt < 100 && fd < 0; ++attempt) {
+    const auto tick = std::chrono::steady_clock::now().time_since_epoch().count();
+    tmp = path + ".tmp." + std::to_string(::getpid()) + "." + std::to_string(counter++) + "." +
+          std::to_string(static_cast<unsigned long long>(tick) % 1000000007ull);
+    fd = ::open(tmp.c_str(), O_WRONLY | O_CREAT | O_EXCL | O_CLOEXEC, 0666);
+    if (fd < 0 && errno != EEXIST)
+      throw CheckpointError(what + ": cannot create the temporary file '" + tmp +
+                            "': " + errno_text());
+  }
+  if (fd < 0) throw CheckpointError(what + ": cannot find a free temporary file name");
+  try {
+    for (const Piece& p : pieces) write_all(fd, p.data, p.size, what);
+    if (::fsync(fd) != 0) throw CheckpointError(what + ": fsync failed: " + errno_text());
+    const int closed = ::close(fd);
+    fd = -1;
+    if (closed != 0) throw CheckpointError(what + ": close failed: " + errno_text());
+    if (::rename(tmp.c_str(), path.c_str()) != 0)
+      throw CheckpointError(what + ": cannot rename the temporary file over it: " + errno_text());
+  } catch (...) {
+    if (fd >= 0) ::close(fd);
+    ::unlink(tmp.c_str());
+    throw;
+  }
+  const int dir = ::open(folder.c_str(), O_RDONLY | O_DIRECTORY | O_CLOEXEC);
+  if (dir < 0)
+    throw CheckpointError(what + ": written, but its folder cannot be opened to fsync: " +
+                          errno_text());
+  const int synced = ::fsync(dir);
+  ::close(dir);
+  if (synced != 0)
+    throw CheckpointError(what + ": written, but fsync of its folder failed: " + errno_text());
+}
+
+// ---- reading ----
+
+bool checked_mul(std::uint64_t a, std::uint64_t b, std::uint64_t& out) {
+  if (a != 0 && b > std::numeric_limits<std::uint64_t>::max() / a) return false;
+  out = a * b;
+  return true;
+}
+
+struct Entry {
+  std::string name;
+  Dtype dtype;
+  Shape shape;
+  std::uint64_t begin, end;
+};
+
+template <class T>
+xt::xarray<T> read_values(const unsigned char* src, const Shape& shape) {
+  auto a = xt::xarray<T>::from_shape(shape);
+  if (a.size()) std::memcpy(a.data(), src, a.size() * sizeof(T));
+  return a;
+}
+
+}  // namespace
+
+// ---- writing ----
+
+void save_safetensors(const std::string& path, const StoredTensors& tensors,
+                      const std::map<std::string, std::string>& metadata) {
+  std::set<std::string> names;
+  for (const auto& [name, t] : tensors) {
+    if (name.empty() || name == "__metadata__")
+      throw std::invalid_argument("save_safetensors: '" + name + "' cannot name a tensor");
+    if (!names.insert(name).second)
+      throw std::invalid_argument("save_safetensors: two tensors are called '" + name + "'");
+  }
+  for (const char* key : {kCrcKey, kHeaderCrcKey})
+    if (metadata.count(key))
+      throw std::invalid_argument(std::string("save_safetensors: the metadata key '") + key +
+                                  "' is reserved (the writer fills it in)");
+
+  json header = json::object();
+  std::uint64_t offset = 0;
+  std::uint32_t data_crc = static_cast<std::uint32_t>(::crc32(0L, Z_NULL, 0));
+  std::vector<Piece> pieces(2);  // the length and the header come first
+  for (const auto& [name, t] : tensors) {
+    const std::size_t nbytes = t.numel() * dtype_size(t.dtype());
+    header[name] = {{"dtype", dtype_name(t.dtype())},
+                    {"shape", std::vector<std::size_t>(t.shape().begin(), t.shape().end())},
+                    {"data_offsets", {offset, offset + nbytes}}};
+    offset += nbytes;
+    if (nbytes) {
+      data_crc = crc32_update(data_crc, t.bytes(), nbytes);
+      pieces.push_back({t.bytes(), nbytes});
+    }
+  }
+  json meta = json::object();
+  for (const auto& [k, v] : metadata) meta[k] = v;
+  meta[kCrcKey] = crc_hex(data_crc);
+  meta[kHeaderCrcKey] = "00000000";
+  header["__metadata__"] = meta;
+
+  std::string text;
+  try {
+    text = header.dump();
+  } catch (const json::exception& e) {
+    throw std::invalid_argument("save_safetensors: a tensor name or metadata entry is not valid "
+                                "UTF-8 (" + std::string(e.what()) + ")");
+  }
+  text.append((8 - text.size() % 8) % 8, ' ');  // pad: the data section starts 8-aligned
+  unsigned char length[8];
+  for (int i = 0; i < 8; ++i) length[i] = static_cast<unsigned char>(std::uint64_t(text.size()) >> (8 * i));
+  // Note [checkpoint CRCs]: the header CRC covers the length and the header, digits zeroed.
+  const std::size_t digits = header_crc_digits(text);
+  if (digits == std::string::npos)
+    throw std::logic_error("save_safetensors: cannot locate the header CRC field");
+  std::uint32_t header_crc = crc32_update(static_cast<std::uint32_t>(::crc32(0L, Z_NULL, 0)), length, 8);
+  header_crc = crc32_update(header_crc, text.data(), text.size());
+  text.replace(digits, 8, crc_hex(header_crc));
+
+  pieces[0] = {length, 8};
+  pieces[1] = {text.data(), text.size()};
+  write_file_atomically(path, pieces);
+}
+
+template <class T>
+void save_safetensors(const std::string& path, const NamedTensorsT<T>& tensors,
+                      const std::map<std::string, std::string>& metadata) {
+  StoredTensors stored;
+  stored.reserve(tensors.size());
+  for (const auto& [name, t] : tensors) {
+    if (!t.defined())
+      throw std::invalid_argument("save_safetensors: tensor '" + name + "' is undefined");
+    stored.emplace_back(name, StoredTensor(t));
+  }
+  save_safetensors(path, stored, metadata);
+}
+
+template void save_safetensors(const std::string&, const NamedTensorsT<float>&,
+                               const std::map<std::string, std::string>&);
+template void save_safetensors(const std::string&, const NamedTensorsT<double>&,
+                               const std::map<std::string, std::string>&);
+
+// ---- reading ----
+
+SafetensorsFile parse_safetensors(const void* data, std::size_t size, const std::string& source) {
+  const auto* bytes = static_cast<const unsigned char*>(data);
+  const std::string who = "safetensors file '" + source + "'";
+  auto fail = [&](const std::string& what) -> CheckpointError { return CheckpointError(who + ": " + what); };
+
+  if (size < 8)
+    throw fail("it is " + std::to_string(size) + " bytes long, shorter than the 8-byte header "
+               "length (truncated, or not a safetensors file)");
+  std::uint64_t n = 0;
+  for (int i = 7; i >= 0; --i) n = (n << 8) | bytes[i];
+  if (n > size - 8)
+    throw fail("the header length " + std::to_string(n) + " exceeds the " +
+               std::to_string(size - 8) + " bytes after it (truncated, or not a safetensors file)");
+  const std::string header_text(reinterpret_cast<const char*>(bytes + 8), std::size_t(n));
+  const unsigned char* section = bytes + 8 + n;
+  const std::uint64_t section_size = size - 8 - n;
+
+  // Parse, refusing a key given twice in any object (nlohmann would keep the last silently).
+  std::vector<std::set<std::string>> open_objects;
+  std::string duplicate;
+  json header;
+  try {
+    header = json::parse(header_text, [&](int, json::parse_event_t event, json& parsed) {
+      if (event == json::parse_event_t::object_start) open_objects.emplace_back();
+      if (event == json::parse_event_t::object_end && !open_objects.empty()) open_objects.pop_back();
+      if (event == json::parse_event_t::key && !open_objects.empty() &&
+          !open_objects.back().insert(parsed.get<std::string>()).second && duplicate.empty())
+        duplicate = parsed.get<std::string>();
+      return true;
+    });
+  } catch (const json::exception& e) {
+    throw fail("the header is not valid JSON (" + std::string(e.what()) + ")");
+  }
+  if (!duplicate.empty()) throw fail("the header has the key '" + duplicate + "' twice");
+  if (!header.is_object()) throw fail("the header is not a JSON object");
+
+  SafetensorsFile file;
+  if (header.contains("__metadata__")) {
+    const json& v = header["__metadata__"];
+    if (!v.is_object()) throw fail("__metadata__ is not an object");
+    for (auto m = v.begin(); m != v.end(); ++m) {
+      if (!m.value().is_string()) throw fail("__metadata__ entry '" + m.key() + "' is not a string");
+      file.metadata[m.key()] = m.value().get<std::string>();
+    }
+  }
+
+  // Note [checkpoint CRCs]: the header first, so a damaged header is reported as one. The
+  // writer puts both entries; crc32 without header_crc32 means a bit flipped in the latter's key.
+  const auto hcrc = file.metadata.find(kHeaderCrcKey);
+  if (hcrc == file.metadata.end() && file.metadata.count(kCrcKey))
+    throw fail("the metadata has a crc32 entry but no header_crc32 entry (corrupt header)");
+  if (hcrc != file.metadata.end()) {
+    std::uint32_t stored;
+    if (!parse_crc_hex(hcrc->second, stored))
+      throw fail("the header_crc32 entry '" + hcrc->second + "' is not 8 lowercase hex digits");
+    std::string zeroed = header_text;
+    const std::size_t digits = header_crc_digits(zeroed);
+    if (digits == std::string::npos)
+      throw fail("the header_crc32 entry is not written as this reader expects (corrupt header)");
+    zeroed.replace(digits, 8, "00000000");
+    std::uint32_t actual = crc32_update(static_cast<std::uint32_t>(::crc32(0L, Z_NULL, 0)), bytes, 8);
+    actual = crc32_update(actual, zeroed.data(), zeroed.size());
+    if (actual != stored)
+      throw fail("CRC mismatch in the header: stored " + hcrc->second + ", computed " +
+                 crc_hex(actual) + " (the file is corrupt)");
+  }
+
+  std::vector<Entry> entries;
+  for (auto it = header.begin(); it != header.end(); ++it) {
+    const std::string& name = it.key();
+    const json& v = it.value();
+    if (name == "__metadata__") continue;
+    const std::string tensor = "tensor '" + name + "'";
+    if (!v.is_object() || v.size() != 3 || !v.contains("dtype") || !v.contains("shape") ||
+        !v.contains("data_offsets"))
+      throw fail(tensor + ": the entry must be an object with exactly dtype, shape and "
+                 "data_offsets");
+    Entry e;
+    e.name = name;
+    const json& dt = v["dtype"];
+    if (!dt.is_string()) throw fail(tensor + ": dtype is not a string");
+    const std::string d = dt.get<std::string>();
+    if (d == "F32") e.dtype = Dtype::F32;
+    else if (d == "F64") e.dtype = Dtype::F64;
+    else if (d == "I64") e.dtype = Dtype::I64;
+    else throw fail(tensor + ": unsupported dtype '" + d + "' (tapegrad reads F32, F64 and I64)");
+    const json& sh = v["shape"];
+    if (!sh.is_array()) throw fail(tensor + ": shape is not an array");
+    std::uint64_t numel = 1;
+    for (const json& dim : sh) {
+      if (!dim.is_number_unsigned()) throw fail(tensor + ": shape holds something other than "
+                                                "a whole number >= 0");
+      const std::uint64_t k = dim.get<std::uint64_t>();
+      if (!checked_mul(numel, k, numel)) throw fail(tensor + ": its shape overflows");
+      e.shape.push_back(std::size_t(k));
+    }
+    const json& off = v["data_offsets"];
+    if (!off.is_array() || off.size() != 2 || !off[0].is_number_unsigned() ||
+        !off[1].is_number_unsigned())
+      throw fail(tensor + ": data_offsets must be two whole numbers [begin, end]");
+    e.begin = off[0].get<std::uint64_t>();
+    e.end = off[1].get<std::uint64_t>();
+    std::uint64_t nbytes = 0;
+    if (!checked_mul(numel, dtype_size(e.dtype), nbytes)) throw fail(tensor + ": its shape overflows");
+    if (e.end < e.begin)
+      throw fail(tensor + ": data_offsets [" + std::to_string(e.begin) + ", " +
+                 std::to_string(e.end) + "] end before they begin");
+    if (e.end - e.begin != nbytes)
+      throw fail(tensor + ": shape " + to_string(e.shape) + " of " + d + " needs " +
+                 std::to_string(nbytes) + " bytes but data_offsets [" + std::to_string(e.begin) +
+                 ", " + std::to_string(e.end) + "] hold " + std::to_string(e.end - e.begin));
+    if (e.end > section_size)
+      throw fail(tensor + ": data_offsets [" + std::to_string(e.begin) + ", " +
+                 std::to_string(e.end) + "] go past the " + std::to_string(section_size) +
+                 "-byte data section (truncated or corrupt)");
+    entries.push_back(std::move(e));
+  }
+
+  // The tensors must tile the data section exactly: no gap, no overlap, nothing left over.
+  std::sort(entries.begin(), entries.end(), [](const Entry& a, const Entry& b) {
+    return a.begin != b.begin ? a.begin < b.begin : a.end < b.end;
+  });
+  std::uint64_t covered = 0;
+  for (const Entry& e : entries) {
+    if (e.begin < covered) throw fail("tensor '" + e.name + "' overlaps the tensor before it");
+    if (e.begin > covered)
+      throw fail("the data section has a gap at bytes [" + std::to_string(covered) + ", " +
+                 std::to_string(e.begin) + ") before tensor '" + e.name + "'");
+    covered = e.end;
+  }
+  if (covered != section_size)
+    throw fail("the data section has " + std::to_string(section_size) + " bytes but the tensors "
+               "cover " + std::to_string(covered) + " (corrupt header length or trailing bytes)");
+
+  const auto crc = file.metadata.find(kCrcKey);
+  if (crc != file.metadata.end()) {
+    std::uint32_t stored;
+    if (!parse_crc_hex(crc->second, stored))
+      throw fail("the crc32 entry '" + crc->second + "' is not 8 lowercase hex digits");
+    const std::uint32_t actual =
+        crc32_update(static_cast<std::uint32_t>(::crc32(0L, Z_NULL, 0)), section, section_size);
+    if (actual != stored)
+      throw fail("CRC mismatch in the data section: stored " + crc->second + ", computed " +
+                 crc_hex(actual) + " (the file is corrupt)");
+  }
+  file.tensors.reserve(entries.size());
+  for (const Entry& e : entries) {
+    const unsigned char* src = section + e.begin;
+    switch (e.dtype) {
+      case Dtype::F32: file.tensors.emplace_back(e.name, read_values<float>(src, e.shape)); break;
+      case Dtype::F64: file.tensors.emplace_back(e.name, read_values<double>(src, e.shape)); break;
+      case Dtype::I64: file.tensors.emplace_back(e.name, read_values<std::int64_t>(src, e.shape)); break;
+    }
+  }
+  return file;
+}
+
+SafetensorsFile load_safetensors(const std::string& path) {
+  const std::string who = "safetensors file '" + path + "'";
+  const int fd = ::open(path.c_str(), O_RDONLY | O_CLOEXEC);
+  if (fd < 0) throw CheckpointError(who + ": cannot open it: " + errno_text());
+  std::vector<unsigned char> bytes;
+  try {
+    struct stat st;
+    if (::fstat(fd, &st) != 0) throw CheckpointError(who + ": cannot stat it: " + errno_text());
+    if (!S_ISREG(st.st_mode)) throw CheckpointError(who + ": not a regular file");
+    bytes.resize(std::size_t(st.st_size));
+    std::size_t got = 0;
+    while (got < bytes.size()) {
+      const ssize_t r = ::read(fd, bytes.data() + got, bytes.size() - got);
+      if (r < 0 && errno == EINTR) continue;
+      if (r < 0) throw CheckpointError(who + ": read failed: " + errno_text());
+      if (r == 0) break;  // shrank while we read: parse what is there
+      got += std::size_t(r);
+    }
+    bytes.resize(got);
+  } catch (...) {
+    ::close(fd);
+    throw;
+  }
+  ::close(fd);
+  return parse_safetensors(bytes.data(), bytes.size(), path);
+}
+
+}  // namespace tg

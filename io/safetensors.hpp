@@ -1,0 +1,118 @@
+#pragma once
+// The safetensors format (https://github.com/huggingface/safetensors), read and written
+// without any dependency beyond nlohmann-json and zlib (both private to the library):
+//
+//   [8 bytes]  N, the header length, unsigned little-endian
+//   [N bytes]  a JSON object, padded with spaces to a multiple of 8:
+//                "<name>": {"dtype": "F32", "shape": [2, 3], "data_offsets": [begin, end]}
+//                "__metadata__": {"<key>": "<value>", ...}   (strings only)
+//   [rest]     the data section: each tensor's values, row-major, little-endian, at
+//              [begin, end) relative to the section's start; no gaps, no overlaps.
+//
+// Note [checkpoint CRCs]: the writer adds two metadata entries, so that a flipped bit anywhere
+// in the file is detected while it stays a valid safetensors file:
+//   "crc32":        CRC-32 (zlib) of the data section, 8 lowercase hex digits;
+//   "header_crc32": CRC-32 of the file's first 8 + N bytes (length and header) with these 8
+//                   digits written as "00000000".
+// The reader verifies each one that is present (files from other writers have none); crc32
+// without header_crc32 is an error (a flipped bit in that key's name).
+//
+// The reader never reads out of bounds and rejects, with a CheckpointError naming the file and
+// the problem: a file shorter than 8 bytes or than its header, invalid JSON or UTF-8, a key given
+// twice, a malformed entry, a dtype it does not read, a shape whose size disagrees with its
+// byte range, offsets outside the data section, overlapping or leaving a gap, a CRC mismatch.
+#include <cstdint>
+#include <map>
+#include <stdexcept>
+#include <string>
+#include <type_traits>
+#include <utility>
+#include <variant>
+#include <vector>
+
+#include <xtensor/xarray.hpp>
+
+#include <tapegrad/autograd/tensor.hpp>
+#include <tapegrad/layers/module.hpp>
+
+namespace tg {
+
+// A file that cannot be read, written or trusted (std::runtime_error; the message names it).
+class CheckpointError : public std::runtime_error {
+ public:
+  using std::runtime_error::runtime_error;
+};
+
+// The dtypes tapegrad reads and writes, by their safetensors names.
+enum class Dtype { F32, F64, I64 };
+const char* dtype_name(Dtype dtype);  // "F32", "F64", "I64"
+std::size_t dtype_size(Dtype dtype);  // bytes per element
+// float -> F32, double -> F64, std::int64_t -> I64
+template <class T>
+constexpr Dtype dtype_of() {
+  static_assert(std::is_same<T, float>::value || std::is_same<T, double>::value ||
+                    std::is_same<T, std::int64_t>::value,
+                "tapegrad stores float (F32), double (F64) and std::int64_t (I64)");
+  if constexpr (std::is_same<T, float>::value) return Dtype::F32;
+  else if constexpr (std::is_same<T, double>::value) return Dtype::F64;
+  else return Dtype::I64;
+}
+
+// One tensor as stored: its dtype, shape and values (an owning copy).
+class StoredTensor {
+ public:
+  using Value = std::variant<xt::xarray<float>, xt::xarray<double>, xt::xarray<std::int64_t>>;
+
+  StoredTensor() = default;
+  StoredTensor(xt::xarray<float> value) : value_(std::move(value)) {}  // NOLINT: implicit
+  StoredTensor(xt::xarray<double> value) : value_(std::move(value)) {}  // NOLINT
+  StoredTensor(xt::xarray<std::int64_t> value) : value_(std::move(value)) {}  // NOLINT
+  template <class T>
+  StoredTensor(const TensorT<T>& t) : value_(xt::xarray<T>(t.value())) {}  // NOLINT: a copy
+
+  Dtype dtype() const;
+  const Shape& shape() const;
+  std::size_t numel() const;
+  // The values as xt::xarray<T>; CheckpointError if the dtype is another one.
+  template <class T> const xt::xarray<T>& get() const;
+  const void* bytes() const;  // the values' bytes, numel() * dtype_size(dtype())
+  const Value& value() const { return value_; }
+
+ private:
+  Value value_;
+};
+
+using StoredTensors = std::vector<std::pair<std::string, StoredTensor>>;
+
+struct SafetensorsFile {
+  StoredTensors tensors;                        // in data-section order
+  std::map<std::string, std::string> metadata;  // the whole "__metadata__" map, CRCs included
+
+  bool contains(const std::string& name) const;
+  // CheckpointError naming the tensor if the file has none of that name.
+  const StoredTensor& at(const std::string& name) const;
+};
+
+// Writes `tensors` (in this order) and `metadata`, plus the two CRC entries (Note [checkpoint
+// CRCs]). Atomic: the bytes go to a temporary file in the same folder, which is flushed and
+// fsynced, then renamed over `path`, then the folder is fsynced; on any failure the temporary
+// file is removed and an existing `path` is left as it was.
+// std::invalid_argument for an empty, duplicate or "__metadata__" tensor name, a metadata key
+// "crc32" or "header_crc32", or text that is not valid UTF-8; CheckpointError for I/O errors.
+void save_safetensors(const std::string& path, const StoredTensors& tensors,
+                      const std::map<std::string, std::string>& metadata = {});
+template <class T>
+void save_safetensors(const std::string& path, const NamedTensorsT<T>& tensors,
+                      const std::map<std::string, std::string>& metadata = {});
+
+// Reads and validates a whole file (see the list above).
+SafetensorsFile load_safetensors(const std::string& path);
+// The same from bytes in memory; `source` names them in error messages.
+SafetensorsFile parse_safetensors(const void* data, std::size_t size, const std::string& source);
+
+extern template void save_safetensors(const std::string&, const NamedTensorsT<float>&,
+                                      const std::map<std::string, std::string>&);
+extern template void save_safetensors(const std::string&, const NamedTensorsT<double>&,
+                                      const std::map<std::string, std::string>&);
+
+}  // namespace tg

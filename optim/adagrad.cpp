@@ -1,0 +1,37 @@
+#include <tapegrad/optim/adagrad.hpp>
+
+#include <cmath>
+
+namespace tg {
+
+template <class T>
+AdagradT<T>::AdagradT(std::vector<ParamGroupT<T>> groups, const AdagradOptions& o)
+    : OptimizerT<T>("Adagrad", std::move(groups), o.lr, o.weight_decay, {"sum"}, true),
+      options_(o) {
+  this->require(o.lr_decay >= 0.0 && std::isfinite(o.lr_decay), "Adagrad", "lr_decay",
+                "finite and >= 0", o.lr_decay);
+  this->require(o.initial_accumulator_value >= 0.0 && std::isfinite(o.initial_accumulator_value),
+                "Adagrad", "initial_accumulator_value", "finite and >= 0",
+                o.initial_accumulator_value);
+  this->require(o.eps >= 0.0 && std::isfinite(o.eps), "Adagrad", "eps", "finite and >= 0", o.eps);
+}
+
+template <class T>
+void AdagradT<T>::update(typename OptimizerT<T>::Slot& s, double lr, double weight_decay) {
+  const std::size_t n = s.param.numel();
+  T* p = s.param.data();
+  const T* grad = s.param.grad_data();
+  T* sum = s.buffers[0].data();
+  const T clr = T(lr / (1.0 + double(s.step - 1) * options_.lr_decay));  // γ̃ = γ/(1+(t-1)η)
+  const T lambda = T(weight_decay), eps = T(options_.eps);
+  for (std::size_t i = 0; i < n; ++i) {
+    const T g = grad[i] + lambda * p[i];             // g_t = grad + λ θ_{t-1}
+    sum[i] += g * g;                                 // s_t = s_{t-1} + g_t²
+    p[i] -= clr * g / (std::sqrt(sum[i]) + eps);     // θ_t = θ_{t-1} - γ̃ g_t/(√s_t + ε)
+  }
+}
+
+template class AdagradT<float>;
+template class AdagradT<double>;
+
+}  // namespace tg

@@ -1,0 +1,282 @@
+#include <tapegrad/optim/optimizer.hpp>
+
+#include <charconv>
+#include <cmath>
+#include <cstring>
+#include <stdexcept>
+#include <unordered_map>
+#include <unordered_set>
+
+namespace tg {
+namespace {
+
+std::string number(double v) {  // the shortest text that reads back as v
+  char buf[32];
+  return std::string(buf, std::to_chars(buf, buf + sizeof buf, v).ptr);
+}
+
+void check_group_index(const char* what, std::size_t group, std::size_t n) {
+  if (group >= n)
+    throw std::out_of_range(std::string(what) + ": group " + std::to_string(group) +
+                            " does not exist; the optimizer has " + std::to_string(n) +
+                            " group(s)");
+}
+
+}  // namespace
+
+// ---- OptimizerBase ----
+
+double OptimizerBase::lr(std::size_t group) const {
+  check_group_index("lr", group, lr_.size());
+  return lr_[group];
+}
+
+void OptimizerBase::set_lr(double lr) {
+  for (std::size_t g = 0; g < lr_.size(); ++g) set_lr(g, lr);
+}
+
+void OptimizerBase::set_lr(std::size_t group, double lr) {
+  check_group_index("set_lr", group, lr_.size());
+  if (!(lr >= 0.0) || !std::isfinite(lr))
+    throw std::invalid_argument("set_lr: the learning rate must be finite and >= 0, got " +
+                                number(lr));
+  lr_[group] = lr;
+}
+
+double OptimizerBase::weight_decay(std::size_t group) const {
+  check_group_index("weight_decay", group, weight_decay_.size());
+  return weight_decay_[group];
+}
+
+void OptimizerBase::set_weight_decay(std::size_t group, double weight_decay) {
+  check_group_index("set_weight_decay", group, weight_decay_.size());
+  if (!(weight_decay >= 0.0) || !std::isfinite(weight_decay))
+    throw std::invalid_argument("set_weight_decay: the weight decay must be finite and >= 0, got " +
+                                number(weight_decay));
+  weight_decay_[group] = weight_decay;
+}
+
+// ---- groups ----
+
+template <class T>
+std::vector<ParamGroupT<T>> weight_decay_groups(const NamedTensorsT<T>& params) {
+  NamedTensorsT<T> decay, no_decay;
+  for (const auto& [name, p] : params) (p.dim() >= 2 ? decay : no_decay).emplace_back(name, p);
+  return {ParamGroupT<T>(std::move(decay)), ParamGroupT<T>(std::move(no_decay), std::nullopt, 0.0)};
+}
+
+// ---- OptimizerT ----
+
+template <class T>
+void OptimizerT<T>::require(bool ok, const char* who, const char* what, const char* rule,
+                            double value) {
+  if (!ok)
+    throw std::invalid_argument(std::string(who) + ": " + what + " must be " + rule + ", got " +
+                                number(value));
+}
+
+template <class T>
+OptimizerT<T>::OptimizerT(const char* who, std::vector<ParamGroupT<T>> groups, double lr,
+                          double weight_decay, std::vector<std::string> state_names,
+                          bool counts_steps)
+    : state_names_(std::move(state_names)), counts_steps_(counts_steps) {
+  std::unordered_set<const void*> seen_tensors;
+  std::unordered_map<std::string, std::size_t> seen_names;  // name -> group
+  for (std::size_t g = 0; g < groups.size(); ++g) {
+    const double group_lr = groups[g].lr.value_or(lr);
+    const double group_wd = groups[g].weight_decay.value_or(weight_decay);
+    require(group_lr >= 0.0 && std::isfinite(group_lr), who, "lr", "finite and >= 0", group_lr);
+    require(group_wd >= 0.0 && std::isfinite(group_wd), who, "weight_decay", "finite and >= 0",
+            group_wd);
+    lr_.push_back(group_lr);
+    weight_decay_.push_back(group_wd);
+    for (std::size_t i = 0; i < groups[g].params.size(); ++i) {
+      auto& [given_name, p] = groups[g].params[i];
+      const std::string name =
+          given_name.empty() ? std::to_string(g) + "." + std::to_string(i) : given_name;
+      if (!p.defined())
+        throw std::invalid_argument(std::string(who) + ": parameter '" + name +
+                                    "' is an undefined tensor");
+      if (!p.is_leaf())
+        throw std::invalid_argument(std::string(who) + ": parameter '" + name +
+                                    "' is not a leaf (it was produced by op '" + p.impl().op +
+                                    "'); optimizers update leaves such as Tensor::param()");
+      if (!seen_tensors.insert(p.impl_ptr().get()).second)
+        throw std::invalid_argument(std::string(who) + ": parameter '" + name +
+                                    "' is the same tensor as an earlier parameter; give each "
+                                    "tensor to the optimizer once");
+      const auto [it, inserted] = seen_names.emplace(name, g);
+      if (!inserted)
+        throw std::invalid_argument(std::string(who) + ": two parameters are called '" + name +
+                                    "' (groups " + std::to_string(it->second) + " and " +
+                                    std::to_string(g) + "); names key the optimizer state");
+      Slot slot;
+      slot.param = p;
+      slot.name = name;
+      slot.group = g;
+      slots_.push_back(std::move(slot));
+    }
+  }
+  if (slots_.empty())
+    throw std::invalid_argument(std::string(who) + ": got no parameters to optimize");
+}
+
+template <class T>
+void OptimizerT<T>::step() {
+  for (Slot& s : slots_) {
+    if (!s.param.requires_grad() || !s.param.has_grad()) continue;  // frozen, or no gradient
+    if (s.fresh) {
+      s.buffers.resize(state_names_.size());
+      for (std::size_t k = 0; k < s.buffers.size(); ++k)
+        s.buffers[k].assign(s.param.numel(), initial_value(k));
+    }
+    ++s.step;
+    update(s, lr_[s.group], weight_decay_[s.group]);
+    s.fresh = false;
+  }
+}
+
+template <class T>
+void OptimizerT<T>::zero_grad(bool set_to_none) {
+  for (Slot& s : slots_) {
+    if (set_to_none)
+      s.param.impl().release_grad();
+    else
+      s.param.zero_grad();
+  }
+}
+
+template <class T>
+NamedTensorsT<T> OptimizerT<T>::named_parameters() const {
+  NamedTensorsT<T> out;
+  for (const Slot& s : slots_) out.emplace_back(s.name, s.param);
+  return out;
+}
+
+template <class T>
+std::vector<TensorT<T>> OptimizerT<T>::parameters() const {
+  std::vector<TensorT<T>> out;
+  for (const Slot& s : slots_) out.push_back(s.param);
+  return out;
+}
+
+template <class T>
+std::size_t OptimizerT<T>::num_params() const {
+  return slots_.size();
+}
+
+template <class T>
+NamedTensorsT<T> OptimizerT<T>::state() const {
+  NamedTensorsT<T> out;
+  for (const Slot& s : slots_) {
+    if (s.fresh) continue;
+    if (counts_steps_) {
+      if (static_cast<long>(static_cast<T>(s.step)) != s.step)
+        throw std::overflow_error("state: the step count " + std::to_string(s.step) + " of '" +
+                                  s.name + "' is not exact in this scalar type (float counts "
+                                  "exactly up to 2^24); use a double optimizer");
+      out.emplace_back("step." + s.name, TensorT<T>::scalar(static_cast<T>(s.step)));
+    }
+    for (std::size_t k = 0; k < state_names_.size(); ++k) {
+      TensorT<T> t = TensorT<T>::zeros(s.param.shape());
+      if (t.numel()) std::memcpy(t.data(), s.buffers[k].data(), t.numel() * sizeof(T));
+      out.emplace_back(state_names_[k] + "." + s.name, t);
+    }
+  }
+  return out;
+}
+
+template <class T>
+void OptimizerT<T>::check_state(const NamedTensorsT<T>& state) const {
+  const std::string who = name();
+  std::unordered_map<std::string, std::size_t> slot_of;
+  for (std::size_t i = 0; i < slots_.size(); ++i) slot_of.emplace(slots_[i].name, i);
+  // Entry 0 is the step count (when kept), then one per buffer.
+  std::vector<std::string> kinds;
+  if (counts_steps_) kinds.push_back("step");
+  kinds.insert(kinds.end(), state_names_.begin(), state_names_.end());
+  std::string kept;
+  for (const auto& k : kinds) kept += (kept.empty() ? "" : ", ") + k;
+
+  std::vector<std::vector<bool>> found(slots_.size(), std::vector<bool>(kinds.size(), false));
+  for (const auto& [key, t] : state) {
+    std::size_t slot = slots_.size(), kind = kinds.size();
+    for (std::size_t k = 0; k < kinds.size() && slot == slots_.size(); ++k) {
+      const std::string prefix = kinds[k] + ".";
+      if (key.compare(0, prefix.size(), prefix) != 0) continue;
+      const auto it = slot_of.find(key.substr(prefix.size()));
+      if (it != slot_of.end()) slot = it->second, kind = k;
+    }
+    if (slot == slots_.size())
+      throw std::invalid_argument(
+          "load_state: unexpected state tensor '" + key + "'; " + who +
+          (kinds.empty() ? std::string(" with these options keeps no state")
+                         : " keeps " + kept + " per parameter, named '<kind>.<parameter name>'"));
+    if (found[slot][kind])
+      throw std::invalid_argument("load_state: the state tensor '" + key + "' is given twice");
+    found[slot][kind] = true;
+    if (!t.defined())
+      throw std::invalid_argument("load_state: the state tensor '" + key + "' is undefined");
+    const bool is_step = counts_steps_ && kind == 0;
+    if (is_step) {
+      if (t.numel() != 1)
+        throw std::invalid_argument("load_state: the step count '" + key +
+                                    "' must hold one element, got shape " + to_string(t.shape()));
+      const double v = static_cast<double>(t.data()[0]);
+      if (!(v >= 0.0) || !(v <= 9.0e15) || v != std::floor(v))
+        throw std::invalid_argument("load_state: the step count '" + key +
+                                    "' must be a whole number >= 0, got " + number(v));
+    } else if (t.shape() != slots_[slot].param.shape()) {
+      throw std::invalid_argument("load_state: the state tensor '" + key + "' has shape " +
+                                  to_string(t.shape()) + " but parameter '" +
+                                  slots_[slot].name + "' has shape " +
+                                  to_string(slots_[slot].param.shape()));
+    }
+  }
+  for (std::size_t i = 0; i < slots_.size(); ++i) {
+    std::size_t n = 0;
+    std::string missing;
+    for (std::size_t k = 0; k < kinds.size(); ++k) {
+      n += found[i][k];
+      if (!found[i][k]) missing += (missing.empty() ? "'" : ", '") + kinds[k] + "." + slots_[i].name + "'";
+    }
+    if (n != 0 && n != kinds.size())
+      throw std::invalid_argument("load_state: parameter '" + slots_[i].name +
+                                  "' has only part of its state; missing " + missing);
+  }
+}
+
+template <class T>
+void OptimizerT<T>::load_state(const NamedTensorsT<T>& state) {
+  check_state(state);
+  std::unordered_map<std::string, std::size_t> slot_of;
+  for (std::size_t i = 0; i < slots_.size(); ++i) slot_of.emplace(slots_[i].name, i);
+  // Build the new state aside, then commit with moves only: nothing changes on an exception.
+  std::vector<Slot> next(slots_.size());
+  for (std::size_t i = 0; i < slots_.size(); ++i) next[i].buffers.resize(state_names_.size());
+  for (const auto& [key, t] : state) {
+    const std::size_t dot = key.find('.');
+    const std::string kind = key.substr(0, dot);
+    const std::size_t i = slot_of.at(key.substr(dot + 1));
+    next[i].fresh = false;
+    if (counts_steps_ && kind == "step") {
+      next[i].step = static_cast<long>(t.data()[0]);
+      continue;
+    }
+    for (std::size_t k = 0; k < state_names_.size(); ++k)
+      if (state_names_[k] == kind) next[i].buffers[k].assign(t.data(), t.data() + t.numel());
+  }
+  for (std::size_t i = 0; i < slots_.size(); ++i) {
+    slots_[i].fresh = next[i].fresh;
+    slots_[i].step = next[i].step;
+    slots_[i].buffers = std::move(next[i].buffers);
+    if (slots_[i].fresh) slots_[i].buffers.clear();
+  }
+}
+
+template std::vector<ParamGroupT<float>> weight_decay_groups(const NamedTensorsT<float>&);
+template std::vector<ParamGroupT<double>> weight_decay_groups(const NamedTensorsT<double>&);
+template class OptimizerT<float>;
+template class OptimizerT<double>;
+
+}  // namespace tg

@@ -1,0 +1,137 @@
+#pragma once
+// The optimizer base: parameter groups (each with its own lr and weight decay), step(),
+// zero_grad(), and per-parameter state (moments, step counts) that can be saved and restored.
+//
+// Note [which parameters step() updates]: PyTorch's rule. A parameter is updated only when it
+// requires grad (frozen parameters are skipped) and has a gradient buffer. A parameter that
+// has no gradient buffer (backward never reached it since zero_grad(true), or it was frozen
+// and unfrozen) is left alone: its value, moments and step count do not change. zero_grad()
+// (set_to_none = false) keeps the buffers as zeros, so such a parameter *is* updated with a
+// zero gradient (momentum and weight decay still act), exactly like PyTorch's
+// zero_grad(set_to_none=False).
+//
+// Note [optimizer state names]: state() names every tensor "<what>.<parameter name>", e.g.
+// "exp_avg.rnn.weight_ih_l0", "exp_avg_sq.rnn.weight_ih_l0", "step.rnn.weight_ih_l0", using
+// PyTorch's state keys. A parameter's state exists once it has been updated at least once.
+// Step counts are 0-d tensors of the scalar type; in float they are exact up to 2^24 steps, and
+// state() refuses (std::overflow_error) rather than round a larger count.
+#include <cstdint>
+#include <optional>
+#include <string>
+#include <vector>
+
+#include <tapegrad/autograd/tensor.hpp>
+#include <tapegrad/layers/module.hpp>
+
+namespace tg {
+
+// Parameters sharing one lr and one weight decay ("no weight decay on biases" is two groups).
+// An unset lr or weight decay takes the optimizer's value. Tensors given without names are
+// called "<group>.<index>" ("0.0", "0.1", "1.0", ...) in the optimizer's state.
+template <class T>
+struct ParamGroupT {
+  NamedTensorsT<T> params;
+  std::optional<double> lr;
+  std::optional<double> weight_decay;
+
+  ParamGroupT(NamedTensorsT<T> named, std::optional<double> lr_ = std::nullopt,
+              std::optional<double> weight_decay_ = std::nullopt)
+      : params(std::move(named)), lr(lr_), weight_decay(weight_decay_) {}
+  ParamGroupT(const std::vector<TensorT<T>>& tensors, std::optional<double> lr_ = std::nullopt,
+              std::optional<double> weight_decay_ = std::nullopt)
+      : lr(lr_), weight_decay(weight_decay_) {
+    for (const auto& t : tensors) params.emplace_back(std::string(), t);
+  }
+};
+using ParamGroup = ParamGroupT<float>;
+
+// The usual recipe as two groups: every parameter of rank >= 2 (matrices, embeddings) keeps the
+// optimizer's weight decay; every parameter of rank <= 1 (biases, gains) gets none.
+template <class T>
+std::vector<ParamGroupT<T>> weight_decay_groups(const NamedTensorsT<T>& params);
+
+// What learning-rate schedules see: the groups' lr and weight decay, independent of the
+// scalar type.
+// Optimizers are neither copyable nor movable (schedulers hold a reference to theirs, and a
+// copy would share the parameters but not the moments); hold them by value or unique_ptr.
+class OptimizerBase {
+ public:
+  OptimizerBase() = default;
+  OptimizerBase(const OptimizerBase&) = delete;
+  OptimizerBase& operator=(const OptimizerBase&) = delete;
+  virtual ~OptimizerBase() = default;
+  virtual const char* name() const = 0;  // "SGD", "Adam", ...
+  virtual void step() = 0;
+
+  std::size_t num_groups() const { return lr_.size(); }
+  double lr(std::size_t group = 0) const;
+  void set_lr(double lr);  // every group
+  void set_lr(std::size_t group, double lr);
+  double weight_decay(std::size_t group = 0) const;
+  void set_weight_decay(std::size_t group, double weight_decay);
+
+ protected:
+  std::vector<double> lr_, weight_decay_;  // per group
+};
+
+template <class T>
+class OptimizerT : public OptimizerBase {
+ public:
+  // One update of every parameter that requires grad and has a gradient (Note [which
+  // parameters step() updates]).
+  void step() override;
+  // Zeroes every parameter's gradient; with set_to_none, releases the buffers instead, so
+  // parameters that the next backward does not reach are skipped by step().
+  void zero_grad(bool set_to_none = false);
+
+  // Every parameter, group by group, with its state name.
+  NamedTensorsT<T> named_parameters() const;
+  std::vector<TensorT<T>> parameters() const;
+  std::size_t num_params() const;
+
+  // A copy of the per-parameter state (Note [optimizer state names]).
+  NamedTensorsT<T> state() const;
+  // Throws std::invalid_argument naming the first problem if `state` could not be loaded: an
+  // unknown name, a shape that differs from the parameter's, a parameter with only part of
+  // its state, a step count that is not a whole number >= 0, a name given twice.
+  void check_state(const NamedTensorsT<T>& state) const;
+  // check_state(), then replaces the whole state (parameters absent from `state` start fresh).
+  // On any error nothing changes.
+  void load_state(const NamedTensorsT<T>& state);
+
+ protected:
+  // One parameter and its state, as update() sees it.
+  struct Slot {
+    TensorT<T> param;
+    std::string name;
+    std::size_t group = 0;
+    long step = 0;                         // updates so far, this one included
+    bool fresh = true;                     // no update yet: the buffers were just created
+    std::vector<std::vector<T>> buffers;   // one per state_names() entry, the param's size
+  };
+
+  // state_names: the per-parameter buffers ("exp_avg", ...); counts_steps: whether a step count
+  // is kept (and saved as "step.<name>"). Validates the groups: leaves only, no tensor twice,
+  // no name twice, at least one parameter.
+  OptimizerT(const char* who, std::vector<ParamGroupT<T>> groups, double lr, double weight_decay,
+             std::vector<std::string> state_names, bool counts_steps);
+
+  // The value a buffer starts from (zeros unless overridden: Adagrad's accumulator).
+  virtual T initial_value(std::size_t /*buffer*/) const { return T(0); }
+  // One parameter's update, given the group's lr and weight decay; slot.step already counts
+  // this update and slot.buffers exist.
+  virtual void update(Slot& slot, double lr, double weight_decay) = 0;
+
+  // std::invalid_argument "<who>: <what> must be <rule>, got <value>" unless ok.
+  static void require(bool ok, const char* who, const char* what, const char* rule, double value);
+
+ private:
+  std::vector<Slot> slots_;
+  std::vector<std::string> state_names_;
+  bool counts_steps_;
+};
+
+extern template class OptimizerT<float>;
+extern template class OptimizerT<double>;
+
+}  // namespace tg

@@ -1,0 +1,45 @@
+#pragma once
+// SGD with momentum, dampening, Nesterov momentum and L2 weight decay: torch.optim.SGD.
+//   g_t = grad + λ θ_{t-1}                                    (λ weight_decay)
+//   b_t = g_t at the first step, else μ b_{t-1} + (1 - τ) g_t  (μ momentum, τ dampening)
+//   g_t = g_t + μ b_t (Nesterov) or b_t (when μ ≠ 0)
+//   θ_t = θ_{t-1} - γ g_t                                     (γ lr)
+// State: "momentum_buffer.<name>" when momentum ≠ 0 (no step count, like PyTorch).
+#include <tapegrad/optim/optimizer.hpp>
+
+namespace tg {
+
+struct SGDOptions {
+  double lr = 1e-3;
+  double momentum = 0.0;
+  double dampening = 0.0;
+  double weight_decay = 0.0;
+  bool nesterov = false;  // needs momentum > 0 and dampening = 0
+};
+
+template <class T>
+class SGDT : public OptimizerT<T> {
+ public:
+  SGDT(std::vector<ParamGroupT<T>> groups, const SGDOptions& options = {});
+  SGDT(const NamedTensorsT<T>& params, const SGDOptions& options = {})
+      : SGDT(std::vector<ParamGroupT<T>>{ParamGroupT<T>(params)}, options) {}
+  SGDT(const std::vector<TensorT<T>>& params, const SGDOptions& options = {})
+      : SGDT(std::vector<ParamGroupT<T>>{ParamGroupT<T>(params)}, options) {}
+
+  const char* name() const override { return "SGD"; }
+  const SGDOptions& options() const { return options_; }
+
+ protected:
+  void update(typename OptimizerT<T>::Slot& slot, double lr, double weight_decay) override;
+
+ private:
+  SGDOptions options_;
+};
+
+using SGD = SGDT<float>;
+using SGDD = SGDT<double>;
+
+extern template class SGDT<float>;
+extern template class SGDT<double>;
+
+}  // namespace tg

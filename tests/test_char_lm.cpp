@@ -1,0 +1,183 @@
+// char_lm end to end, run as a subprocess: learning, exact resume, UTF-8 sampling, exit codes.
+#include <sys/wait.h>
+
+#include <cmath>
+#include <cstdio>
+#include <filesystem>
+#include <fstream>
+#include <iterator>
+#include <map>
+
+#include "test_helpers.hpp"
+
+namespace fs = std::filesystem;
+
+namespace {
+
+struct Run {
+  int code;
+  std::string output;  // stdout and stderr
+};
+
+Run run(const std::string& args) {
+  const std::string cmd = std::string(TAPEGRAD_CHAR_LM) + " " + args + " 2>&1";
+  FILE* p = popen(cmd.c_str(), "r");
+  REQUIRE(p != nullptr);
+  std::string out;
+  char buf[4096];
+  while (std::size_t n = std::fread(buf, 1, sizeof buf, p)) out.append(buf, n);
+  const int status = pclose(p);
+  return {WIFEXITED(status) ? WEXITSTATUS(status) : -1, out};
+}
+
+// A fresh folder for one test's files, removed at the end.
+struct TempDir {
+  fs::path path;
+  TempDir() {
+    path = fs::temp_directory_path() / ("tapegrad_char_lm_" + std::to_string(::getpid()) + "_" + std::to_string(counter()++));
+    fs::create_directories(path);
+  }
+  ~TempDir() { fs::remove_all(path); }
+  std::string file(const std::string& name) const { return (path / name).string(); }
+  static int& counter() {
+    static int n = 0;
+    return n;
+  }
+};
+
+std::string read_file(const std::string& path) {
+  std::ifstream in(path, std::ios::binary);
+  return std::string((std::istreambuf_iterator<char>(in)), std::istreambuf_iterator<char>());
+}
+
+void write_file(const std::string& path, const std::string& text) { std::ofstream(path, std::ios::binary) << text; }
+
+// Entropy in nats of the character (byte-level for ASCII) distribution of a text.
+double unigram_entropy(const std::string& text) {
+  std::map<char, double> counts;
+  for (char c : text) counts[c] += 1;
+  double h = 0;
+  for (auto& [c, n] : counts) h -= n / double(text.size()) * std::log(n / double(text.size()));
+  return h;
+}
+
+double json_number(const std::string& out, const std::string& key) {
+  const auto at = out.rfind("\"" + key + "\":");
+  REQUIRE_MESSAGE(at != std::string::npos, out);
+  return std::atof(out.c_str() + at + key.size() + 3);
+}
+
+bool valid_utf8(const std::string& s) {
+  for (std::size_t i = 0; i < s.size();) {
+    const unsigned char b = s[i];
+    const std::size_t n = b < 0x80 ? 1 : (b >> 5) == 6 ? 2 : (b >> 4) == 14 ? 3 : (b >> 3) == 30 ? 4 : 0;
+    if (n == 0 || i + n > s.size()) return false;
+    for (std::size_t k = 1; k < n; ++k)
+      if ((static_cast<unsigned char>(s[i + k]) >> 6) != 2) return false;
+    i += n;
+  }
+  return true;
+}
+
+const char* kSmall = "--hidden 64 --embed 16 --batch 8 --block 32 --print-every 50";
+
+}  // namespace
+
+TEST_CASE("char_lm: bare and --help print help and exit 0") {
+  const Run bare = run("");
+  CHECK(bare.code == 0);
+  CHECK(bare.output.find("train") != std::string::npos);
+  CHECK(run("--help").code == 0);
+  CHECK(run("train --help").code == 0);
+}
+
+TEST_CASE("char_lm: learns the built-in corpus to well below its unigram entropy") {
+  TempDir dir;
+  const Run r = run(std::string("train --steps 300 --val-every 100 ") + kSmall + " --seed 1 --json --checkpoint " + dir.file("m.safetensors"));
+  REQUIRE_MESSAGE(r.code == 0, r.output);
+  const double h = unigram_entropy(read_file(TAPEGRAD_SOURCE_DIR "/examples/char_lm/builtin_corpus.txt"));
+  const double val = json_number(r.output, "val_loss");
+  MESSAGE("validation " << val << " nats/char vs unigram entropy " << h);
+  CHECK(val < h - 0.3);
+  CHECK(json_number(r.output, "tokens_per_s") > 0);
+  const Run e = run("eval --json --checkpoint " + dir.file("m.safetensors"));
+  REQUIRE_MESSAGE(e.code == 0, e.output);
+  CHECK(json_number(e.output, "val_loss") == doctest::Approx(val).epsilon(1e-9));
+}
+
+TEST_CASE("char_lm: 2N steps straight equal N, resume, N more (bit-identical parameters)") {
+  TempDir dir;
+  const std::string common = std::string(kSmall) + " --layers 2 --dropout 0.2 --seed 5 --val-every 20 ";
+  REQUIRE(run("train --steps 60 " + common + "--checkpoint " + dir.file("straight.safetensors")).code == 0);
+  REQUIRE(run("train --steps 30 " + common + "--checkpoint " + dir.file("resumed.safetensors")).code == 0);
+  const Run r = run("train --steps 60 --resume --checkpoint " + dir.file("resumed.safetensors"));
+  REQUIRE_MESSAGE(r.code == 0, r.output);
+  const tg::SafetensorsFile a = tg::load_safetensors(dir.file("straight.safetensors"));
+  const tg::SafetensorsFile b = tg::load_safetensors(dir.file("resumed.safetensors"));
+  std::size_t compared = 0;
+  for (const auto& [name, t] : a.tensors) {
+    if (name.rfind("rnn.", 0) != 0 && name.rfind("emb.", 0) != 0 && name.rfind("out.", 0) != 0) continue;
+    REQUIRE(b.contains(name));
+    CHECK_MESSAGE(t.get<float>() == b.at(name).get<float>(), name);
+    ++compared;
+  }
+  CHECK(compared == 11);
+}
+
+TEST_CASE("char_lm: Korean text trains and samples valid UTF-8") {
+  TempDir dir;
+  std::string corpus = TAPEGRAD_DATA_DIR "/ko_rnn_notes.txt";
+  if (!std::ifstream(corpus).good()) {  // no shared data: write a small Korean text
+    corpus = dir.file("ko.txt");
+    std::string text;
+    for (int i = 0; i < 300; ++i) text += "순환 신경망은 시간에 따라 상태를 전달한다. 기울기는 시간을 거슬러 흐른다.\n";
+    write_file(corpus, text);
+  }
+  const std::string ckpt = dir.file("ko.safetensors");
+  const Run t = run("train --data " + corpus + " --steps 40 " + kSmall + " --checkpoint " + ckpt);
+  REQUIRE_MESSAGE(t.code == 0, t.output);
+  const Run s = run("sample --checkpoint " + ckpt + " --length 200 --temperature 1 --seed 3");
+  REQUIRE(s.code == 0);
+  CHECK(valid_utf8(s.output));
+  CHECK(s.output.size() > 200);  // Hangul is 3 bytes per character
+  const Run greedy = run("sample --checkpoint " + ckpt + " --length 50 --temperature 0 --prime 신경");
+  CHECK(greedy.code == 0);
+  CHECK(greedy.output.rfind("신경", 0) == 0);
+  CHECK(valid_utf8(greedy.output));
+}
+
+TEST_CASE("char_lm: bad input ends with one clear line and exit code 2") {
+  TempDir dir;
+  const std::string good = dir.file("good.safetensors");
+  REQUIRE(run("train --steps 10 " + std::string(kSmall) + " --checkpoint " + good).code == 0);
+  const std::string before = read_file(good);
+  write_file(dir.file("empty.txt"), "");
+  write_file(dir.file("short.txt"), "just a few characters\n");
+  write_file(dir.file("bad.txt"), "hello\nw\xC3\x28rld\n");
+  write_file(dir.file("cut.txt"), "abc\xE2\x82");
+  write_file(dir.file("other.safetensors"), read_file(good).substr(0, 100));
+  const std::vector<std::pair<std::string, std::string>> cases = {
+      {"train --no-such-flag", "no-such-flag"},
+      {"train --hidden abc", "hidden"},
+      {"train --hidden 0", "positive"},
+      {"train --cell tree", "tree"},
+      {"train --data " + dir.file("missing.txt"), "cannot open"},
+      {"train --data " + dir.file("empty.txt"), "empty"},
+      {"train --data " + dir.file("short.txt"), "too short"},
+      {"train --data " + dir.file("bad.txt"), "byte offset 8"},
+      {"train --data " + dir.file("cut.txt"), "byte offset 3"},
+      {"train --steps 20 --resume --hidden 128 --checkpoint " + good, "conflicts"},
+      {"train --steps 20 --resume --data " + dir.file("short.txt") + " --checkpoint " + good, "not the corpus"},
+      {"sample --checkpoint " + dir.file("other.safetensors"), "other.safetensors"},
+      {"sample --checkpoint " + dir.file("missing.safetensors"), "missing.safetensors"},
+      {"sample --checkpoint " + good + " --prime xyz\xE2\x82\xAC", "not in the model's vocabulary"},
+      {"eval --checkpoint " + good + " --data " + dir.file("bad.txt"), "invalid UTF-8"},
+  };
+  for (const auto& [args, needle] : cases) {
+    CAPTURE(args);
+    const Run r = run(args);
+    CHECK(r.code == 2);
+    CHECK_MESSAGE(r.output.find(needle) != std::string::npos, r.output);
+  }
+  CHECK(read_file(good) == before);  // never overwritten by a failed run
+}

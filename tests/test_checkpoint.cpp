@@ -1,0 +1,444 @@
+// Checkpoints (io/checkpoint): bit-exact round trips, a resumed run equal to an uninterrupted
+// one, and every kind of bad file (truncated, bit-flipped, wrong shape or dtype, missing or
+// unexpected tensors, mismatched optimizer or schedule) rejected with a clear message while the
+// model, optimizer, schedule and extra tensors stay exactly as they were.
+#include <unistd.h>
+
+#include <algorithm>
+#include <cstring>
+#include <filesystem>
+#include <fstream>
+#include <functional>
+#include <memory>
+
+#include "test_helpers.hpp"
+
+namespace fs = std::filesystem;
+using Bytes = std::vector<unsigned char>;
+using tg::Tensor;
+
+namespace {
+
+struct TempDir {
+  fs::path path;
+  TempDir() {
+    static int counter = 0;
+    path = fs::temp_directory_path() /
+           ("tapegrad_test_checkpoint_" + std::to_string(::getpid()) + "_" + std::to_string(counter++));
+    fs::remove_all(path);
+    fs::create_directories(path);
+  }
+  ~TempDir() { fs::remove_all(path); }
+  std::string file(const std::string& name) const { return (path / name).string(); }
+};
+
+Bytes read_bytes(const std::string& path) {
+  std::ifstream in(path, std::ios::binary);
+  return Bytes(std::istreambuf_iterator<char>(in), std::istreambuf_iterator<char>());
+}
+
+void write_bytes(const std::string& path, const Bytes& bytes) {
+  std::ofstream out(path, std::ios::binary | std::ios::trunc);
+  out.write(reinterpret_cast<const char*>(bytes.data()), std::streamsize(bytes.size()));
+}
+
+// A small model with a child module: "weight" [H, 4], "bias" [H], "head.weight" [2, H],
+// "head.bias" [2].  B batch 5, I input 4, H hidden, O output 2.
+template <class T>
+struct HeadT : tg::ModuleT<T> {
+  tg::TensorT<T> weight, bias;
+  explicit HeadT(std::size_t hidden)
+      : weight(this->register_parameter("weight", tg::TensorT<T>::param(tg::uniform<T>({2, hidden}, T(-0.5), T(0.5))))),
+        bias(this->register_parameter("bias", tg::TensorT<T>::param(tg::uniform<T>({2}, T(-0.1), T(0.1))))) {}
+};
+
+template <class T>
+struct TinyNetT : tg::ModuleT<T> {
+  tg::TensorT<T> weight, bias;
+  HeadT<T> head;
+  explicit TinyNetT(std::size_t hidden = 3)
+      : weight(this->register_parameter("weight", tg::TensorT<T>::param(tg::uniform<T>({hidden, 4}, T(-0.5), T(0.5))))),
+        bias(this->register_parameter("bias", tg::TensorT<T>::param(tg::uniform<T>({hidden}, T(-0.1), T(0.1))))),
+        head(hidden) {
+    this->register_module("head", head);
+  }
+  // x [B, 4], h [B, H] carried state, y [B, 2]
+  tg::TensorT<T> hidden(const tg::TensorT<T>& x, const tg::TensorT<T>& h) const {
+    return tg::tanh(tg::linear(x, weight, bias) + h);  // [B, H]
+  }
+  tg::TensorT<T> loss(const tg::TensorT<T>& x, const tg::TensorT<T>& h, const tg::TensorT<T>& y) const {
+    return tg::mse(tg::linear(hidden(x, h), head.weight, head.bias), y);
+  }
+};
+using TinyNet = TinyNetT<float>;
+
+using MakeOpt = std::function<std::unique_ptr<tg::OptimizerT<float>>(TinyNet&)>;
+
+std::vector<std::pair<std::string, MakeOpt>> optimizer_kinds() {
+  return {
+      {"AdamW", [](TinyNet& m) {
+         return std::make_unique<tg::AdamW>(tg::weight_decay_groups(m.named_parameters()),
+                                            tg::AdamWOptions{2e-2, 0.9, 0.999, 1e-8, 0.05});
+       }},
+      {"SGD", [](TinyNet& m) {
+         return std::make_unique<tg::SGD>(m.named_parameters(), tg::SGDOptions{0.1, 0.9, 0.0, 1e-3, true});
+       }},
+      {"RMSprop", [](TinyNet& m) {
+         return std::make_unique<tg::RMSprop>(m.named_parameters(),
+                                              tg::RMSpropOptions{1e-2, 0.9, 1e-8, 0.0, 0.5, true});
+       }},
+      {"Adagrad", [](TinyNet& m) {
+         return std::make_unique<tg::Adagrad>(m.named_parameters(), tg::AdagradOptions{0.1, 0.01, 0.0, 0.1});
+       }},
+  };
+}
+
+// One training run: model, optimizer, warm-up + cosine schedule, a carried hidden state.
+struct Run {
+  struct Seed {
+    explicit Seed(std::uint64_t s) { tg::manual_seed(s); }
+  } seed_;                                       // first: seeds the model's initial values
+  TinyNet model;
+  std::unique_ptr<tg::OptimizerT<float>> opt;
+  std::unique_ptr<tg::LRScheduler> sched;
+  Tensor h = Tensor::zeros({5, 3});   // [B, H], carried across steps
+  Tensor y;                            // [B, 2]
+  Run(std::uint64_t seed, const MakeOpt& make) : seed_(seed) {  // another seed, other values
+    opt = make(model);
+    sched = std::make_unique<tg::LinearWarmup>(*opt, 3, tg::CosineAnnealingLR(*opt, 17, 1e-4));
+    y = Tensor::constant(xt::xarray<float>{{0.5f, -0.5f}, {0.1f, 0.2f}, {-0.3f, 0.7f}, {0.0f, 0.0f}, {0.9f, -0.1f}});
+  }
+  void step() {
+    const Tensor x = Tensor::constant(tg::randn<float>({5, 4}));  // data from the library RNG
+    opt->zero_grad();
+    model.loss(x, h, y).backward();
+    tg::clip_grad_norm(opt->parameters(), 0.5);
+    opt->step();
+    sched->step();
+    tg::NoGradGuard no_grad;
+    h = tg::detach(model.hidden(x, h));
+  }
+  tg::NamedTensors extra() const { return {{"hidden", h}}; }
+};
+
+// Everything a load could change, as bytes: parameters, optimizer state, lrs, schedule, extras.
+Bytes snapshot(const Run& r) {
+  Bytes out;
+  auto add = [&](const void* p, std::size_t n) {
+    const auto* b = static_cast<const unsigned char*>(p);
+    out.insert(out.end(), b, b + n);
+  };
+  auto add_tensors = [&](const tg::NamedTensors& ts) {
+    for (const auto& [name, t] : ts) {
+      add(name.data(), name.size());
+      add(t.data(), t.numel() * sizeof(float));
+    }
+  };
+  add_tensors(r.model.named_parameters());
+  add_tensors(r.opt->state());
+  add_tensors(r.extra());
+  for (std::size_t g = 0; g < r.opt->num_groups(); ++g) {
+    const double lr = r.opt->lr(g), wd = r.opt->weight_decay(g);
+    add(&lr, sizeof lr);
+    add(&wd, sizeof wd);
+  }
+  const long last = r.sched->last_step();
+  add(&last, sizeof last);
+  for (double b : r.sched->base_lrs()) add(&b, sizeof b);
+  return out;
+}
+
+std::string load_error(const std::string& path, Run& r) {
+  try {
+    tg::load_checkpoint(path, r.model, r.opt.get(), r.extra(), r.sched.get());
+  } catch (const tg::CheckpointError& e) {
+    return e.what();
+  }
+  return "(accepted)";
+}
+
+// A valid checkpoint of a run after 4 steps, and the run.
+struct Saved {
+  TempDir dir;
+  std::string path = dir.file("ckpt.safetensors");
+  Run run{1, optimizer_kinds()[0].second};
+  Saved() {
+    for (int k = 0; k < 4; ++k) run.step();
+    tg::save_checkpoint(path, run.model, run.opt.get(), run.extra(), {{"cell", "tiny"}}, run.sched.get());
+  }
+};
+
+// Rewrites a valid checkpoint through `edit` (tensors and metadata), as a valid safetensors
+// file with fresh CRCs: only the checkpoint-level checks can reject it.
+void rewrite(const std::string& path, const std::function<void(tg::StoredTensors&, std::map<std::string, std::string>&)>& edit) {
+  tg::SafetensorsFile f = tg::load_safetensors(path);
+  f.metadata.erase("crc32");
+  f.metadata.erase("header_crc32");
+  edit(f.tensors, f.metadata);
+  tg::save_safetensors(path, f.tensors, f.metadata);
+}
+
+}  // namespace
+
+TEST_CASE("round trip: parameters, optimizer state, lrs, schedule, extras and metadata, bit-exact") {
+  for (const auto& [kind, make] : optimizer_kinds()) {
+    CAPTURE(kind);
+    TempDir dir;
+    const std::string path = dir.file("rt.safetensors");
+    Run a(1, make);
+    for (int k = 0; k < 6; ++k) a.step();
+    const std::map<std::string, std::string> meta = {{"cell", "tiny"}, {"hidden", "3"}, {"rng", tg::rng_state()}};
+    tg::save_checkpoint(path, a.model, a.opt.get(), a.extra(), meta, a.sched.get());
+
+    Run b(2, make);  // different initial values
+    CHECK(snapshot(b) != snapshot(a));
+    const auto got = tg::load_checkpoint(path, b.model, b.opt.get(), b.extra(), b.sched.get());
+    CHECK(got == meta);  // the caller's metadata, without the reserved entries
+    CHECK(snapshot(b) == snapshot(a));
+    CHECK(tg::read_checkpoint_metadata(path) == meta);
+  }
+  // The file is plain safetensors with the documented names.
+  TempDir dir;
+  Run a(1, optimizer_kinds()[0].second);
+  a.step();
+  tg::save_checkpoint(dir.file("n.safetensors"), a.model, a.opt.get(), a.extra(), {}, a.sched.get());
+  const tg::SafetensorsFile f = tg::load_safetensors(dir.file("n.safetensors"));
+  for (const char* name : {"weight", "bias", "head.weight", "head.bias", "optim.step.weight",
+                           "optim.exp_avg.head.weight", "optim.exp_avg_sq.bias", "extra.hidden"})
+    CHECK_MESSAGE(f.contains(name), name);
+  CHECK(f.metadata.at("tapegrad.checkpoint_version") == "1");
+  CHECK(f.metadata.at("tapegrad.optimizer") == "AdamW");
+  CHECK(f.metadata.at("tapegrad.optimizer.groups") == "2");
+  CHECK(f.metadata.at("tapegrad.optimizer.group.1.weight_decay") == "0");
+  CHECK(f.metadata.at("tapegrad.scheduler") == "LinearWarmup(CosineAnnealingLR)");
+  CHECK(f.metadata.at("tapegrad.scheduler.last_step") == "1");
+}
+
+TEST_CASE("resume: 20 steps straight equal 10, save, load into fresh objects, 10 more, bit-identical") {
+  for (const auto& [kind, make] : optimizer_kinds()) {
+    CAPTURE(kind);
+    TempDir dir;
+    const std::string path = dir.file("resume.safetensors");
+
+    tg::manual_seed(123);
+    Run straight(7, make);
+    tg::manual_seed(1000);  // the data stream
+    for (int k = 0; k < 20; ++k) straight.step();
+
+    std::string saved_rng;
+    {
+      Run first(7, make);
+      tg::manual_seed(1000);
+      for (int k = 0; k < 10; ++k) first.step();
+      tg::save_checkpoint(path, first.model, first.opt.get(), first.extra(), {{"rng", tg::rng_state()}},
+                          first.sched.get());
+    }  // the first run is gone: only the file remains
+    Run resumed(99, make);  // fresh objects, other initial values, RNG elsewhere
+    const auto meta = tg::load_checkpoint(path, resumed.model, resumed.opt.get(), resumed.extra(),
+                                          resumed.sched.get());
+    tg::set_rng_state(meta.at("rng"));
+    for (int k = 0; k < 10; ++k) resumed.step();
+
+    CHECK(snapshot(resumed) == snapshot(straight));
+    for (const auto& [name, p] : straight.model.named_parameters()) {
+      CAPTURE(name);
+      CHECK(std::memcmp(p.data(), resumed.model.parameter(name).data(), p.numel() * sizeof(float)) == 0);
+    }
+  }
+}
+
+TEST_CASE("truncated: a checkpoint cut at every byte offset is rejected and changes nothing") {
+  Saved s;
+  const Bytes whole = read_bytes(s.path);
+  Run target(5, optimizer_kinds()[0].second);
+  target.step();
+  const Bytes before = snapshot(target);
+  const std::string cut_path = s.dir.file("cut.safetensors");
+  for (std::size_t len = 0; len < whole.size(); ++len) {
+    CAPTURE(len);
+    write_bytes(cut_path, Bytes(whole.begin(), whole.begin() + std::ptrdiff_t(len)));
+    const std::string msg = load_error(cut_path, target);
+    CHECK(msg.find("safetensors file '" + cut_path + "': ") == 0);
+  }
+  CHECK(snapshot(target) == before);
+  write_bytes(cut_path, whole);
+  CHECK(load_error(cut_path, target) == "(accepted)");
+  CHECK(snapshot(target) == snapshot(s.run));
+}
+
+TEST_CASE("bit flips: every single-bit flip of a checkpoint is rejected and changes nothing") {
+  Saved s;
+  const Bytes whole = read_bytes(s.path);
+  Run target(5, optimizer_kinds()[0].second);
+  target.step();
+  const Bytes before = snapshot(target);
+  const std::string flip_path = s.dir.file("flip.safetensors");
+  write_bytes(flip_path, whole);
+  std::fstream file(flip_path, std::ios::binary | std::ios::in | std::ios::out);
+  auto put = [&](std::size_t at, unsigned char byte) {  // one byte in place, then flushed
+    file.seekp(std::streamoff(at));
+    file.put(static_cast<char>(byte));
+    file.flush();
+  };
+  std::size_t crc = 0;
+  for (std::size_t bit = 0; bit < whole.size() * 8; ++bit) {
+    put(bit / 8, whole[bit / 8] ^ static_cast<unsigned char>(1u << (bit % 8)));
+    const std::string msg = load_error(flip_path, target);
+    put(bit / 8, whole[bit / 8]);
+    if (msg == "(accepted)") {
+      CAPTURE(bit);
+      FAIL("a flipped bit was loaded");
+    }
+    crc += msg.find("CRC mismatch") != std::string::npos;
+  }
+  CHECK(read_bytes(flip_path) == whole);
+  MESSAGE(whole.size() * 8 << " flips rejected, " << crc << " of them by a CRC");
+  CHECK(snapshot(target) == before);
+}
+
+TEST_CASE("wrong shape, wrong dtype, missing and unexpected tensors: clear errors, nothing changes") {
+  Saved s;
+  Run target(5, optimizer_kinds()[0].second);
+  target.step();
+  const Bytes before = snapshot(target);
+  const std::string original = s.dir.file("original.safetensors");
+  fs::copy_file(s.path, original);
+
+  struct Case {
+    std::string what;
+    std::function<void(tg::StoredTensors&, std::map<std::string, std::string>&)> edit;
+    std::string words;
+  };
+  auto replace = [](const std::string& name, tg::StoredTensor t) {
+    return [=](tg::StoredTensors& ts, std::map<std::string, std::string>&) {
+      for (auto& [n, v] : ts)
+        if (n == name) v = t;
+    };
+  };
+  auto drop = [](const std::string& name) {
+    return [=](tg::StoredTensors& ts, std::map<std::string, std::string>&) {
+      ts.erase(std::remove_if(ts.begin(), ts.end(), [&](const auto& e) { return e.first == name; }), ts.end());
+    };
+  };
+  auto set_meta = [](const std::string& key, const std::string& value) {
+    return [=](tg::StoredTensors&, std::map<std::string, std::string>& m) {
+      if (value.empty())
+        m.erase(key);
+      else
+        m[key] = value;
+    };
+  };
+  const std::vector<Case> cases = {
+      {"wrong shape", replace("head.weight", xt::xarray<float>::from_shape({3, 2})),
+       "tensor 'head.weight' has shape [3, 2] but the model's parameter 'head.weight' has shape [2, 3]"},
+      {"wrong dtype", replace("bias", xt::xarray<double>{0.0, 0.0, 0.0}),
+       "tensor 'bias' has dtype F64 but the model's parameter 'bias' is F32"},
+      {"missing parameter", drop("head.bias"), "missing tensor 'head.bias' (the model's parameter 'head.bias')"},
+      {"unexpected tensor", [](tg::StoredTensors& ts, auto&) { ts.emplace_back("decoder.weight", xt::xarray<float>{1.0f}); },
+       "unexpected tensor 'decoder.weight': the model has no parameter of that name"},
+      {"missing optimizer state", drop("optim.exp_avg_sq.head.bias"),
+       "optimizer state: load_state: parameter 'head.bias' has only part of its state; missing 'exp_avg_sq.head.bias'"},
+      {"wrong optimizer state shape", replace("optim.exp_avg.weight", xt::xarray<float>::from_shape({4, 3})),
+       "optimizer state: load_state: the state tensor 'exp_avg.weight' has shape [4, 3] but parameter 'weight' has shape [3, 4]"},
+      {"wrong optimizer state dtype", replace("optim.exp_avg.weight", xt::xarray<double>::from_shape({3, 4})),
+       "tensor 'optim.exp_avg.weight' has dtype F64 but the optimizer's state is F32"},
+      {"missing extra", drop("extra.hidden"), "missing tensor 'extra.hidden' (the extra tensor 'hidden')"},
+      {"wrong extra shape", replace("extra.hidden", xt::xarray<float>::from_shape({5, 4})),
+       "tensor 'extra.hidden' has shape [5, 4] but the extra tensor 'hidden' has shape [5, 3]"},
+      {"format version", set_meta("tapegrad.checkpoint_version", "2"),
+       "checkpoint format version '2'; this tapegrad reads version 1"},
+      {"no format version", set_meta("tapegrad.checkpoint_version", ""),
+       "the metadata has no 'tapegrad.checkpoint_version' (not a tapegrad checkpoint)"},
+      {"optimizer kind", set_meta("tapegrad.optimizer", "SGD"), "it holds SGD optimizer state, not AdamW"},
+      {"no optimizer", set_meta("tapegrad.optimizer", ""),
+       "the metadata has no 'tapegrad.optimizer' (the checkpoint was saved without optimizer state)"},
+      {"group count", set_meta("tapegrad.optimizer.groups", "3"),
+       "its optimizer has 3 parameter group(s), this one 2"},
+      {"bad lr", set_meta("tapegrad.optimizer.group.0.lr", "fast"),
+       "the metadata 'tapegrad.optimizer.group.0.lr' = 'fast' is not a finite number >= 0"},
+      {"negative lr", set_meta("tapegrad.optimizer.group.1.lr", "-0.1"),
+       "the metadata 'tapegrad.optimizer.group.1.lr' = '-0.1' is not a finite number >= 0"},
+      {"schedule kind", set_meta("tapegrad.scheduler", "StepLR"),
+       "it holds the position of a StepLR schedule, not LinearWarmup(CosineAnnealingLR)"},
+      {"no schedule", set_meta("tapegrad.scheduler", ""),
+       "the metadata has no 'tapegrad.scheduler' (the checkpoint was saved without a learning-rate schedule)"},
+      {"bad last step", set_meta("tapegrad.scheduler.last_step", "-4"),
+       "the metadata 'tapegrad.scheduler.last_step' = '-4' is not a whole number >= 0"},
+      {"missing base lr", set_meta("tapegrad.scheduler.base_lr.1", ""),
+       "the metadata has no 'tapegrad.scheduler.base_lr.1' (needed to restore it)"},
+      {"extra base lr", set_meta("tapegrad.scheduler.base_lr.2", "0.1"),
+       "its schedule has more base lrs than the optimizer has groups"},
+  };
+  for (const Case& c : cases) {
+    CAPTURE(c.what);
+    fs::copy_file(original, s.path, fs::copy_options::overwrite_existing);
+    rewrite(s.path, c.edit);
+    const std::string msg = load_error(s.path, target);
+    CHECK_MESSAGE(msg.find("checkpoint '" + s.path + "': " + c.words) == 0, msg);
+    CHECK(snapshot(target) == before);
+  }
+}
+
+TEST_CASE("dtype: a double model's checkpoint does not load into a float model") {
+  TempDir dir;
+  TinyNetT<double> d;
+  tg::save_checkpoint(dir.file("d.safetensors"), d);
+  TinyNet f;
+  const xt::xarray<float> before = f.weight.value();
+  CHECK_THROWS_WITH_AS(tg::load_checkpoint(dir.file("d.safetensors"), f),
+                       doctest::Contains("has dtype F64 but the model's parameter 'weight' is F32"), tg::CheckpointError);
+  CHECK(f.weight.to_xarray() == before);
+  TinyNetT<double> d2;
+  tg::load_checkpoint(dir.file("d.safetensors"), d2);
+  CHECK(std::memcmp(d2.weight.data(), d.weight.data(), 12 * sizeof(double)) == 0);
+}
+
+TEST_CASE("partial loads: weights only, or without the extras, and a plain safetensors file is refused") {
+  Saved s;
+  TinyNet model;
+  const auto meta = tg::load_checkpoint(s.path, model);  // optimizer, extras, schedule ignored
+  CHECK(meta.at("cell") == "tiny");
+  CHECK(std::memcmp(model.head.weight.data(), s.run.model.head.weight.data(), 6 * sizeof(float)) == 0);
+
+  // Asking for an optimizer the file does not have.
+  TinyNet bare;
+  tg::save_checkpoint(s.dir.file("bare.safetensors"), bare);
+  Run target(5, optimizer_kinds()[0].second);
+  const Bytes before = snapshot(target);
+  CHECK(load_error(s.dir.file("bare.safetensors"), target).find("saved without optimizer state") !=
+        std::string::npos);
+  CHECK(snapshot(target) == before);
+
+  // A safetensors file from elsewhere has no CRCs or version: not trusted as a checkpoint.
+  tg::save_safetensors(s.dir.file("plain.safetensors"), model.named_parameters());
+  rewrite(s.dir.file("plain.safetensors"), [](auto&, auto&) {});
+  {
+    tg::SafetensorsFile f = tg::load_safetensors(s.dir.file("plain.safetensors"));
+    CHECK(f.metadata.count("crc32") == 1);  // save_safetensors always adds the CRCs ...
+  }
+  CHECK_THROWS_WITH_AS(tg::load_checkpoint(s.dir.file("plain.safetensors"), model),
+                       doctest::Contains("has no 'tapegrad.checkpoint_version' (not a tapegrad checkpoint)"),
+                       tg::CheckpointError);  // ... but not the version
+  CHECK_THROWS_AS(tg::read_checkpoint_metadata(s.dir.file("plain.safetensors")), tg::CheckpointError);
+  CHECK_THROWS_WITH_AS(tg::load_checkpoint(s.dir.file("missing.safetensors"), model),
+                       doctest::Contains("cannot open it"), tg::CheckpointError);
+}
+
+TEST_CASE("save_checkpoint: reserved metadata keys, reserved parameter names and bad extras are rejected") {
+  TempDir dir;
+  const std::string path = dir.file("x.safetensors");
+  TinyNet m;
+  CHECK_THROWS_WITH_AS(tg::save_checkpoint(path, m, nullptr, {}, {{"tapegrad.mine", "1"}}),
+                       doctest::Contains("the metadata key 'tapegrad.mine' is reserved"), std::invalid_argument);
+  CHECK_THROWS_AS(tg::save_checkpoint(path, m, nullptr, {}, {{"crc32", "1"}}), std::invalid_argument);
+  CHECK_THROWS_AS(tg::save_checkpoint(path, m, nullptr, {{"h", Tensor()}}), std::invalid_argument);
+  CHECK_THROWS_WITH_AS(tg::save_checkpoint(path, m, nullptr, {{"h", m.bias}, {"h", m.bias}}),
+                       "save_safetensors: two tensors are called 'extra.h'", std::invalid_argument);
+  struct Odd : tg::Module {
+    TinyNet optim;  // a child called "optim" would collide with the optimizer's names
+    Odd() { register_module("optim", optim); }
+  } odd;
+  CHECK_THROWS_WITH_AS(tg::save_checkpoint(path, odd), doctest::Contains("starts with 'optim.' or 'extra.'"),
+                       std::invalid_argument);
+  CHECK_FALSE(fs::exists(path));
+}

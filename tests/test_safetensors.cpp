@@ -1,0 +1,406 @@
+// The safetensors reader and writer (io/safetensors): bit-exact round trips, the byte layout
+// checked by an independent parse (nlohmann-json + zlib here), files from other writers, every
+// truncation and every single-bit flip rejected, malformed headers, and the atomic write.
+#include <signal.h>
+#include <sys/resource.h>
+#include <unistd.h>
+
+#include <cmath>
+#include <cstring>
+#include <filesystem>
+#include <fstream>
+#include <limits>
+
+#include <nlohmann/json.hpp>
+#include <zlib.h>
+
+#include "test_helpers.hpp"
+
+namespace fs = std::filesystem;
+using Bytes = std::vector<unsigned char>;
+
+namespace {
+
+// A fresh folder under the system's temporary directory, removed with everything in it.
+struct TempDir {
+  fs::path path;
+  TempDir() {
+    static int counter = 0;
+    path = fs::temp_directory_path() /
+           ("tapegrad_test_safetensors_" + std::to_string(::getpid()) + "_" + std::to_string(counter++));
+    fs::remove_all(path);
+    fs::create_directories(path);
+  }
+  ~TempDir() { fs::remove_all(path); }
+  std::string file(const std::string& name) const { return (path / name).string(); }
+  std::size_t entries() const {
+    return std::size_t(std::distance(fs::directory_iterator(path), fs::directory_iterator()));
+  }
+};
+
+Bytes read_bytes(const std::string& path) {
+  std::ifstream in(path, std::ios::binary);
+  return Bytes(std::istreambuf_iterator<char>(in), std::istreambuf_iterator<char>());
+}
+
+void write_bytes(const std::string& path, const Bytes& bytes) {
+  std::ofstream out(path, std::ios::binary | std::ios::trunc);
+  out.write(reinterpret_cast<const char*>(bytes.data()), std::streamsize(bytes.size()));
+}
+
+// A file as another writer might produce it: a length, this header text, these data bytes.
+Bytes raw_file(const std::string& header, const Bytes& data, std::uint64_t length = ~0ull) {
+  if (length == ~0ull) length = header.size();
+  Bytes out;
+  for (int i = 0; i < 8; ++i) out.push_back(static_cast<unsigned char>(length >> (8 * i)));
+  out.insert(out.end(), header.begin(), header.end());
+  out.insert(out.end(), data.begin(), data.end());
+  return out;
+}
+
+// raw_file with its "header_crc32":"00000000" entry filled in as the writer would.
+Bytes signed_file(const std::string& header, const Bytes& data) {
+  Bytes out = raw_file(header, data);
+  const std::string text(out.begin(), out.begin() + 8 + std::ptrdiff_t(header.size()));
+  const std::size_t at = text.find("\"header_crc32\":\"00000000\"");
+  REQUIRE(at != std::string::npos);
+  char hex[9];
+  std::snprintf(hex, sizeof hex, "%08lx", ::crc32(0L, out.data(), uInt(text.size())));
+  std::memcpy(out.data() + at + 16, hex, 8);
+  return out;
+}
+
+Bytes float_bytes(std::vector<float> v) {
+  Bytes out(v.size() * 4);
+  std::memcpy(out.data(), v.data(), out.size());
+  return out;
+}
+
+template <class A>
+Bytes bits(const A& a) {
+  const auto* p = reinterpret_cast<const unsigned char*>(a.data());
+  return Bytes(p, p + a.size() * sizeof(typename A::value_type));
+}
+
+// The message parse_safetensors throws for these bytes, or "(accepted)".
+std::string rejection(const Bytes& bytes) {
+  try {
+    tg::parse_safetensors(bytes.data(), bytes.size(), "test.safetensors");
+  } catch (const tg::CheckpointError& e) {
+    return e.what();
+  }
+  return "(accepted)";
+}
+
+tg::StoredTensors sample_tensors() {
+  const float nan = std::numeric_limits<float>::quiet_NaN();
+  const double inf = std::numeric_limits<double>::infinity();
+  return {{"embed.weight", xt::xarray<float>{{1.5f, -0.0f, nan}, {1e-40f, 3.4e38f, -2.0f}}},
+          {"rnn.bias_hh_l0", xt::xarray<double>{0.1, -inf, 1e-310}},
+          {"cursor", xt::xarray<std::int64_t>{std::int64_t(1) << 40, -7}},
+          {"scalar", xt::xarray<double>(3.25)},                    // 0-d
+          {"empty", xt::xarray<float>::from_shape({0, 4})}};       // no elements
+}
+
+}  // namespace
+
+TEST_CASE("round trip: F32, F64, I64, 0-d and empty tensors and metadata come back bit-exact") {
+  TempDir dir;
+  const std::string path = dir.file("a.safetensors");
+  const auto tensors = sample_tensors();
+  const std::map<std::string, std::string> meta = {
+      {"cell", "lstm"}, {"vocab", "héllo \"wörld\"\n한국어"}, {"lr", "0.002"}};
+  tg::save_safetensors(path, tensors, meta);
+  CHECK(dir.entries() == 1);  // no temporary file left behind
+
+  const tg::SafetensorsFile f = tg::load_safetensors(path);
+  REQUIRE(f.tensors.size() == tensors.size());
+  for (const auto& [name, t] : tensors) {
+    CAPTURE(name);
+    REQUIRE(f.contains(name));
+    const tg::StoredTensor& got = f.at(name);
+    CHECK(got.dtype() == t.dtype());
+    CHECK(got.shape() == t.shape());
+    const auto* a = static_cast<const unsigned char*>(got.bytes());
+    const auto* b = static_cast<const unsigned char*>(t.bytes());
+    CHECK(Bytes(a, a + got.numel() * tg::dtype_size(got.dtype())) ==
+          Bytes(b, b + t.numel() * tg::dtype_size(t.dtype())));
+  }
+  CHECK(f.at("scalar").shape().empty());
+  CHECK(f.at("scalar").get<double>()() == 3.25);
+  CHECK(f.at("cursor").get<std::int64_t>()(0) == std::int64_t(1) << 40);
+  for (const auto& [k, v] : meta) CHECK(f.metadata.at(k) == v);
+  CHECK(f.metadata.size() == meta.size() + 2);  // + crc32, header_crc32
+
+  // From tapegrad tensors directly, in both scalar types.
+  tg::Tensor w = tg::Tensor::param(tg::randn<float>({3, 2}));
+  tg::save_safetensors(path, tg::NamedTensors{{"w", w}});
+  CHECK(bits(tg::load_safetensors(path).at("w").get<float>()) == bits(w.value()));
+  tg::TensorD d = tg::TensorD::constant(tg::randn<double>({4}));
+  tg::save_safetensors(path, tg::NamedTensorsT<double>{{"d", d}}, {{"k", "v"}});
+  CHECK(bits(tg::load_safetensors(path).at("d").get<double>()) == bits(d.value()));
+}
+
+TEST_CASE("layout: the spec's bytes, checked by an independent parse and zlib") {
+  TempDir dir;
+  const std::string path = dir.file("layout.safetensors");
+  tg::save_safetensors(path, sample_tensors(), {{"note", "x"}});
+  const Bytes file = read_bytes(path);
+
+  std::uint64_t n = 0;
+  for (int i = 0; i < 8; ++i) n |= std::uint64_t(file[i]) << (8 * i);  // little-endian
+  REQUIRE(8 + n <= file.size());
+  CHECK(n % 8 == 0);  // the data section starts 8-aligned
+  const std::string header(file.begin() + 8, file.begin() + 8 + std::ptrdiff_t(n));
+  CHECK(header.front() == '{');
+  const std::size_t close = header.rfind('}');
+  CHECK(header.find_first_not_of(' ', close + 1) == std::string::npos);  // padded with spaces
+  CHECK(header.size() - close - 1 < 8);
+  const auto j = nlohmann::json::parse(header);
+  const Bytes data(file.begin() + 8 + std::ptrdiff_t(n), file.end());
+
+  // Every tensor: dtype, shape, and offsets that tile the data section in order.
+  std::uint64_t at = 0;
+  for (const auto& [name, t] : sample_tensors()) {
+    CAPTURE(name);
+    const auto& e = j.at(name);
+    CHECK(e.at("dtype") == tg::dtype_name(t.dtype()));
+    CHECK(e.at("shape").get<std::vector<std::size_t>>() ==
+          std::vector<std::size_t>(t.shape().begin(), t.shape().end()));
+    const auto off = e.at("data_offsets").get<std::vector<std::uint64_t>>();
+    CHECK(off[0] == at);
+    CHECK(off[1] - off[0] == t.numel() * tg::dtype_size(t.dtype()));
+    if (off[1] > off[0]) CHECK(std::memcmp(data.data() + off[0], t.bytes(), off[1] - off[0]) == 0);
+    at = off[1];
+  }
+  CHECK(at == data.size());
+
+  // crc32 = zlib CRC-32 of the data section; header_crc32 = CRC-32 of length + header with
+  // its own 8 digits written as zeros.
+  const auto& meta = j.at("__metadata__");
+  CHECK(meta.at("note") == "x");
+  char hex[9];
+  std::snprintf(hex, sizeof hex, "%08lx", ::crc32(0L, data.data(), uInt(data.size())));
+  CHECK(meta.at("crc32") == std::string(hex));
+  std::string zeroed(file.begin(), file.begin() + 8 + std::ptrdiff_t(n));
+  const std::size_t digits = zeroed.find("\"header_crc32\":\"") + 16;
+  zeroed.replace(digits, 8, "00000000");
+  std::snprintf(hex, sizeof hex, "%08lx",
+                ::crc32(0L, reinterpret_cast<const Bytef*>(zeroed.data()), uInt(zeroed.size())));
+  CHECK(meta.at("header_crc32") == std::string(hex));
+}
+
+TEST_CASE("files from other writers: no CRC entries, any order, still read") {
+  // b's bytes come first in the data section although a is first in the header.
+  const std::string header =
+      R"({"a":{"dtype":"F32","shape":[2],"data_offsets":[4,12]},)"
+      R"("b":{"shape":[],"data_offsets":[0,4],"dtype":"F32"},"__metadata__":{"format":"pt"}})";
+  const tg::SafetensorsFile f =
+      tg::parse_safetensors(raw_file(header, float_bytes({7.0f, 1.0f, 2.0f})).data(),
+                            8 + header.size() + 12, "other");
+  CHECK(f.tensors[0].first == "b");  // data-section order
+  CHECK(f.at("b").get<float>()() == 7.0f);
+  CHECK(f.at("a").get<float>()(1) == 2.0f);
+  CHECK(f.metadata.at("format") == "pt");
+  // An empty file list is a valid file too.
+  CHECK(tg::parse_safetensors(raw_file("{}      ", {}).data(), 16, "empty").tensors.empty());
+}
+
+TEST_CASE("truncation: a file cut at every byte offset is rejected, never read out of bounds") {
+  TempDir dir;
+  const std::string path = dir.file("t.safetensors");
+  tg::save_safetensors(path, sample_tensors(), {{"k", "v"}});
+  const Bytes whole = read_bytes(path);
+  for (std::size_t len = 0; len < whole.size(); ++len) {
+    CAPTURE(len);
+    const Bytes cut(whole.begin(), whole.begin() + std::ptrdiff_t(len));  // exactly len bytes
+    const std::string msg = rejection(cut);
+    CHECK(msg.find("safetensors file 'test.safetensors': ") == 0);
+    write_bytes(path, cut);
+    CHECK_THROWS_AS(tg::load_safetensors(path), tg::CheckpointError);
+  }
+  write_bytes(path, whole);
+  CHECK_NOTHROW(tg::load_safetensors(path));
+  CHECK(rejection(Bytes(whole.begin(), whole.begin() + 5)).find("shorter than the 8-byte header length") !=
+        std::string::npos);
+  CHECK(rejection(Bytes(whole.begin(), whole.begin() + 40)).find("exceeds") != std::string::npos);
+  CHECK(rejection(Bytes(whole.begin(), whole.end() - 1)).find("truncated") != std::string::npos);
+}
+
+TEST_CASE("bit flips: every single-bit flip anywhere in the file is detected") {
+  TempDir dir;
+  const std::string path = dir.file("f.safetensors");
+  tg::save_safetensors(path, sample_tensors(), {{"lr", "0.002"}});
+  const Bytes whole = read_bytes(path);
+  std::size_t crc_data = 0, crc_header = 0;
+  for (std::size_t bit = 0; bit < whole.size() * 8; ++bit) {
+    Bytes flipped = whole;
+    flipped[bit / 8] ^= static_cast<unsigned char>(1u << (bit % 8));
+    const std::string msg = rejection(flipped);
+    if (msg == "(accepted)") {
+      CAPTURE(bit);
+      FAIL("a flipped bit went undetected");
+    }
+    crc_data += msg.find("CRC mismatch in the data section") != std::string::npos;
+    crc_header += msg.find("CRC mismatch in the header") != std::string::npos;
+  }
+  MESSAGE(whole.size() * 8 << " flips; data CRC caught " << crc_data << ", header CRC " << crc_header);
+  std::uint64_t n = 0;
+  for (int i = 0; i < 8; ++i) n |= std::uint64_t(whole[i]) << (8 * i);
+  CHECK(crc_data == (whole.size() - 8 - n) * 8);  // every data bit, by the data CRC
+  CHECK(crc_header > 0);
+}
+
+TEST_CASE("malformed headers: each is rejected with a message naming the problem") {
+  const std::string f32 = R"("dtype":"F32")";
+  struct Case {
+    std::string header;
+    std::size_t data;
+    std::string words;
+  };
+  const std::vector<Case> cases = {
+      {R"({"a":)", 0, "not valid JSON"},
+      {"[1, 2]", 0, "not a JSON object"},
+      {"{\"a\xff\":{}}", 0, "not valid JSON"},
+      {R"({"a":{)" + f32 + R"(,"shape":[1],"data_offsets":[0,4]},"a":{)" + f32 +
+           R"(,"shape":[1],"data_offsets":[4,8]}})", 8, "the key 'a' twice"},
+      {R"({"a":{"dtype":"F16","shape":[1],"data_offsets":[0,2]}})", 2, "unsupported dtype 'F16'"},
+      {R"({"a":{"dtype":7,"shape":[1],"data_offsets":[0,4]}})", 4, "dtype is not a string"},
+      {R"({"a":{)" + f32 + R"(,"shape":[-1],"data_offsets":[0,4]}})", 4, "whole number >= 0"},
+      {R"({"a":{)" + f32 + R"(,"shape":[1.0],"data_offsets":[0,4]}})", 4, "whole number >= 0"},
+      {R"({"a":{)" + f32 + R"(,"shape":4,"data_offsets":[0,4]}})", 4, "shape is not an array"},
+      {R"({"a":{)" + f32 + R"(,"shape":[4294967296,4294967296,16],"data_offsets":[0,4]}})", 4, "overflows"},
+      {R"({"a":{)" + f32 + R"(,"shape":[2],"data_offsets":[0,4]}})", 4, "needs 8 bytes but data_offsets [0, 4] hold 4"},
+      {R"({"a":{)" + f32 + R"(,"shape":[1],"data_offsets":[4,0]}})", 4, "end before they begin"},
+      {R"({"a":{)" + f32 + R"(,"shape":[1],"data_offsets":[0]}})", 4, "two whole numbers"},
+      {R"({"a":{)" + f32 + R"(,"shape":[2],"data_offsets":[0,8]}})", 4, "go past the 4-byte data section"},
+      {R"({"a":{)" + f32 + R"(,"shape":[2],"data_offsets":[0,8]},"b":{)" + f32 +
+           R"(,"shape":[2],"data_offsets":[4,12]}})", 12, "overlaps"},
+      {R"({"a":{)" + f32 + R"(,"shape":[1],"data_offsets":[0,4]},"b":{)" + f32 +
+           R"(,"shape":[1],"data_offsets":[8,12]}})", 12, "gap at bytes [4, 8)"},
+      {R"({"a":{)" + f32 + R"(,"shape":[1],"data_offsets":[0,4]}})", 8, "has 8 bytes but the tensors cover 4"},
+      {R"({"a":{)" + f32 + R"(,"shape":[1],"data_offsets":[0,4],"x":1}})", 4, "exactly dtype, shape and data_offsets"},
+      {R"({"a":[1]})", 4, "exactly dtype, shape and data_offsets"},
+      {R"({"__metadata__":{"k":1}})", 0, "__metadata__ entry 'k' is not a string"},
+      {R"({"__metadata__":"x"})", 0, "__metadata__ is not an object"},
+      {R"({"__metadata__":{"crc32":"00000000","header_crc32":"0000000A"}})", 0, "not 8 lowercase hex digits"},
+      {R"({"__metadata__":{"crc32":"12345678"}})", 0, "a crc32 entry but no header_crc32"},
+      {R"({"__metadata__":{"header_crc32":"12345678"}})", 0, "CRC mismatch in the header"},
+      {R"({"__metadata__":{"header_crc32" : "12345678"}})", 0, "not written as this reader expects"},
+  };
+  for (const Case& c : cases) {
+    CAPTURE(c.header);
+    const std::string msg = rejection(raw_file(c.header, Bytes(c.data, 0)));
+    CHECK_MESSAGE(msg.find(c.words) != std::string::npos, msg);
+    CHECK(msg.find("safetensors file 'test.safetensors': ") == 0);
+  }
+  // With a valid header CRC: the data CRC's own checks.
+  CHECK(rejection(signed_file(R"({"__metadata__":{"crc32":"XYZ","header_crc32":"00000000"}})", {}))
+            .find("the crc32 entry 'XYZ' is not 8 lowercase hex digits") != std::string::npos);
+  CHECK(rejection(signed_file(R"({"__metadata__":{"crc32":"0000000A","header_crc32":"00000000"}})", {}))
+            .find("not 8 lowercase hex digits") != std::string::npos);
+  CHECK(rejection(signed_file(R"({"__metadata__":{"crc32":"12345678","header_crc32":"00000000"}})", {}))
+            .find("CRC mismatch in the data section: stored 12345678, computed 00000000") != std::string::npos);
+  CHECK(rejection(signed_file(R"({"__metadata__":{"crc32":"00000000","header_crc32":"00000000"}})", {})) ==
+        "(accepted)");
+  // A length field larger than the file.
+  CHECK(rejection(raw_file("{}", {}, 1000)).find("header length 1000 exceeds the 2 bytes after it") !=
+        std::string::npos);
+  CHECK(rejection(raw_file("{}", {}, ~0ull - 1)).find("exceeds") != std::string::npos);
+}
+
+TEST_CASE("load_safetensors: a missing file or a folder is a clear error") {
+  TempDir dir;
+  CHECK_THROWS_WITH_AS(tg::load_safetensors(dir.file("nope.safetensors")),
+                       ("safetensors file '" + dir.file("nope.safetensors") +
+                        "': cannot open it: No such file or directory").c_str(),
+                       tg::CheckpointError);
+  CHECK_THROWS_WITH_AS(tg::load_safetensors(dir.path.string()),
+                       ("safetensors file '" + dir.path.string() + "': not a regular file").c_str(),
+                       tg::CheckpointError);
+}
+
+TEST_CASE("save: atomic, a failed write leaves the old file intact and no temporary file") {
+  TempDir dir;
+  const std::string path = dir.file("ckpt.safetensors");
+  tg::save_safetensors(path, tg::StoredTensors{{"old", xt::xarray<float>{1.0f}}});
+  const Bytes old = read_bytes(path);
+
+  // The write itself fails: a file-size limit below the new file's size (EFBIG).
+  {
+    struct rlimit saved;
+    REQUIRE(::getrlimit(RLIMIT_FSIZE, &saved) == 0);
+    auto previous = ::signal(SIGXFSZ, SIG_IGN);
+    struct rlimit small = saved;
+    small.rlim_cur = 200;
+    REQUIRE(::setrlimit(RLIMIT_FSIZE, &small) == 0);
+    std::string msg;
+    try {
+      tg::save_safetensors(path, tg::StoredTensors{{"new", xt::xarray<float>::from_shape({1000})}});
+    } catch (const tg::CheckpointError& e) {
+      msg = e.what();
+    }
+    ::setrlimit(RLIMIT_FSIZE, &saved);
+    ::signal(SIGXFSZ, previous);
+    MESSAGE(msg);
+    CHECK(msg.find("write failed") != std::string::npos);
+  }
+  CHECK(read_bytes(path) == old);
+  CHECK(dir.entries() == 1);
+
+  // The rename fails: the target is a folder.
+  fs::create_directories(dir.path / "folder" / "inside");
+  CHECK_THROWS_WITH_AS(tg::save_safetensors(dir.file("folder"), tg::StoredTensors{}),
+                       doctest::Contains("cannot rename the temporary file over it"), tg::CheckpointError);
+  CHECK(fs::is_directory(dir.path / "folder" / "inside"));
+  CHECK(dir.entries() == 2);
+
+  // The folder does not exist.
+  CHECK_THROWS_WITH_AS(tg::save_safetensors(dir.file("no/such/x.safetensors"), tg::StoredTensors{}),
+                       doctest::Contains("cannot create the temporary file"), tg::CheckpointError);
+
+  // A successful save replaces the old file in one step.
+  tg::save_safetensors(path, tg::StoredTensors{{"new", xt::xarray<float>{2.0f}}});
+  CHECK(tg::load_safetensors(path).at("new").get<float>()(0) == 2.0f);
+  CHECK(dir.entries() == 2);
+
+  // A path without a folder part writes into the working directory.
+  const fs::path cwd = fs::current_path();
+  fs::current_path(dir.path);
+  tg::save_safetensors("here.safetensors", tg::StoredTensors{});
+  fs::current_path(cwd);
+  CHECK(fs::exists(dir.path / "here.safetensors"));
+}
+
+TEST_CASE("save: bad tensor names, reserved metadata keys and invalid UTF-8 are rejected") {
+  TempDir dir;
+  const std::string path = dir.file("x.safetensors");
+  const xt::xarray<float> v = {1.0f};
+  CHECK_THROWS_WITH_AS(tg::save_safetensors(path, tg::StoredTensors{{"a", v}, {"a", v}}),
+                       "save_safetensors: two tensors are called 'a'", std::invalid_argument);
+  CHECK_THROWS_AS(tg::save_safetensors(path, tg::StoredTensors{{"", v}}), std::invalid_argument);
+  CHECK_THROWS_AS(tg::save_safetensors(path, tg::StoredTensors{{"__metadata__", v}}), std::invalid_argument);
+  CHECK_THROWS_WITH_AS(tg::save_safetensors(path, tg::StoredTensors{}, {{"crc32", "0"}}),
+                       "save_safetensors: the metadata key 'crc32' is reserved (the writer fills it in)",
+                       std::invalid_argument);
+  CHECK_THROWS_AS(tg::save_safetensors(path, tg::StoredTensors{}, {{"header_crc32", "0"}}), std::invalid_argument);
+  CHECK_THROWS_WITH_AS(tg::save_safetensors(path, tg::StoredTensors{}, {{"k", "\xff"}}),
+                       doctest::Contains("not valid UTF-8"), std::invalid_argument);
+  CHECK_THROWS_AS(tg::save_safetensors(path, tg::NamedTensors{{"u", tg::Tensor()}}), std::invalid_argument);
+  CHECK(dir.entries() == 0);
+}
+
+TEST_CASE("StoredTensor: dtype, shape, and get with the wrong dtype is a clear error") {
+  const tg::StoredTensor t = xt::xarray<double>{{1.0, 2.0}};
+  CHECK(t.dtype() == tg::Dtype::F64);
+  CHECK(t.shape() == tg::Shape{1, 2});
+  CHECK(t.numel() == 2);
+  CHECK(tg::dtype_name(t.dtype()) == std::string("F64"));
+  CHECK_THROWS_WITH_AS(t.get<float>(), "StoredTensor: the tensor holds F64 values, not F32", tg::CheckpointError);
+  const tg::StoredTensor i = xt::xarray<std::int64_t>{5};
+  CHECK(i.dtype() == tg::Dtype::I64);
+  CHECK(tg::dtype_size(i.dtype()) == 8);
+  CHECK(tg::dtype_of<float>() == tg::Dtype::F32);
+  const tg::SafetensorsFile f;
+  CHECK_THROWS_WITH_AS(f.at("w"), "safetensors: the file holds no tensor named 'w'", tg::CheckpointError);
+}
