@@ -8,6 +8,7 @@
 #include <iterator>
 #include <map>
 
+#include "temp_files.hpp"
 #include "test_helpers.hpp"
 
 namespace fs = std::filesystem;
@@ -29,28 +30,6 @@ Run run(const std::string& args) {
   const int status = pclose(p);
   return {WIFEXITED(status) ? WEXITSTATUS(status) : -1, out};
 }
-
-// A fresh folder for one test's files, removed at the end.
-struct TempDir {
-  fs::path path;
-  TempDir() {
-    path = fs::temp_directory_path() / ("tapegrad_char_lm_" + std::to_string(::getpid()) + "_" + std::to_string(counter()++));
-    fs::create_directories(path);
-  }
-  ~TempDir() { fs::remove_all(path); }
-  std::string file(const std::string& name) const { return (path / name).string(); }
-  static int& counter() {
-    static int n = 0;
-    return n;
-  }
-};
-
-std::string read_file(const std::string& path) {
-  std::ifstream in(path, std::ios::binary);
-  return std::string((std::istreambuf_iterator<char>(in)), std::istreambuf_iterator<char>());
-}
-
-void write_file(const std::string& path, const std::string& text) { std::ofstream(path, std::ios::binary) << text; }
 
 // Entropy in nats of the character (byte-level for ASCII) distribution of a text.
 double unigram_entropy(const std::string& text) {
@@ -92,10 +71,10 @@ TEST_CASE("char_lm: bare and --help print help and exit 0") {
 }
 
 TEST_CASE("char_lm: learns the built-in corpus to well below its unigram entropy") {
-  TempDir dir;
+  tgtest::TempDir dir;
   const Run r = run(std::string("train --steps 300 --val-every 100 ") + kSmall + " --seed 1 --json --checkpoint " + dir.file("m.safetensors"));
   REQUIRE_MESSAGE(r.code == 0, r.output);
-  const double h = unigram_entropy(read_file(TAPEGRAD_SOURCE_DIR "/examples/char_lm/builtin_corpus.txt"));
+  const double h = unigram_entropy(tgtest::read_text(TAPEGRAD_SOURCE_DIR "/examples/char_lm/builtin_corpus.txt"));
   const double val = json_number(r.output, "val_loss");
   MESSAGE("validation " << val << " nats/char vs unigram entropy " << h);
   CHECK(val < h - 0.3);
@@ -106,7 +85,7 @@ TEST_CASE("char_lm: learns the built-in corpus to well below its unigram entropy
 }
 
 TEST_CASE("char_lm: 2N steps straight equal N, resume, N more (bit-identical parameters)") {
-  TempDir dir;
+  tgtest::TempDir dir;
   const std::string common = std::string(kSmall) + " --layers 2 --dropout 0.2 --seed 5 --val-every 20 ";
   REQUIRE(run("train --steps 60 " + common + "--checkpoint " + dir.file("straight.safetensors")).code == 0);
   REQUIRE(run("train --steps 30 " + common + "--checkpoint " + dir.file("resumed.safetensors")).code == 0);
@@ -125,13 +104,13 @@ TEST_CASE("char_lm: 2N steps straight equal N, resume, N more (bit-identical par
 }
 
 TEST_CASE("char_lm: Korean text trains and samples valid UTF-8") {
-  TempDir dir;
+  tgtest::TempDir dir;
   std::string corpus = TAPEGRAD_DATA_DIR "/ko_rnn_notes.txt";
   if (!std::ifstream(corpus).good()) {  // no shared data: write a small Korean text
     corpus = dir.file("ko.txt");
     std::string text;
     for (int i = 0; i < 300; ++i) text += "순환 신경망은 시간에 따라 상태를 전달한다. 기울기는 시간을 거슬러 흐른다.\n";
-    write_file(corpus, text);
+    tgtest::write_text(corpus, text);
   }
   const std::string ckpt = dir.file("ko.safetensors");
   const Run t = run("train --data " + corpus + " --steps 40 " + kSmall + " --checkpoint " + ckpt);
@@ -147,15 +126,15 @@ TEST_CASE("char_lm: Korean text trains and samples valid UTF-8") {
 }
 
 TEST_CASE("char_lm: bad input ends with one clear line and exit code 2") {
-  TempDir dir;
+  tgtest::TempDir dir;
   const std::string good = dir.file("good.safetensors");
   REQUIRE(run("train --steps 10 " + std::string(kSmall) + " --checkpoint " + good).code == 0);
-  const std::string before = read_file(good);
-  write_file(dir.file("empty.txt"), "");
-  write_file(dir.file("short.txt"), "just a few characters\n");
-  write_file(dir.file("bad.txt"), "hello\nw\xC3\x28rld\n");
-  write_file(dir.file("cut.txt"), "abc\xE2\x82");
-  write_file(dir.file("other.safetensors"), read_file(good).substr(0, 100));
+  const std::string before = tgtest::read_text(good);
+  tgtest::write_text(dir.file("empty.txt"), "");
+  tgtest::write_text(dir.file("short.txt"), "just a few characters\n");
+  tgtest::write_text(dir.file("bad.txt"), "hello\nw\xC3\x28rld\n");
+  tgtest::write_text(dir.file("cut.txt"), "abc\xE2\x82");
+  tgtest::write_text(dir.file("other.safetensors"), tgtest::read_text(good).substr(0, 100));
   const std::vector<std::pair<std::string, std::string>> cases = {
       {"train --no-such-flag", "no-such-flag"},
       {"train --hidden abc", "hidden"},
@@ -179,5 +158,5 @@ TEST_CASE("char_lm: bad input ends with one clear line and exit code 2") {
     CHECK(r.code == 2);
     CHECK_MESSAGE(r.output.find(needle) != std::string::npos, r.output);
   }
-  CHECK(read_file(good) == before);  // never overwritten by a failed run
+  CHECK(tgtest::read_text(good) == before);  // never overwritten by a failed run
 }

@@ -11,36 +11,17 @@
 #include <functional>
 #include <memory>
 
+#include "temp_files.hpp"
 #include "test_helpers.hpp"
 
 namespace fs = std::filesystem;
-using Bytes = std::vector<unsigned char>;
+using tgtest::Bytes;
+using tgtest::read_bytes;
+using tgtest::TempDir;
+using tgtest::write_bytes;
 using tg::Tensor;
 
 namespace {
-
-struct TempDir {
-  fs::path path;
-  TempDir() {
-    static int counter = 0;
-    path = fs::temp_directory_path() /
-           ("tapegrad_test_checkpoint_" + std::to_string(::getpid()) + "_" + std::to_string(counter++));
-    fs::remove_all(path);
-    fs::create_directories(path);
-  }
-  ~TempDir() { fs::remove_all(path); }
-  std::string file(const std::string& name) const { return (path / name).string(); }
-};
-
-Bytes read_bytes(const std::string& path) {
-  std::ifstream in(path, std::ios::binary);
-  return Bytes(std::istreambuf_iterator<char>(in), std::istreambuf_iterator<char>());
-}
-
-void write_bytes(const std::string& path, const Bytes& bytes) {
-  std::ofstream out(path, std::ios::binary | std::ios::trunc);
-  out.write(reinterpret_cast<const char*>(bytes.data()), std::streamsize(bytes.size()));
-}
 
 // A small model with a child module: "weight" [H, 4], "bias" [H], "head.weight" [2, H],
 // "head.bias" [2].  B batch 5, I input 4, H hidden, O output 2.

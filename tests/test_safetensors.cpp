@@ -14,39 +14,16 @@
 #include <nlohmann/json.hpp>
 #include <zlib.h>
 
+#include "temp_files.hpp"
 #include "test_helpers.hpp"
 
 namespace fs = std::filesystem;
-using Bytes = std::vector<unsigned char>;
+using tgtest::Bytes;
+using tgtest::read_bytes;
+using tgtest::TempDir;
+using tgtest::write_bytes;
 
 namespace {
-
-// A fresh folder under the system's temporary directory, removed with everything in it.
-struct TempDir {
-  fs::path path;
-  TempDir() {
-    static int counter = 0;
-    path = fs::temp_directory_path() /
-           ("tapegrad_test_safetensors_" + std::to_string(::getpid()) + "_" + std::to_string(counter++));
-    fs::remove_all(path);
-    fs::create_directories(path);
-  }
-  ~TempDir() { fs::remove_all(path); }
-  std::string file(const std::string& name) const { return (path / name).string(); }
-  std::size_t entries() const {
-    return std::size_t(std::distance(fs::directory_iterator(path), fs::directory_iterator()));
-  }
-};
-
-Bytes read_bytes(const std::string& path) {
-  std::ifstream in(path, std::ios::binary);
-  return Bytes(std::istreambuf_iterator<char>(in), std::istreambuf_iterator<char>());
-}
-
-void write_bytes(const std::string& path, const Bytes& bytes) {
-  std::ofstream out(path, std::ios::binary | std::ios::trunc);
-  out.write(reinterpret_cast<const char*>(bytes.data()), std::streamsize(bytes.size()));
-}
 
 // A file as another writer might produce it: a length, this header text, these data bytes.
 Bytes raw_file(const std::string& header, const Bytes& data, std::uint64_t length = ~0ull) {
@@ -315,8 +292,8 @@ TEST_CASE("load_safetensors: a missing file or a folder is a clear error") {
                        ("safetensors file '" + dir.file("nope.safetensors") +
                         "': cannot open it: No such file or directory").c_str(),
                        tg::CheckpointError);
-  CHECK_THROWS_WITH_AS(tg::load_safetensors(dir.path.string()),
-                       ("safetensors file '" + dir.path.string() + "': not a regular file").c_str(),
+  CHECK_THROWS_WITH_AS(tg::load_safetensors(dir.path().string()),
+                       ("safetensors file '" + dir.path().string() + "': not a regular file").c_str(),
                        tg::CheckpointError);
 }
 
@@ -349,10 +326,10 @@ TEST_CASE("save: atomic, a failed write leaves the old file intact and no tempor
   CHECK(dir.entries() == 1);
 
   // The rename fails: the target is a folder.
-  fs::create_directories(dir.path / "folder" / "inside");
+  fs::create_directories(dir.path() / "folder" / "inside");
   CHECK_THROWS_WITH_AS(tg::save_safetensors(dir.file("folder"), tg::StoredTensors{}),
                        doctest::Contains("cannot rename the temporary file over it"), tg::CheckpointError);
-  CHECK(fs::is_directory(dir.path / "folder" / "inside"));
+  CHECK(fs::is_directory(dir.path() / "folder" / "inside"));
   CHECK(dir.entries() == 2);
 
   // The folder does not exist.
@@ -366,10 +343,10 @@ TEST_CASE("save: atomic, a failed write leaves the old file intact and no tempor
 
   // A path without a folder part writes into the working directory.
   const fs::path cwd = fs::current_path();
-  fs::current_path(dir.path);
+  fs::current_path(dir.path());
   tg::save_safetensors("here.safetensors", tg::StoredTensors{});
   fs::current_path(cwd);
-  CHECK(fs::exists(dir.path / "here.safetensors"));
+  CHECK(fs::exists(dir.path() / "here.safetensors"));
 }
 
 TEST_CASE("save: bad tensor names, reserved metadata keys and invalid UTF-8 are rejected") {
