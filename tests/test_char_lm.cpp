@@ -134,7 +134,10 @@ TEST_CASE("char_lm: bad input ends with one clear line and exit code 2") {
   tgtest::write_text(dir.file("short.txt"), "just a few characters\n");
   tgtest::write_text(dir.file("bad.txt"), "hello\nw\xC3\x28rld\n");
   tgtest::write_text(dir.file("cut.txt"), "abc\xE2\x82");
-  tgtest::write_text(dir.file("other.safetensors"), tgtest::read_text(good).substr(0, 100));
+  tgtest::write_text(dir.file("truncated.safetensors"), tgtest::read_text(good).substr(0, 100));
+  tg::save_safetensors(dir.file("foreign.safetensors"), tg::NamedTensors{{"weight", tg::Tensor::zeros({2, 2})}}, {});
+  tg::save_checkpoint(dir.file("linear.safetensors"), tg::Linear(3, 2));  // tapegrad's, not char_lm's
+  REQUIRE(run("train --steps 10 --cell gru " + std::string(kSmall) + " --checkpoint " + dir.file("gru.safetensors")).code == 0);
   const std::vector<std::pair<std::string, std::string>> cases = {
       {"train --no-such-flag", "no-such-flag"},
       {"train --hidden abc", "hidden"},
@@ -147,7 +150,10 @@ TEST_CASE("char_lm: bad input ends with one clear line and exit code 2") {
       {"train --data " + dir.file("cut.txt"), "byte offset 3"},
       {"train --steps 20 --resume --hidden 128 --checkpoint " + good, "conflicts"},
       {"train --steps 20 --resume --data " + dir.file("short.txt") + " --checkpoint " + good, "not the corpus"},
-      {"sample --checkpoint " + dir.file("other.safetensors"), "other.safetensors"},
+      {"sample --checkpoint " + dir.file("truncated.safetensors"), "truncated.safetensors"},
+      {"eval --checkpoint " + dir.file("foreign.safetensors"), "not a tapegrad checkpoint"},
+      {"sample --checkpoint " + dir.file("linear.safetensors"), "not a char_lm checkpoint"},
+      {"train --steps 20 --resume --cell lstm --checkpoint " + dir.file("gru.safetensors"), "--cell lstm conflicts"},
       {"sample --checkpoint " + dir.file("missing.safetensors"), "missing.safetensors"},
       {"sample --checkpoint " + good + " --prime xyz\xE2\x82\xAC", "not in the model's vocabulary"},
       {"eval --checkpoint " + good + " --data " + dir.file("bad.txt"), "invalid UTF-8"},
