@@ -14,7 +14,7 @@ TensorT<T> reshape(const TensorT<T>& x, const Shape& shape) {
     throw std::invalid_argument(detail::shapes_message(
         "reshape", "the element counts differ", x.shape(), shape));
   auto out = detail::new_output<T>(shape);
-  std::memcpy(out->value.data(), x.data(), x.numel() * sizeof(T));
+  if (x.numel()) std::memcpy(out->value.data(), x.data(), x.numel() * sizeof(T));
   auto X = x.impl_ptr();
   return detail::finish<T>("reshape", out, {X}, [X, o = out.get()] {
     detail::add_into(X->grad_acc(), o->grad.data(), o->grad.size());  // same elements, same order
@@ -44,7 +44,7 @@ TensorT<T> concat(const std::vector<TensorT<T>>& xs, long axis) {
   std::size_t at = 0;
   for (const auto& x : xs) {
     const AxisView v = axis_view(x.shape(), ax);
-    for (std::size_t o = 0; o < v.outer; ++o)  // out[o, at:at+n, :] = x[o, :, :]
+    for (std::size_t o = 0; o < v.outer && v.n * v.inner; ++o)  // out[o, at:at+n, :] = x[o, :, :]
       std::memcpy(out->value.data() + (o * ov.n + at) * ov.inner, x.data() + o * v.n * v.inner,
                   v.n * v.inner * sizeof(T));
     inputs.push_back(x.impl_ptr());
@@ -78,7 +78,7 @@ TensorT<T> slice(const TensorT<T>& x, long axis, std::size_t start, std::size_t 
   os[ax] = length;
   auto out = detail::new_output<T>(os);
   const std::size_t run = length * v.inner;  // contiguous elements per outer index
-  for (std::size_t o = 0; o < v.outer; ++o)  // out[o, :, :] = x[o, start:start+length, :]
+  for (std::size_t o = 0; o < v.outer && run; ++o)  // out[o, :, :] = x[o, start:start+length, :]
     std::memcpy(out->value.data() + o * run, x.data() + (o * v.n + start) * v.inner, run * sizeof(T));
   auto X = x.impl_ptr();
   return detail::finish<T>("slice", out, {X}, [X, v, start, run, o_ = out.get()] {
