@@ -8,7 +8,7 @@ scripts/install_deps.sh
 scripts/build.sh
 mkdir -p build/demo
 build/bin/char_lm train --cell lstm --layers 1 --hidden 256 --embed 64 --batch 32 --block 64 \
-  --optim adam --lr 2e-3 --clip 5 --steps 2000 --max-seconds 110 --val-every 500 --print-every 100 \
+  --optim adam --lr 2e-3 --clip 5 --steps 1500 --max-seconds 110 --val-every 500 --print-every 100 \
   --checkpoint build/demo/char_lm.safetensors --log build/demo/char_lm.csv
 echo
 echo "== char_lm sample --checkpoint build/demo/char_lm.safetensors --length 400 --temperature 0.8"
