@@ -1,5 +1,6 @@
 // Linear algebra: matmul, transpose and the fused linear layer op, on BLAS GEMM that writes
 // (and in backward, accumulates with beta = 1) straight into pooled buffers.
+#include <tapegrad/autograd/deferred_grad.hpp>
 #include <tapegrad/autograd/kernels.hpp>
 #include <tapegrad/autograd/op_helpers.hpp>
 #include <tapegrad/autograd/ops.hpp>
@@ -88,8 +89,10 @@ TensorT<T> linear(const TensorT<T>& x, const TensorT<T>& weight, const TensorT<T
     // dx [N, I] += dy [N, O] . W [O, I]
     if (X->requires_grad)
       detail::gemm<T>(false, false, N, I, O, T(1), dy, O, W->value.data(), I, T(1), X->grad_acc(), I);
-    // dW [O, I] += dy^T . x
-    if (W->requires_grad)
+    // dW [O, I] += dy^T . x, staged for one big GEMM when few rows (Note [deferred weight gradients])
+    if (W->requires_grad && W->is_leaf && N < detail::kDeferRowsBelow)
+      detail::defer_weight_grad(*W, dy, X->value.data(), N);
+    else if (W->requires_grad)
       detail::gemm<T>(true, false, O, I, N, T(1), dy, O, X->value.data(), I, T(1), W->grad_acc(), I);
     // db [O] += sum over rows of dy
     if (B && B->requires_grad) {

@@ -3,6 +3,7 @@
 #include <atomic>
 #include <vector>
 
+#include <tapegrad/autograd/deferred_grad.hpp>
 #include <tapegrad/autograd/tensor.hpp>
 
 namespace tg {
@@ -88,7 +89,9 @@ void backward_from(ImplBase& root, bool retain_graph) {
       if (n.out->retains_grad) n.out->keep_retained_grad();
       n.out->release_grad();  // a non-leaf's gradient is spent once passed on
     }
+    detail::flush_deferred_grads();  // Note [deferred weight gradients]
   } catch (...) {
+    detail::discard_deferred_grads();
     release_node_grads();
     if (!retain_graph) clear_tape();
     throw;

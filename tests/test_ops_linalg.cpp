@@ -175,3 +175,31 @@ TEST_CASE("linalg: float forward values and gradients match double") {
   tgtest::check_float_matches_double(f, {tg::uniform<double>({4, 3}, -1, 1), tg::uniform<double>({5, 3}, -1, 1),
                                          tg::uniform<double>({2, 5}, -1, 1), tg::uniform<double>({2}, -1, 1)});
 }
+
+// ---- Note [deferred weight gradients]: staged small-row gradients equal immediate ones ----
+
+TEST_CASE("linear: a weight shared by many small calls gets the same gradient as one big call") {
+  tg::manual_seed(91);
+  const TensorD w = tgtest::param({5, 3}), x = TensorD::constant(tg::uniform<double>({40, 3}, -1, 1));
+  // 40 calls of 1 row each (staged, flushed at the end of backward) ...
+  TensorD total = TensorD::scalar(0.0);
+  for (std::size_t r = 0; r < 40; ++r) total = total + tg::sum(tg::square(tg::linear(tg::slice(x, 0, r, 1), w)));
+  total.backward();
+  const xt::xarray<double> staged = w.grad();
+  TensorD(w).zero_grad();
+  // ... equal one call of 40 rows, and a call of 300 rows (not staged) passes gradcheck.
+  tg::sum(tg::square(tg::linear(x, w))).backward();
+  CHECK(xt::allclose(staged, w.grad(), 1e-12, 1e-12));
+  auto f = [](const std::vector<TensorD>& in) { return tg::linear(in[0], in[1], in[2]); };
+  CHECK_GRADCHECK(f, (std::vector<TensorD>{tgtest::param({300, 2}), tgtest::param({2, 2}), tgtest::param({2})}));
+}
+
+TEST_CASE("linear: anomaly mode names linear when a staged weight gradient is non-finite") {
+  // y = x w^T = 2 and the loss 2e200 are finite; dW = 1e200 * x = 1e400 overflows.
+  TensorD w = TensorD::param({{1e-200, 1e-200}});
+  const TensorD x = TensorD::constant({{1e200, 1e200}});
+  tg::AnomalyModeGuard anomaly;
+  TensorD loss = tg::sum(tg::linear(x, w)) * 1e200;
+  CHECK_THROWS_WITH_AS(loss.backward(), doctest::Contains("'linear'"), tg::NonFiniteError);
+  CHECK(tg::tape_stats().nodes == 0);
+}
