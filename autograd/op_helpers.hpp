@@ -5,11 +5,13 @@
 //   return detail::finish<T>("tanh", out, {x.impl_ptr()}, [=] { ... add into x's grad ... });
 // finish() runs anomaly checks and, when grad mode is on and an input requires grad, records
 // the node whose closure adds the output's gradient into the inputs' gradients (never assigns).
+#include <algorithm>
 #include <initializer_list>
 #include <string>
 #include <utility>
 #include <vector>
 
+#include <tapegrad/autograd/kernels.hpp>
 #include <tapegrad/autograd/tape.hpp>
 #include <tapegrad/autograd/tensor.hpp>
 
@@ -70,6 +72,20 @@ template <class T, class Backward>
 TensorT<T> finish(const char* op, std::shared_ptr<TensorImpl<T>> out, const Inputs& inputs,
                   Backward&& backward) {
   return finish<T>(op, std::move(out), inputs.data(), inputs.size(), std::forward<Backward>(backward));
+}
+
+// in.grad += sum_to(dy, in.shape), dy of shape os: a copy when the shapes match and the
+// gradient is new (Note [first write assigns]).
+template <class T>
+void pass_gradient(TensorImpl<T>& in, const T* dy, const Shape& os) {
+  if (numel(in.shape) != numel(os)) {
+    accumulate_sum_to(in.grad_acc(), in.shape, dy, os);
+    return;
+  }
+  bool fresh;
+  T* g = in.grad_for_overwrite(fresh);
+  if (fresh) std::copy_n(dy, numel(os), g);
+  else add_into(g, dy, numel(os));
 }
 
 // "op: <what> shapes [a] and [b]" for std::invalid_argument messages.

@@ -20,8 +20,10 @@ void backprop_binary(TensorImpl<T>& in, const T* dy, const Shape& os, const T* o
                      const Shape& other_shape, F f) {
   const std::size_t n = numel(os);
   if (in.shape == os && other_shape == os) {
-    T* g = in.grad_acc();
-    for (std::size_t i = 0; i < n; ++i) g[i] += f(dy[i], other[i]);
+    bool fresh;  // Note [first write assigns]
+    T* g = in.grad_for_overwrite(fresh);
+    if (fresh) for (std::size_t i = 0; i < n; ++i) g[i] = f(dy[i], other[i]);
+    else for (std::size_t i = 0; i < n; ++i) g[i] += f(dy[i], other[i]);
     return;
   }
   Buffer<T> tmp(n);
@@ -54,8 +56,10 @@ TensorT<T> unary(const char* op, const TensorT<T>& x, F f, DF df) {
     auto dy = flat(static_cast<const T*>(o->grad.data()), n);
     auto xv = flat(static_cast<const T*>(X->value.data()), n);
     auto yv = flat(static_cast<const T*>(o->value.data()), n);
-    auto dx = flat(X->grad_acc(), n);
-    xt::noalias(dx) += df(dy, xv, yv);
+    bool fresh;  // Note [first write assigns]
+    auto dx = flat(X->grad_for_overwrite(fresh), n);
+    if (fresh) xt::noalias(dx) = df(dy, xv, yv);
+    else xt::noalias(dx) += df(dy, xv, yv);
   });
 }
 
@@ -69,8 +73,8 @@ TensorT<T> add(const TensorT<T>& a, const TensorT<T>& b) {
   auto A = a.impl_ptr(), B = b.impl_ptr();
   return detail::finish<T>("add", out, {A, B}, [A, B, o = out.get()] {
     const T* dy = o->grad.data();  // d(a+b) = dy for both, summed over broadcast dims
-    if (A->requires_grad) detail::accumulate_sum_to(A->grad_acc(), A->shape, dy, o->shape);
-    if (B->requires_grad) detail::accumulate_sum_to(B->grad_acc(), B->shape, dy, o->shape);
+    if (A->requires_grad) detail::pass_gradient(*A, dy, o->shape);
+    if (B->requires_grad) detail::pass_gradient(*B, dy, o->shape);
   });
 }
 
@@ -80,7 +84,7 @@ TensorT<T> sub(const TensorT<T>& a, const TensorT<T>& b) {
   auto A = a.impl_ptr(), B = b.impl_ptr();
   return detail::finish<T>("sub", out, {A, B}, [A, B, o = out.get()] {
     const T* dy = o->grad.data();
-    if (A->requires_grad) detail::accumulate_sum_to(A->grad_acc(), A->shape, dy, o->shape);
+    if (A->requires_grad) detail::pass_gradient(*A, dy, o->shape);
     if (B->requires_grad)  // d(a-b)/db = -1
       backprop_binary(*B, dy, o->shape, dy, o->shape, [](T g, T) { return -g; });
   });

@@ -42,12 +42,17 @@ TensorT<T> matmul(const TensorT<T>& a, const TensorT<T>& b) {
   auto A = a.impl_ptr(), B = b.impl_ptr();
   return detail::finish<T>("matmul", out, {A, B}, [A, B, M, N, K, o = out.get()] {
     const T* dC = o->grad.data();  // [M, N]
+    bool fresh;  // a new gradient is written with beta = 0 (Note [first write assigns])
     // dA [M, K] += dC [M, N] . B^T
-    if (A->requires_grad)
-      detail::gemm<T>(false, true, M, K, N, T(1), dC, N, B->value.data(), N, T(1), A->grad_acc(), K);
+    if (A->requires_grad) {
+      T* dA = A->grad_for_overwrite(fresh);
+      detail::gemm<T>(false, true, M, K, N, T(1), dC, N, B->value.data(), N, fresh ? T(0) : T(1), dA, K);
+    }
     // dB [K, N] += A^T . dC
-    if (B->requires_grad)
-      detail::gemm<T>(true, false, K, N, M, T(1), A->value.data(), K, dC, N, T(1), B->grad_acc(), N);
+    if (B->requires_grad) {
+      T* dB = B->grad_for_overwrite(fresh);
+      detail::gemm<T>(true, false, K, N, M, T(1), A->value.data(), K, dC, N, fresh ? T(0) : T(1), dB, N);
+    }
   });
 }
 
@@ -86,9 +91,12 @@ TensorT<T> linear(const TensorT<T>& x, const TensorT<T>& weight, const TensorT<T
   auto X = x.impl_ptr(), W = weight.impl_ptr(), B = bias.impl_ptr();
   return detail::finish<T>("linear", out, {X, W, B}, [X, W, B, N, I, O, o = out.get()] {
     const T* dy = o->grad.data();  // [N, O]
-    // dx [N, I] += dy [N, O] . W [O, I]
-    if (X->requires_grad)
-      detail::gemm<T>(false, false, N, I, O, T(1), dy, O, W->value.data(), I, T(1), X->grad_acc(), I);
+    // dx [N, I] += dy [N, O] . W [O, I]; a new dx is written with beta = 0 (Note [first write assigns])
+    if (X->requires_grad) {
+      bool fresh;
+      T* dx = X->grad_for_overwrite(fresh);
+      detail::gemm<T>(false, false, N, I, O, T(1), dy, O, W->value.data(), I, fresh ? T(0) : T(1), dx, I);
+    }
     // dW [O, I] += dy^T . x, staged for one big GEMM when few rows (Note [deferred weight gradients])
     if (W->requires_grad && W->is_leaf && N < detail::kDeferRowsBelow)
       detail::defer_weight_grad(*W, dy, X->value.data(), N);

@@ -17,7 +17,7 @@ TensorT<T> reshape(const TensorT<T>& x, const Shape& shape) {
   if (x.numel()) std::memcpy(out->value.data(), x.data(), x.numel() * sizeof(T));
   auto X = x.impl_ptr();
   return detail::finish<T>("reshape", out, {X}, [X, o = out.get()] {
-    detail::add_into(X->grad_acc(), o->grad.data(), o->grad.size());  // same elements, same order
+    detail::pass_gradient(*X, o->grad.data(), o->shape);  // same elements, same order
   });
 }
 
@@ -58,10 +58,13 @@ TensorT<T> concat(const std::vector<TensorT<T>>& xs, long axis) {
       TensorImpl<T>& x = *impls[k];
       if (!x.requires_grad) continue;
       const AxisView v = axis_view(x.shape, ax);
-      T* dx = x.grad_acc();
-      for (std::size_t r = 0; r < v.outer; ++r)  // dx[r, :, :] += dy[r, at:at+n, :]
-        detail::add_into(dx + r * v.n * v.inner, o->grad.data() + (r * ov.n + offsets[k]) * ov.inner,
-                         v.n * v.inner);
+      bool fresh;  // every element of dx is written: Note [first write assigns]
+      T* dx = x.grad_for_overwrite(fresh);
+      for (std::size_t r = 0; r < v.outer; ++r) {  // dx[r, :, :] += dy[r, at:at+n, :]
+        const T* src = o->grad.data() + (r * ov.n + offsets[k]) * ov.inner;
+        if (fresh) std::copy_n(src, v.n * v.inner, dx + r * v.n * v.inner);
+        else detail::add_into(dx + r * v.n * v.inner, src, v.n * v.inner);
+      }
     }
   });
 }

@@ -50,6 +50,14 @@ struct TensorImpl final : ImplBase {
     if (grad.empty()) grad = Buffer<T>::zeros(numel(shape));
     return grad.data();
   }
+  // Note [first write assigns]: for a backward that writes every element of the gradient. When
+  // the buffer is new it comes back uninitialised with fresh = true, and the caller assigns
+  // (=) instead of adding (+=): no zero-fill and no read of zeros. Later writers add as usual.
+  T* grad_for_overwrite(bool& fresh) {
+    fresh = grad.empty();
+    if (fresh) grad = Buffer<T>(numel(shape));
+    return grad.data();
+  }
   bool has_grad() const override { return !grad.empty(); }
   void release_grad() override { grad.reset(); }
   void keep_retained_grad() override;
