@@ -41,9 +41,12 @@ template <class T> TensorT<T> mean(const TensorT<T>& x, long axis, bool keepdims
 // ---- linear algebra (ops_linalg.cpp), BLAS ----
 template <class T> TensorT<T> matmul(const TensorT<T>& a, const TensorT<T>& b);  // [M,K]x[K,N]
 template <class T> TensorT<T> transpose(const TensorT<T>& x);                    // 2-D
-// x [N, I], weight [O, I] (PyTorch's layout), bias [O] or undefined -> x weight^T + bias [N, O]
+// x [N, I], weight [O, I] (PyTorch's layout), bias [O] or undefined -> x weight^T + bias [N, O].
+// With `residual` [N, O]: residual + x weight^T + bias, in one GEMM (beta = 1) instead of a
+// linear and an add (a recurrent cell's input projection plus its hidden projection).
 template <class T>
-TensorT<T> linear(const TensorT<T>& x, const TensorT<T>& weight, const TensorT<T>& bias = {});
+TensorT<T> linear(const TensorT<T>& x, const TensorT<T>& weight, const TensorT<T>& bias = {},
+                  const TensorT<T>& residual = {});
 
 // ---- shape (ops_shape.cpp) ----
 template <class T> TensorT<T> reshape(const TensorT<T>& x, const Shape& shape);

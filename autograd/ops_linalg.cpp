@@ -69,7 +69,8 @@ TensorT<T> transpose(const TensorT<T>& x) {
 }
 
 template <class T>
-TensorT<T> linear(const TensorT<T>& x, const TensorT<T>& weight, const TensorT<T>& bias) {
+TensorT<T> linear(const TensorT<T>& x, const TensorT<T>& weight, const TensorT<T>& bias,
+                  const TensorT<T>& residual) {
   require_matrix("linear", "x", x.shape());
   require_matrix("linear", "weight", weight.shape());
   const std::size_t N = x.shape()[0], I = x.shape()[1], O = weight.shape()[0];
@@ -82,15 +83,20 @@ TensorT<T> linear(const TensorT<T>& x, const TensorT<T>& weight, const TensorT<T
                                 " for weight " + to_string(weight.shape()));
   if (bias.defined() && !(bias.dim() == 1 || (bias.dim() == 2 && bias.shape()[0] == 1)))
     throw std::invalid_argument("linear: bias must be [O] or [1, O], got shape " + to_string(bias.shape()));
+  if (residual.defined() && residual.shape() != Shape{N, O})
+    throw std::invalid_argument(detail::shapes_message("linear", "the residual must be [N, O] = [" +
+                                std::to_string(N) + ", " + std::to_string(O) + "]", x.shape(), residual.shape()));
   auto out = detail::new_output<T>({N, O});
   T* y = out->value.data();
-  // y [N, O] = x [N, I] . W^T (W stored [O, I]) + b
-  detail::gemm<T>(false, true, N, O, I, T(1), x.data(), I, weight.data(), I, T(0), y, O);
+  // y [N, O] = residual + x [N, I] . W^T (W stored [O, I]) + b
+  if (residual.defined()) std::copy_n(residual.data(), N * O, y);
+  detail::gemm<T>(false, true, N, O, I, T(1), x.data(), I, weight.data(), I, residual.defined() ? T(1) : T(0), y, O);
   if (bias.defined())
     for (std::size_t r = 0; r < N; ++r) detail::add_into(y + r * O, bias.data(), O);
-  auto X = x.impl_ptr(), W = weight.impl_ptr(), B = bias.impl_ptr();
-  return detail::finish<T>("linear", out, {X, W, B}, [X, W, B, N, I, O, o = out.get()] {
+  auto X = x.impl_ptr(), W = weight.impl_ptr(), B = bias.impl_ptr(), R = residual.impl_ptr();
+  return detail::finish<T>("linear", out, {X, W, B, R}, [X, W, B, R, N, I, O, o = out.get()] {
     const T* dy = o->grad.data();  // [N, O]
+    if (R && R->requires_grad) detail::pass_gradient(*R, dy, o->shape);  // d residual = dy
     // dx [N, I] += dy [N, O] . W [O, I]; a new dx is written with beta = 0 (Note [first write assigns])
     if (X->requires_grad) {
       bool fresh;
@@ -113,7 +119,7 @@ TensorT<T> linear(const TensorT<T>& x, const TensorT<T>& weight, const TensorT<T
 #define TG_INSTANTIATE(T)                                          \
   template TensorT<T> matmul(const TensorT<T>&, const TensorT<T>&); \
   template TensorT<T> transpose(const TensorT<T>&);                \
-  template TensorT<T> linear(const TensorT<T>&, const TensorT<T>&, const TensorT<T>&);
+  template TensorT<T> linear(const TensorT<T>&, const TensorT<T>&, const TensorT<T>&, const TensorT<T>&);
 TG_INSTANTIATE(float)
 TG_INSTANTIATE(double)
 #undef TG_INSTANTIATE

@@ -26,6 +26,11 @@ TensorT<T> AffineCellT<T>::project_hidden(const TensorT<T>& h) const {
   return linear(h, weight_hh, bias_hh);
 }
 
+template <class T>
+TensorT<T> AffineCellT<T>::preactivation(const TensorT<T>& xp, const TensorT<T>& h) const {
+  return linear(h, weight_hh, bias_hh, xp);
+}
+
 template class AffineCellT<float>;
 template class AffineCellT<double>;
 

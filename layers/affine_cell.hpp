@@ -19,6 +19,8 @@ class AffineCellT : public CellT<T> {
 
  protected:
   TensorT<T> project_hidden(const TensorT<T>& h) const;  // [B, H] -> [B, G*H]
+  // xp + h W_hh^T + b_hh in one op: [B, G*H] (the pre-activation of RNN and LSTM gates)
+  TensorT<T> preactivation(const TensorT<T>& xp, const TensorT<T>& h) const;
 
  private:
   std::size_t gates_;

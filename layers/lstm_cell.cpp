@@ -18,8 +18,8 @@ template <class T>
 StateT<T> LSTMCellT<T>::step(const TensorT<T>& xp, const StateT<T>& state) const {
   const TensorT<T>& h = state[0];  // [B, H]
   const TensorT<T>& c = state[1];  // [B, H]
-  const TensorT<T> gates = xp + this->project_hidden(h);  // [B, 4H]
-  const auto g4 = chunk(gates, 4, 1);                       // i | f | g | o, each [B, H]
+  const TensorT<T> gates = this->preactivation(xp, h);  // xp + h W_hh^T + b_hh: [B, 4H]
+  const auto g4 = chunk(gates, 4, 1);            // i | f | g | o, each [B, H]
   const TensorT<T> i = sigmoid(g4[0]), f = sigmoid(g4[1]), g = tanh(g4[2]), o = sigmoid(g4[3]);
   const TensorT<T> c_next = f * c + i * g;  // [B, H]
   return {o * tanh(c_next), c_next};

@@ -9,7 +9,7 @@ RNNCellT<T>::RNNCellT(std::size_t I, std::size_t H, Nonlinearity act) : AffineCe
 
 template <class T>
 StateT<T> RNNCellT<T>::step(const TensorT<T>& xp, const StateT<T>& state) const {
-  const TensorT<T> pre = xp + this->project_hidden(state[0]);  // [B, H]
+  const TensorT<T> pre = this->preactivation(xp, state[0]);  // xp + h W_hh^T + b_hh: [B, H]
   return {act_ == Nonlinearity::tanh ? tanh(pre) : relu(pre)};
 }
 

@@ -203,3 +203,15 @@ TEST_CASE("linear: anomaly mode names linear when a staged weight gradient is no
   CHECK_THROWS_WITH_AS(loss.backward(), doctest::Contains("'linear'"), tg::NonFiniteError);
   CHECK(tg::tape_stats().nodes == 0);
 }
+
+TEST_CASE("linear with a residual: gradcheck w.r.t. all four inputs, and the value equals linear + add") {
+  tg::manual_seed(92);
+  auto f = [](const std::vector<TensorD>& in) { return tg::linear(in[0], in[1], in[2], in[3]); };
+  CHECK_GRADCHECK(f, (std::vector<TensorD>{tgtest::param({3, 4}), tgtest::param({5, 4}), tgtest::param({5}),
+                                           tgtest::param({3, 5})}));
+  const TensorD x = tgtest::param({2, 3}), w = tgtest::param({4, 3}), r = tgtest::param({2, 4});
+  CHECK(xt::allclose(tg::linear(x, w, TensorD(), r).value(), (tg::linear(x, w) + r).value(), 1e-14, 1e-14));
+  CHECK_THROWS_WITH_AS(tg::linear(x, w, TensorD(), tgtest::param({2, 5})), doctest::Contains("residual"),
+                       std::invalid_argument);
+  tg::clear_tape();
+}
