@@ -166,3 +166,18 @@ TEST_CASE("char_lm: bad input ends with one clear line and exit code 2") {
   }
   CHECK(tgtest::read_text(good) == before);  // never overwritten by a failed run
 }
+
+TEST_CASE("char_lm: a diverging run exits with 3 and keeps the last good checkpoint") {
+  tgtest::TempDir dir;
+  const std::string ckpt = dir.file("div.safetensors");
+  const Run r = run("train --steps 100 --optim sgd --lr 1e37 --clip 0 --save-every 1 " + std::string(kSmall) +
+                    " --checkpoint " + ckpt);
+  CHECK(r.code == 3);
+  CHECK_MESSAGE(r.output.find("diverged") != std::string::npos, r.output);
+  if (std::ifstream(ckpt).good()) {  // a checkpoint written before the divergence is intact and finite
+    const auto meta = tg::read_checkpoint_metadata(ckpt);
+    CHECK(std::stoul(meta.at("train.step")) < 100);
+    for (const auto& [name, t] : tg::load_safetensors(ckpt).tensors)
+      if (t.dtype() == tg::Dtype::F32) CHECK_MESSAGE(xt::all(xt::isfinite(t.get<float>())), name);
+  }
+}

@@ -118,6 +118,14 @@ std::vector<tg::State> states_from(const tg::NamedTensors& extra, const CharLM& 
   return st;
 }
 
+// Every weight is a number (no NaN/Inf).
+bool finite(const std::vector<tg::Tensor>& params) {
+  for (const auto& p : params)
+    for (std::size_t i = 0; i < p.numel(); ++i)
+      if (!std::isfinite(p.data()[i])) return false;
+  return true;
+}
+
 std::string decode_ids(const Vocabulary& v, const std::vector<int>& ids) {
   std::vector<char32_t> cps;
   for (int id : ids) cps.push_back(v.symbol(std::size_t(id)));
@@ -267,21 +275,22 @@ int run_train(const TrainOptions& options) {
     batcher->block(next, x, y);
     tg::Tensor loss = tg::cross_entropy(model.forward(x, tbptt), y);  // mean over T*B
     const double loss_value = loss.item();
-    double norm = 0;
     try {
       if (!std::isfinite(loss_value)) throw tg::NonFiniteError("the loss is " + std::to_string(loss_value));
       loss.backward();
-      norm = tg::clip_grad_norm(params, o.clip > 0 ? o.clip : std::numeric_limits<double>::infinity());
+      // Clips (or with --clip 0 only measures) the gradient norm; NaN/Inf throws.
+      tg::clip_grad_norm(params, o.clip > 0 ? o.clip : std::numeric_limits<double>::infinity());
+      opt->step();
+      if (sched) sched->step();
+      opt->zero_grad();
+      // A finite gradient can still overflow a weight (a huge lr): that is divergence too.
+      if (!finite(params)) throw tg::NonFiniteError("a parameter became NaN/Inf");
     } catch (const tg::NonFiniteError& e) {
       tg::clear_tape();
       progress.message("training diverged at step " + std::to_string(next) + " (" + e.what() +
                        "); the last good checkpoint is kept: " + o.checkpoint);
       return kDiverged;
     }
-    (void)norm;
-    opt->step();
-    if (sched) sched->step();
-    opt->zero_grad();
     step = next;
     train_time += seconds_since(t0);
     window_loss += loss_value;
