@@ -2,7 +2,10 @@
 
 #include <cblas.h>
 
+#include <algorithm>
+#include <chrono>
 #include <stdexcept>
+#include <vector>
 
 #include <tapegrad/autograd/threads.hpp>
 
@@ -18,7 +21,34 @@ bool gemm_is_trivial(std::size_t M, std::size_t N, std::size_t K, T beta, T* C, 
     for (std::size_t j = 0; j < N; ++j) C[i * ldc + j] = beta == T(0) ? T(0) : beta * C[i * ldc + j];
   return true;
 }
+
+thread_local bool recording = false;
+thread_local std::vector<GemmShape> recorded;
+
 }  // namespace
+
+void start_gemm_recording() {
+  recorded.clear();
+  recording = true;
+}
+
+std::vector<GemmShape> stop_gemm_recording() {
+  recording = false;
+  return std::move(recorded);
+}
+
+double replay_gemms(const std::vector<GemmShape>& shapes) {
+  std::size_t most = 1;
+  for (const auto& g : shapes) most = std::max({most, g.M * g.K, g.K * g.N, g.M * g.N});
+  std::vector<float> a(most, 0.5f), b(most, 0.25f), c(most, 0.0f);
+  ensure_blas_threads();
+  const auto t0 = std::chrono::steady_clock::now();
+  for (const auto& g : shapes)
+    cblas_sgemm(CblasRowMajor, g.trans_a ? CblasTrans : CblasNoTrans, g.trans_b ? CblasTrans : CblasNoTrans,
+                int(g.M), int(g.N), int(g.K), 1.0f, a.data(), int(g.trans_a ? g.M : g.K), b.data(),
+                int(g.trans_b ? g.K : g.N), g.accumulate ? 1.0f : 0.0f, c.data(), int(g.N));
+  return std::chrono::duration<double>(std::chrono::steady_clock::now() - t0).count();
+}
 
 template <>
 void gemm<float>(bool ta, bool tb, std::size_t M, std::size_t N, std::size_t K, float alpha,
@@ -26,6 +56,7 @@ void gemm<float>(bool ta, bool tb, std::size_t M, std::size_t N, std::size_t K, 
                  float* C, std::size_t ldc) {
   if (gemm_is_trivial(M, N, K, beta, C, ldc)) return;
   ensure_blas_threads();
+  if (recording) recorded.push_back({ta, tb, M, N, K, beta != 0.0f});
   cblas_sgemm(CblasRowMajor, ta ? CblasTrans : CblasNoTrans, tb ? CblasTrans : CblasNoTrans,
               int(M), int(N), int(K), alpha, A, int(lda), B, int(ldb), beta, C, int(ldc));
 }

@@ -3,6 +3,7 @@
 // and the `sum_to` reduction every broadcasting backward ends with. Internal to tapegrad.
 #include <array>
 #include <cstddef>
+#include <vector>
 
 #include <xtensor/xadapt.hpp>
 
@@ -22,6 +23,18 @@ template <class T>
 void gemm(bool trans_a, bool trans_b, std::size_t M, std::size_t N, std::size_t K, T alpha,
           const T* A, std::size_t lda, const T* B, std::size_t ldb, T beta, T* C,
           std::size_t ldc);
+
+// The float GEMMs a stretch of code runs, by shape, for the utilization figure of the
+// benchmarks (DESIGN §6): record them, then replay the same shapes back to back.
+struct GemmShape {
+  bool trans_a, trans_b;
+  std::size_t M, N, K;
+  bool accumulate;  // beta != 0
+};
+void start_gemm_recording();
+std::vector<GemmShape> stop_gemm_recording();
+// Runs the shapes once through BLAS on scratch buffers; returns the seconds it took.
+double replay_gemms(const std::vector<GemmShape>& shapes);
 
 // dst[i] += src[i]
 template <class T>

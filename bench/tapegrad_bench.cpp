@@ -1,0 +1,124 @@
+// tapegrad_bench: training throughput on the DESIGN §6 workload.
+//   Embedding(V=65, E) -> cell (L layers, hidden H) -> Linear(H, V) -> cross-entropy,
+//   Adam lr 2e-3, clip-norm 5, TBPTT with detach, float32, random tokens, fixed seed.
+//   S: B=32, T=64, E=64, H=128, L=1 (op-overhead bound)   M: B=64, T=100, E=128, H=512, L=2 (GEMM bound)
+// 3 warm-up steps, then K timed steps. utilization = time of just this step's GEMMs (same shapes,
+// back to back through BLAS, in this process) / actual step time.
+#include <sys/resource.h>
+#include <unistd.h>
+
+#include <chrono>
+#include <cstdio>
+#include <fstream>
+#include <iostream>
+
+#include <CLI/CLI.hpp>
+#include <nlohmann/json.hpp>
+
+#include <tapegrad/autograd/kernels.hpp>
+#include <tapegrad/tapegrad.hpp>
+
+namespace {
+
+struct Workload {
+  std::size_t B, T, E, H, L, steps;
+};
+
+double rss_mb() {  // resident set size now
+  std::ifstream statm("/proc/self/statm");
+  std::size_t pages = 0, resident = 0;
+  statm >> pages >> resident;
+  return double(resident) * double(sysconf(_SC_PAGESIZE)) / (1024.0 * 1024.0);
+}
+
+double peak_rss_mb() {
+  rusage u{};
+  getrusage(RUSAGE_SELF, &u);
+  return double(u.ru_maxrss) / 1024.0;  // KB on Linux
+}
+
+}  // namespace
+
+int main(int argc, char** argv) {
+  std::string config = "S", cell = "lstm";
+  int threads = 1;
+  std::size_t steps = 0;
+  bool json = false;
+  CLI::App app{"tapegrad_bench: training tokens/s on the DESIGN §6 workload"};
+  app.add_option("--config", config, "S or M")->check(CLI::IsMember({"S", "M"}));
+  app.add_option("--cell", cell, "lstm, gru or rnn")->check(CLI::IsMember({"lstm", "gru", "rnn"}));
+  app.add_option("--threads", threads, "BLAS threads")->check(CLI::Range(1, 256));
+  app.add_option("--steps", steps, "timed steps (default 100 for S, 6 for M)");
+  app.add_flag("--json", json, "print one JSON line");
+  try {
+    app.parse(argc, argv);
+  } catch (const CLI::Success& e) {
+    return app.exit(e);
+  } catch (const CLI::ParseError& e) {
+    std::cerr << "tapegrad_bench: " << e.what() << "\n";
+    return 2;
+  }
+  const Workload w = config == "S" ? Workload{32, 64, 64, 128, 1, 100} : Workload{64, 100, 128, 512, 2, 6};
+  if (steps == 0) steps = w.steps;
+  const std::size_t V = 65;
+  tg::set_num_threads(threads);
+  tg::manual_seed(0);
+
+  tg::Embedding emb(V, w.E);
+  const tg::RecurrentOptions opts{w.L, false, 0.0};
+  std::unique_ptr<tg::Recurrent> rnn;
+  if (cell == "lstm") rnn = std::make_unique<tg::LSTM>(w.E, w.H, opts);
+  else if (cell == "gru") rnn = std::make_unique<tg::GRU>(w.E, w.H, opts);
+  else rnn = std::make_unique<tg::RNN>(w.E, w.H, opts);
+  tg::Linear out(w.H, V);
+  std::vector<tg::Tensor> params = emb.parameters();
+  for (const tg::Module* m : {static_cast<const tg::Module*>(rnn.get()), static_cast<const tg::Module*>(&out)})
+    for (auto& p : m->parameters()) params.push_back(p);
+  tg::Adam opt(params, {2e-3});
+  tg::TBPTT<float> tbptt(*rnn, w.T);
+  // A few blocks of random tokens, cycled: inputs and targets [T, B].
+  std::vector<xt::xarray<int>> xs, ys;
+  for (int k = 0; k < 4; ++k) {
+    xt::xarray<int> x = xt::xarray<int>::from_shape({w.T, w.B}), y = x;
+    for (auto& v : x) v = int(tg::randint(V));
+    for (auto& v : y) v = int(tg::randint(V));
+    xs.push_back(x);
+    ys.push_back(y);
+  }
+  std::size_t k = 0;
+  auto step = [&] {
+    const tg::Tensor loss = tg::cross_entropy(out(tbptt.forward(emb(xs[k % 4])).output), ys[k % 4]);
+    ++k;
+    tg::Tensor(loss).backward();
+    tg::clip_grad_norm(params, 5.0);
+    opt.step();
+    opt.zero_grad();
+  };
+
+  for (int i = 0; i < 3; ++i) step();  // warm-up
+  const double rss_baseline = rss_mb();
+  tg::detail::start_gemm_recording();
+  step();  // one more untimed step, to learn its GEMM shapes
+  const std::vector<tg::detail::GemmShape> gemms = tg::detail::stop_gemm_recording();
+  const auto t0 = std::chrono::steady_clock::now();
+  for (std::size_t i = 0; i < steps; ++i) step();
+  const double seconds = std::chrono::duration<double>(std::chrono::steady_clock::now() - t0).count();
+  const double peak = peak_rss_mb();  // before the GEMM calibration
+  double gemm_seconds = 1e30;
+  for (int r = 0; r < 3; ++r) gemm_seconds = std::min(gemm_seconds, tg::detail::replay_gemms(gemms));
+  const double step_seconds = seconds / double(steps);
+  const double tokens_per_s = double(w.B * w.T * steps) / seconds;
+  if (json) {
+    std::cout << nlohmann::json{{"config", config}, {"cell", cell}, {"threads", threads}, {"steps", steps},
+                                {"tokens_per_s", tokens_per_s}, {"ms_per_step", 1000 * step_seconds},
+                                {"rss_baseline_mb", rss_baseline}, {"peak_rss_mb", peak},
+                                {"gemms_per_step", gemms.size()}, {"utilization", gemm_seconds / step_seconds}}
+                     .dump()
+              << "\n";
+  } else {
+    std::printf("config %s cell %s threads %d: %.0f tokens/s, %.2f ms/step, utilization %.2f (%zu GEMMs, %.2f ms), "
+                "RSS %.0f MB (peak %.0f MB)\n",
+                config.c_str(), cell.c_str(), threads, tokens_per_s, 1000 * step_seconds, gemm_seconds / step_seconds,
+                gemms.size(), 1000 * gemm_seconds, rss_baseline, peak);
+  }
+}
