@@ -11,7 +11,8 @@ TAPEGRAD_PACKAGES=(
   libopenblas-dev           # the BLAS: never the 20x slower reference one
   nlohmann-json3-dev        # safetensors checkpoint headers
   zlib1g-dev                # CRC32 of checkpoint data
-  libcli11-dev              # char_lm's command line
+  libcli11-dev              # char_lm's and the benchmarks' command lines
+  libbenchmark-dev          # tapegrad_opbench (Google Benchmark)
   doctest-dev               # tests
 )
 
