@@ -40,8 +40,8 @@ template <class T, class Backward>
 TensorT<T> finish(const char* op, std::shared_ptr<TensorImpl<T>> out,
                   const std::shared_ptr<ImplBase>* inputs, std::size_t n, Backward&& backward) {
   if (is_anomaly_enabled() && !out->value_finite())
-    throw NonFiniteError(std::string("anomaly: op '") + op + "' produced NaN/Inf in its output of shape " +
-                         to_string(out->shape));
+    throw NonFiniteError(std::string("anomaly: op '") + op + "'" + time_step_text(current_time_step()) +
+                         " produced NaN/Inf in its output of shape " + to_string(out->shape));
   if (wants_grad(inputs, n)) {
     Node node;
     node.op = op;

@@ -44,7 +44,7 @@ TensorT<T> concat(const std::vector<TensorT<T>>& xs, long axis) {
   std::size_t at = 0;
   for (const auto& x : xs) {
     const AxisView v = axis_view(x.shape(), ax);
-    for (std::size_t o = 0; o < v.outer && v.n * v.inner; ++o)  // out[o, at:at+n, :] = x[o, :, :]
+    for (std::size_t o = 0; o < v.outer && v.n * v.inner != 0; ++o)  // out[o, at:at+n, :] = x[o, :, :]
       std::memcpy(out->value.data() + (o * ov.n + at) * ov.inner, x.data() + o * v.n * v.inner,
                   v.n * v.inner * sizeof(T));
     inputs.push_back(x.impl_ptr());

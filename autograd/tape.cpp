@@ -22,6 +22,7 @@ struct Tape {
 thread_local Tape tape;
 thread_local bool grad_enabled = true;
 thread_local bool anomaly_enabled = false;
+thread_local long time_step = -1;
 
 // Drops the gradients that backward left on non-leaf outputs (after an exception, say).
 void release_node_grads() {
@@ -67,9 +68,15 @@ namespace detail {
 
 std::uint64_t current_epoch() { return tape.epoch; }
 
+TimeStepScope::TimeStepScope(long t) : previous_(time_step) { time_step = t; }
+TimeStepScope::~TimeStepScope() { time_step = previous_; }
+long current_time_step() { return time_step; }
+std::string time_step_text(long t) { return t >= 0 ? " at time step " + std::to_string(t) : std::string(); }
+
 void record(Node&& node) {
   node.out->tape_epoch = tape.epoch;
   node.out->tape_index = tape.nodes.size();
+  node.time_step = time_step;
   tape.nodes.push_back(std::move(node));
 }
 
@@ -84,8 +91,8 @@ void backward_from(ImplBase& root, bool retain_graph) {
         for (const ImplBase* in : n.inputs)
           if (!in->grad_finite())
             throw NonFiniteError("anomaly: the backward of op '" + std::string(n.op) +
-                                 "' produced a NaN/Inf gradient for its input of shape " +
-                                 to_string(in->shape));
+                                 "'" + time_step_text(n.time_step) +
+                                 " produced a NaN/Inf gradient for its input of shape " + to_string(in->shape));
       if (n.out->retains_grad) n.out->keep_retained_grad();
       n.out->release_grad();  // a non-leaf's gradient is spent once passed on
     }

@@ -4,6 +4,7 @@
 #include <stdexcept>
 
 #include <tapegrad/autograd/ops.hpp>
+#include <tapegrad/autograd/tape.hpp>
 
 namespace tg {
 
@@ -70,6 +71,7 @@ SequenceRun<T> run_cell(const CellT<T>& cell, const TensorT<T>& x, std::size_t s
   std::vector<TensorT<T>> outputs(steps);
   for (std::size_t s = 0; s < steps; ++s) {
     const std::size_t t = reverse ? steps - 1 - s : s;
+    const detail::TimeStepScope scope(static_cast<long>(t));  // anomaly messages name the step
     if (s == detach_at)
       for (auto& st : state) st = detach(st);
     StateT<T> next = cell.step(slice(xp, 0, t * B, B), state);  // rows of step t: [B, P]

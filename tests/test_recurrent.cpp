@@ -252,3 +252,24 @@ TEST_CASE("hello: an LSTM learns to predict ello from hell") {
   }
   CHECK(predicted == "ello");
 }
+
+TEST_CASE("anomaly mode: names the op and the time step that first produced NaN/Inf in a sequence layer") {
+  // A relu RNN whose recurrent weights are 1e150: h grows ~1e150x per step and overflows at step 3.
+  tg::RNNT<double> rnn(1, 3, {}, tg::Nonlinearity::relu);
+  for (const auto& [name, p] : rnn.named_parameters()) {
+    const double v = name.rfind("weight_hh", 0) == 0 ? 1e150 : name.rfind("weight_ih", 0) == 0 ? 1.0 : 0.0;
+    std::fill_n(TensorD(p).data(), p.numel(), v);
+  }
+  tg::AnomalyModeGuard anomaly;
+  CHECK_THROWS_WITH_AS(rnn(TensorD::full({6, 1, 1}, 1.0)), doctest::Contains("at time step 3"), tg::NonFiniteError);
+  tg::clear_tape();
+  // Backward: sqrt(0) is finite, its derivative is not; the node remembers its step.
+  TensorD z = TensorD::param({0.0});
+  TensorD total = TensorD::scalar(0.0);
+  for (long t = 0; t < 4; ++t) {
+    const tg::detail::TimeStepScope scope(t);
+    total = total + tg::sum(t == 2 ? tg::sqrt(z) : z * 2.0);
+  }
+  CHECK_THROWS_WITH_AS(total.backward(), doctest::Contains("'sqrt' at time step 2"), tg::NonFiniteError);
+  tg::clear_tape();
+}
