@@ -6,6 +6,7 @@
 #include <stdexcept>
 
 #include "builtin_corpus.hpp"
+#include "options.hpp"
 #include "utf8.hpp"
 
 namespace charlm {
@@ -27,16 +28,16 @@ std::string hash_text(std::uint64_t hash) {
 
 namespace {
 Corpus decode(const std::string& name, const std::string& bytes) {
-  if (bytes.empty()) throw std::runtime_error(name + ": the corpus is empty");
+  if (bytes.empty()) throw InputError(name + ": the corpus is empty");
   return Corpus{name, decode_utf8(bytes, name), fnv1a(bytes)};
 }
 }  // namespace
 
 Corpus read_corpus(const std::string& path) {
   std::ifstream in(path, std::ios::binary);
-  if (!in) throw std::runtime_error(path + ": cannot open the corpus file");
+  if (!in) throw InputError(path + ": cannot open the corpus file");
   std::string bytes((std::istreambuf_iterator<char>(in)), std::istreambuf_iterator<char>());
-  if (in.bad()) throw std::runtime_error(path + ": read error");
+  if (in.bad()) throw InputError(path + ": read error");
   return decode(path, bytes);
 }
 

@@ -22,8 +22,8 @@ struct Corpus {
   std::uint64_t hash = 0;       // FNV-1a of the bytes: a resumed run must see the same corpus
 };
 
-// Reads and decodes a file: missing, unreadable, empty or invalid UTF-8 is a std::runtime_error
-// (Utf8Error for the latter) with a clear message.
+// Reads and decodes a file: missing, unreadable or empty is an InputError, invalid UTF-8 a
+// Utf8Error, each with a clear message (both exit code 2).
 Corpus read_corpus(const std::string& path);
 // The built-in default corpus (a fixed snapshot of tapegrad's own sources).
 Corpus builtin_corpus();

@@ -24,12 +24,7 @@ int start_id(const Vocabulary& v) {
 
 int run_sample(const SampleOptions& o) {
   LoadedModel m = load_model(o.checkpoint);
-  std::vector<int> prime;
-  try {
-    prime = m.vocab.encode(decode_utf8(o.prime, "--prime"), "--prime");
-  } catch (const std::invalid_argument& e) {
-    throw InputError(e.what());
-  }
+  const std::vector<int> prime = m.vocab.encode(decode_utf8(o.prime, "--prime"), "--prime");
   tg::manual_seed(o.seed);
   const std::vector<int> ids = sample(*m.model, prime, o.length, o.temperature, o.top_k, start_id(m.vocab));
   std::vector<char32_t> text;
@@ -43,26 +38,18 @@ int run_eval(const EvalOptions& o) {
   LoadedModel m = load_model(o.checkpoint);
   std::vector<int> ids;
   std::string what;
-  try {
-    if (o.data.empty()) {  // the validation split of the corpus the model trained on
-      const std::string name = required(m.meta, "corpus.name", o.checkpoint);
-      Corpus corpus = name == "built-in corpus" ? builtin_corpus() : read_corpus(name);
-      if (hash_text(corpus.hash) != required(m.meta, "corpus.hash", o.checkpoint))
-        throw InputError(name + " has changed since the checkpoint was written; pass --data");
-      const double f = std::stod(required(m.meta, "train.val_fraction", o.checkpoint));
-      ids = split_corpus(m.vocab.encode(corpus.text, corpus.name), f).val;
-      what = name + " (validation split)";
-    } else {
-      Corpus corpus = read_corpus(o.data);
-      ids = m.vocab.encode(corpus.text, corpus.name);
-      what = o.data;
-    }
-  } catch (const std::invalid_argument& e) {
-    throw InputError(e.what());
-  } catch (const Utf8Error&) {
-    throw;
-  } catch (const std::runtime_error& e) {
-    throw InputError(e.what());
+  if (o.data.empty()) {  // the validation split of the corpus the model trained on
+    const std::string name = required(m.meta, "corpus.name", o.checkpoint);
+    Corpus corpus = name == "built-in corpus" ? builtin_corpus() : read_corpus(name);
+    if (hash_text(corpus.hash) != required(m.meta, "corpus.hash", o.checkpoint))
+      throw InputError(name + " has changed since the checkpoint was written; pass --data");
+    const double f = std::stod(required(m.meta, "train.val_fraction", o.checkpoint));
+    ids = split_corpus(m.vocab.encode(corpus.text, corpus.name), f).val;
+    what = name + " (validation split)";
+  } else {
+    Corpus corpus = read_corpus(o.data);
+    ids = m.vocab.encode(corpus.text, corpus.name);
+    what = o.data;
   }
   const double nats = evaluate(*m.model, ids);
   const double bpc = nats / std::log(2.0);

@@ -137,14 +137,7 @@ std::string decode_ids(const Vocabulary& v, const std::vector<int>& ids) {
 int run_train(const TrainOptions& options) {
   TrainOptions o = options;
   tg::set_num_threads(o.threads);
-  Corpus corpus;
-  try {
-    corpus = o.data.empty() ? builtin_corpus() : read_corpus(o.data);
-  } catch (const Utf8Error&) {
-    throw;
-  } catch (const std::runtime_error& e) {
-    throw InputError(e.what());
-  }
+  const Corpus corpus = o.data.empty() ? builtin_corpus() : read_corpus(o.data);
   Metadata meta;
   if (o.resume) {
     meta = tg::read_checkpoint_metadata(o.checkpoint);
@@ -152,21 +145,14 @@ int run_train(const TrainOptions& options) {
     if (hash_text(corpus.hash) != required(meta, "corpus.hash", o.checkpoint))
       throw InputError(corpus.name + " is not the corpus " + o.checkpoint + " was trained on (its hash differs)");
   }
-  Vocabulary vocab;
-  std::vector<int> ids;
-  Split split;
-  std::unique_ptr<StreamBatcher> batcher;
-  ModelConfig config;
-  try {
-    vocab = o.resume ? Vocabulary::deserialize(required(meta, "vocab", o.checkpoint)) : Vocabulary(corpus.text);
-    ids = vocab.encode(corpus.text, corpus.name);
-    split = split_corpus(ids, o.val_fraction);
-    batcher = std::make_unique<StreamBatcher>(split.train, o.batch, o.block);
-    config = ModelConfig{o.cell, vocab.size(), o.layers, o.hidden, o.embed, o.dropout};
-    config.validate();
-  } catch (const std::invalid_argument& e) {
-    throw InputError(e.what());
-  }
+  // Bad values below throw std::invalid_argument, which main() reports as bad input (exit 2).
+  const Vocabulary vocab =
+      o.resume ? Vocabulary::deserialize(required(meta, "vocab", o.checkpoint)) : Vocabulary(corpus.text);
+  const std::vector<int> ids = vocab.encode(corpus.text, corpus.name);
+  const Split split = split_corpus(ids, o.val_fraction);
+  const StreamBatcher batcher(split.train, o.batch, o.block);
+  const ModelConfig config{o.cell, vocab.size(), o.layers, o.hidden, o.embed, o.dropout};
+  config.validate();
 
   tg::manual_seed(o.seed);
   CharLM model(config);
@@ -271,8 +257,8 @@ int run_train(const TrainOptions& options) {
     }
     const auto t0 = Clock::now();
     const std::size_t next = step + 1;
-    if (batcher->starts_epoch(next)) tbptt.reset();  // the streams wrapped around: zero state
-    batcher->block(next, x, y);
+    if (batcher.starts_epoch(next)) tbptt.reset();  // the streams wrapped around: zero state
+    batcher.block(next, x, y);
     tg::Tensor loss = tg::cross_entropy(model.forward(x, tbptt), y);  // mean over T*B
     const double loss_value = loss.item();
     try {
