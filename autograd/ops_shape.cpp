@@ -39,8 +39,9 @@ TensorT<T> concat(const std::vector<TensorT<T>>& xs, long axis) {
   }
   auto out = detail::new_output<T>(os);
   const AxisView ov = axis_view(os, ax);
-  detail::Inputs inputs;
-  std::vector<std::size_t> offsets;  // where each input starts along the axis
+  detail::Inputs inputs;                              // for the tape
+  std::vector<std::shared_ptr<TensorImpl<T>>> impls;  // the same, typed, for the backward
+  std::vector<std::size_t> offsets;                   // where each input starts along the axis
   std::size_t at = 0;
   for (const auto& x : xs) {
     const AxisView v = axis_view(x.shape(), ax);
@@ -48,11 +49,10 @@ TensorT<T> concat(const std::vector<TensorT<T>>& xs, long axis) {
       std::memcpy(out->value.data() + (o * ov.n + at) * ov.inner, x.data() + o * v.n * v.inner,
                   v.n * v.inner * sizeof(T));
     inputs.push_back(x.impl_ptr());
+    impls.push_back(x.impl_ptr());
     offsets.push_back(at);
     at += v.n;
   }
-  std::vector<std::shared_ptr<TensorImpl<T>>> impls;
-  for (const auto& x : xs) impls.push_back(x.impl_ptr());
   return detail::finish<T>("concat", out, inputs, [impls, offsets, ax, ov, o = out.get()] {
     for (std::size_t k = 0; k < impls.size(); ++k) {
       TensorImpl<T>& x = *impls[k];
