@@ -10,11 +10,17 @@
 namespace tg {
 namespace {
 
+TensorD evaluate(const GradcheckFn& f, const std::vector<TensorD>& xs) {
+  TensorD y = f(xs);
+  if (!y.defined()) throw std::logic_error("gradcheck: f returned an undefined tensor");
+  return y;
+}
+
 // sum(w * f(xs)) without recording anything.
 double weighted_output(const GradcheckFn& f, const std::vector<TensorD>& xs,
                        const std::vector<double>& w) {
   NoGradGuard no_grad;
-  const TensorD y = f(xs);
+  const TensorD y = evaluate(f, xs);
   if (y.numel() != w.size())
     throw std::logic_error("gradcheck: f returned " + std::to_string(y.numel()) +
                            " elements on one call and " + std::to_string(w.size()) +
@@ -23,6 +29,44 @@ double weighted_output(const GradcheckFn& f, const std::vector<TensorD>& xs,
   for (std::size_t i = 0; i < w.size(); ++i) s += w[i] * y.data()[i];
   return s;
 }
+
+// Sets the inputs' gradients aside for the analytic pass and puts them back on every exit
+// path, so a throwing f leaves the caller's gradients as they were.
+class SavedGrads {
+ public:
+  explicit SavedGrads(const std::vector<TensorD>& xs) : xs_(xs), grads_(xs.size()) {
+    for (std::size_t k = 0; k < xs_.size(); ++k)
+      if (xs_[k].requires_grad()) {
+        grads_[k] = xs_[k].grad();
+        TensorD(xs_[k]).zero_grad();
+      }
+  }
+  ~SavedGrads() {
+    for (std::size_t k = 0; k < xs_.size(); ++k)
+      if (xs_[k].requires_grad()) std::copy(grads_[k].begin(), grads_[k].end(), TensorD(xs_[k]).grad_data());
+  }
+  SavedGrads(const SavedGrads&) = delete;
+  SavedGrads& operator=(const SavedGrads&) = delete;
+
+ private:
+  const std::vector<TensorD>& xs_;
+  std::vector<xt::xarray<double>> grads_;
+};
+
+// One input element moved by +-eps, put back bit for bit however the scope ends.
+class Perturbation {
+ public:
+  explicit Perturbation(double* v) : v_(v), saved_(*v) {}
+  ~Perturbation() { *v_ = saved_; }
+  double saved() const { return saved_; }
+  void set(double value) { *v_ = value; }
+  Perturbation(const Perturbation&) = delete;
+  Perturbation& operator=(const Perturbation&) = delete;
+
+ private:
+  double* v_;
+  double saved_;
+};
 
 }  // namespace
 
@@ -41,16 +85,11 @@ GradcheckResult gradcheck(const GradcheckFn& f, const std::vector<TensorD>& inpu
     if (!x.is_leaf())
       throw std::invalid_argument("gradcheck: every input must be a leaf (a param or constant); "
                                   "input produced by op '" + std::string(x.impl().op) + "' is not");
-  std::vector<xt::xarray<double>> saved_grads(xs.size());
-  for (std::size_t k = 0; k < xs.size(); ++k)
-    if (xs[k].requires_grad()) {
-      saved_grads[k] = xs[k].grad();
-      TensorD(xs[k]).zero_grad();
-    }
+  const SavedGrads saved_grads(xs);
   clear_tape();
 
   // Analytic: backward of sum(w * f) is backward of f seeded with w.
-  TensorD y = f(xs);
+  TensorD y = evaluate(f, xs);
   std::mt19937_64 rng(20240601);  // fixed, independent of the library RNG
   std::uniform_real_distribution<double> dist(-1.0, 1.0);
   std::vector<double> w(y.numel());
@@ -63,11 +102,7 @@ GradcheckResult gradcheck(const GradcheckFn& f, const std::vector<TensorD>& inpu
   clear_tape();
   std::vector<xt::xarray<double>> analytic(xs.size());
   for (std::size_t k = 0; k < xs.size(); ++k)
-    if (xs[k].requires_grad()) {
-      analytic[k] = xs[k].grad();
-      TensorD x = xs[k];
-      std::copy(saved_grads[k].begin(), saved_grads[k].end(), x.grad_data());
-    }
+    if (xs[k].requires_grad()) analytic[k] = xs[k].grad();
 
   GradcheckResult r;
   r.passed = true;
@@ -75,13 +110,14 @@ GradcheckResult gradcheck(const GradcheckFn& f, const std::vector<TensorD>& inpu
     if (!xs[k].requires_grad()) continue;
     TensorD x = xs[k];
     for (std::size_t e = 0; e < x.numel(); ++e) {
-      double* v = x.data() + e;
-      const double saved = *v;
-      *v = saved + eps;
-      const double plus = weighted_output(f, xs, w);
-      *v = saved - eps;
-      const double minus = weighted_output(f, xs, w);
-      *v = saved;
+      double plus, minus;
+      {
+        Perturbation p(x.data() + e);
+        p.set(p.saved() + eps);
+        plus = weighted_output(f, xs, w);
+        p.set(p.saved() - eps);
+        minus = weighted_output(f, xs, w);
+      }
       const double numeric = (plus - minus) / (2 * eps);
       const double a = analytic[k].data()[e];
       const double err = std::abs(a - numeric);

@@ -77,6 +77,9 @@ void fill_uniform01(T* out, std::size_t n) {
 
 template <class T>
 xt::xarray<T> randn(const Shape& shape, T mean, T stddev) {
+  if (!(std::isfinite(mean) && std::isfinite(stddev) && stddev >= 0))
+    throw std::invalid_argument("randn: mean must be finite and stddev finite and >= 0, got mean " +
+                                std::to_string(mean) + ", stddev " + std::to_string(stddev));
   xt::xarray<T> a = xt::xarray<T>::from_shape(shape);
   for (auto& v : a) v = mean + stddev * static_cast<T>(normal01());
   return a;
@@ -84,8 +87,9 @@ xt::xarray<T> randn(const Shape& shape, T mean, T stddev) {
 
 template <class T>
 xt::xarray<T> uniform(const Shape& shape, T low, T high) {
-  if (!(low <= high))
-    throw std::invalid_argument("uniform: low must not exceed high");
+  if (!(std::isfinite(low) && std::isfinite(high) && low <= high))
+    throw std::invalid_argument("uniform: the bounds must be finite with low <= high, got [" +
+                                std::to_string(low) + ", " + std::to_string(high) + ")");
   xt::xarray<double> u = xt::xarray<double>::from_shape(shape);
   fill_uniform01(u.data(), u.size());
   xt::xarray<T> a = xt::xarray<T>::from_shape(shape);

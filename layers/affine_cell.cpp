@@ -8,7 +8,8 @@
 namespace tg {
 
 template <class T>
-AffineCellT<T>::AffineCellT(std::size_t I, std::size_t H, std::size_t G) : CellT<T>(I, H), gates_(G) {
+AffineCellT<T>::AffineCellT(std::size_t I, std::size_t H, std::size_t G, const char* name)
+    : CellT<T>(I, H, name), gates_(G) {
   const T k = T(1) / std::sqrt(T(H));  // PyTorch: every weight and bias U(-1/sqrt(H), 1/sqrt(H))
   weight_ih = this->register_parameter("weight_ih", TensorT<T>::param(uniform<T>({G * H, I}, -k, k)));
   weight_hh = this->register_parameter("weight_hh", TensorT<T>::param(uniform<T>({G * H, H}, -k, k)));

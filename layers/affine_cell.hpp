@@ -11,7 +11,7 @@ namespace tg {
 template <class T>
 class AffineCellT : public CellT<T> {
  public:
-  AffineCellT(std::size_t input_size, std::size_t hidden_size, std::size_t gates);
+  AffineCellT(std::size_t input_size, std::size_t hidden_size, std::size_t gates, const char* name);
   std::size_t gates() const { return gates_; }
   TensorT<T> project_input(const TensorT<T>& x) const override;  // [N, I] -> [N, G*H]
 

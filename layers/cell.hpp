@@ -15,7 +15,9 @@ using StateT = std::vector<TensorT<T>>;
 template <class T>
 class CellT : public ModuleT<T> {
  public:
-  CellT(std::size_t input_size, std::size_t hidden_size);
+  // `name` ("LSTMCell", ...) heads the cell's error messages.
+  CellT(std::size_t input_size, std::size_t hidden_size, const char* name = "cell");
+  const char* name() const { return name_; }
   std::size_t input_size() const { return input_size_; }
   std::size_t hidden_size() const { return hidden_size_; }
   // How many tensors the state holds (1 for h, 2 for h and c).
@@ -37,6 +39,7 @@ class CellT : public ModuleT<T> {
 
  protected:
   std::size_t input_size_, hidden_size_;
+  const char* name_;
 };
 
 using Cell = CellT<float>;

@@ -5,7 +5,7 @@
 namespace tg {
 
 template <class T>
-GRUCellT<T>::GRUCellT(std::size_t I, std::size_t H) : AffineCellT<T>(I, H, 3) {}
+GRUCellT<T>::GRUCellT(std::size_t I, std::size_t H) : AffineCellT<T>(I, H, 3, "GRUCell") {}
 
 template <class T>
 StateT<T> GRUCellT<T>::step(const TensorT<T>& xp, const StateT<T>& state) const {

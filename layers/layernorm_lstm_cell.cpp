@@ -8,7 +8,7 @@
 namespace tg {
 
 template <class T>
-LayerNormLSTMCellT<T>::LayerNormLSTMCellT(std::size_t I, std::size_t H) : CellT<T>(I, H) {
+LayerNormLSTMCellT<T>::LayerNormLSTMCellT(std::size_t I, std::size_t H) : CellT<T>(I, H, "LayerNormLSTMCell") {
   const T k = T(1) / std::sqrt(T(H));
   auto param = [this](const char* name, xt::xarray<T> v) { return this->register_parameter(name, TensorT<T>::param(v)); };
   weight_ih = param("weight_ih", uniform<T>({4 * H, I}, -k, k));

@@ -5,7 +5,8 @@
 namespace tg {
 
 template <class T>
-RNNCellT<T>::RNNCellT(std::size_t I, std::size_t H, Nonlinearity act) : AffineCellT<T>(I, H, 1), act_(act) {}
+RNNCellT<T>::RNNCellT(std::size_t I, std::size_t H, Nonlinearity act)
+    : AffineCellT<T>(I, H, 1, "RNNCell"), act_(act) {}
 
 template <class T>
 StateT<T> RNNCellT<T>::step(const TensorT<T>& xp, const StateT<T>& state) const {
