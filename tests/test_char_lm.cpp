@@ -1,5 +1,7 @@
 // char_lm end to end, run as a subprocess: learning, exact resume, UTF-8 sampling, exit codes.
+#include <signal.h>
 #include <sys/wait.h>
+#include <unistd.h>
 
 #include <cmath>
 #include <cstdio>
@@ -7,6 +9,7 @@
 #include <fstream>
 #include <iterator>
 #include <map>
+#include <sstream>
 
 #include "temp_files.hpp"
 #include "test_helpers.hpp"
@@ -180,4 +183,86 @@ TEST_CASE("char_lm: a diverging run exits with 3 and keeps the last good checkpo
     for (const auto& [name, t] : tg::load_safetensors(ckpt).tensors)
       if (t.dtype() == tg::Dtype::F32) CHECK_MESSAGE(xt::all(xt::isfinite(t.get<float>())), name);
   }
+}
+
+namespace {
+
+// Starts char_lm with `args` (split on spaces) in the background, output discarded.
+pid_t spawn_char_lm(const std::string& args) {
+  std::vector<std::string> words{TAPEGRAD_CHAR_LM};
+  std::istringstream in(args);
+  for (std::string w; in >> w;) words.push_back(w);
+  std::fflush(nullptr);  // or the child's freopen would write our buffered output a second time
+  const pid_t pid = fork();
+  REQUIRE(pid >= 0);
+  if (pid == 0) {
+    std::vector<char*> argv;
+    for (auto& w : words) argv.push_back(w.data());
+    argv.push_back(nullptr);
+    std::freopen("/dev/null", "w", stdout);
+    std::freopen("/dev/null", "w", stderr);
+    execv(argv[0], argv.data());
+    _exit(127);
+  }
+  return pid;
+}
+
+// The step recorded in a checkpoint, or -1 while there is none (or it cannot be read yet).
+long checkpoint_step(const std::string& path) {
+  try {
+    const auto m = tg::read_checkpoint_metadata(path);
+    const auto it = m.find("train.step");
+    return it == m.end() ? -1 : std::stol(it->second);
+  } catch (const std::exception&) {
+    return -1;
+  }
+}
+
+}  // namespace
+
+TEST_CASE("char_lm: SIGKILL mid-run keeps a loadable checkpoint, and resuming ends where a straight run does") {
+  tgtest::TempDir dir;
+  const std::string common = std::string(kSmall) + " --steps 150 --save-every 5 --seed 11 --val-every 50 ";
+  const std::string ckpt = dir.file("killed.safetensors");
+  const pid_t pid = spawn_char_lm("train " + common + "--checkpoint " + ckpt);
+  // Kill without warning once a checkpoint past step 10 is on disk: no handler runs.
+  long step = -1;
+  int status = 0;
+  bool exited = false;
+  for (int spins = 0; spins < 60000 && step < 10; ++spins) {  // up to ~60 s
+    step = checkpoint_step(ckpt);
+    if (waitpid(pid, &status, WNOHANG) == pid) {
+      exited = true;
+      break;
+    }
+    usleep(1000);
+  }
+  REQUIRE_MESSAGE(!exited, "char_lm ended before it could be killed");
+  kill(pid, SIGKILL);
+  REQUIRE(waitpid(pid, &status, 0) == pid);
+  REQUIRE(WIFSIGNALED(status));
+  CHECK(WTERMSIG(status) == SIGKILL);
+  const long killed_at = checkpoint_step(ckpt);
+  MESSAGE("killed with a checkpoint at step " << killed_at << " of 150");
+  REQUIRE(killed_at >= 10);
+  REQUIRE(killed_at < 150);
+  // No temporary file is left behind, and what is on disk loads and evaluates.
+  for (const auto& e : fs::directory_iterator(dir.path()))
+    CHECK_MESSAGE(e.path().filename() == "killed.safetensors", "left behind: " << e.path());
+  const Run eval = run("eval --checkpoint " + ckpt);
+  CHECK_MESSAGE(eval.code == 0, eval.output);
+
+  const Run resumed = run("train --steps 150 --resume --checkpoint " + ckpt);
+  REQUIRE_MESSAGE(resumed.code == 0, resumed.output);
+  REQUIRE(run("train " + common + "--checkpoint " + dir.file("straight.safetensors")).code == 0);
+  const tg::SafetensorsFile a = tg::load_safetensors(dir.file("straight.safetensors"));
+  const tg::SafetensorsFile b = tg::load_safetensors(ckpt);
+  std::size_t compared = 0;
+  for (const auto& [name, t] : a.tensors) {
+    if (name.rfind("rnn.", 0) != 0 && name.rfind("emb.", 0) != 0 && name.rfind("out.", 0) != 0) continue;
+    REQUIRE(b.contains(name));
+    CHECK_MESSAGE(t.get<float>() == b.at(name).get<float>(), name);
+    ++compared;
+  }
+  CHECK(compared == 7);  // emb, 4 LSTM tensors, out weight and bias
 }
