@@ -137,6 +137,7 @@ TEST_CASE("char_lm: bad input ends with one clear line and exit code 2") {
   tgtest::write_text(dir.file("short.txt"), "just a few characters\n");
   tgtest::write_text(dir.file("bad.txt"), "hello\nw\xC3\x28rld\n");
   tgtest::write_text(dir.file("cut.txt"), "abc\xE2\x82");
+  tgtest::write_text(dir.file("binary.bin"), std::string("\x7f" "ELF\x02\x01\x01\0\0\xff", 10));
   tgtest::write_text(dir.file("truncated.safetensors"), tgtest::read_text(good).substr(0, 100));
   tg::save_safetensors(dir.file("foreign.safetensors"), tg::NamedTensors{{"weight", tg::Tensor::zeros({2, 2})}}, {});
   tg::save_checkpoint(dir.file("linear.safetensors"), tg::Linear(3, 2));  // tapegrad's, not char_lm's
@@ -151,6 +152,7 @@ TEST_CASE("char_lm: bad input ends with one clear line and exit code 2") {
       {"train --data " + dir.file("short.txt"), "too short"},
       {"train --data " + dir.file("bad.txt"), "byte offset 8"},
       {"train --data " + dir.file("cut.txt"), "byte offset 3"},
+      {"train --data " + dir.file("binary.bin"), "byte offset 7"},
       {"train --steps 20 --resume --hidden 128 --checkpoint " + good, "conflicts"},
       {"train --steps 20 --resume --data " + dir.file("short.txt") + " --checkpoint " + good, "not the corpus"},
       {"sample --checkpoint " + dir.file("truncated.safetensors"), "truncated.safetensors"},
