@@ -61,8 +61,9 @@ void defer_weight_grad(TensorImpl<T>& weight, const T* dy, const T* x, std::size
   s.weight = &weight;
   const std::size_t O = weight.shape[0], I = weight.shape[1];
   // Rows may be added in any order: dY^T X is a sum over rows.
-  s.dy.resize((s.rows + N) * O);
-  s.x.resize((s.rows + N) * I);
+  // Grow only: shrinking and regrowing would zero-fill the rows again every iteration.
+  if (s.dy.size() < (s.rows + N) * O) s.dy.resize((s.rows + N) * O);
+  if (s.x.size() < (s.rows + N) * I) s.x.resize((s.rows + N) * I);
   std::copy_n(dy, N * O, s.dy.begin() + long(s.rows * O));
   std::copy_n(x, N * I, s.x.begin() + long(s.rows * I));
   s.rows += N;

@@ -1,6 +1,10 @@
 // Neural-network ops: softmax, log_softmax, embedding, cross_entropy, mse, dropout.
+#include <algorithm>
 #include <cmath>
 #include <limits>
+
+#include <xtensor/xmath.hpp>
+#include <xtensor/xnoalias.hpp>
 
 #include <tapegrad/autograd/kernels.hpp>
 #include <tapegrad/autograd/op_helpers.hpp>
@@ -17,9 +21,41 @@ void for_each_line(const AxisView& v, F f) {
     for (std::size_t i = 0; i < v.inner; ++i) f(o * v.n * v.inner + i, v.inner);
 }
 
+// Lines along the last axis are contiguous rows; they take a vectorised path (one xsimd exp
+// over all N*C elements) instead of a scalar exp per element.
+
+// e[r, c] = exp(x[r, c] - max_r) and lse[r] = max_r + log(sum_c e[r, c]), for N rows of C;
+// sum[r] = sum_c e[r, c] when asked for.
+template <class T>
+void exp_rows(std::size_t N, std::size_t C, const T* x, T* e, T* lse, T* sum = nullptr) {
+  for (std::size_t r = 0; r < N; ++r) {
+    const T* xr = x + r * C;
+    const T m = *std::max_element(xr, xr + C);  // subtracting the max keeps exp() from overflowing
+    lse[r] = m;
+    for (std::size_t c = 0; c < C; ++c) e[r * C + c] = xr[c] - m;
+  }
+  auto ev = detail::flat(e, N * C);
+  xt::noalias(ev) = xt::exp(ev);
+  for (std::size_t r = 0; r < N; ++r) {
+    double s = 0;
+    for (std::size_t c = 0; c < C; ++c) s += e[r * C + c];
+    lse[r] += T(std::log(s));
+    if (sum) sum[r] = T(s);
+  }
+}
+
 // y = x - logsumexp(x) along each line (log=true), or y = softmax(x) (log=false).
 template <class T>
 void softmax_lines(const AxisView& v, const T* x, T* y, bool log) {
+  if (v.inner == 1) {  // rows: [outer, n]
+    const std::size_t N = v.outer, C = v.n;
+    Buffer<T> lse(N), sum(N);
+    exp_rows(N, C, x, y, lse.data(), sum.data());  // y = e for now
+    for (std::size_t r = 0; r < N; ++r)
+      for (std::size_t c = 0; c < C; ++c)
+        y[r * C + c] = log ? x[r * C + c] - lse.data()[r] : y[r * C + c] / sum.data()[r];
+    return;
+  }
   for_each_line(v, [&](std::size_t base, std::size_t stride) {
     T m = -std::numeric_limits<T>::infinity();
     for (std::size_t k = 0; k < v.n; ++k) m = std::max(m, x[base + k * stride]);
@@ -44,6 +80,11 @@ TensorT<T> softmax_op(const char* op, const TensorT<T>& x, long axis, bool log) 
     const T* y = o->value.data();
     const T* dy = o->grad.data();
     T* dx = X->grad_acc();
+    Buffer<T> p;  // log_softmax: softmax(x) = e^y, one vectorised exp
+    if (log) {
+      p = Buffer<T>(o->value.size());
+      xt::noalias(detail::flat(p.data(), p.size())) = xt::exp(detail::flat(y, p.size()));
+    }
     for_each_line(v, [&](std::size_t base, std::size_t stride) {
       // softmax:     dx = y (dy - sum_k dy_k y_k)
       // log_softmax: dx = dy - softmax(x) sum_k dy_k, softmax(x) = e^y
@@ -52,7 +93,7 @@ TensorT<T> softmax_op(const char* op, const TensorT<T>& x, long axis, bool log) 
         s += log ? dy[base + k * stride] : dy[base + k * stride] * y[base + k * stride];
       for (std::size_t k = 0; k < v.n; ++k) {
         const std::size_t e = base + k * stride;
-        dx[e] += log ? dy[e] - std::exp(y[e]) * T(s) : y[e] * (dy[e] - T(s));
+        dx[e] += log ? dy[e] - p.data()[e] * T(s) : y[e] * (dy[e] - T(s));
       }
     });
   });
@@ -132,22 +173,28 @@ TensorT<T> cross_entropy_rows(const TensorT<T>& logits, const IdTensor& targets,
       throw std::out_of_range("cross_entropy: target " + std::to_string(targets.data()[r]) +
                               " at position " + std::to_string(r) + " is out of range [0, " +
                               std::to_string(C) + ") for logits " + to_string(ls));
-  // log p [N, C], kept for backward as p = e^(log p)
-  auto log_p = std::make_shared<Buffer<T>>(N * C);
-  softmax_lines(AxisView{N, C, 1}, logits.data(), log_p->data(), true);
+  // p = softmax(logits) [N, C], kept for backward; the loss needs only log p[target] = x - lse.
+  auto p = std::make_shared<Buffer<T>>(N * C);
+  Buffer<T> lse(N), sum(N);
+  exp_rows(N, C, logits.data(), p->data(), lse.data(), sum.data());
   double loss = 0;
-  for (std::size_t r = 0; r < N; ++r)
-    if ((*keep)[r] != T(0)) loss -= log_p->data()[r * C + targets.data()[r]];
+  for (std::size_t r = 0; r < N; ++r) {
+    T* pr = p->data() + r * C;
+    const T inv = T(1) / sum.data()[r];
+    for (std::size_t c = 0; c < C; ++c) pr[c] *= inv;
+    if ((*keep)[r] != T(0)) loss -= logits.data()[r * C + targets.data()[r]] - lse.data()[r];
+  }
   auto out = detail::new_output<T>(Shape{});
   out->value.data()[0] = T(loss / double(kept));  // mean over the kept rows
   auto L = logits.impl_ptr();
-  return detail::finish<T>("cross_entropy", out, {L}, [L, targets, log_p, keep, kept, N, C, o = out.get()] {
+  return detail::finish<T>("cross_entropy", out, {L}, [L, targets, p, keep, kept, N, C, o = out.get()] {
     // dlogits[r, c] += dy keep_r (p[r, c] - [c == target_r]) / kept
     const T scale = o->grad.data()[0] / T(kept);
     T* dx = L->grad_acc();
     for (std::size_t r = 0; r < N; ++r) {
       if ((*keep)[r] == T(0)) continue;
-      for (std::size_t c = 0; c < C; ++c) dx[r * C + c] += scale * std::exp(log_p->data()[r * C + c]);
+      const T* pr = p->data() + r * C;
+      for (std::size_t c = 0; c < C; ++c) dx[r * C + c] += scale * pr[c];
       dx[r * C + targets.data()[r]] -= scale;
     }
   });

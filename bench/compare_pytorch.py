@@ -8,11 +8,14 @@ The two engines alternate A B A B ... --rounds times (at least 5) in this one in
 PyTorch run is a fresh process with 1 intra-op thread per requested thread, OpenBLAS threads
 matched, and OMP_WAIT_POLICY=passive (PyTorch's best setting here: its default spins against
 OpenBLAS and gets slower at 2 threads). Prints min / median / max tokens/s of each and the
-median ratio, then one JSON line. Needs Debian's python3-torch: run with /usr/bin/python3.
+median ratio, utilization, and the memory of each (peak RSS, and its growth above the RSS after
+warm-up), then one JSON line. Needs Debian's python3-torch: run with /usr/bin/python3.
 """
 import argparse
+import importlib.util
 import json
 import os
+import resource
 import statistics
 import subprocess
 import sys
@@ -56,11 +59,20 @@ def pytorch_worker(config, cell, threads, steps):
 
     for k in range(3):
         step(k)
+    rss_baseline = rss_mb()  # after warm-up, as tapegrad_bench measures it
     t0 = time.perf_counter()
     for k in range(K):
         step(3 + k)
     seconds = time.perf_counter() - t0
-    print(json.dumps({"tokens_per_s": B * T * K / seconds, "ms_per_step": 1000 * seconds / K}))
+    peak = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024.0  # KB on Linux
+    print(json.dumps({"tokens_per_s": B * T * K / seconds, "ms_per_step": 1000 * seconds / K,
+                      "rss_baseline_mb": rss_baseline, "peak_rss_mb": peak}))
+
+
+def rss_mb():
+    """Resident set size of this process now, in MiB."""
+    with open("/proc/self/statm") as f:
+        return int(f.read().split()[1]) * os.sysconf("SC_PAGE_SIZE") / 2**20
 
 
 def run_tapegrad(args, config, cell, threads):
@@ -88,9 +100,9 @@ def main():
     p.add_argument("--steps", type=int, default=0, help="timed steps (default: 100 for S, 6 for M)")
     p.add_argument("--worker", action="store_true", help=argparse.SUPPRESS)
     args = p.parse_args()
-    try:
-        import torch  # noqa: F401
-    except ImportError:
+    # find_spec, not import: a parent holding torch would hand its ~250 MB peak RSS to every child
+    # (ru_maxrss survives fork and exec), so the children's peak RSS figures would be the parent's.
+    if importlib.util.find_spec("torch") is None:
         sys.exit("compare_pytorch.py: PyTorch is NOT installed for " + sys.executable +
                  ": install Debian's python3-torch and run with /usr/bin/python3")
     if args.worker:
@@ -103,27 +115,36 @@ def main():
     for config in args.configs.split(","):
         for cell in args.cells.split(","):
             for threads in [int(t) for t in args.threads.split(",")]:
-                tg, pt, util = [], [], []
+                tg, pt, util, tg_rss, pt_rss = [], [], [], [], []
                 for r in range(args.rounds):
                     a = run_tapegrad(args, config, cell, threads)
                     b = run_pytorch(args, config, cell, threads)
                     tg.append(a["tokens_per_s"])
                     util.append(a["utilization"])
                     pt.append(b["tokens_per_s"])
+                    tg_rss.append((a["peak_rss_mb"], a["peak_rss_mb"] - a["rss_baseline_mb"]))
+                    pt_rss.append((b["peak_rss_mb"], b["peak_rss_mb"] - b["rss_baseline_mb"]))
                     print(f"{config} {cell} threads {threads} round {r + 1}: tapegrad {tg[-1]:.0f} tok/s "
                           f"(utilization {util[-1]:.2f}), PyTorch {pt[-1]:.0f} tok/s", flush=True)
                 rows.append(dict(config=config, cell=cell, threads=threads,
                                  tapegrad=[min(tg), statistics.median(tg), max(tg)],
                                  pytorch=[min(pt), statistics.median(pt), max(pt)],
                                  utilization=statistics.median(util),
+                                 tapegrad_peak_rss_mb=statistics.median(x[0] for x in tg_rss),
+                                 tapegrad_rss_growth_mb=statistics.median(x[1] for x in tg_rss),
+                                 pytorch_peak_rss_mb=statistics.median(x[0] for x in pt_rss),
+                                 pytorch_rss_growth_mb=statistics.median(x[1] for x in pt_rss),
                                  ratio=statistics.median(tg) / statistics.median(pt)))
     print()
-    print("| config | cell | threads | tapegrad tok/s min / median / max | PyTorch tok/s min / median / max | ratio | utilization |")
-    print("|---|---|---|---|---|---|---|")
+    print("| config | cell | threads | tapegrad tok/s min / median / max | PyTorch tok/s min / median / max | ratio "
+          "| utilization | peak RSS MiB tapegrad / PyTorch | RSS growth MiB tapegrad / PyTorch |")
+    print("|---|---|---|---|---|---|---|---|---|")
     for r in rows:
         t, q = r["tapegrad"], r["pytorch"]
         print(f"| {r['config']} | {r['cell']} | {r['threads']} | {t[0]:.0f} / {t[1]:.0f} / {t[2]:.0f} | "
-              f"{q[0]:.0f} / {q[1]:.0f} / {q[2]:.0f} | {r['ratio']:.2f}x | {r['utilization']:.2f} |")
+              f"{q[0]:.0f} / {q[1]:.0f} / {q[2]:.0f} | {r['ratio']:.2f}x | {r['utilization']:.2f} | "
+              f"{r['tapegrad_peak_rss_mb']:.0f} / {r['pytorch_peak_rss_mb']:.0f} | "
+              f"{r['tapegrad_rss_growth_mb']:.1f} / {r['pytorch_rss_growth_mb']:.1f} |")
     print(json.dumps({"rounds": args.rounds, "results": rows}))
 
 
