@@ -9,6 +9,7 @@
 #include <stdexcept>
 #include <vector>
 
+#include "common/svg_plot.hpp"
 #include "options.hpp"
 
 namespace charlm {
@@ -30,9 +31,11 @@ std::string duration(double s) {
 
 }  // namespace
 
-Progress::Progress(std::size_t total) : total_(total), tty_(isatty(fileno(stdout)) != 0) {}
+Progress::Progress(std::size_t total, bool quiet)
+    : total_(total), tty_(isatty(fileno(stdout)) != 0), quiet_(quiet) {}
 
 void Progress::update(const ReportRow& r, double eta) {
+  if (quiet_) return;
   std::string line = "step " + std::to_string(r.step) + "/" + std::to_string(total_) +
                      "  loss " + (r.train_loss ? fmt("%.4f", *r.train_loss) : "-") + "  " +
                      fmt("%.0f", r.tokens_per_s) + " tok/s  lr " + fmt("%.3g", r.lr) + "  ETA " + duration(eta);
@@ -46,6 +49,7 @@ void Progress::update(const ReportRow& r, double eta) {
 }
 
 void Progress::message(const std::string& line) {
+  if (quiet_) return;
   if (open_line_) std::printf("\n");
   open_line_ = false;
   std::printf("%s\n", line.c_str());
@@ -84,7 +88,8 @@ void CsvLog::plot(const std::string& csv_path, const std::string& svg_path) {
   std::ifstream in(csv_path);
   std::string line;
   std::getline(in, line);  // header
-  std::vector<std::pair<double, double>> train, val;
+  tgex::Series train("train (mean since last)"), val("validation");
+  val.markers = true;
   while (std::getline(in, line)) {
     std::vector<std::string> f;
     std::stringstream ss(line);
@@ -92,43 +97,17 @@ void CsvLog::plot(const std::string& csv_path, const std::string& svg_path) {
     while (std::getline(ss, cell, ',')) f.push_back(cell);
     if (f.size() < 3) continue;
     const double step = std::atof(f[0].c_str());
-    if (!f[1].empty()) train.emplace_back(step, std::atof(f[1].c_str()));
-    if (!f[2].empty()) val.emplace_back(step, std::atof(f[2].c_str()));
+    if (!f[1].empty()) train.x.push_back(step), train.y.push_back(std::atof(f[1].c_str()));
+    if (!f[2].empty()) val.x.push_back(step), val.y.push_back(std::atof(f[2].c_str()));
   }
-  if (train.empty() && val.empty()) return;
-  double x1 = 1, y0 = 1e30, y1 = -1e30;
-  for (const auto* s : {&train, &val})
-    for (auto [x, y] : *s) {
-      x1 = std::max(x1, x);
-      y0 = std::min(y0, y);
-      y1 = std::max(y1, y);
-    }
-  y0 = std::floor(y0 * 2) / 2;  // round the range out to half nats
-  y1 = std::max(y0 + 0.5, std::ceil(y1 * 2) / 2);
-  const double W = 720, H = 420, L = 60, R = 20, T = 30, B = 50;  // canvas and margins
-  auto px = [&](double x) { return L + (W - L - R) * x / x1; };
-  auto py = [&](double y) { return T + (H - T - B) * (1 - (y - y0) / (y1 - y0)); };
-  std::ofstream svg(svg_path);
-  svg << "<svg xmlns='http://www.w3.org/2000/svg' width='" << W << "' height='" << H << "' font-family='sans-serif' font-size='12'>\n"
-      << "<rect width='100%' height='100%' fill='white'/>\n"
-      << "<text x='" << W / 2 << "' y='18' text-anchor='middle' font-size='14'>char_lm: loss (nats/char) by step</text>\n";
-  for (int i = 0; i <= 5; ++i) {  // grid and labels
-    const double y = y0 + (y1 - y0) * i / 5, x = x1 * i / 5;
-    svg << "<line x1='" << L << "' x2='" << W - R << "' y1='" << py(y) << "' y2='" << py(y) << "' stroke='#ddd'/>"
-        << "<text x='" << L - 6 << "' y='" << py(y) + 4 << "' text-anchor='end'>" << fmt("%.2f", y) << "</text>\n"
-        << "<text x='" << px(x) << "' y='" << H - B + 18 << "' text-anchor='middle'>" << long(x) << "</text>\n";
-  }
-  svg << "<text x='" << W / 2 << "' y='" << H - 8 << "' text-anchor='middle'>step</text>\n";
-  auto polyline = [&](const std::vector<std::pair<double, double>>& s, const char* color) {
-    svg << "<polyline fill='none' stroke='" << color << "' stroke-width='1.5' points='";
-    for (auto [x, y] : s) svg << px(x) << "," << py(y) << " ";
-    svg << "'/>\n";
-  };
-  polyline(train, "#1f77b4");
-  polyline(val, "#d62728");
-  for (auto [x, y] : val) svg << "<circle cx='" << px(x) << "' cy='" << py(y) << "' r='3' fill='#d62728'/>\n";
-  svg << "<text x='" << W - R - 150 << "' y='" << T + 16 << "' fill='#1f77b4'>train (mean since last)</text>\n"
-      << "<text x='" << W - R - 150 << "' y='" << T + 32 << "' fill='#d62728'>validation</text>\n</svg>\n";
+  if (train.x.empty() && val.x.empty()) return;
+  tgex::Chart chart;
+  chart.options.title = "char_lm: loss (nats/char) by step";
+  chart.options.x_label = "step";
+  chart.options.y_label = "loss (nats/char)";
+  chart.options.x_min = 0;
+  chart.series = {train, val};
+  tgex::write_svg(svg_path, chart);
 }
 
 }  // namespace charlm

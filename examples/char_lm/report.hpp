@@ -15,13 +15,15 @@ struct ReportRow {
 
 class Progress {
  public:
-  explicit Progress(std::size_t total_steps);
+  // quiet: print nothing (the ranks other than 0 of a distributed run).
+  explicit Progress(std::size_t total_steps, bool quiet = false);
   void update(const ReportRow& r, double eta_seconds);
   void message(const std::string& line);  // a whole line, never overwritten
 
  private:
   std::size_t total_;
   bool tty_;
+  bool quiet_;
   bool open_line_ = false;  // a \r line is showing
 };
 
