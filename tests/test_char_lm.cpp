@@ -61,6 +61,21 @@ bool valid_utf8(const std::string& s) {
   return true;
 }
 
+// Checks that two char_lm checkpoints hold bit-identical model parameters (emb.*, rnn.*, out.*);
+// returns how many tensors it compared.
+std::size_t check_same_parameters(const std::string& path_a, const std::string& path_b) {
+  const tg::SafetensorsFile a = tg::load_safetensors(path_a);
+  const tg::SafetensorsFile b = tg::load_safetensors(path_b);
+  std::size_t compared = 0;
+  for (const auto& [name, t] : a.tensors) {
+    if (name.rfind("rnn.", 0) != 0 && name.rfind("emb.", 0) != 0 && name.rfind("out.", 0) != 0) continue;
+    REQUIRE(b.contains(name));
+    CHECK_MESSAGE(t.get<float>() == b.at(name).get<float>(), name);
+    ++compared;
+  }
+  return compared;
+}
+
 const char* kSmall = "--hidden 64 --embed 16 --batch 8 --block 32 --print-every 50";
 
 }  // namespace
@@ -94,16 +109,7 @@ TEST_CASE("char_lm: 2N steps straight equal N, resume, N more (bit-identical par
   REQUIRE(run("train --steps 30 " + common + "--checkpoint " + dir.file("resumed.safetensors")).code == 0);
   const Run r = run("train --steps 60 --resume --checkpoint " + dir.file("resumed.safetensors"));
   REQUIRE_MESSAGE(r.code == 0, r.output);
-  const tg::SafetensorsFile a = tg::load_safetensors(dir.file("straight.safetensors"));
-  const tg::SafetensorsFile b = tg::load_safetensors(dir.file("resumed.safetensors"));
-  std::size_t compared = 0;
-  for (const auto& [name, t] : a.tensors) {
-    if (name.rfind("rnn.", 0) != 0 && name.rfind("emb.", 0) != 0 && name.rfind("out.", 0) != 0) continue;
-    REQUIRE(b.contains(name));
-    CHECK_MESSAGE(t.get<float>() == b.at(name).get<float>(), name);
-    ++compared;
-  }
-  CHECK(compared == 11);
+  CHECK(check_same_parameters(dir.file("straight.safetensors"), dir.file("resumed.safetensors")) == 11);
 }
 
 TEST_CASE("char_lm: Korean text trains and samples valid UTF-8") {
@@ -257,14 +263,5 @@ TEST_CASE("char_lm: SIGKILL mid-run keeps a loadable checkpoint, and resuming en
   const Run resumed = run("train --steps 150 --resume --checkpoint " + ckpt);
   REQUIRE_MESSAGE(resumed.code == 0, resumed.output);
   REQUIRE(run("train " + common + "--checkpoint " + dir.file("straight.safetensors")).code == 0);
-  const tg::SafetensorsFile a = tg::load_safetensors(dir.file("straight.safetensors"));
-  const tg::SafetensorsFile b = tg::load_safetensors(ckpt);
-  std::size_t compared = 0;
-  for (const auto& [name, t] : a.tensors) {
-    if (name.rfind("rnn.", 0) != 0 && name.rfind("emb.", 0) != 0 && name.rfind("out.", 0) != 0) continue;
-    REQUIRE(b.contains(name));
-    CHECK_MESSAGE(t.get<float>() == b.at(name).get<float>(), name);
-    ++compared;
-  }
-  CHECK(compared == 7);  // emb, 4 LSTM tensors, out weight and bias
+  CHECK(check_same_parameters(dir.file("straight.safetensors"), ckpt) == 7);  // emb, 4 LSTM, out weight and bias
 }
