@@ -18,11 +18,9 @@
 #include <tapegrad/autograd/kernels.hpp>
 #include <tapegrad/tapegrad.hpp>
 
-namespace {
+#include "workload.hpp"
 
-struct Workload {
-  std::size_t B, T, E, H, L, steps;
-};
+namespace {
 
 double rss_mb() {  // resident set size now
   std::ifstream statm("/proc/self/statm");
@@ -58,42 +56,11 @@ int main(int argc, char** argv) {
     std::cerr << "tapegrad_bench: " << e.what() << "\n";
     return 2;
   }
-  const Workload w = config == "S" ? Workload{32, 64, 64, 128, 1, 100} : Workload{64, 100, 128, 512, 2, 6};
+  const tgbench::WorkloadShape w = tgbench::workload_shape(config);
   if (steps == 0) steps = w.steps;
-  const std::size_t V = 65;
   tg::set_num_threads(threads);
-  tg::manual_seed(0);
-
-  tg::Embedding emb(V, w.E);
-  const tg::RecurrentOptions opts{w.L, false, 0.0};
-  std::unique_ptr<tg::Recurrent> rnn;
-  if (cell == "lstm") rnn = std::make_unique<tg::LSTM>(w.E, w.H, opts);
-  else if (cell == "gru") rnn = std::make_unique<tg::GRU>(w.E, w.H, opts);
-  else rnn = std::make_unique<tg::RNN>(w.E, w.H, opts);
-  tg::Linear out(w.H, V);
-  std::vector<tg::Tensor> params = emb.parameters();
-  for (const tg::Module* m : {static_cast<const tg::Module*>(rnn.get()), static_cast<const tg::Module*>(&out)})
-    for (auto& p : m->parameters()) params.push_back(p);
-  tg::Adam opt(params, {2e-3});
-  tg::TBPTT<float> tbptt(*rnn, w.T);
-  // A few blocks of random tokens, cycled: inputs and targets [T, B].
-  std::vector<xt::xarray<int>> xs, ys;
-  for (int k = 0; k < 4; ++k) {
-    xt::xarray<int> x = xt::xarray<int>::from_shape({w.T, w.B}), y = x;
-    for (auto& v : x) v = int(tg::randint(V));
-    for (auto& v : y) v = int(tg::randint(V));
-    xs.push_back(x);
-    ys.push_back(y);
-  }
-  std::size_t k = 0;
-  auto step = [&] {
-    const tg::Tensor loss = tg::cross_entropy(out(tbptt.forward(emb(xs[k % 4])).output), ys[k % 4]);
-    ++k;
-    tg::Tensor(loss).backward();
-    tg::clip_grad_norm(params, 5.0);
-    opt.step();
-    opt.zero_grad();
-  };
+  tgbench::Workload workload(w, cell);
+  auto step = [&] { workload.step(); };
 
   for (int i = 0; i < 3; ++i) step();  // warm-up
   const double rss_baseline = rss_mb();

@@ -12,6 +12,17 @@ foreach(dir IN LISTS TAPEGRAD_HEADER_DIRS)
     DESTINATION "${CMAKE_INSTALL_INCLUDEDIR}/tapegrad/${dir}"
     FILES_MATCHING PATTERN "*.hpp")
 endforeach()
+if(TAPEGRAD_WITH_MPI)  # the optional tapegrad::dist component, in the same export set
+  install(TARGETS tapegrad_dist EXPORT tapegradTargets
+    ARCHIVE DESTINATION ${CMAKE_INSTALL_LIBDIR}
+    INCLUDES DESTINATION ${CMAKE_INSTALL_INCLUDEDIR})
+  install(DIRECTORY "${CMAKE_CURRENT_SOURCE_DIR}/dist/"
+    DESTINATION "${CMAKE_INSTALL_INCLUDEDIR}/tapegrad/dist"
+    FILES_MATCHING PATTERN "*.hpp")
+  set(TAPEGRAD_HAS_DIST TRUE)  # read by tapegradConfig.cmake.in
+else()
+  set(TAPEGRAD_HAS_DIST FALSE)
+endif()
 install(FILES "${TAPEGRAD_GENERATED_INCLUDE_DIR}/tapegrad/tapegrad.hpp"
               "${TAPEGRAD_GENERATED_INCLUDE_DIR}/tapegrad/version.hpp"
   DESTINATION "${CMAKE_INSTALL_INCLUDEDIR}/tapegrad")

@@ -14,6 +14,7 @@ TAPEGRAD_PACKAGES=(
   libcli11-dev              # char_lm's and the benchmarks' command lines
   libbenchmark-dev          # tapegrad_opbench (Google Benchmark)
   doctest-dev               # tests
+  libopenmpi-dev openmpi-bin  # tapegrad::dist (data-parallel training, optional) and its `mpi` tests
 )
 
 missing=()

@@ -11,6 +11,7 @@
 #include <map>
 #include <sstream>
 
+#include "subprocess.hpp"
 #include "temp_files.hpp"
 #include "test_helpers.hpp"
 
@@ -18,21 +19,9 @@ namespace fs = std::filesystem;
 
 namespace {
 
-struct Run {
-  int code;
-  std::string output;  // stdout and stderr
-};
+using Run = tgtest::CommandResult;
 
-Run run(const std::string& args) {
-  const std::string cmd = std::string(TAPEGRAD_CHAR_LM) + " " + args + " 2>&1";
-  FILE* p = popen(cmd.c_str(), "r");
-  REQUIRE(p != nullptr);
-  std::string out;
-  char buf[4096];
-  while (std::size_t n = std::fread(buf, 1, sizeof buf, p)) out.append(buf, n);
-  const int status = pclose(p);
-  return {WIFEXITED(status) ? WEXITSTATUS(status) : -1, out};
-}
+Run run(const std::string& args) { return tgtest::run_command(std::string(TAPEGRAD_CHAR_LM) + " " + args); }
 
 // Entropy in nats of the character (byte-level for ASCII) distribution of a text.
 double unigram_entropy(const std::string& text) {

@@ -5,11 +5,13 @@
 // Exit codes: 0 success, 2 bad input or usage, 3 training diverged, 1 anything else.
 #include <cstdio>
 #include <iostream>
+#include <memory>
 
 #include <CLI/CLI.hpp>
 
 #include <tapegrad/tapegrad.hpp>
 
+#include "data_parallel.hpp"
 #include "options.hpp"
 #include "utf8.hpp"
 
@@ -59,6 +61,9 @@ void add_train(CLI::App& app, TrainOptions& o) {
                                 "a loss-curve SVG is written beside it");
   t->add_option("--max-seconds", o.max_seconds, "stop after this much training time, saving a checkpoint");
   t->add_flag("--json", o.json, "end with one JSON line of results");
+  t->add_flag("--distributed", o.distributed,
+              "data-parallel over the ranks of `mpirun -np N` (each trains on B/N of the streams; "
+              "only rank 0 prints, validates and checkpoints)");
   t->callback([t, &o] {
     for (const auto* opt : t->get_options())
       if (opt->count() > 0) o.given.insert(opt->get_name());
@@ -103,26 +108,32 @@ int main(int argc, char** argv) {
     std::cerr << "char_lm: " << e.what() << " (see char_lm --help)\n";
     return kBadInput;
   }
+  // Under mpirun (train --distributed), one rank's failure ends every rank, so none waits
+  // forever in a collective: "rank R: char_lm: <message>", then MPI_Abort with the exit code.
+  std::unique_ptr<MpiRuntime> mpi;
+  auto fail = [&mpi](const std::string& message, int code) {
+    if (mpi) mpi->abort(message, code);
+    std::cerr << message << "\n";
+    return code;
+  };
   try {
-    if (app.got_subcommand("train")) return run_train(train);
+    if (app.got_subcommand("train")) {
+      if (train.distributed) mpi = std::make_unique<MpiRuntime>();
+      return run_train(train);
+    }
     if (app.got_subcommand("sample")) return run_sample(sample);
     if (app.got_subcommand("eval")) return run_eval(eval);
     std::cout << app.help();  // bare char_lm
     return kOk;
   } catch (const InputError& e) {
-    std::cerr << "char_lm: " << e.what() << "\n";
-    return kBadInput;
+    return fail(std::string("char_lm: ") + e.what(), kBadInput);
   } catch (const Utf8Error& e) {
-    std::cerr << "char_lm: " << e.what() << "\n";
-    return kBadInput;
+    return fail(std::string("char_lm: ") + e.what(), kBadInput);
   } catch (const tg::CheckpointError& e) {
-    std::cerr << "char_lm: " << e.what() << "\n";
-    return kBadInput;
+    return fail(std::string("char_lm: ") + e.what(), kBadInput);
   } catch (const std::invalid_argument& e) {
-    std::cerr << "char_lm: " << e.what() << "\n";
-    return kBadInput;
+    return fail(std::string("char_lm: ") + e.what(), kBadInput);
   } catch (const std::exception& e) {
-    std::cerr << "char_lm: error: " << e.what() << "\n";
-    return kFailure;
+    return fail(std::string("char_lm: error: ") + e.what(), kFailure);
   }
 }

@@ -31,6 +31,7 @@ struct TrainOptions {
   std::size_t val_every = 500, save_every = 0, print_every = 50;
   std::string checkpoint = "char_lm.safetensors";
   bool keep_best = false, resume = false, json = false;
+  bool distributed = false;  // data-parallel over the ranks of mpirun (tapegrad::dist)
   std::string log;           // CSV; a loss-curve SVG is written beside it
   std::size_t max_seconds = 0;  // stop (and save) after this much training time; 0: no limit
   std::set<std::string> given;  // the flags given on the command line (resume conflict check)

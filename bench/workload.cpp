@@ -1,0 +1,54 @@
+#include "workload.hpp"
+
+#include <xtensor/xview.hpp>
+
+namespace tgbench {
+
+WorkloadShape workload_shape(const std::string& config) {
+  return config == "S" ? WorkloadShape{32, 64, 64, 128, 1, 100} : WorkloadShape{64, 100, 128, 512, 2, 6};
+}
+
+Workload::Workload(const WorkloadShape& w, const std::string& cell, std::size_t first, std::size_t count) {
+  if (count == 0) count = w.B;
+  // The draw order is fixed: seed, embedding, recurrent layers, output, then the tokens.
+  tg::manual_seed(0);
+  emb_ = std::make_unique<tg::Embedding>(V, w.E);
+  const tg::RecurrentOptions opts{w.L, false, 0.0};
+  if (cell == "lstm") rnn_ = std::make_unique<tg::LSTM>(w.E, w.H, opts);
+  else if (cell == "gru") rnn_ = std::make_unique<tg::GRU>(w.E, w.H, opts);
+  else rnn_ = std::make_unique<tg::RNN>(w.E, w.H, opts);
+  out_ = std::make_unique<tg::Linear>(w.H, V);
+  params_ = emb_->parameters();
+  for (const tg::Module* m : {static_cast<const tg::Module*>(rnn_.get()), static_cast<const tg::Module*>(out_.get())})
+    for (auto& p : m->parameters()) params_.push_back(p);
+  opt_ = std::make_unique<tg::Adam>(params_, tg::AdamOptions{2e-3});
+  tbptt_ = std::make_unique<tg::TBPTT<float>>(*rnn_, w.T);
+  // A few blocks of random tokens, cycled: inputs and targets [T, B], this rank's columns.
+  for (int k = 0; k < 4; ++k) {
+    xt::xarray<int> x = xt::xarray<int>::from_shape({w.T, w.B}), y = x;
+    for (auto& v : x) v = int(tg::randint(V));
+    for (auto& v : y) v = int(tg::randint(V));
+    xs_.push_back(xt::view(x, xt::all(), xt::range(first, first + count)));  // [T, count]
+    ys_.push_back(xt::view(y, xt::all(), xt::range(first, first + count)));
+  }
+}
+
+void Workload::forward_backward() {
+  const tg::Tensor loss = tg::cross_entropy((*out_)(tbptt_->forward((*emb_)(xs_[k_ % 4])).output), ys_[k_ % 4]);
+  ++k_;
+  tg::Tensor(loss).backward();
+}
+
+void Workload::update() {
+  tg::clip_grad_norm(params_, 5.0);
+  opt_->step();
+  opt_->zero_grad();
+}
+
+std::size_t Workload::parameter_count() const {
+  std::size_t n = 0;
+  for (const auto& p : params_) n += p.numel();
+  return n;
+}
+
+}  // namespace tgbench

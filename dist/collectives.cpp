@@ -1,0 +1,144 @@
+#include <tapegrad/dist/collectives.hpp>
+
+#include <mpi.h>
+
+#include <algorithm>
+#include <cstring>
+#include <stdexcept>
+
+#include <tapegrad/dist/environment.hpp>
+
+namespace tg::dist {
+namespace {
+
+std::size_t total_numel(const std::vector<Tensor>& params) {
+  std::size_t n = 0;
+  for (const auto& p : params) n += p.numel();
+  return n;
+}
+
+// The same count on every rank, or std::invalid_argument (on every rank) naming `what`.
+void require_same_count(unsigned long long mine, const std::string& what) {
+  unsigned long long lo = mine, hi = mine;
+  MPI_Allreduce(MPI_IN_PLACE, &lo, 1, MPI_UNSIGNED_LONG_LONG, MPI_MIN, MPI_COMM_WORLD);
+  MPI_Allreduce(MPI_IN_PLACE, &hi, 1, MPI_UNSIGNED_LONG_LONG, MPI_MAX, MPI_COMM_WORLD);
+  if (lo != hi)
+    throw std::invalid_argument("tg::dist: the ranks disagree on " + what + " (from " + std::to_string(lo) +
+                                " to " + std::to_string(hi) + "): every rank must build the same model");
+}
+
+// name \0 value \0 name \0 value \0 ...  (values may hold any character but \0)
+std::string serialize(const std::map<std::string, std::string>& settings) {
+  std::string s;
+  for (const auto& [k, v] : settings) (((s += k) += '\0') += v) += '\0';
+  return s;
+}
+
+std::map<std::string, std::string> deserialize(const std::string& s) {
+  std::map<std::string, std::string> m;
+  std::size_t at = 0;
+  while (at < s.size()) {
+    const std::size_t k_end = s.find('\0', at), v_end = s.find('\0', k_end + 1);
+    m[s.substr(at, k_end - at)] = s.substr(k_end + 1, v_end - k_end - 1);
+    at = v_end + 1;
+  }
+  return m;
+}
+
+}  // namespace
+
+void broadcast_parameters(const std::vector<Tensor>& params, int root) {
+  if (!initialized()) return;
+  require_same_count(params.size(), "the number of parameter tensors");
+  require_same_count(total_numel(params), "the number of parameters");
+  std::vector<float> buffer(total_numel(params));  // [sum of numel(p)]
+  float* at = buffer.data();
+  for (const auto& p : params) at = std::copy(p.data(), p.data() + p.numel(), at);
+  constexpr std::size_t kMaxCount = std::size_t(1) << 30;  // MPI counts are ints
+  for (std::size_t at = 0; at < buffer.size(); at += kMaxCount)
+    MPI_Bcast(buffer.data() + at, int(std::min(kMaxCount, buffer.size() - at)), MPI_FLOAT, root, MPI_COMM_WORLD);
+  const float* from = buffer.data();
+  for (auto p : params) {
+    std::copy(from, from + p.numel(), p.data());
+    from += p.numel();
+  }
+}
+
+void barrier() {
+  if (initialized()) MPI_Barrier(MPI_COMM_WORLD);
+}
+
+void allreduce_sum(std::vector<double>& values) {
+  if (!initialized()) return;
+  MPI_Allreduce(MPI_IN_PLACE, values.data(), int(values.size()), MPI_DOUBLE, MPI_SUM, MPI_COMM_WORLD);
+}
+
+double broadcast(double value, int root) {
+  if (initialized()) MPI_Bcast(&value, 1, MPI_DOUBLE, root, MPI_COMM_WORLD);
+  return value;
+}
+
+std::vector<std::string> allgather(const std::string& value) {
+  if (!initialized()) return {value};
+  const int n = world_size();
+  std::vector<int> sizes(static_cast<std::size_t>(n)), offsets(sizes.size());
+  const int mine = int(value.size());
+  MPI_Allgather(&mine, 1, MPI_INT, sizes.data(), 1, MPI_INT, MPI_COMM_WORLD);
+  int total = 0;
+  for (int r = 0; r < n; ++r) {
+    offsets[std::size_t(r)] = total;
+    total += sizes[std::size_t(r)];
+  }
+  std::string all(std::size_t(total), '\0');
+  MPI_Allgatherv(value.data(), mine, MPI_CHAR, all.data(), sizes.data(), offsets.data(), MPI_CHAR, MPI_COMM_WORLD);
+  std::vector<std::string> out;
+  for (int r = 0; r < n; ++r) out.push_back(all.substr(std::size_t(offsets[std::size_t(r)]), std::size_t(sizes[std::size_t(r)])));
+  return out;
+}
+
+Tensor gather_rows(const Tensor& local, int root) {
+  if (local.dim() == 0) throw std::invalid_argument("tg::dist::gather_rows: a scalar has no rows");
+  const std::size_t row = local.numel() / std::max<std::size_t>(1, local.shape()[0]);  // floats per row
+  if (!initialized()) return Tensor::constant(xt::xarray<float>(local.value()));
+  require_same_count(row, "gather_rows' row size");
+  const int n = world_size();
+  std::vector<int> counts(static_cast<std::size_t>(n)), offsets(counts.size());
+  const int mine = int(local.numel());
+  MPI_Allgather(&mine, 1, MPI_INT, counts.data(), 1, MPI_INT, MPI_COMM_WORLD);
+  int total = 0;
+  for (int r = 0; r < n; ++r) {
+    offsets[std::size_t(r)] = total;
+    total += counts[std::size_t(r)];
+  }
+  Shape shape = local.shape();
+  shape[0] = std::size_t(total) / std::max<std::size_t>(1, row);  // [sum N_r, ...]
+  const bool me = rank() == root;
+  std::vector<float> all(me ? std::size_t(total) : 0);
+  MPI_Gatherv(local.data(), mine, MPI_FLOAT, all.data(), counts.data(), offsets.data(), MPI_FLOAT, root,
+              MPI_COMM_WORLD);
+  if (!me) return Tensor::zeros({0});
+  xt::xarray<float> value = xt::adapt(all, shape);
+  return Tensor::constant(value);
+}
+
+void check_same_settings(const std::map<std::string, std::string>& settings) {
+  const std::vector<std::string> all = allgather(serialize(settings));
+  for (std::size_t r = 1; r < all.size(); ++r) {
+    if (all[r] == all[0]) continue;
+    const auto root = deserialize(all[0]), other = deserialize(all[r]);
+    const std::string at = " on rank " + std::to_string(r);
+    for (const auto& [k, v] : root) {
+      const auto it = other.find(k);
+      if (it == other.end())
+        throw std::invalid_argument("configuration differs across ranks: " + k + " is set on rank 0 but not" + at);
+      if (it->second != v)
+        throw std::invalid_argument("configuration differs across ranks: " + k + " is '" + v + "' on rank 0 but '" +
+                                    it->second + "'" + at);
+    }
+    for (const auto& [k, v] : other)
+      if (!root.count(k))
+        throw std::invalid_argument("configuration differs across ranks: " + k + " is set" + at + " but not on rank 0");
+  }
+}
+
+}  // namespace tg::dist
