@@ -41,6 +41,7 @@ int main(int argc, char** argv) {
   std::string config = "S", cell = "lstm";
   int threads = 1;
   std::size_t steps = 0;
+  std::size_t rss_blocks = 0;
   bool json = false;
   CLI::App app{"tapegrad_bench: training tokens/s on the DESIGN §6 workload"};
   app.add_option("--config", config, "S or M")->check(CLI::IsMember({"S", "M"}));
@@ -48,6 +49,10 @@ int main(int argc, char** argv) {
   app.add_option("--threads", threads, "BLAS threads")->check(CLI::Range(1, 256));
   app.add_option("--steps", steps, "timed steps (default 100 for S, 6 for M)");
   app.add_flag("--json", json, "print one JSON line");
+  app.add_option("--rss-blocks", rss_blocks,
+                 "instead of timing: train N TBPTT blocks from a fresh start and report the RSS after the "
+                 "first and after the N-th (memory must not grow across blocks)")
+      ->check(CLI::Range(std::size_t(2), std::size_t(100000)));
   try {
     app.parse(argc, argv);
   } catch (const CLI::Success& e) {
@@ -62,6 +67,18 @@ int main(int argc, char** argv) {
   tgbench::Workload workload(w, cell);
   auto step = [&] { workload.step(); };
 
+  if (rss_blocks) {  // one step = one TBPTT block: state carried, graph detached at the boundary
+    step();
+    const double after_first = rss_mb();
+    for (std::size_t i = 1; i < rss_blocks; ++i) step();
+    const double after_last = rss_mb();
+    std::cout << nlohmann::json{{"config", config}, {"cell", cell}, {"threads", threads}, {"blocks", rss_blocks},
+                                {"rss_after_1_block_mb", after_first}, {"rss_after_n_blocks_mb", after_last},
+                                {"growth_percent", 100 * (after_last - after_first) / after_first}}
+                     .dump()
+              << "\n";
+    return 0;
+  }
   for (int i = 0; i < 3; ++i) step();  // warm-up
   const double rss_baseline = rss_mb();
   tg::detail::start_gemm_recording();
