@@ -27,6 +27,24 @@ void require_same_count(unsigned long long mine, const std::string& what) {
                                 " to " + std::to_string(hi) + "): every rank must build the same model");
 }
 
+// Where each rank's block goes in a gathered buffer: every rank's element count (an allgather),
+// the offsets they start at, and the total.
+struct GatherLayout {
+  std::vector<int> counts, offsets;
+  int total = 0;
+};
+
+GatherLayout gather_layout(int mine) {
+  GatherLayout at;
+  at.counts.resize(std::size_t(world_size()));
+  MPI_Allgather(&mine, 1, MPI_INT, at.counts.data(), 1, MPI_INT, MPI_COMM_WORLD);
+  for (int c : at.counts) {
+    at.offsets.push_back(at.total);
+    at.total += c;
+  }
+  return at;
+}
+
 // name \0 value \0 name \0 value \0 ...  (values may hold any character but \0)
 std::string serialize(const std::map<std::string, std::string>& settings) {
   std::string s;
@@ -80,19 +98,14 @@ double broadcast(double value, int root) {
 
 std::vector<std::string> allgather(const std::string& value) {
   if (!initialized()) return {value};
-  const int n = world_size();
-  std::vector<int> sizes(static_cast<std::size_t>(n)), offsets(sizes.size());
   const int mine = int(value.size());
-  MPI_Allgather(&mine, 1, MPI_INT, sizes.data(), 1, MPI_INT, MPI_COMM_WORLD);
-  int total = 0;
-  for (int r = 0; r < n; ++r) {
-    offsets[std::size_t(r)] = total;
-    total += sizes[std::size_t(r)];
-  }
-  std::string all(std::size_t(total), '\0');
-  MPI_Allgatherv(value.data(), mine, MPI_CHAR, all.data(), sizes.data(), offsets.data(), MPI_CHAR, MPI_COMM_WORLD);
+  const GatherLayout at = gather_layout(mine);
+  std::string all(std::size_t(at.total), '\0');
+  MPI_Allgatherv(value.data(), mine, MPI_CHAR, all.data(), at.counts.data(), at.offsets.data(), MPI_CHAR,
+                 MPI_COMM_WORLD);
   std::vector<std::string> out;
-  for (int r = 0; r < n; ++r) out.push_back(all.substr(std::size_t(offsets[std::size_t(r)]), std::size_t(sizes[std::size_t(r)])));
+  for (std::size_t r = 0; r < at.counts.size(); ++r)
+    out.push_back(all.substr(std::size_t(at.offsets[r]), std::size_t(at.counts[r])));
   return out;
 }
 
@@ -101,20 +114,13 @@ Tensor gather_rows(const Tensor& local, int root) {
   const std::size_t row = local.numel() / std::max<std::size_t>(1, local.shape()[0]);  // floats per row
   if (!initialized()) return Tensor::constant(xt::xarray<float>(local.value()));
   require_same_count(row, "gather_rows' row size");
-  const int n = world_size();
-  std::vector<int> counts(static_cast<std::size_t>(n)), offsets(counts.size());
   const int mine = int(local.numel());
-  MPI_Allgather(&mine, 1, MPI_INT, counts.data(), 1, MPI_INT, MPI_COMM_WORLD);
-  int total = 0;
-  for (int r = 0; r < n; ++r) {
-    offsets[std::size_t(r)] = total;
-    total += counts[std::size_t(r)];
-  }
+  const GatherLayout at = gather_layout(mine);
   Shape shape = local.shape();
-  shape[0] = std::size_t(total) / std::max<std::size_t>(1, row);  // [sum N_r, ...]
+  shape[0] = std::size_t(at.total) / std::max<std::size_t>(1, row);  // [sum N_r, ...]
   const bool me = rank() == root;
-  std::vector<float> all(me ? std::size_t(total) : 0);
-  MPI_Gatherv(local.data(), mine, MPI_FLOAT, all.data(), counts.data(), offsets.data(), MPI_FLOAT, root,
+  std::vector<float> all(me ? std::size_t(at.total) : 0);
+  MPI_Gatherv(local.data(), mine, MPI_FLOAT, all.data(), at.counts.data(), at.offsets.data(), MPI_FLOAT, root,
               MPI_COMM_WORLD);
   if (!me) return Tensor::zeros({0});
   xt::xarray<float> value = xt::adapt(all, shape);
