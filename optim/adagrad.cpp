@@ -1,5 +1,7 @@
 #include <tapegrad/optim/adagrad.hpp>
 
+#include "checks.hpp"
+
 #include <cmath>
 
 namespace tg {
@@ -8,12 +10,10 @@ template <class T>
 AdagradT<T>::AdagradT(std::vector<ParamGroupT<T>> groups, const AdagradOptions& o)
     : OptimizerT<T>("Adagrad", std::move(groups), o.lr, o.weight_decay, {"sum"}, true),
       options_(o) {
-  this->require(o.lr_decay >= 0.0 && std::isfinite(o.lr_decay), "Adagrad", "lr_decay",
-                "finite and >= 0", o.lr_decay);
-  this->require(o.initial_accumulator_value >= 0.0 && std::isfinite(o.initial_accumulator_value),
-                "Adagrad", "initial_accumulator_value", "finite and >= 0",
-                o.initial_accumulator_value);
-  this->require(o.eps >= 0.0 && std::isfinite(o.eps), "Adagrad", "eps", "finite and >= 0", o.eps);
+  detail::require_finite_nonnegative("Adagrad", "lr_decay", o.lr_decay);
+  detail::require_finite_nonnegative("Adagrad", "initial_accumulator_value",
+                                     o.initial_accumulator_value);
+  detail::require_finite_nonnegative("Adagrad", "eps", o.eps);
 }
 
 template <class T>

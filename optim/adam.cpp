@@ -1,5 +1,7 @@
 #include <tapegrad/optim/adam.hpp>
 
+#include "checks.hpp"
+
 #include <cmath>
 
 namespace tg {
@@ -12,7 +14,7 @@ AdamT<T>::AdamT(const char* who, std::vector<ParamGroupT<T>> groups, const AdamO
       decoupled_(decoupled_weight_decay) {
   this->require(o.beta1 >= 0.0 && o.beta1 < 1.0, who, "beta1", "in [0, 1)", o.beta1);
   this->require(o.beta2 >= 0.0 && o.beta2 < 1.0, who, "beta2", "in [0, 1)", o.beta2);
-  this->require(o.eps >= 0.0 && std::isfinite(o.eps), who, "eps", "finite and >= 0", o.eps);
+  detail::require_finite_nonnegative(who, "eps", o.eps);
 }
 
 template <class T>

@@ -1,6 +1,7 @@
 #include <tapegrad/optim/optimizer.hpp>
 
-#include <charconv>
+#include "checks.hpp"
+
 #include <cmath>
 #include <cstring>
 #include <stdexcept>
@@ -9,11 +10,6 @@
 
 namespace tg {
 namespace {
-
-std::string number(double v) {  // the shortest text that reads back as v
-  char buf[32];
-  return std::string(buf, std::to_chars(buf, buf + sizeof buf, v).ptr);
-}
 
 void check_group_index(const char* what, std::size_t group, std::size_t n) {
   if (group >= n)
@@ -39,7 +35,7 @@ void OptimizerBase::set_lr(std::size_t group, double lr) {
   check_group_index("set_lr", group, lr_.size());
   if (!(lr >= 0.0) || !std::isfinite(lr))
     throw std::invalid_argument("set_lr: the learning rate must be finite and >= 0, got " +
-                                number(lr));
+                                detail::exact_number(lr));
   lr_[group] = lr;
 }
 
@@ -52,7 +48,7 @@ void OptimizerBase::set_weight_decay(std::size_t group, double weight_decay) {
   check_group_index("set_weight_decay", group, weight_decay_.size());
   if (!(weight_decay >= 0.0) || !std::isfinite(weight_decay))
     throw std::invalid_argument("set_weight_decay: the weight decay must be finite and >= 0, got " +
-                                number(weight_decay));
+                                detail::exact_number(weight_decay));
   weight_decay_[group] = weight_decay;
 }
 
@@ -70,9 +66,7 @@ std::vector<ParamGroupT<T>> weight_decay_groups(const NamedTensorsT<T>& params) 
 template <class T>
 void OptimizerT<T>::require(bool ok, const char* who, const char* what, const char* rule,
                             double value) {
-  if (!ok)
-    throw std::invalid_argument(std::string(who) + ": " + what + " must be " + rule + ", got " +
-                                number(value));
+  detail::require(ok, who, what, rule, value);
 }
 
 template <class T>
@@ -85,9 +79,8 @@ OptimizerT<T>::OptimizerT(const char* who, std::vector<ParamGroupT<T>> groups, d
   for (std::size_t g = 0; g < groups.size(); ++g) {
     const double group_lr = groups[g].lr.value_or(lr);
     const double group_wd = groups[g].weight_decay.value_or(weight_decay);
-    require(group_lr >= 0.0 && std::isfinite(group_lr), who, "lr", "finite and >= 0", group_lr);
-    require(group_wd >= 0.0 && std::isfinite(group_wd), who, "weight_decay", "finite and >= 0",
-            group_wd);
+    detail::require_finite_nonnegative(who, "lr", group_lr);
+    detail::require_finite_nonnegative(who, "weight_decay", group_wd);
     lr_.push_back(group_lr);
     weight_decay_.push_back(group_wd);
     for (std::size_t i = 0; i < groups[g].params.size(); ++i) {
@@ -225,7 +218,7 @@ void OptimizerT<T>::check_state(const NamedTensorsT<T>& state) const {
       const double v = static_cast<double>(t.data()[0]);
       if (!(v >= 0.0) || !(v <= 9.0e15) || v != std::floor(v))
         throw std::invalid_argument("load_state: the step count '" + key +
-                                    "' must be a whole number >= 0, got " + number(v));
+                                    "' must be a whole number >= 0, got " + detail::exact_number(v));
     } else if (t.shape() != slots_[slot].param.shape()) {
       throw std::invalid_argument("load_state: the state tensor '" + key + "' has shape " +
                                   to_string(t.shape()) + " but parameter '" +

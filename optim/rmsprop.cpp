@@ -1,5 +1,7 @@
 #include <tapegrad/optim/rmsprop.hpp>
 
+#include "checks.hpp"
+
 #include <cmath>
 
 namespace tg {
@@ -19,9 +21,8 @@ RMSpropT<T>::RMSpropT(std::vector<ParamGroupT<T>> groups, const RMSpropOptions& 
     : OptimizerT<T>("RMSprop", std::move(groups), o.lr, o.weight_decay, rmsprop_state(o), true),
       options_(o) {
   this->require(o.alpha >= 0.0 && o.alpha <= 1.0, "RMSprop", "alpha", "in [0, 1]", o.alpha);
-  this->require(o.eps >= 0.0 && std::isfinite(o.eps), "RMSprop", "eps", "finite and >= 0", o.eps);
-  this->require(o.momentum >= 0.0 && std::isfinite(o.momentum), "RMSprop", "momentum",
-                "finite and >= 0", o.momentum);
+  detail::require_finite_nonnegative("RMSprop", "eps", o.eps);
+  detail::require_finite_nonnegative("RMSprop", "momentum", o.momentum);
 }
 
 template <class T>

@@ -1,24 +1,14 @@
 #include <tapegrad/optim/schedule.hpp>
 
-#include <charconv>
+#include "checks.hpp"
+
 #include <cmath>
 #include <stdexcept>
 
 namespace tg {
-namespace {
 
-std::string number(double v) {  // the shortest text that reads back as v
-  char buf[32];
-  return std::string(buf, std::to_chars(buf, buf + sizeof buf, v).ptr);
-}
-
-void require(bool ok, const char* who, const char* what, const char* rule, double value) {
-  if (!ok)
-    throw std::invalid_argument(std::string(who) + ": " + what + " must be " + rule + ", got " +
-                                number(value));
-}
-
-}  // namespace
+using detail::require;
+using detail::require_finite_nonnegative;
 
 // ---- LRScheduler ----
 
@@ -43,14 +33,12 @@ void LRScheduler::check_state(long last_step, const std::vector<double>& base_lr
                                 " base lrs for an optimizer with " +
                                 std::to_string(optimizer_->num_groups()) + " group(s)");
   for (double b : base_lrs)
-    require(b >= 0.0 && std::isfinite(b), "LRScheduler::load_state", "a base lr",
-            "finite and >= 0", b);
+    require_finite_nonnegative("LRScheduler::load_state", "a base lr", b);
   // The lrs this position gives must be valid before anything changes.
   const std::vector<double>& bases = base_lrs.empty() ? base_lrs_ : base_lrs;
   for (double b : bases) {
     const double lr = lr_at(last_step, b);
-    require(lr >= 0.0 && std::isfinite(lr), "LRScheduler::load_state", "the restored lr",
-            "finite and >= 0", lr);
+    require_finite_nonnegative("LRScheduler::load_state", "the restored lr", lr);
   }
 }
 
@@ -66,7 +54,7 @@ void LRScheduler::load_state(long last_step, const std::vector<double>& base_lrs
 StepLR::StepLR(OptimizerBase& optimizer, long step_size, double gamma)
     : LRScheduler(optimizer), step_size_(step_size), gamma_(gamma) {
   require(step_size > 0, "StepLR", "step_size", "> 0", double(step_size));
-  require(gamma >= 0.0 && std::isfinite(gamma), "StepLR", "gamma", "finite and >= 0", gamma);
+  require_finite_nonnegative("StepLR", "gamma", gamma);
   apply();
 }
 
@@ -76,7 +64,7 @@ double StepLR::lr_at(long k, double base_lr) const {
 
 ExponentialLR::ExponentialLR(OptimizerBase& optimizer, double gamma)
     : LRScheduler(optimizer), gamma_(gamma) {
-  require(gamma >= 0.0 && std::isfinite(gamma), "ExponentialLR", "gamma", "finite and >= 0", gamma);
+  require_finite_nonnegative("ExponentialLR", "gamma", gamma);
   apply();
 }
 
@@ -87,8 +75,7 @@ double ExponentialLR::lr_at(long k, double base_lr) const {
 CosineAnnealingLR::CosineAnnealingLR(OptimizerBase& optimizer, long T_max, double eta_min)
     : LRScheduler(optimizer), T_max_(T_max), eta_min_(eta_min) {
   require(T_max > 0, "CosineAnnealingLR", "T_max", "> 0", double(T_max));
-  require(eta_min >= 0.0 && std::isfinite(eta_min), "CosineAnnealingLR", "eta_min",
-          "finite and >= 0", eta_min);
+  require_finite_nonnegative("CosineAnnealingLR", "eta_min", eta_min);
   apply();
 }
 

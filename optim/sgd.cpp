@@ -1,5 +1,7 @@
 #include <tapegrad/optim/sgd.hpp>
 
+#include "checks.hpp"
+
 #include <cmath>
 #include <stdexcept>
 
@@ -12,8 +14,7 @@ SGDT<T>::SGDT(std::vector<ParamGroupT<T>> groups, const SGDOptions& o)
                                       : std::vector<std::string>{},
                     false),
       options_(o) {
-  this->require(o.momentum >= 0.0 && std::isfinite(o.momentum), "SGD", "momentum",
-                "finite and >= 0", o.momentum);
+  detail::require_finite_nonnegative("SGD", "momentum", o.momentum);
   this->require(o.dampening >= 0.0 && o.dampening <= 1.0, "SGD", "dampening", "in [0, 1]",
                 o.dampening);
   if (o.nesterov && (o.momentum <= 0.0 || o.dampening != 0.0))
