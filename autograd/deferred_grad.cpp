@@ -25,16 +25,21 @@ std::vector<Stage<T>>& stages() {
   return s;
 }
 
+// dW [O, I] += dY^T [O, rows] . X [rows, I]; the stage keeps its weight and becomes empty.
+template <class T>
+void add_staged_rows(Stage<T>& s) {
+  const std::size_t O = s.weight->shape[0], I = s.weight->shape[1];
+  gemm<T>(true, false, O, I, s.rows, T(1), s.dy.data(), O, s.x.data(), I, T(1), s.weight->grad_acc(), I);
+  s.rows = 0;
+}
+
 template <class T>
 void flush(std::vector<Stage<T>>& all) {
   for (Stage<T>& s : all) {
     if (!s.weight) continue;
-    const std::size_t O = s.weight->shape[0], I = s.weight->shape[1];
-    // dW [O, I] += dY^T [O, rows] . X [rows, I]
-    gemm<T>(true, false, O, I, s.rows, T(1), s.dy.data(), O, s.x.data(), I, T(1), s.weight->grad_acc(), I);
+    if (s.rows) add_staged_rows(s);
     TensorImpl<T>* w = s.weight;
     s.weight = nullptr;
-    s.rows = 0;
     if (is_anomaly_enabled() && !w->grad_finite())
       throw NonFiniteError("anomaly: the backward of op 'linear' produced a NaN/Inf gradient for its weight of shape " +
                            to_string(w->shape));
@@ -60,6 +65,9 @@ void defer_weight_grad(TensorImpl<T>& weight, const T* dy, const T* x, std::size
   Stage<T>& s = *it;
   s.weight = &weight;
   const std::size_t O = weight.shape[0], I = weight.shape[1];
+  // A full stage is added now: the GEMM is already efficient at kStageRows, and a bounded stage
+  // stays in cache while it fills (a whole sequence's rows would stream through memory twice).
+  if (s.rows && s.rows + N > kStageRows) add_staged_rows(s);
   // Rows may be added in any order: dY^T X is a sum over rows.
   // Grow only: shrinking and regrowing would zero-fill the rows again every iteration.
   if (s.dy.size() < (s.rows + N) * O) s.dy.resize((s.rows + N) * O);

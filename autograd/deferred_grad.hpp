@@ -13,6 +13,8 @@ namespace tg::detail {
 
 // Rows below this are staged (K = N is too small for an efficient GEMM of its own).
 constexpr std::size_t kDeferRowsBelow = 256;
+// A weight's stage is added into its gradient when it would grow past this many rows.
+constexpr std::size_t kStageRows = 256;
 
 // Stages dW += dy^T x for a leaf weight W [O, I]: dy [N, O], x [N, I].
 template <class T>

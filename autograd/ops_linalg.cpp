@@ -88,11 +88,20 @@ TensorT<T> linear(const TensorT<T>& x, const TensorT<T>& weight, const TensorT<T
                                 std::to_string(N) + ", " + std::to_string(O) + "]", x.shape(), residual.shape()));
   auto out = detail::new_output<T>({N, O});
   T* y = out->value.data();
-  // y [N, O] = residual + x [N, I] . W^T (W stored [O, I]) + b
-  if (residual.defined()) std::copy_n(residual.data(), N * O, y);
-  detail::gemm<T>(false, true, N, O, I, T(1), x.data(), I, weight.data(), I, residual.defined() ? T(1) : T(0), y, O);
-  if (bias.defined())
-    for (std::size_t r = 0; r < N; ++r) detail::add_into(y + r * O, bias.data(), O);
+  // y [N, O] = residual + b + x [N, I] . W^T (W stored [O, I]): one pass writes residual + b
+  // into y, then the GEMM accumulates onto it (beta = 1) instead of a second pass over y.
+  const bool prefilled = residual.defined() || bias.defined();
+  for (std::size_t r = 0; r < N && prefilled; ++r) {
+    T* yr = y + r * O;
+    if (residual.defined() && bias.defined()) {
+      const T* res = residual.data() + r * O;
+      const T* b = bias.data();
+      for (std::size_t j = 0; j < O; ++j) yr[j] = res[j] + b[j];
+    } else {
+      std::copy_n(residual.defined() ? residual.data() + r * O : bias.data(), O, yr);
+    }
+  }
+  detail::gemm<T>(false, true, N, O, I, T(1), x.data(), I, weight.data(), I, prefilled ? T(1) : T(0), y, O);
   auto X = x.impl_ptr(), W = weight.impl_ptr(), B = bias.impl_ptr(), R = residual.impl_ptr();
   return detail::finish<T>("linear", out, {X, W, B, R}, [X, W, B, R, N, I, O, o = out.get()] {
     const T* dy = o->grad.data();  // [N, O]

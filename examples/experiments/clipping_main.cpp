@@ -18,7 +18,7 @@ int main(int argc, char** argv) {
   app.add_option("--scale", config.train.recurrent_scale, "W_hh multiplier")->check(CLI::Range(0.0, 1000.0))->capture_default_str();
   return tgex::run_main(app, flags, argc, argv, [&] {
     config.train.seed = flags.seed;
-    if (flags.quick) config.train.steps = 300;
+    if (flags.quick) config.train.steps = 600;
     const tgexp::ClippingResult result = tgexp::run_clipping(config);
     tgexp::clipping_curves(result).write_csv(flags.path("clipping.csv"));
     tgexp::plot_clipping(result, flags.path("clipping.svg"));
