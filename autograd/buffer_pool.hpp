@@ -27,7 +27,8 @@ void* pool_acquire(std::size_t bytes);
 void pool_release(void* ptr, std::size_t bytes) noexcept;
 }  // namespace detail
 
-// An owning, move-only array of n T's from the pool; contents uninitialized unless zeroed.
+// A move-only array of n T's: owning, from the pool (contents uninitialized unless zeroed), or
+// borrowed, a view of n elements of another buffer whose owner outlives it (see TensorImpl::base).
 template <class T>
 class Buffer {
  public:
@@ -40,12 +41,21 @@ class Buffer {
     if (n) std::memset(b.ptr_, 0, n * sizeof(T));
     return b;
   }
-  Buffer(Buffer&& o) noexcept : ptr_(std::exchange(o.ptr_, nullptr)), n_(std::exchange(o.n_, 0)) {}
+  static Buffer borrowed(T* ptr, std::size_t n) {
+    Buffer b;
+    b.ptr_ = n ? ptr : nullptr;
+    b.n_ = n;
+    b.owned_ = false;
+    return b;
+  }
+  Buffer(Buffer&& o) noexcept
+      : ptr_(std::exchange(o.ptr_, nullptr)), n_(std::exchange(o.n_, 0)), owned_(std::exchange(o.owned_, true)) {}
   Buffer& operator=(Buffer&& o) noexcept {
     if (this != &o) {
       reset();
       ptr_ = std::exchange(o.ptr_, nullptr);
       n_ = std::exchange(o.n_, 0);
+      owned_ = std::exchange(o.owned_, true);
     }
     return *this;
   }
@@ -54,18 +64,21 @@ class Buffer {
   ~Buffer() { reset(); }
 
   void reset() noexcept {
-    if (ptr_) detail::pool_release(ptr_, n_ * sizeof(T));
+    if (ptr_ && owned_) detail::pool_release(ptr_, n_ * sizeof(T));
     ptr_ = nullptr;
     n_ = 0;
+    owned_ = true;
   }
   T* data() noexcept { return ptr_; }
   const T* data() const noexcept { return ptr_; }
   std::size_t size() const noexcept { return n_; }
   bool empty() const noexcept { return ptr_ == nullptr; }
+  bool owned() const noexcept { return owned_; }
 
  private:
   T* ptr_ = nullptr;
   std::size_t n_ = 0;
+  bool owned_ = true;
 };
 
 }  // namespace tg

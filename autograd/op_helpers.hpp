@@ -29,6 +29,18 @@ std::shared_ptr<TensorImpl<T>> new_output(const Shape& shape) {
   return out;
 }
 
+// An output whose value is `shape`'s worth of x's value from element `offset` on, without a
+// copy (Note [views]).
+template <class T>
+std::shared_ptr<TensorImpl<T>> new_view(const Shape& shape, const TensorT<T>& x, std::size_t offset) {
+  auto out = std::make_shared<TensorImpl<T>>();
+  out->shape = shape;
+  TensorImpl<T>& in = x.impl();
+  out->value = Buffer<T>::borrowed(in.value.data() + offset, numel(shape));
+  out->base = in.base ? in.base : x.impl_ptr();
+  return out;
+}
+
 inline bool wants_grad(const std::shared_ptr<ImplBase>* inputs, std::size_t n) {
   if (!is_grad_enabled()) return false;
   for (std::size_t k = 0; k < n; ++k)

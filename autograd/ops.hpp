@@ -49,9 +49,11 @@ TensorT<T> linear(const TensorT<T>& x, const TensorT<T>& weight, const TensorT<T
                   const TensorT<T>& residual = {});
 
 // ---- shape (ops_shape.cpp) ----
+// Same elements in a new shape: a view of x's memory, no copy (Note [views] in tensor.hpp).
 template <class T> TensorT<T> reshape(const TensorT<T>& x, const Shape& shape);
 template <class T> TensorT<T> concat(const std::vector<TensorT<T>>& xs, long axis);
-// Elements [start, start + length) along axis (PyTorch's narrow).
+// Elements [start, start + length) along axis (PyTorch's narrow); a view when they are
+// contiguous (axis 0, or every axis before it of size 1), else a copy.
 template <class T> TensorT<T> slice(const TensorT<T>& x, long axis, std::size_t start, std::size_t length);
 // Pieces of the given sizes along axis; they must add up to the axis' size.
 template <class T>

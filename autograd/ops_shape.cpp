@@ -13,8 +13,7 @@ TensorT<T> reshape(const TensorT<T>& x, const Shape& shape) {
   if (numel(shape) != x.numel())
     throw std::invalid_argument(detail::shapes_message(
         "reshape", "the element counts differ", x.shape(), shape));
-  auto out = detail::new_output<T>(shape);
-  if (x.numel()) std::memcpy(out->value.data(), x.data(), x.numel() * sizeof(T));
+  auto out = detail::new_view<T>(shape, x, 0);  // same elements, same order: Note [views]
   auto X = x.impl_ptr();
   return detail::finish<T>("reshape", out, {X}, [X, o = out.get()] {
     detail::pass_gradient(*X, o->grad.data(), o->shape);  // same elements, same order
@@ -79,10 +78,15 @@ TensorT<T> slice(const TensorT<T>& x, long axis, std::size_t start, std::size_t 
                             std::to_string(ax) + " of shape " + to_string(x.shape()));
   Shape os = x.shape();
   os[ax] = length;
-  auto out = detail::new_output<T>(os);
   const std::size_t run = length * v.inner;  // contiguous elements per outer index
-  for (std::size_t o = 0; o < v.outer && run; ++o)  // out[o, :, :] = x[o, start:start+length, :]
-    std::memcpy(out->value.data() + o * run, x.data() + (o * v.n + start) * v.inner, run * sizeof(T));
+  std::shared_ptr<TensorImpl<T>> out;
+  if (v.outer == 1) {  // one contiguous run: a view (Note [views])
+    out = detail::new_view<T>(os, x, start * v.inner);
+  } else {
+    out = detail::new_output<T>(os);
+    for (std::size_t o = 0; o < v.outer && run; ++o)  // out[o, :, :] = x[o, start:start+length, :]
+      std::memcpy(out->value.data() + o * run, x.data() + (o * v.n + start) * v.inner, run * sizeof(T));
+  }
   auto X = x.impl_ptr();
   return detail::finish<T>("slice", out, {X}, [X, v, start, run, o_ = out.get()] {
     T* dx = X->grad_acc();

@@ -17,9 +17,15 @@
 namespace tg {
 
 // Note [tensor ownership]: a TensorImpl owns its value and gradient buffers and nothing else.
-// Tape nodes own the impls they read (their inputs and output); impls never own nodes or other
-// impls. So a graph is freed by clearing one flat vector of nodes, never by a recursive chain
-// of destructors, and a 100,000-step unrolled graph cannot overflow the stack.
+// Tape nodes own the impls they read (their inputs and output); impls never own nodes, and own
+// another impl only as a view's base (below), which is never a view itself. So a graph is
+// freed by clearing one flat vector of nodes, never by a recursive chain of destructors, and a
+// 100,000-step unrolled graph cannot overflow the stack.
+//
+// Note [views]: reshape, and slices of whole rows (every slice along axis 0, such as a time
+// step's rows of a [T*B, P] projection), are contiguous, so their outputs borrow the input's
+// memory instead of copying it; their gradients are separate buffers as for any op. As in
+// PyTorch, writing into a view's or its base's value in place writes into both.
 struct ImplBase {
   Shape shape;
   bool requires_grad = false;
@@ -28,6 +34,9 @@ struct ImplBase {
   std::uint64_t tape_epoch = 0;  // non-leaf: the tape generation that recorded its producer
   std::size_t tape_index = 0;    // non-leaf: index of its producer node on that tape
   const char* op = "leaf";       // producer's name, for error messages
+  // Set when the value is a view (reshape, a slice of whole rows): the tensor that owns the
+  // memory, kept alive by this pointer. Always an owner itself, so views never chain.
+  std::shared_ptr<const ImplBase> base;
 
   virtual ~ImplBase() = default;
   virtual bool has_grad() const = 0;
@@ -63,7 +72,7 @@ struct TensorImpl final : ImplBase {
   void keep_retained_grad() override;
   bool value_finite() const override;
   bool grad_finite() const override;
-  std::size_t value_bytes() const override { return value.size() * sizeof(T); }
+  std::size_t value_bytes() const override { return value.owned() ? value.size() * sizeof(T) : 0; }
 };
 
 template <class T>

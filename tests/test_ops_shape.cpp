@@ -183,6 +183,36 @@ TEST_CASE("chunk: gradcheck along axis 0 of a [6,2] tensor") {
 
 // ===== errors =====
 
+TEST_CASE("views: reshape and row slices share their input's memory and keep it alive") {
+  tg::Tensor kept_reshape, kept_slice;
+  const float* base_data = nullptr;
+  {
+    auto x = tg::Tensor::param(xt::arange<float>(24).reshape({6, 4}));  // dropped at the end of the block
+    base_data = x.data();
+    kept_reshape = tg::reshape(tg::reshape(x, {24}), {2, 12});  // a view of a view: still x's memory
+    kept_slice = tg::slice(x, 0, 2, 3);                          // rows 2-4
+    CHECK(kept_reshape.data() == base_data);
+    CHECK(kept_slice.data() == base_data + 8);
+    CHECK(tg::slice(x, 1, 1, 2).data() != base_data + 1);  // columns are not contiguous: a copy
+    // Writing into the base shows through the view (Note [views]), as in PyTorch.
+    x.data()[9] = 100.f;
+    CHECK(kept_slice.value()(0, 1) == 100.f);
+    tg::clear_tape();  // no node owns x now; only the views do
+  }
+  CHECK(kept_slice.value()(2, 3) == 19.f);  // read after x's handle is gone (ASan: no use after free)
+  CHECK(kept_reshape.value()(1, 11) == 23.f);
+  // Views hold no memory of their own: the tape's byte count is the base's alone.
+  tg::clear_tape();
+  auto y = tg::Tensor::param(xt::ones<float>({4, 8}));
+  auto r = tg::reshape(tg::slice(y * 2.f, 0, 1, 2), {16});
+  CHECK(tg::tape_stats().recorded_bytes == 4 * 8 * sizeof(float));
+  tg::sum(r).backward();  // gradients are ordinary buffers: rows 1-2 get 2, the others 0
+  CHECK(y.grad()(0, 0) == 0.f);
+  CHECK(y.grad()(1, 0) == 2.f);
+  CHECK(y.grad()(2, 7) == 2.f);
+  CHECK(y.grad()(3, 7) == 0.f);
+}
+
 TEST_CASE("reshape: a different element count names both shapes") {
   check_error<std::invalid_argument>([] { tg::reshape(tgtest::param({2, 3, 4}), {5, 5}); },
                                      {"reshape", "[2, 3, 4]", "[5, 5]"});
