@@ -100,6 +100,18 @@ void pass_gradient(TensorImpl<T>& in, const T* dy, const Shape& os) {
   else add_into(g, dy, numel(os));
 }
 
+// in.grad += out.grad, where this is the last read of out's gradient in its node's backward
+// (backward_from releases it right after): a new gradient of in takes out's buffer, no copy.
+// Not when out retains its gradient: backward_from keeps it after the node has run.
+template <class T>
+void hand_over_gradient(TensorImpl<T>& in, TensorImpl<T>& out) {
+  if (in.grad.empty() && !out.retains_grad && numel(in.shape) == numel(out.shape)) {
+    in.grad = std::move(out.grad);
+    return;
+  }
+  pass_gradient(in, out.grad.data(), out.shape);
+}
+
 // "op: <what> shapes [a] and [b]" for std::invalid_argument messages.
 inline std::string shapes_message(const char* op, const std::string& what, const Shape& a,
                                   const Shape& b) {

@@ -72,9 +72,10 @@ TensorT<T> add(const TensorT<T>& a, const TensorT<T>& b) {
   auto out = binary_forward("add", a, b, [](T u, T v) { return u + v; });
   auto A = a.impl_ptr(), B = b.impl_ptr();
   return detail::finish<T>("add", out, {A, B}, [A, B, o = out.get()] {
-    const T* dy = o->grad.data();  // d(a+b) = dy for both, summed over broadcast dims
-    if (A->requires_grad) detail::pass_gradient(*A, dy, o->shape);
-    if (B->requires_grad) detail::pass_gradient(*B, dy, o->shape);
+    // d(a+b) = dy for both, summed over broadcast dims; the last one takes dy's buffer.
+    if (A->requires_grad && B->requires_grad) detail::pass_gradient(*A, o->grad.data(), o->shape);
+    else if (A->requires_grad) detail::hand_over_gradient(*A, *o);
+    if (B->requires_grad) detail::hand_over_gradient(*B, *o);
   });
 }
 
@@ -84,9 +85,9 @@ TensorT<T> sub(const TensorT<T>& a, const TensorT<T>& b) {
   auto A = a.impl_ptr(), B = b.impl_ptr();
   return detail::finish<T>("sub", out, {A, B}, [A, B, o = out.get()] {
     const T* dy = o->grad.data();
-    if (A->requires_grad) detail::pass_gradient(*A, dy, o->shape);
     if (B->requires_grad)  // d(a-b)/db = -1
       backprop_binary(*B, dy, o->shape, dy, o->shape, [](T g, T) { return -g; });
+    if (A->requires_grad) detail::hand_over_gradient(*A, *o);  // last read of dy
   });
 }
 

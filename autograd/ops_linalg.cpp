@@ -105,7 +105,6 @@ TensorT<T> linear(const TensorT<T>& x, const TensorT<T>& weight, const TensorT<T
   auto X = x.impl_ptr(), W = weight.impl_ptr(), B = bias.impl_ptr(), R = residual.impl_ptr();
   return detail::finish<T>("linear", out, {X, W, B, R}, [X, W, B, R, N, I, O, o = out.get()] {
     const T* dy = o->grad.data();  // [N, O]
-    if (R && R->requires_grad) detail::pass_gradient(*R, dy, o->shape);  // d residual = dy
     // dx [N, I] += dy [N, O] . W [O, I]; a new dx is written with beta = 0 (Note [first write assigns])
     if (X->requires_grad) {
       bool fresh;
@@ -122,6 +121,7 @@ TensorT<T> linear(const TensorT<T>& x, const TensorT<T>& weight, const TensorT<T
       T* db = B->grad_acc();
       for (std::size_t r = 0; r < N; ++r) detail::add_into(db, dy + r * O, O);
     }
+    if (R && R->requires_grad) detail::hand_over_gradient(*R, *o);  // d residual = dy; last read of dy
   });
 }
 

@@ -16,7 +16,7 @@ TensorT<T> reshape(const TensorT<T>& x, const Shape& shape) {
   auto out = detail::new_view<T>(shape, x, 0);  // same elements, same order: Note [views]
   auto X = x.impl_ptr();
   return detail::finish<T>("reshape", out, {X}, [X, o = out.get()] {
-    detail::pass_gradient(*X, o->grad.data(), o->shape);  // same elements, same order
+    detail::hand_over_gradient(*X, *o);  // same elements, same order
   });
 }
 

@@ -98,6 +98,27 @@ TEST_CASE("retain_grad: a non-leaf keeps its gradient - without it grad() is a l
   CHECK_THROWS_WITH_AS(g.grad(), doctest::Contains("retain_grad()"), std::logic_error);
 }
 
+TEST_CASE("gradient hand-over: ops that pass dy on unchanged keep retained gradients and shared inputs right") {
+  // add, sub, reshape and linear's residual give their output's gradient buffer to an input
+  // instead of copying it, unless the output retains its gradient or the input has one already.
+  TensorD x = TensorD::param({0.5, -1.0, 2.0, 3.0});
+  TensorD s = x + x;               // both inputs are x: the second must add, not replace
+  s.retain_grad();                 // and s must keep its own gradient
+  TensorD r = tg::reshape(s, {2, 2});
+  r.retain_grad();
+  TensorD w = TensorD::param(xt::xarray<double>{{1.0, 0.0}, {0.0, 1.0}});
+  TensorD y = tg::linear(r, w, TensorD(), r);  // y = r + r W^T = 2r
+  TensorD d = y - TensorD::constant(xt::xarray<double>{{1.0, 1.0}, {1.0, 1.0}});
+  tg::sum(d * d).backward();
+  // L = sum (4x - 1)^2 per element: dL/dx = 8 (4x - 1); dL/dr = 2 * 2 (2r - 1) = 4 (4x - 1).
+  const double xs[] = {0.5, -1.0, 2.0, 3.0};
+  for (std::size_t k = 0; k < 4; ++k) {
+    CHECK(x.grad()(k) == doctest::Approx(8.0 * (4.0 * xs[k] - 1.0)));
+    CHECK(s.grad()(k) == doctest::Approx(4.0 * (4.0 * xs[k] - 1.0)));
+    CHECK(r.grad()(k / 2, k % 2) == doctest::Approx(4.0 * (4.0 * xs[k] - 1.0)));
+  }
+}
+
 TEST_CASE("backward: a non-scalar output needs a seed gradient") {
   TensorD x = TensorD::param({1.0, 2.0});
   TensorD y = x * x;
