@@ -176,6 +176,22 @@ TEST_CASE("linalg: float forward values and gradients match double") {
                                          tg::uniform<double>({2, 5}, -1, 1), tg::uniform<double>({2}, -1, 1)});
 }
 
+// ---- Note [skinny GEMMs]: few-row float products cut into pieces equal the whole product ----
+
+TEST_CASE("linear: float skinny products (cut into column and inner pieces) match double, remainders included") {
+  tg::set_num_threads(1);  // the cut is taken with one BLAS thread only
+  // x [N, 200] . W [600, 200]^T: forward pieces of 32 of the 600 outputs (the last one 24 wide);
+  // backward dx = dy [N, 600] . W: pieces of 64 of the 600 inner products (the last one 24).
+  // Both products have N * 120,000 multiply-adds: cut from N = 9 on, below 33 rows.
+  const auto f = [](const auto& x) { return tg::square(tg::linear(x[0], x[1], x[2], x[3])); };
+  for (std::size_t N : {9, 20, 32, 33}) {  // 33 rows: the single call, for comparison
+    CAPTURE(N);
+    tg::manual_seed(61 + N);
+    tgtest::check_float_matches_double(f, {tg::uniform<double>({N, 200}, -1, 1), tg::uniform<double>({600, 200}, -0.1, 0.1),
+                                           tg::uniform<double>({600}, -1, 1), tg::uniform<double>({N, 600}, -1, 1)});
+  }
+}
+
 // ---- Note [deferred weight gradients]: staged small-row gradients equal immediate ones ----
 
 TEST_CASE("linear: a weight shared by many small calls gets the same gradient as one big call") {
