@@ -90,17 +90,17 @@ TensorT<T> linear(const TensorT<T>& x, const TensorT<T>& weight, const TensorT<T
   T* y = out->value.data();
   // y [N, O] = residual + b + x [N, I] . W^T (W stored [O, I]): one pass writes residual + b
   // into y, then the GEMM accumulates onto it (beta = 1) instead of a second pass over y.
-  const bool prefilled = residual.defined() || bias.defined();
-  for (std::size_t r = 0; r < N && prefilled; ++r) {
-    T* yr = y + r * O;
-    if (residual.defined() && bias.defined()) {
-      const T* res = residual.data() + r * O;
-      const T* b = bias.data();
-      for (std::size_t j = 0; j < O; ++j) yr[j] = res[j] + b[j];
-    } else {
-      std::copy_n(residual.defined() ? residual.data() + r * O : bias.data(), O, yr);
-    }
+  const T* res = residual.defined() ? residual.data() : nullptr;
+  const T* b = bias.defined() ? bias.data() : nullptr;
+  if (res && b) {
+    for (std::size_t r = 0; r < N; ++r)
+      for (std::size_t j = 0; j < O; ++j) y[r * O + j] = res[r * O + j] + b[j];
+  } else if (res) {
+    std::copy_n(res, N * O, y);
+  } else if (b) {
+    for (std::size_t r = 0; r < N; ++r) std::copy_n(b, O, y + r * O);
   }
+  const bool prefilled = res || b;
   detail::gemm<T>(false, true, N, O, I, T(1), x.data(), I, weight.data(), I, prefilled ? T(1) : T(0), y, O);
   auto X = x.impl_ptr(), W = weight.impl_ptr(), B = bias.impl_ptr(), R = residual.impl_ptr();
   return detail::finish<T>("linear", out, {X, W, B, R}, [X, W, B, R, N, I, O, o = out.get()] {
