@@ -3,6 +3,7 @@
 #include <cblas.h>
 
 #include <algorithm>
+#include <cctype>
 #include <chrono>
 #include <stdexcept>
 #include <string>
@@ -65,8 +66,9 @@ void sgemm_call(bool ta, bool tb, std::size_t M, std::size_t N, std::size_t K, f
 // Whether OpenBLAS runs its AVX-512 cores here, the ones Note [skinny GEMMs] was measured on.
 bool has_small_matrix_kernels() {
   static const bool yes = [] {
-    const std::string core = openblas_get_corename();
-    return core == "Skylakex" || core == "Cooperlake" || core == "SkylakeX" || core == "Sapphirerapids";
+    std::string core = openblas_get_corename();  // "SkylakeX", "Cooperlake", "SapphireRapids", ...
+    std::transform(core.begin(), core.end(), core.begin(), [](unsigned char c) { return char(std::tolower(c)); });
+    return core == "skylakex" || core == "cooperlake" || core == "sapphirerapids";
   }();
   return yes;
 }
