@@ -1,10 +1,8 @@
 #include <tapegrad/io/checkpoint.hpp>
 
-#include <cctype>
-#include <cerrno>
-#include <charconv>
+#include <tapegrad/autograd/number_text.hpp>
+
 #include <cmath>
-#include <cstdlib>
 #include <cstring>
 #include <unordered_map>
 #include <unordered_set>
@@ -28,30 +26,6 @@ bool is_reserved_key(const std::string& key) {
   return starts_with(key, kReserved) || key == "crc32" || key == "header_crc32";
 }
 
-// The shortest text that reads back as exactly v (through parse_double).
-std::string exact(double v) {
-  char buf[32];
-  return std::string(buf, std::to_chars(buf, buf + sizeof buf, v).ptr);
-}
-
-bool parse_double(const std::string& s, double& out) {
-  if (s.empty() || std::isspace(static_cast<unsigned char>(s[0]))) return false;
-  errno = 0;
-  char* end = nullptr;
-  out = std::strtod(s.c_str(), &end);
-  return errno == 0 && end == s.c_str() + s.size() && std::isfinite(out);
-}
-
-bool parse_count(const std::string& s, long& out) {
-  if (s.empty() || s.size() > 18) return false;
-  out = 0;
-  for (char c : s) {
-    if (c < '0' || c > '9') return false;
-    out = out * 10 + (c - '0');
-  }
-  return true;
-}
-
 std::string group_key(std::size_t g, const char* what) {
   return std::string(kOptimizerKey) + ".group." + std::to_string(g) + "." + what;
 }
@@ -72,19 +46,21 @@ struct Reader {
     if (it == f.metadata.end()) throw fail("the metadata has no '" + key + "' (" + why + ")");
     return it->second;
   }
+  // A decimal number (tg::parse_finite): finite, >= 0.
   double meta_number(const SafetensorsFile& f, const std::string& key) const {
-    double v;
+    double v = 0;
     const std::string& s = meta(f, key, "needed to restore it");
-    if (!parse_double(s, v) || v < 0.0) throw fail("the metadata '" + key + "' = '" + s +
+    if (!parse_finite(s, v) || v < 0.0) throw fail("the metadata '" + key + "' = '" + s +
                                                    "' is not a finite number >= 0");
     return v;
   }
+  // A whole decimal number (tg::parse_whole) below 10^18.
   long meta_count(const SafetensorsFile& f, const std::string& key) const {
-    long v;
+    std::uint64_t v = 0;
     const std::string& s = meta(f, key, "needed to restore it");
-    if (!parse_count(s, v)) throw fail("the metadata '" + key + "' = '" + s +
-                                       "' is not a whole number >= 0");
-    return v;
+    if (!parse_whole(s, v) || v >= 1000000000000000000ull)
+      throw fail("the metadata '" + key + "' = '" + s + "' is not a whole number >= 0");
+    return long(v);
   }
 };
 
@@ -144,8 +120,8 @@ void save_checkpoint(const std::string& path, const ModuleT<T>& model,
     meta[kOptimizerKey] = optimizer->name();
     meta[std::string(kOptimizerKey) + ".groups"] = std::to_string(optimizer->num_groups());
     for (std::size_t g = 0; g < optimizer->num_groups(); ++g) {
-      meta[group_key(g, "lr")] = exact(optimizer->lr(g));
-      meta[group_key(g, "weight_decay")] = exact(optimizer->weight_decay(g));
+      meta[group_key(g, "lr")] = exact_text(optimizer->lr(g));
+      meta[group_key(g, "weight_decay")] = exact_text(optimizer->weight_decay(g));
     }
   }
   for (const auto& [name, t] : extra) {
@@ -158,26 +134,43 @@ void save_checkpoint(const std::string& path, const ModuleT<T>& model,
     meta[kSchedulerKey] = scheduler->name();
     meta[std::string(kSchedulerKey) + ".last_step"] = std::to_string(scheduler->last_step());
     for (std::size_t g = 0; g < scheduler->base_lrs().size(); ++g)
-      meta[base_lr_key(g)] = exact(scheduler->base_lrs()[g]);
+      meta[base_lr_key(g)] = exact_text(scheduler->base_lrs()[g]);
   }
   save_safetensors(path, tensors, meta);
 }
 
-template <class T>
-std::map<std::string, std::string> load_checkpoint(
-    const std::string& path, ModuleT<T>& model,
-    OptimizerT<typename detail::NonDeduced<T>::type>* optimizer,
-    const NamedTensorsT<typename detail::NonDeduced<T>::type>& extra, LRScheduler* scheduler) {
-  // Note [loading changes nothing on failure]: phase 1 checks and gathers, phase 2 copies.
-  const Reader r{path};
-  const SafetensorsFile f = load_safetensors(path);
-  check_format(r, f);
-  std::unordered_map<std::string, const StoredTensor*> by_name;
-  for (const auto& [name, t] : f.tensors) by_name.emplace(name, &t);
+// ---- loading: gather, validate, commit ----
+//
+// Note [loading changes nothing on failure]: gather_* read the file into a LoadPlan (nothing is
+// written anywhere), validate checks the plan against the objects, commit writes it. Only
+// commit changes the model, optimizer, extras or scheduler, and it runs once everything passed.
 
-  const Dtype want = dtype_of<T>();
-  auto find = [&](const std::string& stored, const TensorT<T>& into,
-                  const std::string& what) -> const StoredTensor* {
+namespace {
+
+template <class T>
+struct LoadPlan {
+  using Copies = std::vector<std::pair<TensorT<T>, const StoredTensor*>>;
+  Copies params, extras;  // destination, source (dtype and shape already match)
+  bool has_optimizer = false;
+  NamedTensorsT<T> state;  // the optimizer's, names without "optim."
+  std::vector<double> lrs, wds;
+  bool has_scheduler = false;
+  long last_step = 0;
+  std::vector<double> base_lrs;
+};
+
+// The file's tensors by name, and the lookup of one that must match a destination tensor.
+template <class T>
+struct TensorIndex {
+  const Reader& r;
+  std::unordered_map<std::string, const StoredTensor*> by_name;
+
+  TensorIndex(const Reader& reader, const SafetensorsFile& f) : r(reader) {
+    for (const auto& [name, t] : f.tensors) by_name.emplace(name, &t);
+  }
+  const StoredTensor* find(const std::string& stored, const TensorT<T>& into,
+                           const std::string& what) const {
+    const Dtype want = dtype_of<T>();
     const auto it = by_name.find(stored);
     if (it == by_name.end()) throw r.fail("missing tensor '" + stored + "' (" + what + ")");
     const StoredTensor& t = *it->second;
@@ -188,93 +181,133 @@ std::map<std::string, std::string> load_checkpoint(
       throw r.fail("tensor '" + stored + "' has shape " + to_string(t.shape()) + " but " + what +
                    " has shape " + to_string(into.shape()));
     return &t;
-  };
+  }
+};
 
-  // The model: exactly its parameters.
+// The model: exactly its parameters.
+template <class T>
+void gather_params(const Reader& r, const SafetensorsFile& f, const TensorIndex<T>& index,
+                   const ModuleT<T>& model, LoadPlan<T>& plan) {
   const NamedTensorsT<T> params = model.named_parameters();
   check_param_names(params, "load_checkpoint");
-  std::vector<std::pair<TensorT<T>, const StoredTensor*>> copies;
   std::unordered_set<std::string> expected;
   for (const auto& [name, p] : params) {
-    copies.emplace_back(p, find(name, p, "the model's parameter '" + name + "'"));
+    plan.params.emplace_back(p, index.find(name, p, "the model's parameter '" + name + "'"));
     expected.insert(name);
   }
   for (const auto& [name, t] : f.tensors)
     if (!starts_with(name, kOptimPrefix) && !starts_with(name, kExtraPrefix) &&
         !expected.count(name))
       throw r.fail("unexpected tensor '" + name + "': the model has no parameter of that name");
+}
 
-  // The optimizer: same kind, same groups, a state it accepts.
-  NamedTensorsT<T> state;
-  std::vector<double> lrs, wds;
+// The optimizer: same kind, same groups; its lrs, weight decays and state tensors.
+template <class T>
+void gather_optimizer(const Reader& r, const SafetensorsFile& f, const OptimizerT<T>& optimizer,
+                      LoadPlan<T>& plan) {
+  plan.has_optimizer = true;
+  const std::string& kind = r.meta(f, kOptimizerKey, "the checkpoint was saved without optimizer state");
+  if (kind != optimizer.name())
+    throw r.fail("it holds " + kind + " optimizer state, not " + optimizer.name());
+  const long groups = r.meta_count(f, std::string(kOptimizerKey) + ".groups");
+  if (std::size_t(groups) != optimizer.num_groups())
+    throw r.fail("its optimizer has " + std::to_string(groups) + " parameter group(s), this one " +
+                 std::to_string(optimizer.num_groups()));
+  for (std::size_t g = 0; g < optimizer.num_groups(); ++g) {
+    plan.lrs.push_back(r.meta_number(f, group_key(g, "lr")));
+    plan.wds.push_back(r.meta_number(f, group_key(g, "weight_decay")));
+  }
+  const Dtype want = dtype_of<T>();
+  for (const auto& [name, t] : f.tensors) {
+    if (!starts_with(name, kOptimPrefix)) continue;
+    if (t.dtype() != want)
+      throw r.fail("tensor '" + name + "' has dtype " + dtype_name(t.dtype()) +
+                   " but the optimizer's state is " + dtype_name(want));
+    plan.state.emplace_back(name.substr(kOptimPrefix.size()), TensorT<T>::constant(t.template get<T>()));
+  }
+}
+
+// Extra tensors: the ones asked for.
+template <class T>
+void gather_extras(const TensorIndex<T>& index, const NamedTensorsT<T>& extra, LoadPlan<T>& plan) {
+  for (const auto& [name, t] : extra) {
+    if (!t.defined())
+      throw std::invalid_argument("load_checkpoint: extra tensor '" + name + "' is undefined");
+    plan.extras.emplace_back(t, index.find(kExtraPrefix + name, t, "the extra tensor '" + name + "'"));
+  }
+}
+
+// The schedule: same kind, its position and base lrs.
+template <class T>
+void gather_schedule(const Reader& r, const SafetensorsFile& f, const LRScheduler& scheduler,
+                     LoadPlan<T>& plan) {
+  plan.has_scheduler = true;
+  const std::string& kind =
+      r.meta(f, kSchedulerKey, "the checkpoint was saved without a learning-rate schedule");
+  if (kind != scheduler.name())
+    throw r.fail("it holds the position of a " + kind + " schedule, not " + scheduler.name());
+  plan.last_step = r.meta_count(f, std::string(kSchedulerKey) + ".last_step");
+  for (std::size_t g = 0; g < scheduler.optimizer().num_groups(); ++g)
+    plan.base_lrs.push_back(r.meta_number(f, base_lr_key(g)));
+  if (f.metadata.count(base_lr_key(plan.base_lrs.size())))
+    throw r.fail("its schedule has more base lrs than the optimizer has groups");
+}
+
+// The checks the objects themselves make, run before anything changes.
+template <class T>
+void validate(const Reader& r, const LoadPlan<T>& plan, const OptimizerT<T>* optimizer,
+              const LRScheduler* scheduler) {
   if (optimizer) {
-    const std::string& kind =
-        r.meta(f, kOptimizerKey, "the checkpoint was saved without optimizer state");
-    if (kind != optimizer->name())
-      throw r.fail("it holds " + kind + " optimizer state, not " + optimizer->name());
-    const long groups = r.meta_count(f, std::string(kOptimizerKey) + ".groups");
-    if (std::size_t(groups) != optimizer->num_groups())
-      throw r.fail("its optimizer has " + std::to_string(groups) + " parameter group(s), this one " +
-                   std::to_string(optimizer->num_groups()));
-    for (std::size_t g = 0; g < optimizer->num_groups(); ++g) {
-      lrs.push_back(r.meta_number(f, group_key(g, "lr")));
-      wds.push_back(r.meta_number(f, group_key(g, "weight_decay")));
-    }
-    for (const auto& [name, t] : f.tensors) {
-      if (!starts_with(name, kOptimPrefix)) continue;
-      if (t.dtype() != want)
-        throw r.fail("tensor '" + name + "' has dtype " + dtype_name(t.dtype()) +
-                     " but the optimizer's state is " + dtype_name(want));
-      state.emplace_back(name.substr(kOptimPrefix.size()), TensorT<T>::constant(t.template get<T>()));
-    }
     try {
-      optimizer->check_state(state);
+      optimizer->check_state(plan.state);
     } catch (const std::invalid_argument& e) {
       throw r.fail(std::string("optimizer state: ") + e.what());
     }
   }
-
-  // Extra tensors: the ones asked for.
-  std::vector<std::pair<TensorT<T>, const StoredTensor*>> extra_copies;
-  for (const auto& [name, t] : extra) {
-    if (!t.defined()) throw std::invalid_argument("load_checkpoint: extra tensor '" + name +
-                                                  "' is undefined");
-    extra_copies.emplace_back(t, find(kExtraPrefix + name, t, "the extra tensor '" + name + "'"));
-  }
-
-  // The schedule: same kind, a valid position.
-  long last_step = 0;
-  std::vector<double> base_lrs;
   if (scheduler) {
-    const std::string& kind =
-        r.meta(f, kSchedulerKey, "the checkpoint was saved without a learning-rate schedule");
-    if (kind != scheduler->name())
-      throw r.fail("it holds the position of a " + kind + " schedule, not " + scheduler->name());
-    last_step = r.meta_count(f, std::string(kSchedulerKey) + ".last_step");
-    for (std::size_t g = 0; g < scheduler->optimizer().num_groups(); ++g)
-      base_lrs.push_back(r.meta_number(f, base_lr_key(g)));
-    if (f.metadata.count(base_lr_key(base_lrs.size())))
-      throw r.fail("its schedule has more base lrs than the optimizer has groups");
     try {
-      scheduler->check_state(last_step, base_lrs);
+      scheduler->check_state(plan.last_step, plan.base_lrs);
     } catch (const std::invalid_argument& e) {
       throw r.fail(std::string("schedule: ") + e.what());
     }
   }
+}
 
-  // Phase 2: everything checked; copy. The optimizer goes first: it is the only step that
-  // allocates, so running out of memory there still leaves the model untouched.
+// Everything checked: copy. The optimizer goes first: it is the only step that allocates, so
+// running out of memory there still leaves the model untouched.
+template <class T>
+void commit(LoadPlan<T>& plan, OptimizerT<T>* optimizer, LRScheduler* scheduler) {
   if (optimizer) {
-    optimizer->load_state(state);
-    for (std::size_t g = 0; g < lrs.size(); ++g) {
-      optimizer->set_lr(g, lrs[g]);
-      optimizer->set_weight_decay(g, wds[g]);
+    optimizer->load_state(plan.state);
+    for (std::size_t g = 0; g < plan.lrs.size(); ++g) {
+      optimizer->set_lr(g, plan.lrs[g]);
+      optimizer->set_weight_decay(g, plan.wds[g]);
     }
   }
-  if (scheduler) scheduler->load_state(last_step, base_lrs);
-  for (auto* list : {&copies, &extra_copies})
+  if (scheduler) scheduler->load_state(plan.last_step, plan.base_lrs);
+  for (auto* list : {&plan.params, &plan.extras})
     for (auto& [into, from] : *list)
       if (into.numel()) std::memcpy(into.data(), from->bytes(), into.numel() * sizeof(T));
+}
+
+}  // namespace
+
+template <class T>
+std::map<std::string, std::string> load_checkpoint(
+    const std::string& path, ModuleT<T>& model,
+    OptimizerT<typename detail::NonDeduced<T>::type>* optimizer,
+    const NamedTensorsT<typename detail::NonDeduced<T>::type>& extra, LRScheduler* scheduler) {
+  const Reader r{path};
+  const SafetensorsFile f = load_safetensors(path);
+  check_format(r, f);
+  const TensorIndex<T> index(r, f);
+  LoadPlan<T> plan;
+  gather_params(r, f, index, model, plan);
+  if (optimizer) gather_optimizer(r, f, *optimizer, plan);
+  gather_extras(index, extra, plan);
+  if (scheduler) gather_schedule(r, f, *scheduler, plan);
+  validate(r, plan, optimizer, scheduler);
+  commit(plan, optimizer, scheduler);
   return caller_metadata(f);
 }
 

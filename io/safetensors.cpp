@@ -305,25 +305,36 @@ template void save_safetensors(const std::string&, const NamedTensorsT<double>&,
                                const std::map<std::string, std::string>&);
 
 // ---- reading ----
+//
+// parse_safetensors and load_safetensors run the same steps: read_header_length,
+// parse_header_json, read_metadata, verify_header_crc, parse_entries, check_tiling, then
+// verify_data_crc and read_tensors.
 
-SafetensorsFile parse_safetensors(const void* data, std::size_t size, const std::string& source) {
-  const auto* bytes = static_cast<const unsigned char*>(data);
-  const std::string who = "safetensors file '" + source + "'";
-  auto fail = [&](const std::string& what) -> CheckpointError { return CheckpointError(who + ": " + what); };
+namespace {
 
+// Every reading step reports through this: "safetensors file '<source>': <what>".
+struct Source {
+  std::string who;
+  explicit Source(const std::string& name) : who("safetensors file '" + name + "'") {}
+  CheckpointError fail(const std::string& what) const { return CheckpointError(who + ": " + what); }
+};
+
+// The first 8 bytes: the header length, checked against the `size` bytes the file has.
+std::uint64_t read_header_length(const unsigned char* bytes, std::uint64_t size, const Source& src) {
   if (size < 8)
-    throw fail("it is " + std::to_string(size) + " bytes long, shorter than the 8-byte header "
-               "length (truncated, or not a safetensors file)");
+    throw src.fail("it is " + std::to_string(size) + " bytes long, shorter than the 8-byte header "
+                   "length (truncated, or not a safetensors file)");
   std::uint64_t n = 0;
   for (int i = 7; i >= 0; --i) n = (n << 8) | bytes[i];
   if (n > size - 8)
-    throw fail("the header length " + std::to_string(n) + " exceeds the " +
-               std::to_string(size - 8) + " bytes after it (truncated, or not a safetensors file)");
-  const std::string header_text(reinterpret_cast<const char*>(bytes + 8), std::size_t(n));
-  const unsigned char* section = bytes + 8 + n;
-  const std::uint64_t section_size = size - 8 - n;
+    throw src.fail("the header length " + std::to_string(n) + " exceeds the " +
+                   std::to_string(size - 8) + " bytes after it (truncated, or not a safetensors file)");
+  return n;
+}
 
-  // Parse, refusing a key given twice in any object (nlohmann would keep the last silently).
+// Parses the header, refusing a key given twice in any object (nlohmann would keep the last
+// silently); each open object keeps its keys in a std::set, so n keys cost O(n log n).
+json parse_header_json(const std::string& header_text, const Source& src) {
   std::vector<std::set<std::string>> open_objects;
   std::string duplicate;
   json header;
@@ -337,129 +348,188 @@ SafetensorsFile parse_safetensors(const void* data, std::size_t size, const std:
       return true;
     });
   } catch (const json::exception& e) {
-    throw fail("the header is not valid JSON (" + std::string(e.what()) + ")");
+    throw src.fail("the header is not valid JSON (" + std::string(e.what()) + ")");
   }
-  if (!duplicate.empty()) throw fail("the header has the key '" + duplicate + "' twice");
-  if (!header.is_object()) throw fail("the header is not a JSON object");
+  if (!duplicate.empty()) throw src.fail("the header has the key '" + duplicate + "' twice");
+  if (!header.is_object()) throw src.fail("the header is not a JSON object");
+  return header;
+}
 
-  SafetensorsFile file;
-  if (header.contains("__metadata__")) {
-    const json& v = header["__metadata__"];
-    if (!v.is_object()) throw fail("__metadata__ is not an object");
-    for (auto m = v.begin(); m != v.end(); ++m) {
-      if (!m.value().is_string()) throw fail("__metadata__ entry '" + m.key() + "' is not a string");
-      file.metadata[m.key()] = m.value().get<std::string>();
-    }
+// The "__metadata__" object: strings only.
+std::map<std::string, std::string> read_metadata(const json& header, const Source& src) {
+  std::map<std::string, std::string> metadata;
+  const auto it = header.find("__metadata__");
+  if (it == header.end()) return metadata;
+  if (!it->is_object()) throw src.fail("__metadata__ is not an object");
+  for (auto m = it->begin(); m != it->end(); ++m) {
+    if (!m.value().is_string()) throw src.fail("__metadata__ entry '" + m.key() + "' is not a string");
+    metadata[m.key()] = m.value().get<std::string>();
   }
+  return metadata;
+}
 
-  // Note [checkpoint CRCs]: the header first, so a damaged header is reported as one. The
-  // writer puts both entries; crc32 without header_crc32 means a bit flipped in the latter's key.
-  const auto hcrc = file.metadata.find(kHeaderCrcKey);
-  if (hcrc == file.metadata.end() && file.metadata.count(kCrcKey))
-    throw fail("the metadata has a crc32 entry but no header_crc32 entry (corrupt header)");
-  if (hcrc != file.metadata.end()) {
-    std::uint32_t stored;
-    if (!parse_crc_hex(hcrc->second, stored))
-      throw fail("the header_crc32 entry '" + hcrc->second + "' is not 8 lowercase hex digits");
-    std::string zeroed = header_text;
-    const std::size_t digits = header_crc_digits(zeroed);
-    if (digits == std::string::npos)
-      throw fail("the header_crc32 entry is not written as this reader expects (corrupt header)");
-    zeroed.replace(digits, 8, "00000000");
-    std::uint32_t actual = crc32_update(static_cast<std::uint32_t>(::crc32(0L, Z_NULL, 0)), bytes, 8);
-    actual = crc32_update(actual, zeroed.data(), zeroed.size());
-    if (actual != stored)
-      throw fail("CRC mismatch in the header: stored " + hcrc->second + ", computed " +
-                 crc_hex(actual) + " (the file is corrupt)");
+// Note [checkpoint CRCs]: the header first, so a damaged header is reported as one. The
+// writer puts both entries; crc32 without header_crc32 means a bit flipped in the latter's key.
+void verify_header_crc(const unsigned char* length, const std::string& header_text,
+                       const std::map<std::string, std::string>& metadata, const Source& src) {
+  const auto hcrc = metadata.find(kHeaderCrcKey);
+  if (hcrc == metadata.end() && metadata.count(kCrcKey))
+    throw src.fail("the metadata has a crc32 entry but no header_crc32 entry (corrupt header)");
+  if (hcrc == metadata.end()) return;
+  std::uint32_t stored;
+  if (!parse_crc_hex(hcrc->second, stored))
+    throw src.fail("the header_crc32 entry '" + hcrc->second + "' is not 8 lowercase hex digits");
+  const std::size_t digits = header_crc_digits(header_text);
+  if (digits == std::string::npos)
+    throw src.fail("the header_crc32 entry is not written as this reader expects (corrupt header)");
+  std::uint32_t actual = crc32_update(static_cast<std::uint32_t>(::crc32(0L, Z_NULL, 0)), length, 8);
+  actual = crc32_update(actual, header_text.data(), digits);
+  actual = crc32_update(actual, "00000000", 8);
+  actual = crc32_update(actual, header_text.data() + digits + 8, header_text.size() - digits - 8);
+  if (actual != stored)
+    throw src.fail("CRC mismatch in the header: stored " + hcrc->second + ", computed " +
+                   crc_hex(actual) + " (the file is corrupt)");
+}
+
+Dtype parse_dtype(const json& dt, const std::string& tensor, const Source& src) {
+  if (!dt.is_string()) throw src.fail(tensor + ": dtype is not a string");
+  const std::string d = dt.get<std::string>();
+  if (d == "F32") return Dtype::F32;
+  if (d == "F64") return Dtype::F64;
+  if (d == "I64") return Dtype::I64;
+  throw src.fail(tensor + ": unsupported dtype '" + d + "' (tapegrad reads F32, F64 and I64)");
+}
+
+// One tensor's entry: its dtype, shape and byte range, consistent with each other and inside
+// the `section_size`-byte data section.
+Entry parse_entry(const std::string& name, const json& v, std::uint64_t section_size,
+                  const Source& src) {
+  const std::string tensor = "tensor '" + name + "'";
+  if (!v.is_object() || v.size() != 3 || !v.contains("dtype") || !v.contains("shape") ||
+      !v.contains("data_offsets"))
+    throw src.fail(tensor + ": the entry must be an object with exactly dtype, shape and "
+                   "data_offsets");
+  Entry e;
+  e.name = name;
+  e.dtype = parse_dtype(v["dtype"], tensor, src);
+  const json& sh = v["shape"];
+  if (!sh.is_array()) throw src.fail(tensor + ": shape is not an array");
+  std::uint64_t numel = 1;
+  for (const json& dim : sh) {
+    if (!dim.is_number_unsigned())
+      throw src.fail(tensor + ": shape holds something other than a whole number >= 0");
+    const std::uint64_t k = dim.get<std::uint64_t>();
+    if (!checked_mul(numel, k, numel)) throw src.fail(tensor + ": its shape overflows");
+    e.shape.push_back(std::size_t(k));
   }
+  const json& off = v["data_offsets"];
+  if (!off.is_array() || off.size() != 2 || !off[0].is_number_unsigned() ||
+      !off[1].is_number_unsigned())
+    throw src.fail(tensor + ": data_offsets must be two whole numbers [begin, end]");
+  e.begin = off[0].get<std::uint64_t>();
+  e.end = off[1].get<std::uint64_t>();
+  const std::string range = "data_offsets [" + std::to_string(e.begin) + ", " + std::to_string(e.end) + "]";
+  std::uint64_t nbytes = 0;
+  if (!checked_mul(numel, dtype_size(e.dtype), nbytes)) throw src.fail(tensor + ": its shape overflows");
+  if (e.end < e.begin) throw src.fail(tensor + ": " + range + " end before they begin");
+  if (e.end - e.begin != nbytes)
+    throw src.fail(tensor + ": shape " + to_string(e.shape) + " of " + dtype_name(e.dtype) +
+                   " needs " + std::to_string(nbytes) + " bytes but " + range + " hold " +
+                   std::to_string(e.end - e.begin));
+  if (e.end > section_size)
+    throw src.fail(tensor + ": " + range + " go past the " + std::to_string(section_size) +
+                   "-byte data section (truncated or corrupt)");
+  return e;
+}
 
+std::vector<Entry> parse_entries(const json& header, std::uint64_t section_size, const Source& src) {
   std::vector<Entry> entries;
-  for (auto it = header.begin(); it != header.end(); ++it) {
-    const std::string& name = it.key();
-    const json& v = it.value();
-    if (name == "__metadata__") continue;
-    const std::string tensor = "tensor '" + name + "'";
-    if (!v.is_object() || v.size() != 3 || !v.contains("dtype") || !v.contains("shape") ||
-        !v.contains("data_offsets"))
-      throw fail(tensor + ": the entry must be an object with exactly dtype, shape and "
-                 "data_offsets");
-    Entry e;
-    e.name = name;
-    const json& dt = v["dtype"];
-    if (!dt.is_string()) throw fail(tensor + ": dtype is not a string");
-    const std::string d = dt.get<std::string>();
-    if (d == "F32") e.dtype = Dtype::F32;
-    else if (d == "F64") e.dtype = Dtype::F64;
-    else if (d == "I64") e.dtype = Dtype::I64;
-    else throw fail(tensor + ": unsupported dtype '" + d + "' (tapegrad reads F32, F64 and I64)");
-    const json& sh = v["shape"];
-    if (!sh.is_array()) throw fail(tensor + ": shape is not an array");
-    std::uint64_t numel = 1;
-    for (const json& dim : sh) {
-      if (!dim.is_number_unsigned()) throw fail(tensor + ": shape holds something other than "
-                                                "a whole number >= 0");
-      const std::uint64_t k = dim.get<std::uint64_t>();
-      if (!checked_mul(numel, k, numel)) throw fail(tensor + ": its shape overflows");
-      e.shape.push_back(std::size_t(k));
-    }
-    const json& off = v["data_offsets"];
-    if (!off.is_array() || off.size() != 2 || !off[0].is_number_unsigned() ||
-        !off[1].is_number_unsigned())
-      throw fail(tensor + ": data_offsets must be two whole numbers [begin, end]");
-    e.begin = off[0].get<std::uint64_t>();
-    e.end = off[1].get<std::uint64_t>();
-    std::uint64_t nbytes = 0;
-    if (!checked_mul(numel, dtype_size(e.dtype), nbytes)) throw fail(tensor + ": its shape overflows");
-    if (e.end < e.begin)
-      throw fail(tensor + ": data_offsets [" + std::to_string(e.begin) + ", " +
-                 std::to_string(e.end) + "] end before they begin");
-    if (e.end - e.begin != nbytes)
-      throw fail(tensor + ": shape " + to_string(e.shape) + " of " + d + " needs " +
-                 std::to_string(nbytes) + " bytes but data_offsets [" + std::to_string(e.begin) +
-                 ", " + std::to_string(e.end) + "] hold " + std::to_string(e.end - e.begin));
-    if (e.end > section_size)
-      throw fail(tensor + ": data_offsets [" + std::to_string(e.begin) + ", " +
-                 std::to_string(e.end) + "] go past the " + std::to_string(section_size) +
-                 "-byte data section (truncated or corrupt)");
-    entries.push_back(std::move(e));
-  }
+  for (auto it = header.begin(); it != header.end(); ++it)
+    if (it.key() != "__metadata__") entries.push_back(parse_entry(it.key(), it.value(), section_size, src));
+  return entries;
+}
 
-  // The tensors must tile the data section exactly: no gap, no overlap, nothing left over.
+// The tensors must tile the data section exactly: no gap, no overlap, nothing left over.
+// Sorts `entries` into data-section order.
+void check_tiling(std::vector<Entry>& entries, std::uint64_t section_size, const Source& src) {
   std::sort(entries.begin(), entries.end(), [](const Entry& a, const Entry& b) {
     return a.begin != b.begin ? a.begin < b.begin : a.end < b.end;
   });
   std::uint64_t covered = 0;
   for (const Entry& e : entries) {
-    if (e.begin < covered) throw fail("tensor '" + e.name + "' overlaps the tensor before it");
+    if (e.begin < covered) throw src.fail("tensor '" + e.name + "' overlaps the tensor before it");
     if (e.begin > covered)
-      throw fail("the data section has a gap at bytes [" + std::to_string(covered) + ", " +
-                 std::to_string(e.begin) + ") before tensor '" + e.name + "'");
+      throw src.fail("the data section has a gap at bytes [" + std::to_string(covered) + ", " +
+                     std::to_string(e.begin) + ") before tensor '" + e.name + "'");
     covered = e.end;
   }
   if (covered != section_size)
-    throw fail("the data section has " + std::to_string(section_size) + " bytes but the tensors "
-               "cover " + std::to_string(covered) + " (corrupt header length or trailing bytes)");
+    throw src.fail("the data section has " + std::to_string(section_size) + " bytes but the "
+                   "tensors cover " + std::to_string(covered) +
+                   " (corrupt header length or trailing bytes)");
+}
 
-  const auto crc = file.metadata.find(kCrcKey);
-  if (crc != file.metadata.end()) {
-    std::uint32_t stored;
-    if (!parse_crc_hex(crc->second, stored))
-      throw fail("the crc32 entry '" + crc->second + "' is not 8 lowercase hex digits");
-    const std::uint32_t actual =
-        crc32_update(static_cast<std::uint32_t>(::crc32(0L, Z_NULL, 0)), section, section_size);
-    if (actual != stored)
-      throw fail("CRC mismatch in the data section: stored " + crc->second + ", computed " +
-                 crc_hex(actual) + " (the file is corrupt)");
-  }
-  file.tensors.reserve(entries.size());
+// A checked header: the metadata and the entries in data-section order.
+struct Header {
+  std::map<std::string, std::string> metadata;
+  std::vector<Entry> entries;
+};
+
+// Every check of the length and header, given the `section_size` bytes that follow them.
+Header read_header(const unsigned char* length, const std::string& header_text,
+                   std::uint64_t section_size, const Source& src) {
+  const json header = parse_header_json(header_text, src);
+  Header h;
+  h.metadata = read_metadata(header, src);
+  verify_header_crc(length, header_text, h.metadata, src);
+  h.entries = parse_entries(header, section_size, src);
+  check_tiling(h.entries, section_size, src);
+  return h;
+}
+
+void verify_data_crc(const std::map<std::string, std::string>& metadata, std::uint32_t actual,
+                     const Source& src) {
+  const auto crc = metadata.find(kCrcKey);
+  if (crc == metadata.end()) return;
+  std::uint32_t stored;
+  if (!parse_crc_hex(crc->second, stored))
+    throw src.fail("the crc32 entry '" + crc->second + "' is not 8 lowercase hex digits");
+  if (actual != stored)
+    throw src.fail("CRC mismatch in the data section: stored " + crc->second + ", computed " +
+                   crc_hex(actual) + " (the file is corrupt)");
+}
+
+// The tensors' values from the data section (entries in data-section order, checked).
+StoredTensors read_tensors(const std::vector<Entry>& entries, const unsigned char* section) {
+  StoredTensors tensors;
+  tensors.reserve(entries.size());
   for (const Entry& e : entries) {
     const unsigned char* src = section + e.begin;
     switch (e.dtype) {
-      case Dtype::F32: file.tensors.emplace_back(e.name, read_values<float>(src, e.shape)); break;
-      case Dtype::F64: file.tensors.emplace_back(e.name, read_values<double>(src, e.shape)); break;
-      case Dtype::I64: file.tensors.emplace_back(e.name, read_values<std::int64_t>(src, e.shape)); break;
+      case Dtype::F32: tensors.emplace_back(e.name, read_values<float>(src, e.shape)); break;
+      case Dtype::F64: tensors.emplace_back(e.name, read_values<double>(src, e.shape)); break;
+      case Dtype::I64: tensors.emplace_back(e.name, read_values<std::int64_t>(src, e.shape)); break;
     }
   }
+  return tensors;
+}
+
+}  // namespace
+
+SafetensorsFile parse_safetensors(const void* data, std::size_t size, const std::string& source) {
+  const auto* bytes = static_cast<const unsigned char*>(data);
+  const Source src(source);
+  const std::uint64_t n = read_header_length(bytes, size, src);
+  const std::string header_text(reinterpret_cast<const char*>(bytes + 8), std::size_t(n));
+  const unsigned char* section = bytes + 8 + n;
+  const std::uint64_t section_size = size - 8 - n;
+  Header h = read_header(bytes, header_text, section_size, src);
+  verify_data_crc(h.metadata,
+                  crc32_update(static_cast<std::uint32_t>(::crc32(0L, Z_NULL, 0)), section, section_size),
+                  src);
+  SafetensorsFile file;
+  file.metadata = std::move(h.metadata);
+  file.tensors = read_tensors(h.entries, section);
   return file;
 }
 
