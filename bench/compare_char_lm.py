@@ -25,7 +25,7 @@ def run_tapegrad(args, threads):
     cmd = [args.char_lm, "train", "--data", args.data, "--cell", "lstm", "--layers", "1", "--embed", "64",
            "--hidden", "256", "--batch", "32", "--block", "64", "--optim", "adam", "--lr", "2e-3", "--clip", "5",
            "--steps", str(args.steps), "--val-every", "1000000", "--print-every", "1000000", "--seed", "0",
-           "--threads", str(threads), "--checkpoint", os.path.join(args.workdir, "bench.safetensors"), "--json"]
+           "--threads", str(threads), "--checkpoint", os.path.join(args.workdir, "bench.safetensors"), "--overwrite", "--json"]
     out = subprocess.run(cmd, check=True, capture_output=True, text=True).stdout
     return json.loads(out.strip().splitlines()[-1])["tokens_per_s"]
 

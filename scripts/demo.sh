@@ -9,7 +9,7 @@ scripts/build.sh
 mkdir -p build/demo
 build/bin/char_lm train --cell lstm --layers 1 --hidden 256 --embed 64 --batch 32 --block 64 \
   --optim adam --lr 2e-3 --clip 5 --steps 1500 --max-seconds 110 --val-every 500 --print-every 100 \
-  --checkpoint build/demo/char_lm.safetensors --log build/demo/char_lm.csv
+  --checkpoint build/demo/char_lm.safetensors --overwrite --log build/demo/char_lm.csv
 echo
 echo "== char_lm sample --checkpoint build/demo/char_lm.safetensors --length 400 --temperature 0.8"
 build/bin/char_lm sample --checkpoint build/demo/char_lm.safetensors --length 400 --temperature 0.8

@@ -140,9 +140,9 @@ TEST_CASE("char_lm: bad input ends with one clear line and exit code 2") {
   const std::vector<std::pair<std::string, std::string>> cases = {
       {"train --no-such-flag", "no-such-flag"},
       {"train --hidden abc", "hidden"},
-      {"train --hidden 0", "positive"},
+      {"train --hidden 0", "from 1 to"},
       {"train --cell tree", "tree"},
-      {"train --data " + dir.file("missing.txt"), "cannot open"},
+      {"train --data " + dir.file("missing.txt"), "no such file"},
       {"train --data " + dir.file("empty.txt"), "empty"},
       {"train --data " + dir.file("short.txt"), "too short"},
       {"train --data " + dir.file("bad.txt"), "byte offset 8"},

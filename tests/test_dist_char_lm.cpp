@@ -139,7 +139,7 @@ TEST_CASE("distributed char_lm: a rank that fails ends the job with its message"
   const Run r = shell(kMpirun + " -np 1 " + kCharLM + kModel + "--distributed " + ckpt + " : -np 1 " + kCharLM +
                       kModel + "--distributed --data " + dir.file("missing.txt") + " " + ckpt);
   CHECK(r.code == 2);
-  CHECK_MESSAGE(r.output.find("rank 1: char_lm: " + dir.file("missing.txt")) != std::string::npos, r.output);
+  CHECK_MESSAGE(r.output.find("rank 1: char_lm: --data " + dir.file("missing.txt")) != std::string::npos, r.output);
   // Unequal shares would break the equivalence: B must be divisible by the ranks.
   const Run odd = distributed(2, "--batch 7 --steps 5 --checkpoint " + dir.file("x.safetensors"));
   CHECK(odd.code == 2);

@@ -37,13 +37,15 @@ int draw(const float* logits, std::size_t V, double temperature, std::size_t top
 
 }  // namespace
 
-double evaluate(const CharLM& model, const std::vector<int>& ids, std::size_t block) {
+double evaluate(const CharLM& model, const std::vector<int>& ids, std::size_t block,
+                const std::function<bool()>& stop) {
   if (ids.size() < 2) throw std::invalid_argument("evaluation needs at least 2 characters");
   tg::NoGradGuard no_grad;
   std::vector<tg::State> state;
   double total = 0;
   const std::size_t n = ids.size() - 1;  // predictions
   for (std::size_t s = 0; s < n; s += block) {
+    if (stop && stop()) throw Interrupted();
     const std::size_t e = std::min(n, s + block);
     const tg::Tensor logits = model.forward(column(ids, s, e), state);  // [T, 1, V]
     // cross_entropy is a mean over the block; weight it by the block's length.

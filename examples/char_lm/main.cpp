@@ -2,7 +2,8 @@
 //   char_lm train  [--data FILE] [--cell lstm|gru|rnn] ...   trains, validates, checkpoints
 //   char_lm sample --checkpoint PATH [--length N] ...       prints generated text
 //   char_lm eval   --checkpoint PATH [--data FILE]          validation loss in nats and bits/char
-// Exit codes: 0 success, 2 bad input or usage, 3 training diverged, 1 anything else.
+// Exit codes: 0 success, 2 bad input or usage, 3 training diverged, 4 an I/O or environment
+// failure, 128 + N after signal N stopped training, 1 internal errors only.
 #include <cstdio>
 #include <iostream>
 #include <memory>
@@ -12,54 +13,51 @@
 #include <tapegrad/tapegrad.hpp>
 
 #include "data_parallel.hpp"
+#include "flags.hpp"
 #include "options.hpp"
 #include "utf8.hpp"
 
 namespace {
 
 using namespace charlm;
-
-// CLI::PositiveNumber prints an unreadable bound; this says it plainly.
-const auto kPositive = CLI::Validator(
-    [](std::string& s) {
-      try {
-        if (std::stod(s) > 0) return std::string();
-      } catch (const std::exception&) {
-      }
-      return std::string("must be a positive number, got '" + s + "'");
-    },
-    "> 0");
+namespace lim = charlm::limits;
 
 void add_train(CLI::App& app, TrainOptions& o) {
   auto* t = app.add_subcommand("train", "Train a model (and checkpoint it)");
   t->add_option("--data", o.data, "UTF-8 text file (default: the built-in corpus)");
   t->add_option("--cell", o.cell, "lstm, gru or rnn")->check(CLI::IsMember({"lstm", "gru", "rnn"}));
-  t->add_option("--layers", o.layers, "recurrent layers")->check(kPositive);
-  t->add_option("--hidden", o.hidden, "hidden size H")->check(kPositive);
-  t->add_option("--embed", o.embed, "embedding size E")->check(kPositive);
-  t->add_option("--batch", o.batch, "streams B")->check(kPositive);
-  t->add_option("--block", o.block, "TBPTT block length T")->check(kPositive);
-  t->add_option("--steps", o.steps, "total training steps (with --resume too)")->check(kPositive);
+  t->add_option("--layers", o.layers, "recurrent layers")->transform(whole_flag(lim::kLayers));
+  t->add_option("--hidden", o.hidden, "hidden size H")->transform(whole_flag(lim::kWidth));
+  t->add_option("--embed", o.embed, "embedding size E")->transform(whole_flag(lim::kWidth));
+  t->add_option("--batch", o.batch, "streams B")->transform(whole_flag(lim::kBatch));
+  t->add_option("--block", o.block, "TBPTT block length T")->transform(whole_flag(lim::kBlock));
+  t->add_option("--steps", o.steps, "total training steps (with --resume too)")->transform(whole_flag(lim::kSteps));
   t->add_option("--optim", o.optim, "adam, adamw, sgd, adagrad or rmsprop")
       ->check(CLI::IsMember({"adam", "adamw", "sgd", "adagrad", "rmsprop"}));
-  t->add_option("--lr", o.lr, "learning rate")->check(kPositive);
+  t->add_option("--lr", o.lr, "learning rate")->transform(real_flag(lim::kLr));
   t->add_option("--lr-schedule", o.lr_schedule, "constant, cosine or step (x0.5 every quarter of --steps)")
       ->check(CLI::IsMember({"constant", "cosine", "step"}));
-  t->add_option("--warmup", o.warmup, "linear warm-up steps before the schedule");
-  t->add_option("--clip", o.clip, "clip the gradient norm to this (0: no clipping)")->check(CLI::Range(0.0, 1e30));
-  t->add_option("--dropout", o.dropout, "dropout between recurrent layers, in [0, 1)")->check(CLI::Range(0.0, 0.999999));
-  t->add_option("--seed", o.seed, "random seed");
-  t->add_option("--threads", o.threads, "BLAS threads")->check(CLI::Range(1, 256));
-  t->add_option("--val-fraction", o.val_fraction, "the last fraction F of the corpus validates")->check(CLI::Range(1e-9, 0.999999));
-  t->add_option("--val-every", o.val_every, "validate (and sample) every N steps")->check(kPositive);
-  t->add_option("--print-every", o.print_every, "progress line every N steps")->check(kPositive);
+  t->add_option("--warmup", o.warmup, "linear warm-up steps before the schedule")->transform(whole_flag(lim::kCount));
+  t->add_option("--clip", o.clip, "clip the gradient norm to this (0: no clipping)")->transform(real_flag(lim::kClip));
+  t->add_option("--dropout", o.dropout, "dropout between recurrent layers, in [0, 1)")
+      ->transform(real_flag(lim::kDropout));
+  t->add_option("--seed", o.seed, "random seed")->transform(whole_flag(lim::kSeed));
+  t->add_option("--threads", o.threads, "BLAS threads (capped at the number of cores)")
+      ->transform(whole_flag(lim::kThreads));
+  t->add_option("--val-fraction", o.val_fraction, "the last fraction F of the corpus validates")
+      ->transform(real_flag(lim::kValFraction));
+  t->add_option("--val-every", o.val_every, "validate (and sample) every N steps")->transform(whole_flag(lim::kEvery));
+  t->add_option("--print-every", o.print_every, "progress line every N steps")->transform(whole_flag(lim::kEvery));
   t->add_option("--checkpoint", o.checkpoint, "checkpoint path (safetensors)");
-  t->add_option("--save-every", o.save_every, "checkpoint every N steps (0: at the end only)");
+  t->add_option("--save-every", o.save_every, "checkpoint every N steps (0: at the end only)")
+      ->transform(whole_flag(lim::kCount));
   t->add_flag("--keep-best", o.keep_best, "also keep the best-validation checkpoint as PATH.best");
   t->add_flag("--resume", o.resume, "continue from --checkpoint (model flags come from it)");
+  t->add_flag("--overwrite", o.overwrite, "replace an existing --checkpoint with a new run (without it, train refuses)");
   t->add_option("--log", o.log, "CSV log (step, train_loss, val_loss, val_bpc, lr, tokens_per_s, seconds); "
                                 "a loss-curve SVG is written beside it");
-  t->add_option("--max-seconds", o.max_seconds, "stop after this much training time, saving a checkpoint");
+  t->add_option("--max-seconds", o.max_seconds, "stop after this much training time, saving a checkpoint")
+      ->transform(whole_flag(lim::kCount));
   t->add_flag("--json", o.json, "end with one JSON line of results");
   t->add_flag("--distributed", o.distributed,
               "data-parallel over the ranks of `mpirun -np N` (each trains on B/N of the streams; "
@@ -73,11 +71,13 @@ void add_train(CLI::App& app, TrainOptions& o) {
 void add_sample(CLI::App& app, SampleOptions& o) {
   auto* s = app.add_subcommand("sample", "Generate text from a checkpoint");
   s->add_option("--checkpoint", o.checkpoint, "checkpoint path");
-  s->add_option("--length", o.length, "characters to generate")->check(kPositive);
-  s->add_option("--temperature", o.temperature, "softmax temperature; 0 is greedy")->check(CLI::Range(0.0, 1e6));
-  s->add_option("--top-k", o.top_k, "sample among the k likeliest characters only (0: all)");
+  s->add_option("--length", o.length, "characters to generate")->transform(whole_flag(lim::kLength));
+  s->add_option("--temperature", o.temperature, "softmax temperature; 0 is greedy")
+      ->transform(real_flag(lim::kTemperature));
+  s->add_option("--top-k", o.top_k, "sample among the k likeliest characters only (0: all)")
+      ->transform(whole_flag(lim::kTopK));
   s->add_option("--prime", o.prime, "text to start from (every character must be in the vocabulary)");
-  s->add_option("--seed", o.seed, "random seed");
+  s->add_option("--seed", o.seed, "random seed")->transform(whole_flag(lim::kSeed));
 }
 
 void add_eval(CLI::App& app, EvalOptions& o) {
@@ -85,9 +85,15 @@ void add_eval(CLI::App& app, EvalOptions& o) {
   e->add_option("--checkpoint", o.checkpoint, "checkpoint path");
   e->add_option("--data", o.data, "text to evaluate on (default: the checkpoint's validation split; a file "
                                   "given here is evaluated whole)");
-  e->add_option("--threads", o.threads, "BLAS threads")->check(CLI::Range(1, 256));
+  e->add_option("--threads", o.threads, "BLAS threads (capped at the number of cores)")
+      ->transform(whole_flag(lim::kThreads));
   e->add_flag("--json", o.json, "end with one JSON line");
 }
+
+// The one line on stderr: control characters as \xNN (a message may quote input), at most
+// kMaxMessage bytes, cut with "…".
+constexpr std::size_t kMaxMessage = 300;
+std::string one_line(const std::string& message) { return tg::quote_input(message, kMaxMessage); }
 
 }  // namespace
 
@@ -105,15 +111,15 @@ int main(int argc, char** argv) {
   } catch (const CLI::Success& e) {
     return app.exit(e);  // --help: prints help, exit 0
   } catch (const CLI::ParseError& e) {
-    std::cerr << "char_lm: " << e.what() << " (see char_lm --help)\n";
+    std::cerr << one_line(std::string("char_lm: ") + e.what() + " (see char_lm --help)") << "\n";
     return kBadInput;
   }
   // Under mpirun (train --distributed), one rank's failure ends every rank, so none waits
   // forever in a collective: "rank R: char_lm: <message>", then MPI_Abort with the exit code.
   std::unique_ptr<MpiRuntime> mpi;
   auto fail = [&mpi](const std::string& message, int code) {
-    if (mpi) mpi->abort(message, code);
-    std::cerr << message << "\n";
+    if (mpi) mpi->abort(one_line(message), code);
+    std::cerr << one_line(message) << "\n";
     return code;
   };
   try {
@@ -129,10 +135,15 @@ int main(int argc, char** argv) {
     return fail(std::string("char_lm: ") + e.what(), kBadInput);
   } catch (const Utf8Error& e) {
     return fail(std::string("char_lm: ") + e.what(), kBadInput);
+  } catch (const EnvironmentError& e) {
+    return fail(std::string("char_lm: ") + e.what(), kEnvironment);
   } catch (const tg::CheckpointError& e) {
     return fail(std::string("char_lm: ") + e.what(), kBadInput);
   } catch (const std::invalid_argument& e) {
     return fail(std::string("char_lm: ") + e.what(), kBadInput);
+  } catch (const std::bad_alloc&) {
+    return fail("char_lm: out of memory; use a smaller model (--hidden, --layers, --embed) or batch (--batch, --block)",
+                kEnvironment);
   } catch (const std::exception& e) {
     return fail(std::string("char_lm: error: ") + e.what(), kFailure);
   }

@@ -1,32 +1,17 @@
 #include "model.hpp"
 
-#include <sstream>
 #include <stdexcept>
+
+#include "flags.hpp"
+#include "options.hpp"
 
 namespace charlm {
 namespace {
 
-std::size_t positive(const std::map<std::string, std::string>& m, const std::string& key) {
+std::size_t whole(const std::map<std::string, std::string>& m, const std::string& key, WholeRange range) {
   const auto it = m.find(key);
-  if (it == m.end()) throw std::invalid_argument("the checkpoint has no '" + key + "'");
-  std::size_t used = 0;
-  unsigned long long v = 0;
-  try {
-    v = std::stoull(it->second, &used);
-  } catch (const std::exception&) {
-    used = 0;
-  }
-  if (used == 0 || used != it->second.size() || v == 0)
-    throw std::invalid_argument("the checkpoint's '" + key + "' is not a positive integer: '" + it->second + "'");
-  return std::size_t(v);
-}
-
-// Shortest text that reads back as the same double.
-std::string exact_text(double v) {
-  std::ostringstream os;
-  os.precision(17);
-  os << v;
-  return os.str();
+  if (it == m.end()) throw InputError("the checkpoint has no '" + key + "' in its metadata; is it a char_lm checkpoint?");
+  return std::size_t(parse_whole_in(it->second, range, "the checkpoint's metadata '" + key + "'"));
 }
 
 std::unique_ptr<tg::Recurrent> make_rnn(const ModelConfig& c) {
@@ -44,20 +29,22 @@ std::map<std::string, std::string> ModelConfig::to_metadata() const {
           {"model.layers", std::to_string(layers)},
           {"model.hidden", std::to_string(hidden)},
           {"model.embed", std::to_string(embed)},
-          {"model.dropout", exact_text(dropout)}};
+          {"model.dropout", tg::exact_text(dropout)}};
 }
 
 ModelConfig ModelConfig::from_metadata(const std::map<std::string, std::string>& m) {
   ModelConfig c;
   const auto cell = m.find("model.cell");
-  if (cell == m.end()) throw std::invalid_argument("the checkpoint has no 'model.cell'; is it a char_lm checkpoint?");
+  if (cell == m.end()) throw InputError("the checkpoint has no 'model.cell' in its metadata; is it a char_lm checkpoint?");
   c.cell = cell->second;
-  c.vocab = positive(m, "model.vocab");
-  c.layers = positive(m, "model.layers");
-  c.hidden = positive(m, "model.hidden");
-  c.embed = positive(m, "model.embed");
+  if (c.cell != "lstm" && c.cell != "gru" && c.cell != "rnn")
+    throw InputError("the checkpoint's metadata 'model.cell' must be lstm, gru or rnn, got '" + tg::quote_input(c.cell, 40) + "'");
+  c.vocab = whole(m, "model.vocab", {1, std::uint64_t(1) << 21});  // at most one id per code point
+  c.layers = whole(m, "model.layers", limits::kLayers);
+  c.hidden = whole(m, "model.hidden", limits::kWidth);
+  c.embed = whole(m, "model.embed", limits::kWidth);
   const auto d = m.find("model.dropout");
-  c.dropout = d == m.end() ? 0.0 : std::stod(d->second);
+  c.dropout = d == m.end() ? 0.0 : parse_real_in(d->second, limits::kDropout, "the checkpoint's metadata 'model.dropout'");
   c.validate();
   return c;
 }
@@ -68,6 +55,13 @@ void ModelConfig::validate() const {
   if (vocab == 0 || layers == 0 || hidden == 0 || embed == 0)
     throw std::invalid_argument("--layers, --hidden and --embed must be positive");
   if (!(dropout >= 0.0 && dropout < 1.0)) throw std::invalid_argument("--dropout must be in [0, 1)");
+}
+
+std::uint64_t ModelConfig::parameter_count() const {
+  const std::uint64_t G = cell == "lstm" ? 4 : cell == "gru" ? 3 : 1, H = hidden, V = vocab;
+  std::uint64_t n = V * embed + V * H + V;  // emb.weight [V, E], out.weight [V, H], out.bias [V]
+  for (std::size_t l = 0; l < layers; ++l) n += G * H * ((l == 0 ? embed : H) + H + 2);  // W_ih, W_hh, b_ih, b_hh
+  return n;
 }
 
 CharLM::CharLM(const ModelConfig& c)

@@ -20,6 +20,8 @@ struct ModelConfig {
   static ModelConfig from_metadata(const std::map<std::string, std::string>& m);
   // std::invalid_argument naming the bad value.
   void validate() const;
+  // The model's parameter count, computed without building it.
+  std::uint64_t parameter_count() const;
 };
 
 class CharLM : public tg::Module {

@@ -12,8 +12,15 @@ class InputError : public std::runtime_error {
   using std::runtime_error::runtime_error;
 };
 
-// Exit codes (DESIGN §5).
-enum ExitCode { kOk = 0, kFailure = 1, kBadInput = 2, kDiverged = 3 };
+// An I/O or environment failure (exit code 4): a full disk, a write error, no memory.
+class EnvironmentError : public std::runtime_error {
+ public:
+  using std::runtime_error::runtime_error;
+};
+
+// Exit codes: 0 success, 1 internal errors only, 2 bad input or usage, 3 training diverged,
+// 4 an I/O or environment failure; 128 + N when signal N stopped training (after its save).
+enum ExitCode { kOk = 0, kFailure = 1, kBadInput = 2, kDiverged = 3, kEnvironment = 4, kSignalBase = 128 };
 
 struct TrainOptions {
   std::string data;  // empty: the built-in corpus
@@ -30,7 +37,7 @@ struct TrainOptions {
   double val_fraction = 0.1;
   std::size_t val_every = 500, save_every = 0, print_every = 50;
   std::string checkpoint = "char_lm.safetensors";
-  bool keep_best = false, resume = false, json = false;
+  bool keep_best = false, resume = false, overwrite = false, json = false;
   bool distributed = false;  // data-parallel over the ranks of mpirun (tapegrad::dist)
   std::string log;           // CSV; a loss-curve SVG is written beside it
   std::size_t max_seconds = 0;  // stop (and save) after this much training time; 0: no limit

@@ -3,6 +3,8 @@
 #include <unistd.h>
 
 #include <algorithm>
+#include <cerrno>
+#include <cstring>
 #include <cmath>
 #include <fstream>
 #include <sstream>
@@ -11,6 +13,7 @@
 
 #include "common/svg_plot.hpp"
 #include "options.hpp"
+#include "paths.hpp"
 
 namespace charlm {
 namespace {
@@ -61,8 +64,14 @@ CsvLog::CsvLog(const std::string& path) : path_(path) {
   std::ifstream existing(path);
   const bool fresh = !existing.good() || existing.peek() == std::ifstream::traits_type::eof();
   file_ = std::fopen(path.c_str(), "a");
-  if (!file_) throw InputError("--log " + path + ": cannot open for writing");
+  if (!file_) throw EnvironmentError("--log " + shown(path) + ": cannot open it for writing: " + std::strerror(errno));
   if (fresh) std::fprintf(file_, "step,train_loss,val_loss,val_bpc,lr,tokens_per_s,seconds\n");
+  check_written();
+}
+
+void CsvLog::check_written() {
+  if (std::fflush(file_) != 0 || std::ferror(file_))
+    throw EnvironmentError("--log " + shown(path_) + ": write failed: " + std::strerror(errno));
 }
 
 CsvLog::~CsvLog() {
@@ -74,7 +83,7 @@ void CsvLog::write(const ReportRow& r) {
   auto opt = [](const std::optional<double>& v) { return v ? fmt("%.6f", *v) : std::string(); };
   std::fprintf(file_, "%zu,%s,%s,%s,%.6g,%.1f,%.3f\n", r.step, opt(r.train_loss).c_str(), opt(r.val_loss).c_str(),
                opt(r.val_bpc).c_str(), r.lr, r.tokens_per_s, r.seconds);
-  std::fflush(file_);
+  check_written();
 }
 
 std::string svg_path_for(const std::string& csv) {
@@ -107,7 +116,11 @@ void CsvLog::plot(const std::string& csv_path, const std::string& svg_path) {
   chart.options.y_label = "loss (nats/char)";
   chart.options.x_min = 0;
   chart.series = {train, val};
-  tgex::write_svg(svg_path, chart);
+  try {
+    tgex::write_svg(svg_path, chart);
+  } catch (const std::runtime_error& e) {
+    throw EnvironmentError(std::string("the loss curve ") + e.what());
+  }
 }
 
 }  // namespace charlm

@@ -30,6 +30,7 @@ class Progress {
 class CsvLog {
  public:
   // Appends to `path` (writing the header if the file is new or empty); "" logs nothing.
+  // A failed open or write is an EnvironmentError naming the file and the system's reason.
   explicit CsvLog(const std::string& path);
   ~CsvLog();
   void write(const ReportRow& r);
@@ -38,6 +39,7 @@ class CsvLog {
   const std::string& path() const { return path_; }
 
  private:
+  void check_written();  // EnvironmentError (exit 4) when the disk refused a write
   std::string path_;
   std::FILE* file_ = nullptr;
 };

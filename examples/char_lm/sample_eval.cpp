@@ -6,7 +6,9 @@
 
 #include "corpus.hpp"
 #include "evaluate.hpp"
+#include "flags.hpp"
 #include "options.hpp"
+#include "paths.hpp"
 #include "session.hpp"
 #include "utf8.hpp"
 
@@ -40,13 +42,16 @@ int run_eval(const EvalOptions& o) {
   std::string what;
   if (o.data.empty()) {  // the validation split of the corpus the model trained on
     const std::string name = required(m.meta, "corpus.name", o.checkpoint);
+    if (name != "built-in corpus") check_readable_file("the corpus named by the checkpoint " + shown(o.checkpoint), name);
     Corpus corpus = name == "built-in corpus" ? builtin_corpus() : read_corpus(name);
     if (hash_text(corpus.hash) != required(m.meta, "corpus.hash", o.checkpoint))
       throw InputError(name + " has changed since the checkpoint was written; pass --data");
-    const double f = std::stod(required(m.meta, "train.val_fraction", o.checkpoint));
+    const double f = parse_real_in(required(m.meta, "train.val_fraction", o.checkpoint), limits::kValFraction,
+                                   "the checkpoint's metadata 'train.val_fraction'");
     ids = split_corpus(m.vocab.encode(corpus.text, corpus.name), f).val;
     what = name + " (validation split)";
   } else {
+    check_readable_file("--data", o.data);
     Corpus corpus = read_corpus(o.data);
     ids = m.vocab.encode(corpus.text, corpus.name);
     what = o.data;

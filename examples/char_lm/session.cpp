@@ -1,17 +1,9 @@
 #include "session.hpp"
 
-#include <sstream>
-
 #include "options.hpp"
+#include "paths.hpp"
 
 namespace charlm {
-
-std::string exact_text(double v) {
-  std::ostringstream os;
-  os.precision(17);
-  os << v;
-  return os.str();
-}
 
 const std::string& required(const Metadata& m, const std::string& key, const std::string& path) {
   const auto it = m.find(key);
@@ -20,6 +12,7 @@ const std::string& required(const Metadata& m, const std::string& key, const std
 }
 
 LoadedModel load_model(const std::string& path) {
+  check_readable_file("--checkpoint", path);
   LoadedModel r;
   r.meta = tg::read_checkpoint_metadata(path);
   try {

@@ -14,8 +14,7 @@ namespace charlm {
 
 using Metadata = std::map<std::string, std::string>;
 
-// Text that reads back as exactly the same double.
-std::string exact_text(double v);
+using tg::exact_text;
 // The metadata value of `key`; InputError naming the checkpoint if it is missing.
 const std::string& required(const Metadata& m, const std::string& key, const std::string& path);
 

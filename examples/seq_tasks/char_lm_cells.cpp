@@ -93,7 +93,7 @@ CharLmOutcome run_char_lm(const CharLmConfig& c, const CharLmRun& run) {
       << " --block " << run.block << " --batch " << run.batch << " --hidden " << c.hidden << " --embed " << c.embed
       << " --lr " << c.lr << " --clip " << c.clip << " --seed " << c.seed << " --threads " << c.threads
       << " --val-every " << c.val_every << " --print-every " << c.val_every << " --checkpoint "
-      << quoted(name + ".safetensors") << " --log " << quoted(name + ".csv") << " --json";
+      << quoted(name + ".safetensors") << " --overwrite --log " << quoted(name + ".csv") << " --json";
   const auto start = std::chrono::steady_clock::now();
   const double cpu_start = children_cpu_seconds();
   int exit_code = 0;
