@@ -1,5 +1,7 @@
 #include "model.hpp"
 
+#include <unistd.h>
+
 #include <stdexcept>
 
 #include "flags.hpp"
@@ -62,6 +64,20 @@ std::uint64_t ModelConfig::parameter_count() const {
   std::uint64_t n = V * embed + V * H + V;  // emb.weight [V, E], out.weight [V, H], out.bias [V]
   for (std::size_t l = 0; l < layers; ++l) n += G * H * ((l == 0 ? embed : H) + H + 2);  // W_ih, W_hh, b_ih, b_hh
   return n;
+}
+
+void check_memory(const ModelConfig& c, std::size_t batch, std::size_t block) {
+  const double gates = c.cell == "lstm" ? 4 : c.cell == "gru" ? 3 : 1;
+  const double params = double(c.parameter_count());
+  // Weights, gradients and two optimizer moments; per token, the tape keeps the embedding,
+  // each layer's gate projections and states, and the logits with their softmax.
+  const double per_token = double(c.embed) + double(c.layers) * double(c.hidden) * (3 * gates + 4) + 3.0 * double(c.vocab);
+  const double bytes = 4 * (4 * params + double(batch) * double(block) * per_token);
+  const double memory = double(::sysconf(_SC_PHYS_PAGES)) * double(::sysconf(_SC_PAGE_SIZE));
+  if (memory > 0 && bytes > memory)
+    throw InputError("this model and batch need about " + std::to_string(long(bytes / (1 << 20))) +
+                     " MiB, more than the machine's " + std::to_string(long(memory / (1 << 20))) +
+                     " MiB; use smaller --hidden, --layers, --embed, --batch or --block");
 }
 
 CharLM::CharLM(const ModelConfig& c)

@@ -24,6 +24,10 @@ struct ModelConfig {
   std::uint64_t parameter_count() const;
 };
 
+// InputError when the model, trained (or, with batch = block = 1, run) on [T, B] blocks, would
+// need more memory than the machine has: checked before anything is allocated.
+void check_memory(const ModelConfig& config, std::size_t batch, std::size_t block);
+
 class CharLM : public tg::Module {
  public:
   explicit CharLM(const ModelConfig& config);

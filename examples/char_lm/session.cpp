@@ -11,13 +11,23 @@ const std::string& required(const Metadata& m, const std::string& key, const std
   return it->second;
 }
 
+Vocabulary stored_vocabulary(const Metadata& m, const std::string& path) {
+  try {
+    return Vocabulary::deserialize(required(m, "vocab", path));
+  } catch (const std::invalid_argument& e) {
+    throw InputError("checkpoint " + shown(path) + ": metadata 'vocab': " + e.what());
+  }
+}
+
 LoadedModel load_model(const std::string& path) {
   check_readable_file("--checkpoint", path);
   LoadedModel r;
   r.meta = tg::read_checkpoint_metadata(path);
   try {
-    r.vocab = Vocabulary::deserialize(required(r.meta, "vocab", path));
-    r.model = std::make_unique<CharLM>(ModelConfig::from_metadata(r.meta));
+    r.vocab = stored_vocabulary(r.meta, path);
+    const ModelConfig config = ModelConfig::from_metadata(r.meta);
+    check_memory(config, 1, 1);
+    r.model = std::make_unique<CharLM>(config);
   } catch (const std::invalid_argument& e) {
     throw InputError(path + ": " + e.what());
   }

@@ -18,6 +18,9 @@ using tg::exact_text;
 // The metadata value of `key`; InputError naming the checkpoint if it is missing.
 const std::string& required(const Metadata& m, const std::string& key, const std::string& path);
 
+// The vocabulary stored in a checkpoint's metadata; InputError naming the file if malformed.
+Vocabulary stored_vocabulary(const Metadata& m, const std::string& path);
+
 struct LoadedModel {
   Metadata meta;
   Vocabulary vocab;

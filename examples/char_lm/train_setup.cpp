@@ -3,8 +3,6 @@
 // optimizer and schedule a run uses.
 #include "train_setup.hpp"
 
-#include <unistd.h>
-
 #include <sys/stat.h>
 
 #include "flags.hpp"
@@ -110,20 +108,6 @@ void check_files(const TrainOptions& o) {
     if (!path.empty() && exists(path))
       throw InputError("the checkpoint " + shown(path) +
                        " already exists; pass --resume to continue that run, or --overwrite to replace it");
-}
-
-void check_memory(const ModelConfig& c, std::size_t batch, std::size_t block) {
-  const double gates = c.cell == "lstm" ? 4 : c.cell == "gru" ? 3 : 1;
-  const double params = double(c.parameter_count());
-  // Weights, gradients and two optimizer moments; per token, the tape keeps the embedding,
-  // each layer's gate projections and states, and the logits with their softmax.
-  const double per_token = double(c.embed) + double(c.layers) * double(c.hidden) * (3 * gates + 4) + 3.0 * double(c.vocab);
-  const double bytes = 4 * (4 * params + double(batch) * double(block) * per_token);
-  const double memory = double(::sysconf(_SC_PHYS_PAGES)) * double(::sysconf(_SC_PAGE_SIZE));
-  if (memory > 0 && bytes > memory)
-    throw InputError("this model and batch need about " + std::to_string(long(bytes / (1 << 20))) +
-                     " MiB, more than the machine's " + std::to_string(long(memory / (1 << 20))) +
-                     " MiB; use smaller --hidden, --layers, --embed, --batch or --block");
 }
 
 std::unique_ptr<tg::OptimizerT<float>> make_optimizer(const TrainOptions& o, const CharLM& model) {

@@ -36,9 +36,6 @@ void take_flags_from(const Metadata& meta, TrainOptions& o);
 // folders too), no file named twice, and no existing checkpoint replaced without --overwrite.
 void check_files(const TrainOptions& o);
 
-// InputError when the model and a [T, B] block would need more memory than the machine has.
-void check_memory(const ModelConfig& config, std::size_t batch, std::size_t block);
-
 std::unique_ptr<tg::OptimizerT<float>> make_optimizer(const TrainOptions& o, const CharLM& model);
 // constant | cosine over `total` steps | step (x0.5 every quarter), after an optional warm-up.
 std::unique_ptr<tg::LRScheduler> make_schedule(const TrainOptions& o, tg::OptimizerBase& opt, long total);

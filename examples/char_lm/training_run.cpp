@@ -67,7 +67,7 @@ TrainingRun::TrainingRun(const TrainOptions& options) : o_(options), dp_(o_.dist
     schedule_steps_ = o_.steps;
   }
   // Bad values below throw std::invalid_argument, which main() reports as bad input (exit 2).
-  vocab_ = o_.resume ? Vocabulary::deserialize(required(meta_, "vocab", o_.checkpoint)) : Vocabulary(corpus_.text);
+  vocab_ = o_.resume ? stored_vocabulary(meta_, o_.checkpoint) : Vocabulary(corpus_.text);
   ids_ = vocab_.encode(corpus_.text, corpus_.name);
   split_ = split_corpus(ids_, o_.val_fraction);
   batcher_ = std::make_unique<StreamBatcher>(split_.train, o_.batch, o_.block);

@@ -4,6 +4,8 @@
 #include <sstream>
 #include <stdexcept>
 
+#include <tapegrad/autograd/number_text.hpp>
+
 #include "utf8.hpp"
 
 namespace charlm {
@@ -46,25 +48,23 @@ std::string Vocabulary::serialize() const {
 }
 
 Vocabulary Vocabulary::deserialize(const std::string& s) {
+  // Strictly increasing Unicode scalar values in decimal, as serialize() writes them.
   std::vector<char32_t> cps;
-  std::istringstream is(s);
-  std::string item;
-  while (std::getline(is, item, ',')) {
-    std::size_t used = 0;
-    unsigned long v = 0;
-    try {
-      v = std::stoul(item, &used);
-    } catch (const std::exception&) {
-      used = 0;
-    }
-    if (used != item.size() || item.empty() || v > 0x10FFFF)
-      throw std::invalid_argument("the vocabulary '" + s.substr(0, 40) + "...' is malformed");
+  std::size_t begin = 0;
+  while (begin <= s.size()) {
+    const std::size_t end = std::min(s.find(',', begin), s.size());
+    std::uint64_t v = 0;
+    const std::string item = s.substr(begin, end - begin);
+    if (!tg::parse_whole(item, v) || v > 0x10FFFF || (v >= 0xD800 && v <= 0xDFFF))
+      throw std::invalid_argument("the vocabulary's entry " + std::to_string(cps.size() + 1) + " '" +
+                                  tg::quote_input(item, 20) + "' is not a Unicode scalar value in decimal");
+    if (!cps.empty() && char32_t(v) <= cps.back())
+      throw std::invalid_argument("the vocabulary is not in increasing order at entry " + std::to_string(cps.size() + 1) +
+                                  " (a repeated or out-of-order character)");
     cps.push_back(char32_t(v));
+    begin = end + 1;
   }
-  if (cps.empty()) throw std::invalid_argument("the vocabulary is empty");
-  Vocabulary v(cps);
-  if (v.size() != cps.size()) throw std::invalid_argument("the vocabulary repeats a character");
-  return v;
+  return Vocabulary(cps);
 }
 
 }  // namespace charlm
