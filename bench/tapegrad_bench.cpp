@@ -13,6 +13,8 @@
 #include <iostream>
 
 #include <CLI/CLI.hpp>
+
+#include "common/decimal_flags.hpp"
 #include <nlohmann/json.hpp>
 
 #include <tapegrad/autograd/kernels.hpp>
@@ -54,6 +56,7 @@ int main(int argc, char** argv) {
                  "first and after the N-th (memory must not grow across blocks)")
       ->check(CLI::Range(std::size_t(2), std::size_t(100000)));
   try {
+    tgex::decimal_numbers(app);
     app.parse(argc, argv);
   } catch (const CLI::Success& e) {
     return app.exit(e);

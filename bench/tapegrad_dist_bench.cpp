@@ -14,6 +14,8 @@
 #include <iostream>
 
 #include <CLI/CLI.hpp>
+
+#include "common/decimal_flags.hpp"
 #include <nlohmann/json.hpp>
 
 #include <tapegrad/dist/dist.hpp>
@@ -39,6 +41,7 @@ int main(int argc, char** argv) {
   app.add_option("--steps", steps, "timed steps (default 100 for S, 6 for M)");
   app.add_flag("--json", json, "print one JSON line");
   try {
+    tgex::decimal_numbers(app);
     app.parse(argc, argv);
   } catch (const CLI::Success& e) {
     if (tg::dist::is_root()) app.exit(e);

@@ -6,6 +6,8 @@
 
 #include <tapegrad/tapegrad.hpp>
 
+#include "common/decimal_flags.hpp"
+
 namespace tgex {
 
 std::string CommonFlags::path(const std::string& file) const { return out_dir + "/" + file; }
@@ -19,13 +21,14 @@ void add_common_flags(CLI::App& app, CommonFlags& flags) {
 
 int run_main(CLI::App& app, CommonFlags& flags, int argc, char** argv, const std::function<int()>& run) {
   try {
+    decimal_numbers(app);
     app.parse(argc, argv);
   } catch (const CLI::CallForHelp& e) {
     return app.exit(e);
   } catch (const CLI::CallForAllHelp& e) {
     return app.exit(e);
   } catch (const CLI::ParseError& e) {
-    app.exit(e);
+    std::fprintf(stderr, "%s: %s (see --help)\n", app.get_name().c_str(), tg::quote_input(e.what(), 240).c_str());
     return 2;
   }
   try {
