@@ -39,7 +39,7 @@ constexpr WholeRange kCount{0, std::uint64_t(1) << 62};     // --warmup, --save-
 constexpr WholeRange kEvery{1, std::uint64_t(1) << 62};     // --val-every, --print-every
 constexpr WholeRange kThreads{1, 1024};                     // then capped at the cores
 constexpr WholeRange kSeed{};                               // any 64-bit seed
-constexpr WholeRange kLength{1, 100000000};                 // sample --length
+constexpr WholeRange kLength{1, 1000000};                    // sample --length (about 20 s at most)
 constexpr WholeRange kTopK{0, 1u << 21};                    // sample --top-k (vocabulary <= 2^21)
 constexpr RealRange kLr{0, std::numeric_limits<double>::max(), true};
 constexpr RealRange kClip{0, std::numeric_limits<double>::max(), false};
