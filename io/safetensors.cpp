@@ -1,5 +1,7 @@
 #include <tapegrad/io/safetensors.hpp>
 
+#include <tapegrad/autograd/number_text.hpp>
+
 #include <fcntl.h>
 #include <sys/stat.h>
 #include <unistd.h>
@@ -148,10 +150,9 @@ void write_all(int fd, const void* data, std::size_t n, const std::string& what)
   const char* p = static_cast<const char*>(data);
   while (n > 0) {
     const ssize_t w = ::write(fd, p, std::min<std::size_t>(n, 1u << 30));
-    if (w < 0) {
-      if (errno == EINTR) continue;
-      throw CheckpointError(what + ": write failed: " + errno_text());
-    }
+    if (w < 0 && errno == EINTR) continue;
+    if (w < 0) throw FileIoError(what + ": write failed: " + errno_text());
+    if (w == 0) throw FileIoError(what + ": write failed: no byte was written (disk full?)");
     p += w;
     n -= std::size_t(w);
   }
@@ -175,18 +176,18 @@ void write_file_atomically(const std::string& path, const std::vector<Piece>& pi
           std::to_string(static_cast<unsigned long long>(tick) % 1000000007ull);
     fd = ::open(tmp.c_str(), O_WRONLY | O_CREAT | O_EXCL | O_CLOEXEC, 0666);
     if (fd < 0 && errno != EEXIST)
-      throw CheckpointError(what + ": cannot create the temporary file '" + tmp +
+      throw FileIoError(what + ": cannot create the temporary file '" + tmp +
                             "': " + errno_text());
   }
-  if (fd < 0) throw CheckpointError(what + ": cannot find a free temporary file name");
+  if (fd < 0) throw FileIoError(what + ": cannot find a free temporary file name: " + errno_text());
   try {
     for (const Piece& p : pieces) write_all(fd, p.data, p.size, what);
-    if (::fsync(fd) != 0) throw CheckpointError(what + ": fsync failed: " + errno_text());
+    if (::fsync(fd) != 0) throw FileIoError(what + ": fsync failed: " + errno_text());
     const int closed = ::close(fd);
     fd = -1;
-    if (closed != 0) throw CheckpointError(what + ": close failed: " + errno_text());
+    if (closed != 0) throw FileIoError(what + ": close failed: " + errno_text());
     if (::rename(tmp.c_str(), path.c_str()) != 0)
-      throw CheckpointError(what + ": cannot rename the temporary file over it: " + errno_text());
+      throw FileIoError(what + ": cannot rename the temporary file over it: " + errno_text());
   } catch (...) {
     if (fd >= 0) ::close(fd);
     ::unlink(tmp.c_str());
@@ -194,12 +195,12 @@ void write_file_atomically(const std::string& path, const std::vector<Piece>& pi
   }
   const int dir = ::open(folder.c_str(), O_RDONLY | O_DIRECTORY | O_CLOEXEC);
   if (dir < 0)
-    throw CheckpointError(what + ": written, but its folder cannot be opened to fsync: " +
+    throw FileIoError(what + ": written, but its folder cannot be opened to fsync: " +
                           errno_text());
   const int synced = ::fsync(dir);
   ::close(dir);
   if (synced != 0)
-    throw CheckpointError(what + ": written, but fsync of its folder failed: " + errno_text());
+    throw FileIoError(what + ": written, but fsync of its folder failed: " + errno_text());
 }
 
 // ---- reading ----
@@ -216,13 +217,6 @@ struct Entry {
   Shape shape;
   std::uint64_t begin, end;
 };
-
-template <class T>
-xt::xarray<T> read_values(const unsigned char* src, const Shape& shape) {
-  auto a = xt::xarray<T>::from_shape(shape);
-  if (a.size()) std::memcpy(a.data(), src, a.size() * sizeof(T));
-  return a;
-}
 
 }  // namespace
 
@@ -326,31 +320,114 @@ std::uint64_t read_header_length(const unsigned char* bytes, std::uint64_t size,
                    "length (truncated, or not a safetensors file)");
   std::uint64_t n = 0;
   for (int i = 7; i >= 0; --i) n = (n << 8) | bytes[i];
+  if (n > kSafetensorsMaxHeaderBytes)
+    throw src.fail("the header length " + std::to_string(n) + " exceeds the limit of " +
+                   std::to_string(kSafetensorsMaxHeaderBytes) + " bytes (corrupt, or not a "
+                   "safetensors file)");
   if (n > size - 8)
     throw src.fail("the header length " + std::to_string(n) + " exceeds the " +
                    std::to_string(size - 8) + " bytes after it (truncated, or not a safetensors file)");
   return n;
 }
 
-// Parses the header, refusing a key given twice in any object (nlohmann would keep the last
-// silently); each open object keeps its keys in a std::set, so n keys cost O(n log n).
+// Note [hostile files]: builds the header's DOM through nlohmann's plain SAX DOM builder (its
+// callback parser scans an object's members at the end of each member object: quadratic in
+// the number of entries) and stops it (HeaderRefused) at the first key given twice in an
+// object (nlohmann would keep the last silently), container nested deeper than the format
+// needs, array longer than any shape, or entry past the limits. Each open object keeps its keys
+// in a std::set: n keys cost O(n log n).
+struct HeaderRefused {
+  std::string what;
+};
+
+class GuardedDomParser {
+ public:
+  using number_integer_t = json::number_integer_t;
+  using number_unsigned_t = json::number_unsigned_t;
+  using number_float_t = json::number_float_t;
+  using string_t = json::string_t;
+  using binary_t = json::binary_t;
+
+  explicit GuardedDomParser(json& result) : dom_(result) {}
+
+  bool null() { return element() && dom_.null(); }
+  bool boolean(bool v) { return element() && dom_.boolean(v); }
+  bool number_integer(number_integer_t v) { return element() && dom_.number_integer(v); }
+  bool number_unsigned(number_unsigned_t v) { return element() && dom_.number_unsigned(v); }
+  bool number_float(number_float_t v, const string_t& s) { return element() && dom_.number_float(v, s); }
+  bool string(string_t& v) { return element() && dom_.string(v); }
+  bool binary(binary_t& v) { return element() && dom_.binary(v); }
+  bool start_object(std::size_t n) { return open(false) && dom_.start_object(n); }
+  bool end_object() { return close() && dom_.end_object(); }
+  bool start_array(std::size_t n) { return open(true) && dom_.start_array(n); }
+  bool end_array() { return close() && dom_.end_array(); }
+  bool key(string_t& k) {
+    // depth 1: a tensor or "__metadata__"; 2: a field of an entry, or a metadata entry.
+    const std::size_t depth = open_.size();
+    if (!open_.back().keys.insert(k).second)
+      throw HeaderRefused{"the header has the key '" + quote_input(k) + "' twice"};
+    if (depth == 1) top_key_ = k;
+    if ((depth == 1 && k != "__metadata__") || (depth == 2 && in_metadata_)) count_entry();
+    if (depth == 2 && !in_metadata_ && open_.back().keys.size() > 3)
+      throw HeaderRefused{"tensor '" + quote_input(top_key_) + "': the entry must be an object "
+                          "with exactly dtype, shape and data_offsets"};
+    return dom_.key(k);
+  }
+  template <class Exception>
+  bool parse_error(std::size_t position, const std::string& token, const Exception& e) {
+    return dom_.parse_error(position, token, e);
+  }
+
+ private:
+  struct Open {
+    bool array;
+    std::size_t elements;
+    std::set<std::string> keys;
+  };
+  bool element() {
+    if (!open_.empty() && open_.back().array && ++open_.back().elements > kSafetensorsMaxRank)
+      throw HeaderRefused{"an array in the header holds more than " +
+                          std::to_string(kSafetensorsMaxRank) + " elements (the most dimensions "
+                          "a shape may have)"};
+    return true;
+  }
+  bool open(bool array) {
+    element();
+    // depth 0: the header; 1: an entry or __metadata__; 2: a shape or data_offsets array.
+    if (open_.size() >= 3)
+      throw HeaderRefused{"the header nests deeper than the format's three levels (header "
+                          "object, entry object, shape array)"};
+    if (open_.size() == 1) in_metadata_ = top_key_ == "__metadata__";
+    open_.push_back(Open{array, 0, {}});
+    return true;
+  }
+  bool close() {
+    open_.pop_back();
+    return true;
+  }
+  void count_entry() {
+    if (++entries_ > kSafetensorsMaxEntries)
+      throw HeaderRefused{"the header holds more than " + std::to_string(kSafetensorsMaxEntries) +
+                          " entries (tensors plus metadata entries), the limit"};
+  }
+
+  nlohmann::detail::json_sax_dom_parser<json> dom_;
+  std::vector<Open> open_;
+  std::string top_key_;
+  bool in_metadata_ = false;
+  std::size_t entries_ = 0;
+};
+
 json parse_header_json(const std::string& header_text, const Source& src) {
-  std::vector<std::set<std::string>> open_objects;
-  std::string duplicate;
   json header;
   try {
-    header = json::parse(header_text, [&](int, json::parse_event_t event, json& parsed) {
-      if (event == json::parse_event_t::object_start) open_objects.emplace_back();
-      if (event == json::parse_event_t::object_end && !open_objects.empty()) open_objects.pop_back();
-      if (event == json::parse_event_t::key && !open_objects.empty() &&
-          !open_objects.back().insert(parsed.get<std::string>()).second && duplicate.empty())
-        duplicate = parsed.get<std::string>();
-      return true;
-    });
+    GuardedDomParser sax(header);
+    json::sax_parse(header_text, &sax);
+  } catch (const HeaderRefused& e) {
+    throw src.fail(e.what);
   } catch (const json::exception& e) {
-    throw src.fail("the header is not valid JSON (" + std::string(e.what()) + ")");
+    throw src.fail("the header is not valid JSON (" + quote_input(e.what(), 200) + ")");
   }
-  if (!duplicate.empty()) throw src.fail("the header has the key '" + duplicate + "' twice");
   if (!header.is_object()) throw src.fail("the header is not a JSON object");
   return header;
 }
@@ -362,7 +439,7 @@ std::map<std::string, std::string> read_metadata(const json& header, const Sourc
   if (it == header.end()) return metadata;
   if (!it->is_object()) throw src.fail("__metadata__ is not an object");
   for (auto m = it->begin(); m != it->end(); ++m) {
-    if (!m.value().is_string()) throw src.fail("__metadata__ entry '" + m.key() + "' is not a string");
+    if (!m.value().is_string()) throw src.fail("__metadata__ entry '" + quote_input(m.key()) + "' is not a string");
     metadata[m.key()] = m.value().get<std::string>();
   }
   return metadata;
@@ -378,7 +455,7 @@ void verify_header_crc(const unsigned char* length, const std::string& header_te
   if (hcrc == metadata.end()) return;
   std::uint32_t stored;
   if (!parse_crc_hex(hcrc->second, stored))
-    throw src.fail("the header_crc32 entry '" + hcrc->second + "' is not 8 lowercase hex digits");
+    throw src.fail("the header_crc32 entry '" + quote_input(hcrc->second) + "' is not 8 lowercase hex digits");
   const std::size_t digits = header_crc_digits(header_text);
   if (digits == std::string::npos)
     throw src.fail("the header_crc32 entry is not written as this reader expects (corrupt header)");
@@ -387,7 +464,7 @@ void verify_header_crc(const unsigned char* length, const std::string& header_te
   actual = crc32_update(actual, "00000000", 8);
   actual = crc32_update(actual, header_text.data() + digits + 8, header_text.size() - digits - 8);
   if (actual != stored)
-    throw src.fail("CRC mismatch in the header: stored " + hcrc->second + ", computed " +
+    throw src.fail("CRC mismatch in the header: stored " + quote_input(hcrc->second) + ", computed " +
                    crc_hex(actual) + " (the file is corrupt)");
 }
 
@@ -397,14 +474,14 @@ Dtype parse_dtype(const json& dt, const std::string& tensor, const Source& src) 
   if (d == "F32") return Dtype::F32;
   if (d == "F64") return Dtype::F64;
   if (d == "I64") return Dtype::I64;
-  throw src.fail(tensor + ": unsupported dtype '" + d + "' (tapegrad reads F32, F64 and I64)");
+  throw src.fail(tensor + ": unsupported dtype '" + quote_input(d) + "' (tapegrad reads F32, F64 and I64)");
 }
 
 // One tensor's entry: its dtype, shape and byte range, consistent with each other and inside
 // the `section_size`-byte data section.
 Entry parse_entry(const std::string& name, const json& v, std::uint64_t section_size,
                   const Source& src) {
-  const std::string tensor = "tensor '" + name + "'";
+  const std::string tensor = "tensor '" + quote_input(name) + "'";
   if (!v.is_object() || v.size() != 3 || !v.contains("dtype") || !v.contains("shape") ||
       !v.contains("data_offsets"))
     throw src.fail(tensor + ": the entry must be an object with exactly dtype, shape and "
@@ -457,10 +534,10 @@ void check_tiling(std::vector<Entry>& entries, std::uint64_t section_size, const
   });
   std::uint64_t covered = 0;
   for (const Entry& e : entries) {
-    if (e.begin < covered) throw src.fail("tensor '" + e.name + "' overlaps the tensor before it");
+    if (e.begin < covered) throw src.fail("tensor '" + quote_input(e.name) + "' overlaps the tensor before it");
     if (e.begin > covered)
       throw src.fail("the data section has a gap at bytes [" + std::to_string(covered) + ", " +
-                     std::to_string(e.begin) + ") before tensor '" + e.name + "'");
+                     std::to_string(e.begin) + ") before tensor '" + quote_input(e.name) + "'");
     covered = e.end;
   }
   if (covered != section_size)
@@ -493,25 +570,88 @@ void verify_data_crc(const std::map<std::string, std::string>& metadata, std::ui
   if (crc == metadata.end()) return;
   std::uint32_t stored;
   if (!parse_crc_hex(crc->second, stored))
-    throw src.fail("the crc32 entry '" + crc->second + "' is not 8 lowercase hex digits");
+    throw src.fail("the crc32 entry '" + quote_input(crc->second) + "' is not 8 lowercase hex digits");
   if (actual != stored)
-    throw src.fail("CRC mismatch in the data section: stored " + crc->second + ", computed " +
+    throw src.fail("CRC mismatch in the data section: stored " + quote_input(crc->second) + ", computed " +
                    crc_hex(actual) + " (the file is corrupt)");
 }
 
-// The tensors' values from the data section (entries in data-section order, checked).
-StoredTensors read_tensors(const std::vector<Entry>& entries, const unsigned char* section) {
+CheckpointError out_of_memory(const Source& src, const std::string& what, std::uint64_t bytes) {
+  return src.fail("out of memory: " + what + " needs " + std::to_string(bytes) + " bytes");
+}
+
+template <class T, class Fill>
+StoredTensor read_values(const Entry& e, const Source& src, Fill& fill) {
+  xt::xarray<T> a;
+  try {
+    a = xt::xarray<T>::from_shape(e.shape);
+  } catch (const std::bad_alloc&) {
+    throw out_of_memory(src, "tensor '" + quote_input(e.name) + "'", e.end - e.begin);
+  }
+  if (a.size()) fill(static_cast<void*>(a.data()), a.size() * sizeof(T));
+  return StoredTensor(std::move(a));
+}
+
+// The tensors' values, in data-section order (entries checked and sorted by read_header):
+// fill(dst, n) copies the next n bytes of the data section to dst.
+template <class Fill>
+StoredTensors read_tensors(const std::vector<Entry>& entries, const Source& src, Fill fill) {
   StoredTensors tensors;
   tensors.reserve(entries.size());
   for (const Entry& e : entries) {
-    const unsigned char* src = section + e.begin;
     switch (e.dtype) {
-      case Dtype::F32: tensors.emplace_back(e.name, read_values<float>(src, e.shape)); break;
-      case Dtype::F64: tensors.emplace_back(e.name, read_values<double>(src, e.shape)); break;
-      case Dtype::I64: tensors.emplace_back(e.name, read_values<std::int64_t>(src, e.shape)); break;
+      case Dtype::F32: tensors.emplace_back(e.name, read_values<float>(e, src, fill)); break;
+      case Dtype::F64: tensors.emplace_back(e.name, read_values<double>(e, src, fill)); break;
+      case Dtype::I64: tensors.emplace_back(e.name, read_values<std::int64_t>(e, src, fill)); break;
     }
   }
   return tensors;
+}
+
+constexpr std::uint32_t kCrcStart = 0;  // ::crc32(0L, Z_NULL, 0)
+
+// ---- the file: opened without blocking, read in steps ----
+
+struct Fd {
+  int fd = -1;
+  ~Fd() {
+    if (fd >= 0) ::close(fd);
+  }
+};
+
+const char* file_kind(mode_t mode) {
+  if (S_ISDIR(mode)) return "a directory";
+  if (S_ISFIFO(mode)) return "a FIFO";
+  if (S_ISSOCK(mode)) return "a socket";
+  if (S_ISCHR(mode) || S_ISBLK(mode)) return "a device";
+  return "not a plain file";
+}
+
+// Opens `path` for reading without blocking (a plain open of a FIFO waits for a writer) and
+// returns its size; FileIoError unless it is a regular file.
+std::uint64_t open_regular(const std::string& path, Fd& fd, const Source& src) {
+  fd.fd = ::open(path.c_str(), O_RDONLY | O_NONBLOCK | O_NOCTTY | O_CLOEXEC);
+  if (fd.fd < 0) throw FileIoError(src.who + ": cannot open it: " + errno_text());
+  struct stat st;
+  if (::fstat(fd.fd, &st) != 0) throw FileIoError(src.who + ": cannot stat it: " + errno_text());
+  if (!S_ISREG(st.st_mode))
+    throw FileIoError(src.who + ": not a regular file (" + file_kind(st.st_mode) + ")");
+  const int flags = ::fcntl(fd.fd, F_GETFL);
+  if (flags >= 0) ::fcntl(fd.fd, F_SETFL, flags & ~O_NONBLOCK);
+  return std::uint64_t(st.st_size);
+}
+
+// Exactly n bytes from the current position; FileIoError on a read error or an early end.
+void read_exact(int fd, void* dst, std::size_t n, const Source& src) {
+  auto* p = static_cast<unsigned char*>(dst);
+  while (n > 0) {
+    const ssize_t r = ::read(fd, p, std::min<std::size_t>(n, 1u << 30));
+    if (r < 0 && errno == EINTR) continue;
+    if (r < 0) throw FileIoError(src.who + ": read failed: " + errno_text());
+    if (r == 0) throw FileIoError(src.who + ": it ended early while being read (was it shortened?)");
+    p += r;
+    n -= std::size_t(r);
+  }
 }
 
 }  // namespace
@@ -520,44 +660,52 @@ SafetensorsFile parse_safetensors(const void* data, std::size_t size, const std:
   const auto* bytes = static_cast<const unsigned char*>(data);
   const Source src(source);
   const std::uint64_t n = read_header_length(bytes, size, src);
-  const std::string header_text(reinterpret_cast<const char*>(bytes + 8), std::size_t(n));
-  const unsigned char* section = bytes + 8 + n;
-  const std::uint64_t section_size = size - 8 - n;
-  Header h = read_header(bytes, header_text, section_size, src);
-  verify_data_crc(h.metadata,
-                  crc32_update(static_cast<std::uint32_t>(::crc32(0L, Z_NULL, 0)), section, section_size),
-                  src);
-  SafetensorsFile file;
-  file.metadata = std::move(h.metadata);
-  file.tensors = read_tensors(h.entries, section);
-  return file;
+  try {
+    const std::string header_text(reinterpret_cast<const char*>(bytes + 8), std::size_t(n));
+    Header h = read_header(bytes, header_text, size - 8 - n, src);
+    const unsigned char* next = bytes + 8 + n;
+    std::uint32_t crc = kCrcStart;
+    SafetensorsFile file;
+    file.tensors = read_tensors(h.entries, src, [&](void* dst, std::size_t nbytes) {
+      std::memcpy(dst, next, nbytes);
+      crc = crc32_update(crc, next, nbytes);
+      next += nbytes;
+    });
+    verify_data_crc(h.metadata, crc, src);
+    file.metadata = std::move(h.metadata);
+    return file;
+  } catch (const std::bad_alloc&) {
+    throw src.fail("out of memory while reading it (" + std::to_string(size) + " bytes, " +
+                   std::to_string(n) + " of them the header)");
+  }
 }
 
+// Note [hostile files]: the length, then the header, are checked against the file's real size
+// before either is read; the data section is read only once its layout is known to be sound.
 SafetensorsFile load_safetensors(const std::string& path) {
-  const std::string who = "safetensors file '" + path + "'";
-  const int fd = ::open(path.c_str(), O_RDONLY | O_CLOEXEC);
-  if (fd < 0) throw CheckpointError(who + ": cannot open it: " + errno_text());
-  std::vector<unsigned char> bytes;
+  const Source src(path);
+  Fd fd;
+  const std::uint64_t size = open_regular(path, fd, src);
+  unsigned char length[8] = {};
+  read_exact(fd.fd, length, std::size_t(std::min<std::uint64_t>(size, 8)), src);
+  const std::uint64_t n = read_header_length(length, size, src);
   try {
-    struct stat st;
-    if (::fstat(fd, &st) != 0) throw CheckpointError(who + ": cannot stat it: " + errno_text());
-    if (!S_ISREG(st.st_mode)) throw CheckpointError(who + ": not a regular file");
-    bytes.resize(std::size_t(st.st_size));
-    std::size_t got = 0;
-    while (got < bytes.size()) {
-      const ssize_t r = ::read(fd, bytes.data() + got, bytes.size() - got);
-      if (r < 0 && errno == EINTR) continue;
-      if (r < 0) throw CheckpointError(who + ": read failed: " + errno_text());
-      if (r == 0) break;  // shrank while we read: parse what is there
-      got += std::size_t(r);
-    }
-    bytes.resize(got);
-  } catch (...) {
-    ::close(fd);
-    throw;
+    std::string header_text(std::size_t(n), '\0');
+    read_exact(fd.fd, header_text.data(), header_text.size(), src);
+    Header h = read_header(length, header_text, size - 8 - n, src);
+    std::uint32_t crc = kCrcStart;
+    SafetensorsFile file;
+    file.tensors = read_tensors(h.entries, src, [&](void* dst, std::size_t nbytes) {
+      read_exact(fd.fd, dst, nbytes, src);
+      crc = crc32_update(crc, dst, nbytes);
+    });
+    verify_data_crc(h.metadata, crc, src);
+    file.metadata = std::move(h.metadata);
+    return file;
+  } catch (const std::bad_alloc&) {
+    throw src.fail("out of memory while reading it (" + std::to_string(size) + " bytes, " +
+                   std::to_string(n) + " of them the header)");
   }
-  ::close(fd);
-  return parse_safetensors(bytes.data(), bytes.size(), path);
 }
 
 }  // namespace tg

@@ -21,6 +21,27 @@
 // the problem: a file shorter than 8 bytes or than its header, invalid JSON or UTF-8, a key given
 // twice, a malformed entry, a dtype it does not read, a shape whose size disagrees with its
 // byte range, offsets outside the data section, overlapping or leaving a gap, a CRC mismatch.
+//
+// Note [hostile files]: a crafted file (even one whose CRCs are right) cannot make the reader
+// crash, hang, or allocate more than the file's own size plus its header's parse:
+//   - the header length is checked against kSafetensorsMaxHeaderBytes and against the file's
+//     real size before the header is allocated or read;
+//   - parsing stops at the first container nested deeper than the format's three levels (top
+//     object -> entry object -> shape or data_offsets array), at an array of more than
+//     kSafetensorsMaxRank elements, at an entry object with a fourth key, and once the header
+//     holds more than kSafetensorsMaxEntries entries (tensors plus metadata entries), so
+//     parsing is linear in the header's size (duplicate keys: a sorted set per object,
+//     O(n log n));
+//   - load_safetensors opens without blocking (a FIFO is refused, never waited on), checks that
+//     the path is a regular file, and reads the data section only after every entry and the
+//     tiling were checked against the file's size; each tensor's values are read straight into
+//     its array;
+//   - std::bad_alloc while reading becomes a CheckpointError naming the file and the bytes it
+//     needed.
+// Failures of the system rather than of the file's content (open, stat, read, write, fsync,
+// rename; a missing or read-only folder, a full disk, a file-size limit; a path that is not a
+// regular file) are FileIoError, a CheckpointError whose message names the file and the
+// system's reason (strerror).
 #include <cstdint>
 #include <map>
 #include <stdexcept>
@@ -38,10 +59,30 @@
 namespace tg {
 
 // A file that cannot be read, written or trusted (std::runtime_error; the message names it).
+// Thrown as is when the file's content is bad (corrupt, truncated, malformed, hostile, or not
+// what the loader expects).
 class CheckpointError : public std::runtime_error {
  public:
   using std::runtime_error::runtime_error;
 };
+
+// An operating-system failure while reading or writing a file (open, stat, read, write, fsync,
+// rename: a missing or read-only folder, a full disk, a file-size limit, a path that is not a
+// regular file): the message names the file and the system's reason (strerror). A command-line
+// tool can tell "fix your environment" (FileIoError) from "this file is bad" (CheckpointError).
+class FileIoError : public CheckpointError {
+ public:
+  using CheckpointError::CheckpointError;
+};
+
+// Note [hostile files]: the reader's limits.
+// The header (the JSON after the 8-byte length) may hold at most 100 MiB, like the reference
+// safetensors implementation.
+constexpr std::uint64_t kSafetensorsMaxHeaderBytes = 100ull * 1024 * 1024;
+// At most 1,000,000 entries: tensors plus "__metadata__" entries.
+constexpr std::size_t kSafetensorsMaxEntries = 1000000;
+// At most 64 dimensions per shape (and 64 elements in any header array).
+constexpr std::size_t kSafetensorsMaxRank = 64;
 
 // The dtypes tapegrad reads and writes, by their safetensors names.
 enum class Dtype { F32, F64, I64 };
@@ -98,16 +139,19 @@ struct SafetensorsFile {
 // fsynced, then renamed over `path`, then the folder is fsynced; on any failure the temporary
 // file is removed and an existing `path` is left as it was.
 // std::invalid_argument for an empty, duplicate or "__metadata__" tensor name, a metadata key
-// "crc32" or "header_crc32", or text that is not valid UTF-8; CheckpointError for I/O errors.
+// "crc32" or "header_crc32", or text that is not valid UTF-8; FileIoError for I/O errors
+// (the temporary file cannot be created, written (ENOSPC, EFBIG), fsynced or renamed).
 void save_safetensors(const std::string& path, const StoredTensors& tensors,
                       const std::map<std::string, std::string>& metadata = {});
 template <class T>
 void save_safetensors(const std::string& path, const NamedTensorsT<T>& tensors,
                       const std::map<std::string, std::string>& metadata = {});
 
-// Reads and validates a whole file (see the list above).
+// Reads and validates a whole file (see the list above and Note [hostile files]): FileIoError
+// when the path cannot be opened, is not a regular file, or a read fails; CheckpointError for
+// bad content or when memory runs out.
 SafetensorsFile load_safetensors(const std::string& path);
-// The same from bytes in memory; `source` names them in error messages.
+// The same checks on bytes in memory; `source` names them in error messages.
 SafetensorsFile parse_safetensors(const void* data, std::size_t size, const std::string& source);
 
 extern template void save_safetensors(const std::string&, const NamedTensorsT<float>&,

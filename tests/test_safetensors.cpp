@@ -3,8 +3,10 @@
 // truncation and every single-bit flip rejected, malformed headers, and the atomic write.
 #include <signal.h>
 #include <sys/resource.h>
+#include <sys/stat.h>
 #include <unistd.h>
 
+#include <chrono>
 #include <cmath>
 #include <cstring>
 #include <filesystem>
@@ -14,6 +16,7 @@
 #include <nlohmann/json.hpp>
 #include <zlib.h>
 
+#include "hostile_files.hpp"
 #include "temp_files.hpp"
 #include "test_helpers.hpp"
 
@@ -286,15 +289,36 @@ TEST_CASE("malformed headers: each is rejected with a message naming the problem
   CHECK(rejection(raw_file("{}", {}, ~0ull - 1)).find("exceeds") != std::string::npos);
 }
 
-TEST_CASE("load_safetensors: a missing file or a folder is a clear error") {
+TEST_CASE("load_safetensors: a missing file, a folder, a FIFO or a path under a file is a FileIoError") {
   TempDir dir;
   CHECK_THROWS_WITH_AS(tg::load_safetensors(dir.file("nope.safetensors")),
                        ("safetensors file '" + dir.file("nope.safetensors") +
                         "': cannot open it: No such file or directory").c_str(),
-                       tg::CheckpointError);
+                       tg::FileIoError);
   CHECK_THROWS_WITH_AS(tg::load_safetensors(dir.path().string()),
-                       ("safetensors file '" + dir.path().string() + "': not a regular file").c_str(),
-                       tg::CheckpointError);
+                       ("safetensors file '" + dir.path().string() + "': not a regular file (a directory)").c_str(),
+                       tg::FileIoError);
+  tgtest::write_text(dir.file("plain"), "x");
+  CHECK_THROWS_WITH_AS(tg::load_safetensors(dir.file("plain") + "/x.safetensors"),
+                       doctest::Contains("cannot open it: Not a directory"), tg::FileIoError);
+  // A FIFO with no writer: a plain open() would wait forever; the reader refuses it at once.
+  const std::string fifo = dir.file("fifo.safetensors");
+  REQUIRE(::mkfifo(fifo.c_str(), 0600) == 0);
+  const auto start = std::chrono::steady_clock::now();
+  const tgtest::ChildResult r = tgtest::in_child([&](const auto& say) {
+    try {
+      tg::load_safetensors(fifo);
+    } catch (const tg::FileIoError& e) {
+      say(e.what());
+      return 0;
+    }
+    return 1;
+  }, 5);
+  MESSAGE(r.message << " (" << std::chrono::duration<double>(std::chrono::steady_clock::now() - start).count() << " s)");
+  CHECK(r.code == 0);  // -14 (SIGALRM) when it hung
+  CHECK(r.message == "safetensors file '" + fifo + "': not a regular file (a FIFO)");
+  // FileIoError is a CheckpointError: callers that catch the latter catch both.
+  CHECK_THROWS_AS(tg::load_safetensors(fifo), tg::CheckpointError);
 }
 
 TEST_CASE("save: atomic, a failed write leaves the old file intact and no temporary file") {
@@ -303,38 +327,44 @@ TEST_CASE("save: atomic, a failed write leaves the old file intact and no tempor
   tg::save_safetensors(path, tg::StoredTensors{{"old", xt::xarray<float>{1.0f}}});
   const Bytes old = read_bytes(path);
 
-  // The write itself fails: a file-size limit below the new file's size (EFBIG).
-  {
-    struct rlimit saved;
-    REQUIRE(::getrlimit(RLIMIT_FSIZE, &saved) == 0);
-    auto previous = ::signal(SIGXFSZ, SIG_IGN);
-    struct rlimit small = saved;
+  // The write itself fails: a file-size limit below the new file's size (EFBIG), set in a child
+  // (RLIMIT_FSIZE binds root too) with SIGXFSZ ignored so write() returns the error.
+  const tgtest::ChildResult r = tgtest::in_child([&](const auto& say) {
+    ::signal(SIGXFSZ, SIG_IGN);
+    struct rlimit small;
+    if (::getrlimit(RLIMIT_FSIZE, &small) != 0) return 2;
     small.rlim_cur = 200;
-    REQUIRE(::setrlimit(RLIMIT_FSIZE, &small) == 0);
-    std::string msg;
+    if (::setrlimit(RLIMIT_FSIZE, &small) != 0) return 3;
     try {
       tg::save_safetensors(path, tg::StoredTensors{{"new", xt::xarray<float>::from_shape({1000})}});
-    } catch (const tg::CheckpointError& e) {
-      msg = e.what();
+    } catch (const tg::FileIoError& e) {
+      say(e.what());
+      return 0;
     }
-    ::setrlimit(RLIMIT_FSIZE, &saved);
-    ::signal(SIGXFSZ, previous);
-    MESSAGE(msg);
-    CHECK(msg.find("write failed") != std::string::npos);
-  }
+    return 1;
+  });
+  MESSAGE(r.message);
+  CHECK(r.code == 0);
+  CHECK(r.message == "safetensors file '" + path + "': write failed: " + std::strerror(EFBIG));
   CHECK(read_bytes(path) == old);
-  CHECK(dir.entries() == 1);
+  CHECK(dir.entries() == 1);  // the temporary file is gone
 
   // The rename fails: the target is a folder.
   fs::create_directories(dir.path() / "folder" / "inside");
   CHECK_THROWS_WITH_AS(tg::save_safetensors(dir.file("folder"), tg::StoredTensors{}),
-                       doctest::Contains("cannot rename the temporary file over it"), tg::CheckpointError);
+                       doctest::Contains("cannot rename the temporary file over it: Is a directory"), tg::FileIoError);
   CHECK(fs::is_directory(dir.path() / "folder" / "inside"));
   CHECK(dir.entries() == 2);
 
-  // The folder does not exist.
+  // Folders that cannot be written, also as root: missing, under a regular file, in /proc.
   CHECK_THROWS_WITH_AS(tg::save_safetensors(dir.file("no/such/x.safetensors"), tg::StoredTensors{}),
-                       doctest::Contains("cannot create the temporary file"), tg::CheckpointError);
+                       doctest::Contains("cannot create the temporary file"), tg::FileIoError);
+  CHECK_THROWS_WITH_AS(tg::save_safetensors(path + "/x.safetensors", tg::StoredTensors{}),
+                       doctest::Contains("': Not a directory"), tg::FileIoError);
+  CHECK_THROWS_WITH_AS(tg::save_safetensors("/proc/tapegrad_test.safetensors", tg::StoredTensors{}),
+                       doctest::Contains("safetensors file '/proc/tapegrad_test.safetensors': cannot create the temporary file"),
+                       tg::FileIoError);
+  CHECK(read_bytes(path) == old);
 
   // A successful save replaces the old file in one step.
   tg::save_safetensors(path, tg::StoredTensors{{"new", xt::xarray<float>{2.0f}}});
@@ -380,4 +410,185 @@ TEST_CASE("StoredTensor: dtype, shape, and get with the wrong dtype is a clear e
   CHECK(tg::dtype_of<float>() == tg::Dtype::F32);
   const tg::SafetensorsFile f;
   CHECK_THROWS_WITH_AS(f.at("w"), "safetensors: the file holds no tensor named 'w'", tg::CheckpointError);
+}
+
+// ---- hostile files (Note [hostile files]) ----
+
+namespace {
+
+enum class Kind { content, io };  // CheckpointError (and not FileIoError), or FileIoError
+
+struct Hostile {
+  std::string what;
+  Bytes bytes;
+  Kind kind;
+  std::string words;  // in the message: the culprit (key, tensor, limit)
+};
+
+// The message and kind of the error for these bytes, from memory and from a file; the file is
+// left byte-identical.
+void expect_rejected(const Hostile& h, const TempDir& dir) {
+  CAPTURE(h.what);
+  const std::string path = dir.file("hostile.safetensors");
+  write_bytes(path, h.bytes);
+  std::string msg = "(accepted)";
+  bool io = false;
+  try {
+    tg::load_safetensors(path);
+  } catch (const tg::FileIoError& e) {
+    msg = e.what();
+    io = true;
+  } catch (const tg::CheckpointError& e) {
+    msg = e.what();
+  }
+  CHECK_MESSAGE(msg.find(h.words) != std::string::npos, tgtest::crc_text(msg.data(), 0), " ", tg::quote_input(msg, 300));
+  CHECK(msg.find("safetensors file '" + path + "': ") == 0);
+  CHECK(msg.size() < 600);  // culprits are quoted short, never pasted whole
+  CHECK(io == (h.kind == Kind::io));
+  CHECK(read_bytes(path) == h.bytes);
+  if (h.kind == Kind::content) {
+    const std::string from_memory = rejection(h.bytes);
+    CHECK_MESSAGE(from_memory.find(h.words) != std::string::npos, tg::quote_input(from_memory, 300));
+  }
+}
+
+std::string f32_entry(const std::string& name, const std::string& shape, std::uint64_t begin, std::uint64_t end) {
+  return "\"" + name + "\":{\"dtype\":\"F32\",\"shape\":" + shape + ",\"data_offsets\":[" +
+         std::to_string(begin) + "," + std::to_string(end) + "]}";
+}
+
+std::string repeat(const std::string& s, std::size_t n) {
+  std::string out;
+  out.reserve(s.size() * n);
+  for (std::size_t i = 0; i < n; ++i) out += s;
+  return out;
+}
+
+}  // namespace
+
+TEST_CASE("hostile headers: limits, nesting, huge declared sizes; CRCs correct, each refused naming the culprit") {
+  using tgtest::meta_with_crcs;
+  using tgtest::sealed;
+  TempDir dir;
+  const std::string cap = std::to_string(tg::kSafetensorsMaxHeaderBytes);
+  std::vector<std::string> many_meta;
+  std::string big_meta;
+  for (std::size_t i = 0; i <= tg::kSafetensorsMaxEntries; ++i)
+    big_meta += (i ? ",\"" : "\"") + std::to_string(i) + "\":\"\"";
+  const std::string long_name(100000, 'n');
+  const std::vector<Hostile> rows = {
+      {"header length over the cap", sealed("{" + meta_with_crcs() + "}", {}, tg::kSafetensorsMaxHeaderBytes + 1),
+       Kind::content, "the header length " + std::to_string(tg::kSafetensorsMaxHeaderBytes + 1) + " exceeds the limit of " + cap},
+      {"header length 2^64 - 1", tgtest::layout("{}", {}, ~0ull - 1), Kind::content, "exceeds the limit of " + cap},
+      {"header length at the cap, past the file", tgtest::layout("{}", {}, tg::kSafetensorsMaxHeaderBytes), Kind::content,
+       "the header length " + cap + " exceeds the 2 bytes after it"},
+      {"[[[[ a million deep", tgtest::layout(std::string(1000000, '['), {}), Kind::content,
+       "nests deeper than the format's three levels"},
+      {"deep in an entry", sealed("{\"a\":" + std::string(100000, '[') + std::string(100000, ']') + "," + meta_with_crcs() + "}", {}),
+       Kind::content, "nests deeper than the format's three levels"},
+      {"object in a shape", sealed("{" + f32_entry("a", "[{}]", 0, 4) + "," + meta_with_crcs() + "}", Bytes(4)),
+       Kind::content, "nests deeper"},
+      {"deep in the metadata", sealed("{\"__metadata__\":{\"k\":{\"x\":{}},\"crc32\":\"00000000\",\"header_crc32\":\"00000000\"}}", {}),
+       Kind::content, "nests deeper"},
+      {"65 dimensions", sealed("{" + f32_entry("a", "[1" + repeat(",1", 64) + "]", 0, 4) + "," + meta_with_crcs() + "}", Bytes(4)),
+       Kind::content, "an array in the header holds more than 64 elements"},
+      {"a million-element entry array", sealed("{\"a\":[0" + repeat(",0", 1000000) + "]," + meta_with_crcs() + "}", {}),
+       Kind::content, "more than 64 elements"},
+      {"a fourth key in an entry", sealed("{\"w\":{\"dtype\":\"F32\",\"shape\":[],\"data_offsets\":[0,4],\"x\":" +
+                                          repeat("1", 1000) + "}," + meta_with_crcs() + "}", Bytes(4)),
+       Kind::content, "tensor 'w': the entry must be an object with exactly dtype, shape and data_offsets"},
+      {"more entries than the limit", sealed("{\"__metadata__\":{" + big_meta + ",\"crc32\":\"00000000\",\"header_crc32\":\"00000000\"}}", {}),
+       Kind::content, "the header holds more than 1000000 entries"},
+      {"a key twice, the rest fine", sealed("{" + f32_entry("w", "[]", 0, 4) + "," + f32_entry("w", "[]", 0, 4) + "," + meta_with_crcs() + "}", Bytes(4)),
+       Kind::content, "the header has the key 'w' twice"},
+      {"a 1 TiB tensor in a 4-byte section", sealed("{" + f32_entry("huge", "[262144,1048576]", 0, 1ull << 40) + "," + meta_with_crcs() + "}", Bytes(4)),
+       Kind::content, "tensor 'huge': data_offsets [0, 1099511627776] go past the 4-byte data section"},
+      {"shape overflowing 2^64", sealed("{" + f32_entry("wide", "[4294967296,4294967296,16]", 0, 4) + "," + meta_with_crcs() + "}", Bytes(4)),
+       Kind::content, "tensor 'wide': its shape overflows"},
+      {"a 100 kB tensor name, bad dtype", sealed("{\"" + long_name + "\":{\"dtype\":\"BF16\",\"shape\":[],\"data_offsets\":[0,2]}," + meta_with_crcs() + "}", Bytes(2)),
+       Kind::content, "tensor '" + std::string(80, 'n') + "\xE2\x80\xA6': unsupported dtype 'BF16'"},
+      {"control characters in a name", sealed("{\"a\\u0001\\n\":{\"dtype\":\"I8\",\"shape\":[],\"data_offsets\":[0,1]}," + meta_with_crcs() + "}", Bytes(1)),
+       Kind::content, "tensor 'a\\x01\\x0A': unsupported dtype 'I8'"},
+      {"an unterminated 1 MB string", tgtest::layout("{\"" + std::string(1000000, 's'), {}), Kind::content, "not valid JSON"},
+      {"a gap between tensors", sealed("{" + f32_entry("a", "[]", 0, 4) + "," + f32_entry("b", "[]", 8, 12) + "," + meta_with_crcs() + "}", Bytes(12)),
+       Kind::content, "gap at bytes [4, 8) before tensor 'b'"},
+      {"overlapping tensors", sealed("{" + f32_entry("a", "[2]", 0, 8) + "," + f32_entry("b", "[2]", 4, 12) + "," + meta_with_crcs() + "}", Bytes(12)),
+       Kind::content, "tensor 'b' overlaps the tensor before it"},
+  };
+  for (const Hostile& h : rows) expect_rejected(h, dir);
+
+  // The same bytes, fixed, are accepted: the rows fail for what they say, not for their CRCs.
+  CHECK_NOTHROW(tg::parse_safetensors(sealed("{" + f32_entry("w", "[]", 0, 4) + "," + meta_with_crcs() + "}", Bytes(4)).data(),
+                                      8 + 0 + sealed("{" + f32_entry("w", "[]", 0, 4) + "," + meta_with_crcs() + "}", Bytes(4)).size() - 8, "ok"));
+  {
+    const Bytes ok = sealed("{" + f32_entry("a", "[64]", 0, 256) + "," + meta_with_crcs() + "}", Bytes(256));
+    CHECK(rejection(ok) == "(accepted)");
+    const Bytes at_rank = sealed("{" + f32_entry("a", "[1" + repeat(",1", 63) + "]", 0, 4) + "," + meta_with_crcs() + "}", Bytes(4));
+    CHECK(rejection(at_rank) == "(accepted)");  // 64 dimensions: the limit itself
+  }
+}
+
+TEST_CASE("hostile headers: many entries parse in O(n log n); the entry limit itself is accepted") {
+  using tgtest::sealed;
+  // 200,000 empty tensors with 60-byte names: a 16 MB header.
+  std::string header = "{";
+  for (int i = 0; i < 200000; ++i) {
+    std::string name = std::to_string(i);
+    name.insert(0, 60 - name.size(), 'k');
+    header += "\"" + name + "\":{\"dtype\":\"F32\",\"shape\":[0],\"data_offsets\":[0,0]},";
+  }
+  header += tgtest::meta_with_crcs() + "}";
+  const Bytes file = sealed(header, {});
+  const auto start = std::chrono::steady_clock::now();
+  const tg::SafetensorsFile f = tg::parse_safetensors(file.data(), file.size(), "many");
+  const double seconds = std::chrono::duration<double>(std::chrono::steady_clock::now() - start).count();
+  MESSAGE("200,000 entries (" << header.size() / 1000000.0 << " MB header) parsed in " << seconds << " s");
+  CHECK(f.tensors.size() == 200000);
+
+  // Exactly kSafetensorsMaxEntries entries: 999,998 metadata strings + the two CRCs.
+  std::string meta;
+  for (std::size_t i = 0; i + 2 < tg::kSafetensorsMaxEntries; ++i) meta += "\"" + std::to_string(i) + "\":\"\",";
+  const Bytes at_limit = sealed("{\"__metadata__\":{" + meta + "\"crc32\":\"00000000\",\"header_crc32\":\"00000000\"}}", {});
+  CHECK(tg::parse_safetensors(at_limit.data(), at_limit.size(), "limit").metadata.size() == tg::kSafetensorsMaxEntries);
+}
+
+TEST_CASE("hostile files: a tensor bigger than the memory left is a CheckpointError naming it and its size") {
+#if defined(__SANITIZE_ADDRESS__)
+  MESSAGE("skipped under AddressSanitizer (it cannot run under an address-space limit)");
+#else
+  using tgtest::sealed;
+  TempDir dir;
+  const std::string path = dir.file("big.safetensors");
+  // A sparse 1 GiB data section: one F32 tensor of 2^28 elements. Its CRC entry is left wrong on
+  // purpose (computing it would read 1 GiB): the allocation comes before the data CRC check.
+  const std::uint64_t nbytes = 1ull << 30;
+  const std::string header = "{" + f32_entry("big", "[268435456]", 0, nbytes) + "," + tgtest::meta_with_crcs() + "}";
+  const Bytes head = sealed(header, {});
+  {
+    std::ofstream out(path, std::ios::binary);
+    out.write(reinterpret_cast<const char*>(head.data()), std::streamsize(head.size()));
+  }
+  fs::resize_file(path, head.size() + nbytes);
+  const tgtest::ChildResult r = tgtest::in_child([&](const auto& say) {
+    struct rlimit as;
+    if (::getrlimit(RLIMIT_AS, &as) != 0) return 2;
+    long pages = 0;
+    std::ifstream("/proc/self/statm") >> pages;  // the address space in use, in pages
+    as.rlim_cur = rlim_t(pages) * rlim_t(::sysconf(_SC_PAGESIZE)) + (256ull << 20);
+    if (::setrlimit(RLIMIT_AS, &as) != 0) return 3;
+    try {
+      tg::load_safetensors(path);
+    } catch (const tg::FileIoError& e) {
+      say(std::string("FileIoError: ") + e.what());
+      return 4;
+    } catch (const tg::CheckpointError& e) {
+      say(e.what());
+      return 0;
+    }
+    return 1;
+  }, 60);
+  MESSAGE(r.message);
+  CHECK(r.code == 0);
+  CHECK(r.message == "safetensors file '" + path + "': out of memory: tensor 'big' needs 1073741824 bytes");
+#endif
 }
