@@ -11,7 +11,11 @@ namespace tg {
 namespace {
 
 constexpr const char* kVersionKey = "tapegrad.checkpoint_version";
+// Note [checkpoint versions]: "1" for files without step counts stored as I64 (the first
+// release stored them as 0-d tensors of the scalar type, F32 or F64), "2" when they are, so
+// that a reader of version 1 only refuses the files it cannot read. Both are read.
 constexpr const char* kVersion = "1";
+constexpr const char* kVersionExactSteps = "2";
 constexpr const char* kOptimizerKey = "tapegrad.optimizer";
 constexpr const char* kSchedulerKey = "tapegrad.scheduler";
 const std::string kReserved = "tapegrad.";
@@ -50,16 +54,19 @@ struct Reader {
   double meta_number(const SafetensorsFile& f, const std::string& key) const {
     double v = 0;
     const std::string& s = meta(f, key, "needed to restore it");
-    if (!parse_finite(s, v) || v < 0.0) throw fail("the metadata '" + key + "' = '" + s +
-                                                   "' is not a finite number >= 0");
+    if (!parse_finite(s, v) || v < 0.0)
+      throw fail("the metadata '" + key + "' = '" + quote_input(s) + "' is not a finite number >= 0");
     return v;
   }
-  // A whole decimal number (tg::parse_whole) below 10^18.
-  long meta_count(const SafetensorsFile& f, const std::string& key) const {
+  // A whole decimal number (tg::parse_whole) in [0, max].
+  long meta_count(const SafetensorsFile& f, const std::string& key, long max) const {
     std::uint64_t v = 0;
     const std::string& s = meta(f, key, "needed to restore it");
-    if (!parse_whole(s, v) || v >= 1000000000000000000ull)
-      throw fail("the metadata '" + key + "' = '" + s + "' is not a whole number >= 0");
+    if (!parse_whole(s, v))
+      throw fail("the metadata '" + key + "' = '" + quote_input(s) + "' is not a whole number >= 0");
+    if (v > std::uint64_t(max))
+      throw fail("the metadata '" + key + "' = '" + quote_input(s) + "' exceeds the limit " +
+                 std::to_string(max));
     return long(v);
   }
 };
@@ -71,9 +78,9 @@ void check_format(const Reader& r, const SafetensorsFile& f) {
       throw r.fail(std::string("the metadata has no '") + key +
                    "' entry: not a tapegrad checkpoint, so it cannot be checked for corruption");
   const std::string& version = r.meta(f, kVersionKey, "not a tapegrad checkpoint");
-  if (version != kVersion)
-    throw r.fail("checkpoint format version '" + version + "'; this tapegrad reads version " +
-                 kVersion);
+  if (version != kVersion && version != kVersionExactSteps)
+    throw r.fail("checkpoint format version '" + quote_input(version) +
+                 "'; this tapegrad reads versions " + kVersion + " and " + kVersionExactSteps);
 }
 
 std::map<std::string, std::string> caller_metadata(const SafetensorsFile& f) {
@@ -115,7 +122,12 @@ void save_checkpoint(const std::string& path, const ModuleT<T>& model,
   check_param_names(params, "save_checkpoint");
   for (const auto& [name, p] : params) tensors.emplace_back(name, StoredTensor(p));
   if (optimizer) {
-    for (const auto& [name, t] : optimizer->state())
+    // Step counts as I64, exact far past float's 2^24 (Note [checkpoint versions]).
+    const auto state = optimizer->exact_state();
+    for (const auto& [name, count] : state.steps)
+      tensors.emplace_back(kOptimPrefix + name, StoredTensor(xt::xarray<std::int64_t>(count)));
+    if (!state.steps.empty()) meta[kVersionKey] = kVersionExactSteps;
+    for (const auto& [name, t] : state.buffers)
       tensors.emplace_back(kOptimPrefix + name, StoredTensor(t));
     meta[kOptimizerKey] = optimizer->name();
     meta[std::string(kOptimizerKey) + ".groups"] = std::to_string(optimizer->num_groups());
@@ -149,12 +161,15 @@ namespace {
 
 template <class T>
 struct LoadPlan {
-  using Copies = std::vector<std::pair<TensorT<T>, const StoredTensor*>>;
-  Copies params, extras;  // destination, source (dtype and shape already match)
-  bool has_optimizer = false;
-  NamedTensorsT<T> state;  // the optimizer's, names without "optim."
+  struct Copy {
+    std::string stored;        // the tensor's name in the file
+    TensorT<T> into;           // where it goes
+    const StoredTensor* from;  // its dtype and shape match `into`
+  };
+  std::vector<Copy> params, extras;
+  NamedTensorsT<T> state;  // the optimizer's tensors, names without "optim."
+  StepCounts steps;        // the optimizer's I64 step counts, names without "optim."
   std::vector<double> lrs, wds;
-  bool has_scheduler = false;
   long last_step = 0;
   std::vector<double> base_lrs;
 };
@@ -168,8 +183,8 @@ struct TensorIndex {
   TensorIndex(const Reader& reader, const SafetensorsFile& f) : r(reader) {
     for (const auto& [name, t] : f.tensors) by_name.emplace(name, &t);
   }
-  const StoredTensor* find(const std::string& stored, const TensorT<T>& into,
-                           const std::string& what) const {
+  typename LoadPlan<T>::Copy find(const std::string& stored, const TensorT<T>& into,
+                                  const std::string& what) const {
     const Dtype want = dtype_of<T>();
     const auto it = by_name.find(stored);
     if (it == by_name.end()) throw r.fail("missing tensor '" + stored + "' (" + what + ")");
@@ -180,7 +195,7 @@ struct TensorIndex {
     if (t.shape() != into.shape())
       throw r.fail("tensor '" + stored + "' has shape " + to_string(t.shape()) + " but " + what +
                    " has shape " + to_string(into.shape()));
-    return &t;
+    return {stored, into, &t};
   }
 };
 
@@ -192,38 +207,50 @@ void gather_params(const Reader& r, const SafetensorsFile& f, const TensorIndex<
   check_param_names(params, "load_checkpoint");
   std::unordered_set<std::string> expected;
   for (const auto& [name, p] : params) {
-    plan.params.emplace_back(p, index.find(name, p, "the model's parameter '" + name + "'"));
+    plan.params.push_back(index.find(name, p, "the model's parameter '" + name + "'"));
     expected.insert(name);
   }
   for (const auto& [name, t] : f.tensors)
     if (!starts_with(name, kOptimPrefix) && !starts_with(name, kExtraPrefix) &&
         !expected.count(name))
-      throw r.fail("unexpected tensor '" + name + "': the model has no parameter of that name");
+      throw r.fail("unexpected tensor '" + quote_input(name) +
+                   "': the model has no parameter of that name");
 }
 
-// The optimizer: same kind, same groups; its lrs, weight decays and state tensors.
+// The optimizer: same kind, same groups; its lrs, weight decays, state tensors and step
+// counts (I64, or, from the first release, tensors of the scalar type).
 template <class T>
 void gather_optimizer(const Reader& r, const SafetensorsFile& f, const OptimizerT<T>& optimizer,
                       LoadPlan<T>& plan) {
-  plan.has_optimizer = true;
   const std::string& kind = r.meta(f, kOptimizerKey, "the checkpoint was saved without optimizer state");
   if (kind != optimizer.name())
-    throw r.fail("it holds " + kind + " optimizer state, not " + optimizer.name());
-  const long groups = r.meta_count(f, std::string(kOptimizerKey) + ".groups");
-  if (std::size_t(groups) != optimizer.num_groups())
+    throw r.fail("it holds " + quote_input(kind) + " optimizer state, not " + optimizer.name());
+  const std::size_t groups = std::size_t(r.meta_count(f, std::string(kOptimizerKey) + ".groups", 1000000));
+  if (groups != optimizer.num_groups())
     throw r.fail("its optimizer has " + std::to_string(groups) + " parameter group(s), this one " +
                  std::to_string(optimizer.num_groups()));
-  for (std::size_t g = 0; g < optimizer.num_groups(); ++g) {
+  for (std::size_t g = 0; g < groups; ++g) {
     plan.lrs.push_back(r.meta_number(f, group_key(g, "lr")));
     plan.wds.push_back(r.meta_number(f, group_key(g, "weight_decay")));
   }
+  if (f.metadata.count(group_key(groups, "lr")) || f.metadata.count(group_key(groups, "weight_decay")))
+    throw r.fail("its optimizer has settings for more groups than its " + std::to_string(groups));
   const Dtype want = dtype_of<T>();
+  const std::string step_prefix = kOptimPrefix + "step.";
   for (const auto& [name, t] : f.tensors) {
     if (!starts_with(name, kOptimPrefix)) continue;
+    const std::string key = name.substr(kOptimPrefix.size());
+    if (t.dtype() == Dtype::I64 && starts_with(name, step_prefix)) {
+      if (t.numel() != 1)
+        throw r.fail("the step count '" + quote_input(name) + "' must hold one element, got shape " +
+                     to_string(t.shape()));
+      plan.steps.emplace_back(key, *t.template get<std::int64_t>().data());
+      continue;
+    }
     if (t.dtype() != want)
-      throw r.fail("tensor '" + name + "' has dtype " + dtype_name(t.dtype()) +
+      throw r.fail("tensor '" + quote_input(name) + "' has dtype " + dtype_name(t.dtype()) +
                    " but the optimizer's state is " + dtype_name(want));
-    plan.state.emplace_back(name.substr(kOptimPrefix.size()), TensorT<T>::constant(t.template get<T>()));
+    plan.state.emplace_back(key, TensorT<T>::constant(t.template get<T>()));
   }
 }
 
@@ -233,7 +260,7 @@ void gather_extras(const TensorIndex<T>& index, const NamedTensorsT<T>& extra, L
   for (const auto& [name, t] : extra) {
     if (!t.defined())
       throw std::invalid_argument("load_checkpoint: extra tensor '" + name + "' is undefined");
-    plan.extras.emplace_back(t, index.find(kExtraPrefix + name, t, "the extra tensor '" + name + "'"));
+    plan.extras.push_back(index.find(kExtraPrefix + name, t, "the extra tensor '" + name + "'"));
   }
 }
 
@@ -241,25 +268,48 @@ void gather_extras(const TensorIndex<T>& index, const NamedTensorsT<T>& extra, L
 template <class T>
 void gather_schedule(const Reader& r, const SafetensorsFile& f, const LRScheduler& scheduler,
                      LoadPlan<T>& plan) {
-  plan.has_scheduler = true;
   const std::string& kind =
       r.meta(f, kSchedulerKey, "the checkpoint was saved without a learning-rate schedule");
   if (kind != scheduler.name())
-    throw r.fail("it holds the position of a " + kind + " schedule, not " + scheduler.name());
-  plan.last_step = r.meta_count(f, std::string(kSchedulerKey) + ".last_step");
+    throw r.fail("it holds the position of a " + quote_input(kind) + " schedule, not " +
+                 scheduler.name());
+  plan.last_step = r.meta_count(f, std::string(kSchedulerKey) + ".last_step",
+                                OptimizerBase::kMaxStepCount);
   for (std::size_t g = 0; g < scheduler.optimizer().num_groups(); ++g)
     plan.base_lrs.push_back(r.meta_number(f, base_lr_key(g)));
   if (f.metadata.count(base_lr_key(plan.base_lrs.size())))
     throw r.fail("its schedule has more base lrs than the optimizer has groups");
 }
 
-// The checks the objects themselves make, run before anything changes.
+// Every value a float tensor brings must be finite: a NaN or infinity is refused, naming the
+// tensor, rather than loaded into a model that would then compute NaN.
+template <class T>
+void require_finite(const Reader& r, const std::string& stored, const T* v, std::size_t n) {
+  for (std::size_t i = 0; i < n; ++i)
+    if (!std::isfinite(v[i]))
+      throw r.fail("tensor '" + quote_input(stored) + "' holds a non-finite value (" +
+                   exact_text(double(v[i])) + ") at element " + std::to_string(i));
+}
+
+// The checks the objects themselves make, and finiteness, run before anything changes.
 template <class T>
 void validate(const Reader& r, const LoadPlan<T>& plan, const OptimizerT<T>* optimizer,
               const LRScheduler* scheduler) {
+  for (const auto* list : {&plan.params, &plan.extras})
+    for (const auto& c : *list)
+      require_finite(r, c.stored, static_cast<const T*>(c.from->bytes()), c.from->numel());
+  for (const auto& [name, t] : plan.state) require_finite(r, kOptimPrefix + name, t.data(), t.numel());
   if (optimizer) {
+    for (std::size_t g = 0; g < plan.lrs.size(); ++g) {
+      try {
+        OptimizerBase::check_lr(plan.lrs[g]);
+        OptimizerBase::check_weight_decay(plan.wds[g]);
+      } catch (const std::invalid_argument& e) {
+        throw r.fail("optimizer group " + std::to_string(g) + ": " + e.what());
+      }
+    }
     try {
-      optimizer->check_state(plan.state);
+      optimizer->check_state(plan.state, plan.steps);
     } catch (const std::invalid_argument& e) {
       throw r.fail(std::string("optimizer state: ") + e.what());
     }
@@ -276,18 +326,20 @@ void validate(const Reader& r, const LoadPlan<T>& plan, const OptimizerT<T>* opt
 // Everything checked: copy. The optimizer goes first: it is the only step that allocates, so
 // running out of memory there still leaves the model untouched.
 template <class T>
-void commit(LoadPlan<T>& plan, OptimizerT<T>* optimizer, LRScheduler* scheduler) {
+void commit(const LoadPlan<T>& plan, OptimizerT<T>* optimizer, LRScheduler* scheduler) {
   if (optimizer) {
-    optimizer->load_state(plan.state);
+    optimizer->load_state(plan.state, plan.steps);
     for (std::size_t g = 0; g < plan.lrs.size(); ++g) {
       optimizer->set_lr(g, plan.lrs[g]);
       optimizer->set_weight_decay(g, plan.wds[g]);
     }
   }
   if (scheduler) scheduler->load_state(plan.last_step, plan.base_lrs);
-  for (auto* list : {&plan.params, &plan.extras})
-    for (auto& [into, from] : *list)
-      if (into.numel()) std::memcpy(into.data(), from->bytes(), into.numel() * sizeof(T));
+  for (const auto* list : {&plan.params, &plan.extras})
+    for (const auto& c : *list) {
+      TensorT<T> into = c.into;
+      if (into.numel()) std::memcpy(into.data(), c.from->bytes(), into.numel() * sizeof(T));
+    }
 }
 
 }  // namespace
@@ -300,14 +352,18 @@ std::map<std::string, std::string> load_checkpoint(
   const Reader r{path};
   const SafetensorsFile f = load_safetensors(path);
   check_format(r, f);
-  const TensorIndex<T> index(r, f);
   LoadPlan<T> plan;
-  gather_params(r, f, index, model, plan);
-  if (optimizer) gather_optimizer(r, f, *optimizer, plan);
-  gather_extras(index, extra, plan);
-  if (scheduler) gather_schedule(r, f, *scheduler, plan);
+  try {
+    const TensorIndex<T> index(r, f);
+    gather_params(r, f, index, model, plan);
+    if (optimizer) gather_optimizer(r, f, *optimizer, plan);
+    gather_extras(index, extra, plan);
+    if (scheduler) gather_schedule(r, f, *scheduler, plan);
+  } catch (const std::bad_alloc&) {
+    throw r.fail("out of memory while gathering its tensors for loading");
+  }
   validate(r, plan, optimizer, scheduler);
-  commit(plan, optimizer, scheduler);
+  commit(plan, optimizer, scheduler);  // Note [loading changes nothing on failure]
   return caller_metadata(f);
 }
 

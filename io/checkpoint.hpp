@@ -3,9 +3,13 @@
 // schedule's position, extra tensors and caller metadata, in one safetensors file.
 //
 //   tensors   "<parameter name>"         the model's named_parameters() (PyTorch names)
-//             "optim.<state name>"       optimizer.state(): "optim.exp_avg.rnn.weight_ih_l0", ...
+//             "optim.<state name>"       optimizer.exact_state(): "optim.exp_avg.rnn.weight_ih_l0",
+//                                        ...; step counts "optim.step.<name>" as 0-d I64 (exact
+//                                        to OptimizerBase::kMaxStepCount; the first release wrote
+//                                        0-d F32/F64, exact in float only to 2^24: still read)
 //             "extra.<name>"             extra tensors (a carried hidden state, ...)
-//   metadata  "tapegrad.checkpoint_version"  "1"
+//   metadata  "tapegrad.checkpoint_version"  "2" when the file holds I64 step counts, else "1"
+//                                            (Note [checkpoint versions]); both are read
 //             "tapegrad.optimizer"           "Adam"; ".groups" count; ".group.<g>.lr" and
 //                                            ".group.<g>.weight_decay" (exact decimal text)
 //             "tapegrad.scheduler"           "LinearWarmup(CosineAnnealingLR)"; ".last_step";
@@ -17,7 +21,18 @@
 // (the file's structure and CRCs, its format version, every expected name, dtype and shape,
 // the optimizer's kind, groups and state, the extra tensors, the schedule) and only then copies
 // into the model, optimizer, extra tensors and scheduler. Any problem is a CheckpointError that
-// names the file and the problem, and leaves all of them exactly as they were.
+// names the file and the problem, and leaves all of them exactly as they were. In code:
+// gather (read the file into a plan), validate, commit (the only step that writes).
+//
+// Every value is checked (Note [hostile files] in safetensors.hpp for the file itself): every
+// float value a load copies (parameters, optimizer state, extras) must be finite, so a NaN or
+// infinity is a CheckpointError naming the tensor and the element; metadata numbers are
+// decimal only (tg::parse_finite / tg::parse_whole: "010" is ten, "0x10", "nan", "1e400" are
+// refused); lrs and weight decays pass the optimizer's own checks (OptimizerBase::check_lr,
+// check_weight_decay), group counts must match (and be at most 1,000,000), step counts and the
+// schedule's last_step lie in [0, OptimizerBase::kMaxStepCount], base lrs and the lrs they give
+// pass the schedule's check_state. Failures of the system (the file cannot be opened or read,
+// is not a regular file) are FileIoError.
 #include <map>
 #include <string>
 
@@ -35,9 +50,10 @@ struct NonDeduced {
 };
 }  // namespace detail
 
-// Writes a checkpoint atomically (see save_safetensors). std::invalid_argument for a caller
-// metadata key that is reserved, an extra tensor named twice, or a parameter whose name
-// starts with "optim." or "extra.".
+// Writes a checkpoint atomically (see save_safetensors; FileIoError when it cannot be written,
+// the old file left as it was). std::invalid_argument for a caller metadata key that is
+// reserved, an extra tensor named twice, or a parameter whose name starts with "optim." or
+// "extra.". Non-finite values are written as they are (and refused by load_checkpoint).
 template <class T>
 void save_checkpoint(const std::string& path, const ModuleT<T>& model,
                      const OptimizerT<typename detail::NonDeduced<T>::type>* optimizer = nullptr,

@@ -2,6 +2,8 @@
 
 #include "checks.hpp"
 
+#include <tapegrad/autograd/number_text.hpp>
+
 #include <cmath>
 #include <cstring>
 #include <stdexcept>
@@ -31,11 +33,15 @@ void OptimizerBase::set_lr(double lr) {
   for (std::size_t g = 0; g < lr_.size(); ++g) set_lr(g, lr);
 }
 
-void OptimizerBase::set_lr(std::size_t group, double lr) {
-  check_group_index("set_lr", group, lr_.size());
+void OptimizerBase::check_lr(double lr) {
   if (!(lr >= 0.0) || !std::isfinite(lr))
     throw std::invalid_argument("set_lr: the learning rate must be finite and >= 0, got " +
-                                detail::exact_number(lr));
+                                exact_text(lr));
+}
+
+void OptimizerBase::set_lr(std::size_t group, double lr) {
+  check_group_index("set_lr", group, lr_.size());
+  check_lr(lr);
   lr_[group] = lr;
 }
 
@@ -44,11 +50,15 @@ double OptimizerBase::weight_decay(std::size_t group) const {
   return weight_decay_[group];
 }
 
-void OptimizerBase::set_weight_decay(std::size_t group, double weight_decay) {
-  check_group_index("set_weight_decay", group, weight_decay_.size());
+void OptimizerBase::check_weight_decay(double weight_decay) {
   if (!(weight_decay >= 0.0) || !std::isfinite(weight_decay))
     throw std::invalid_argument("set_weight_decay: the weight decay must be finite and >= 0, got " +
-                                detail::exact_number(weight_decay));
+                                exact_text(weight_decay));
+}
+
+void OptimizerBase::set_weight_decay(std::size_t group, double weight_decay) {
+  check_group_index("set_weight_decay", group, weight_decay_.size());
+  check_weight_decay(weight_decay);
   weight_decay_[group] = weight_decay;
 }
 
@@ -180,7 +190,27 @@ NamedTensorsT<T> OptimizerT<T>::state() const {
 }
 
 template <class T>
+typename OptimizerT<T>::ExactState OptimizerT<T>::exact_state() const {
+  ExactState out;
+  for (const Slot& s : slots_) {
+    if (s.fresh) continue;
+    if (counts_steps_) out.steps.emplace_back("step." + s.name, std::int64_t(s.step));
+    for (std::size_t k = 0; k < state_names_.size(); ++k) {
+      TensorT<T> t = TensorT<T>::zeros(s.param.shape());
+      if (t.numel()) std::memcpy(t.data(), s.buffers[k].data(), t.numel() * sizeof(T));
+      out.buffers.emplace_back(state_names_[k] + "." + s.name, t);
+    }
+  }
+  return out;
+}
+
+template <class T>
 void OptimizerT<T>::check_state(const NamedTensorsT<T>& state) const {
+  check_state(state, {});
+}
+
+template <class T>
+void OptimizerT<T>::check_state(const NamedTensorsT<T>& state, const StepCounts& steps) const {
   const std::string who = name();
   std::unordered_map<std::string, std::size_t> slot_of;
   for (std::size_t i = 0; i < slots_.size(); ++i) slot_of.emplace(slots_[i].name, i);
@@ -192,7 +222,8 @@ void OptimizerT<T>::check_state(const NamedTensorsT<T>& state) const {
   for (const auto& k : kinds) kept += (kept.empty() ? "" : ", ") + k;
 
   std::vector<std::vector<bool>> found(slots_.size(), std::vector<bool>(kinds.size(), false));
-  for (const auto& [key, t] : state) {
+  // Which parameter and kind `key` names; std::invalid_argument if none, or given before.
+  auto classify = [&](const std::string& key) -> std::pair<std::size_t, std::size_t> {
     std::size_t slot = slots_.size(), kind = kinds.size();
     for (std::size_t k = 0; k < kinds.size() && slot == slots_.size(); ++k) {
       const std::string prefix = kinds[k] + ".";
@@ -208,6 +239,24 @@ void OptimizerT<T>::check_state(const NamedTensorsT<T>& state) const {
     if (found[slot][kind])
       throw std::invalid_argument("load_state: the state tensor '" + key + "' is given twice");
     found[slot][kind] = true;
+    return {slot, kind};
+  };
+  auto check_count = [&](const std::string& key, double v) {
+    if (!(v >= 0.0) || !(v <= double(kMaxStepCount)) || v != std::floor(v))
+      throw std::invalid_argument("load_state: the step count '" + key +
+                                  "' must be a whole number >= 0, got " + exact_text(v));
+  };
+  for (const auto& [key, count] : steps) {
+    if (!(counts_steps_ && classify(key).second == 0))
+      throw std::invalid_argument("load_state: '" + key + "' is given as a step count but " +
+                                  "names a state tensor");
+    if (count < 0 || count > kMaxStepCount)
+      throw std::invalid_argument("load_state: the step count '" + key + "' must be a whole "
+                                  "number in [0, " + std::to_string(kMaxStepCount) + "], got " +
+                                  std::to_string(count));
+  }
+  for (const auto& [key, t] : state) {
+    const auto [slot, kind] = classify(key);
     if (!t.defined())
       throw std::invalid_argument("load_state: the state tensor '" + key + "' is undefined");
     const bool is_step = counts_steps_ && kind == 0;
@@ -215,10 +264,7 @@ void OptimizerT<T>::check_state(const NamedTensorsT<T>& state) const {
       if (t.numel() != 1)
         throw std::invalid_argument("load_state: the step count '" + key +
                                     "' must hold one element, got shape " + to_string(t.shape()));
-      const double v = static_cast<double>(t.data()[0]);
-      if (!(v >= 0.0) || !(v <= 9.0e15) || v != std::floor(v))
-        throw std::invalid_argument("load_state: the step count '" + key +
-                                    "' must be a whole number >= 0, got " + detail::exact_number(v));
+      check_count(key, static_cast<double>(t.data()[0]));
     } else if (t.shape() != slots_[slot].param.shape()) {
       throw std::invalid_argument("load_state: the state tensor '" + key + "' has shape " +
                                   to_string(t.shape()) + " but parameter '" +
@@ -241,7 +287,12 @@ void OptimizerT<T>::check_state(const NamedTensorsT<T>& state) const {
 
 template <class T>
 void OptimizerT<T>::load_state(const NamedTensorsT<T>& state) {
-  check_state(state);
+  load_state(state, {});
+}
+
+template <class T>
+void OptimizerT<T>::load_state(const NamedTensorsT<T>& state, const StepCounts& steps) {
+  check_state(state, steps);
   std::unordered_map<std::string, std::size_t> slot_of;
   for (std::size_t i = 0; i < slots_.size(); ++i) slot_of.emplace(slots_[i].name, i);
   // Build the new state aside, then commit with moves only: nothing changes on an exception.
@@ -258,6 +309,11 @@ void OptimizerT<T>::load_state(const NamedTensorsT<T>& state) {
     }
     for (std::size_t k = 0; k < state_names_.size(); ++k)
       if (state_names_[k] == kind) next[i].buffers[k].assign(t.data(), t.data() + t.numel());
+  }
+  for (const auto& [key, count] : steps) {  // "step.<name>", checked
+    const std::size_t i = slot_of.at(key.substr(key.find('.') + 1));
+    next[i].fresh = false;
+    next[i].step = long(count);
   }
   for (std::size_t i = 0; i < slots_.size(); ++i) {
     slots_[i].fresh = next[i].fresh;

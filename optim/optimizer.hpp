@@ -13,11 +13,14 @@
 // Note [optimizer state names]: state() names every tensor "<what>.<parameter name>", e.g.
 // "exp_avg.rnn.weight_ih_l0", "exp_avg_sq.rnn.weight_ih_l0", "step.rnn.weight_ih_l0", using
 // PyTorch's state keys. A parameter's state exists once it has been updated at least once.
-// Step counts are 0-d tensors of the scalar type; in float they are exact up to 2^24 steps, and
-// state() refuses (std::overflow_error) rather than round a larger count.
+// In state(), step counts are 0-d tensors of the scalar type; in float they are exact up to 2^24
+// steps, and state() refuses (std::overflow_error) rather than round a larger count.
+// exact_state() hands the counts out as whole numbers instead (exact up to kMaxStepCount), and
+// check_state / load_state take them that way too; checkpoints store them as I64 tensors.
 #include <cstdint>
 #include <optional>
 #include <string>
+#include <utility>
 #include <vector>
 
 #include <tapegrad/autograd/tensor.hpp>
@@ -69,10 +72,21 @@ class OptimizerBase {
   void set_lr(std::size_t group, double lr);
   double weight_decay(std::size_t group = 0) const;
   void set_weight_decay(std::size_t group, double weight_decay);
+  // The checks set_lr and set_weight_decay make (finite, >= 0), alone: std::invalid_argument
+  // with the setter's message.
+  static void check_lr(double lr);
+  static void check_weight_decay(double weight_decay);
+
+  // The largest step count a state may hold (below 2^53: exact as a double, and far from
+  // overflowing when counted on).
+  static constexpr long kMaxStepCount = 9000000000000000;
 
  protected:
   std::vector<double> lr_, weight_decay_;  // per group
 };
+
+// Step counts by state name ("step.<parameter name>"), as whole numbers.
+using StepCounts = std::vector<std::pair<std::string, std::int64_t>>;
 
 template <class T>
 class OptimizerT : public OptimizerBase {
@@ -98,6 +112,19 @@ class OptimizerT : public OptimizerBase {
   // check_state(), then replaces the whole state (parameters absent from `state` start fresh).
   // On any error nothing changes.
   void load_state(const NamedTensorsT<T>& state);
+
+  // The state with exact step counts: `buffers` is state() without its "step.<name>" tensors,
+  // `steps` holds those counts (Note [optimizer state names]). Never throws overflow_error.
+  struct ExactState {
+    NamedTensorsT<T> buffers;
+    StepCounts steps;
+  };
+  ExactState exact_state() const;
+  // The same for a state split that way: `state` holds tensors (step counts among them or
+  // not), `steps` more step counts; each name may be given once in all. A count must lie in
+  // [0, kMaxStepCount].
+  void check_state(const NamedTensorsT<T>& state, const StepCounts& steps) const;
+  void load_state(const NamedTensorsT<T>& state, const StepCounts& steps);
 
  protected:
   // One parameter and its state, as update() sees it.

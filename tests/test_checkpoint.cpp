@@ -2,6 +2,7 @@
 // one, and every kind of bad file (truncated, bit-flipped, wrong shape or dtype, missing or
 // unexpected tensors, mismatched optimizer or schedule) rejected with a clear message while the
 // model, optimizer, schedule and extra tensors stay exactly as they were.
+#include <sys/stat.h>
 #include <unistd.h>
 
 #include <algorithm>
@@ -11,6 +12,7 @@
 #include <functional>
 #include <memory>
 
+#include "hostile_files.hpp"
 #include "temp_files.hpp"
 #include "test_helpers.hpp"
 
@@ -116,7 +118,12 @@ Bytes snapshot(const Run& r) {
     }
   };
   add_tensors(r.model.named_parameters());
-  add_tensors(r.opt->state());
+  const auto state = r.opt->exact_state();  // exact step counts, also past 2^24
+  add_tensors(state.buffers);
+  for (const auto& [name, count] : state.steps) {
+    add(name.data(), name.size());
+    add(&count, sizeof count);
+  }
   add_tensors(r.extra());
   for (std::size_t g = 0; g < r.opt->num_groups(); ++g) {
     const double lr = r.opt->lr(g), wd = r.opt->weight_decay(g);
@@ -187,7 +194,10 @@ TEST_CASE("round trip: parameters, optimizer state, lrs, schedule, extras and me
   for (const char* name : {"weight", "bias", "head.weight", "head.bias", "optim.step.weight",
                            "optim.exp_avg.head.weight", "optim.exp_avg_sq.bias", "extra.hidden"})
     CHECK_MESSAGE(f.contains(name), name);
-  CHECK(f.metadata.at("tapegrad.checkpoint_version") == "1");
+  CHECK(f.metadata.at("tapegrad.checkpoint_version") == "2");  // I64 step counts
+  CHECK(f.at("optim.step.weight").dtype() == tg::Dtype::I64);
+  CHECK(f.at("optim.step.weight").shape().empty());
+  CHECK(f.at("optim.step.weight").get<std::int64_t>()() == 1);
   CHECK(f.metadata.at("tapegrad.optimizer") == "AdamW");
   CHECK(f.metadata.at("tapegrad.optimizer.groups") == "2");
   CHECK(f.metadata.at("tapegrad.optimizer.group.1.weight_decay") == "0");
@@ -326,8 +336,8 @@ TEST_CASE("wrong shape, wrong dtype, missing and unexpected tensors: clear error
       {"missing extra", drop("extra.hidden"), "missing tensor 'extra.hidden' (the extra tensor 'hidden')"},
       {"wrong extra shape", replace("extra.hidden", xt::xarray<float>::from_shape({5, 4})),
        "tensor 'extra.hidden' has shape [5, 4] but the extra tensor 'hidden' has shape [5, 3]"},
-      {"format version", set_meta("tapegrad.checkpoint_version", "2"),
-       "checkpoint format version '2'; this tapegrad reads version 1"},
+      {"format version", set_meta("tapegrad.checkpoint_version", "3"),
+       "checkpoint format version '3'; this tapegrad reads versions 1 and 2"},
       {"no format version", set_meta("tapegrad.checkpoint_version", ""),
        "the metadata has no 'tapegrad.checkpoint_version' (not a tapegrad checkpoint)"},
       {"optimizer kind", set_meta("tapegrad.optimizer", "SGD"), "it holds SGD optimizer state, not AdamW"},
@@ -402,7 +412,7 @@ TEST_CASE("partial loads: weights only, or without the extras, and a plain safet
                        tg::CheckpointError);  // ... but not the version
   CHECK_THROWS_AS(tg::read_checkpoint_metadata(s.dir.file("plain.safetensors")), tg::CheckpointError);
   CHECK_THROWS_WITH_AS(tg::load_checkpoint(s.dir.file("missing.safetensors"), model),
-                       doctest::Contains("cannot open it"), tg::CheckpointError);
+                       doctest::Contains("cannot open it"), tg::FileIoError);
 }
 
 TEST_CASE("save_checkpoint: reserved metadata keys, reserved parameter names and bad extras are rejected") {
@@ -422,4 +432,247 @@ TEST_CASE("save_checkpoint: reserved metadata keys, reserved parameter names and
   CHECK_THROWS_WITH_AS(tg::save_checkpoint(path, odd), doctest::Contains("starts with 'optim.' or 'extra.'"),
                        std::invalid_argument);
   CHECK_FALSE(fs::exists(path));
+}
+
+// ---- hostile checkpoints: valid safetensors files (CRCs right) whose values are bad ----
+
+namespace {
+
+using Edit = std::function<void(tg::StoredTensors&, std::map<std::string, std::string>&)>;
+
+Edit set_meta(const std::string& key, const std::string& value) {
+  return [=](tg::StoredTensors&, std::map<std::string, std::string>& m) { m[key] = value; };
+}
+
+Edit set_tensor(const std::string& name, tg::StoredTensor t) {
+  return [=](tg::StoredTensors& ts, std::map<std::string, std::string>&) {
+    bool found = false;
+    for (auto& [n, v] : ts)
+      if (n == name) v = t, found = true;
+    REQUIRE_MESSAGE(found, name);
+  };
+}
+
+// One element of a float tensor replaced by `value`.
+Edit poison(const std::string& name, std::size_t at, float value) {
+  return [=](tg::StoredTensors& ts, std::map<std::string, std::string>&) {
+    for (auto& [n, v] : ts)
+      if (n == name) {
+        xt::xarray<float> a = v.get<float>();
+        REQUIRE(at < a.size());
+        a.data()[at] = value;
+        v = a;
+        return;
+      }
+    FAIL("no tensor " << name);
+  };
+}
+
+Edit all_steps(const std::function<tg::StoredTensor(std::int64_t)>& as) {
+  return [=](tg::StoredTensors& ts, std::map<std::string, std::string>&) {
+    for (auto& [n, v] : ts)
+      if (n.rfind("optim.step.", 0) == 0) v = as(v.get<std::int64_t>()());
+  };
+}
+
+enum class Kind { content, io };
+
+// Loads `path` into `target`; the error must be of `kind` and hold `words`, and neither the
+// target nor the file may change.
+std::string expect_refused(const std::string& path, Run& target, Kind kind, const std::string& words) {
+  const Bytes before = snapshot(target);
+  const Bytes file = fs::is_regular_file(path) ? read_bytes(path) : Bytes();
+  std::string msg = "(accepted)";
+  bool io = false;
+  try {
+    tg::load_checkpoint(path, target.model, target.opt.get(), target.extra(), target.sched.get());
+  } catch (const tg::FileIoError& e) {
+    msg = e.what();
+    io = true;
+  } catch (const tg::CheckpointError& e) {
+    msg = e.what();
+  }
+  CHECK_MESSAGE(msg.find(words) != std::string::npos, msg);
+  CHECK(io == (kind == Kind::io));
+  CHECK(snapshot(target) == before);
+  if (fs::is_regular_file(path)) CHECK(read_bytes(path) == file);
+  return msg;
+}
+
+}  // namespace
+
+TEST_CASE("hostile checkpoints: every value checked before anything is copied (table)") {
+  Saved s;
+  Run target(5, optimizer_kinds()[0].second);  // AdamW, 2 groups
+  target.step();
+  const std::string original = s.dir.file("original.safetensors");
+  fs::copy_file(s.path, original);
+  const float nan = std::numeric_limits<float>::quiet_NaN();
+  const float inf = std::numeric_limits<float>::infinity();
+  const std::string max_step = std::to_string(tg::OptimizerBase::kMaxStepCount);
+  struct Row {
+    std::string what;
+    Edit edit;
+    std::string words;  // after "checkpoint '<path>': "
+  };
+  const std::vector<Row> rows = {
+      // Non-finite values, in every kind of tensor a load copies.
+      {"NaN parameter", poison("head.weight", 4, nan), "tensor 'head.weight' holds a non-finite value (nan) at element 4"},
+      {"-inf parameter", poison("bias", 0, -inf), "tensor 'bias' holds a non-finite value (-inf) at element 0"},
+      {"NaN optimizer moment", poison("optim.exp_avg_sq.weight", 11, nan),
+       "tensor 'optim.exp_avg_sq.weight' holds a non-finite value (nan) at element 11"},
+      {"inf optimizer moment", poison("optim.exp_avg.head.bias", 1, inf),
+       "tensor 'optim.exp_avg.head.bias' holds a non-finite value (inf) at element 1"},
+      {"NaN extra", poison("extra.hidden", 14, nan), "tensor 'extra.hidden' holds a non-finite value (nan) at element 14"},
+      // Optimizer settings: decimal, finite, >= 0, as set_lr and set_weight_decay require.
+      {"hex lr", set_meta("tapegrad.optimizer.group.0.lr", "0x10"), "the metadata 'tapegrad.optimizer.group.0.lr' = '0x10' is not a finite number >= 0"},
+      {"nan lr", set_meta("tapegrad.optimizer.group.0.lr", "nan"), "'tapegrad.optimizer.group.0.lr' = 'nan' is not a finite number"},
+      {"inf lr", set_meta("tapegrad.optimizer.group.1.lr", "inf"), "'tapegrad.optimizer.group.1.lr' = 'inf' is not a finite number"},
+      {"lr 1e400", set_meta("tapegrad.optimizer.group.0.lr", "1e400"), "'tapegrad.optimizer.group.0.lr' = '1e400' is not a finite number"},
+      {"lr with a space", set_meta("tapegrad.optimizer.group.0.lr", " 0.1"), "'tapegrad.optimizer.group.0.lr' = ' 0.1' is not a finite number"},
+      {"negative weight decay", set_meta("tapegrad.optimizer.group.0.weight_decay", "-1"),
+       "'tapegrad.optimizer.group.0.weight_decay' = '-1' is not a finite number >= 0"},
+      {"control characters", set_meta("tapegrad.optimizer.group.0.lr", "0.1\n\x1b[2J"),
+       "'tapegrad.optimizer.group.0.lr' = '0.1\\x0A\\x1B[2J' is not a finite number"},
+      {"hex group count", set_meta("tapegrad.optimizer.groups", "0x2"), "'tapegrad.optimizer.groups' = '0x2' is not a whole number >= 0"},
+      {"2^64 groups", set_meta("tapegrad.optimizer.groups", "18446744073709551616"), "is not a whole number >= 0"},
+      {"a million and one groups", set_meta("tapegrad.optimizer.groups", "1000001"), "'tapegrad.optimizer.groups' = '1000001' exceeds the limit 1000000"},
+      {"settings of a third group", set_meta("tapegrad.optimizer.group.2.lr", "0.1"), "its optimizer has settings for more groups than its 2"},
+      // Step counts: I64, whole, in [0, kMaxStepCount]; the first release's float tensors too.
+      {"negative I64 step", set_tensor("optim.step.bias", xt::xarray<std::int64_t>(-1)),
+       "optimizer state: load_state: the step count 'step.bias' must be a whole number in [0, " + max_step + "], got -1"},
+      {"I64 step past the limit", set_tensor("optim.step.weight", xt::xarray<std::int64_t>(tg::OptimizerBase::kMaxStepCount + 1)),
+       "the step count 'step.weight' must be a whole number in [0, " + max_step + "], got 9000000000000001"},
+      {"I64 step of two elements", set_tensor("optim.step.weight", xt::xarray<std::int64_t>{1, 2}),
+       "the step count 'optim.step.weight' must hold one element, got shape [2]"},
+      {"I64 moment", set_tensor("optim.exp_avg.weight", xt::xarray<std::int64_t>::from_shape({3, 4})),
+       "tensor 'optim.exp_avg.weight' has dtype I64 but the optimizer's state is F32"},
+      {"old F32 step 2.5", set_tensor("optim.step.bias", xt::xarray<float>(2.5f)), "the step count 'step.bias' must be a whole number >= 0, got 2.5"},
+      {"old F32 step NaN", set_tensor("optim.step.bias", xt::xarray<float>(nan)), "tensor 'optim.step.bias' holds a non-finite value (nan)"},
+      {"F64 step in a float checkpoint", set_tensor("optim.step.bias", xt::xarray<double>(3.0)),
+       "tensor 'optim.step.bias' has dtype F64 but the optimizer's state is F32"},
+      {"a step count of no parameter", [](tg::StoredTensors& ts, auto&) { ts.emplace_back("optim.step.weight ", xt::xarray<std::int64_t>(1)); },
+       "unexpected state tensor 'step.weight '"},
+      // The schedule: a decimal position in [0, kMaxStepCount], finite base lrs >= 0.
+      {"last_step 1e3", set_meta("tapegrad.scheduler.last_step", "1e3"), "'tapegrad.scheduler.last_step' = '1e3' is not a whole number >= 0"},
+      {"last_step 0x10", set_meta("tapegrad.scheduler.last_step", "0x10"), "= '0x10' is not a whole number >= 0"},
+      {"last_step past the limit", set_meta("tapegrad.scheduler.last_step", "9000000000000001"),
+       "'tapegrad.scheduler.last_step' = '9000000000000001' exceeds the limit " + max_step},
+      {"nan base lr", set_meta("tapegrad.scheduler.base_lr.0", "nan"), "'tapegrad.scheduler.base_lr.0' = 'nan' is not a finite number >= 0"},
+      {"negative base lr", set_meta("tapegrad.scheduler.base_lr.1", "-0.5"), "'tapegrad.scheduler.base_lr.1' = '-0.5' is not a finite number >= 0"},
+      {"huge base lr", set_meta("tapegrad.scheduler.base_lr.0", "1e308"), "schedule: "},  // finite, but its cosine lr overflows
+      {"format version 01", set_meta("tapegrad.checkpoint_version", "01"), "checkpoint format version '01'"},
+  };
+  for (const Row& row : rows) {
+    CAPTURE(row.what);
+    fs::copy_file(original, s.path, fs::copy_options::overwrite_existing);
+    rewrite(s.path, row.edit);
+    const std::string msg = expect_refused(s.path, target, Kind::content, row.words);
+    CHECK(msg.find("checkpoint '" + s.path + "': ") == 0);
+  }
+  // The original loads: the rows fail for their one edit.
+  fs::copy_file(original, s.path, fs::copy_options::overwrite_existing);
+  CHECK(load_error(s.path, target) == "(accepted)");
+  CHECK(snapshot(target) == snapshot(s.run));
+}
+
+TEST_CASE("hostile checkpoints: paths that are not regular files are FileIoErrors, at once") {
+  TempDir dir;
+  Run target(5, optimizer_kinds()[0].second);
+  target.step();
+  tgtest::write_text(dir.file("plain"), "x");
+  const std::string fifo = dir.file("fifo.safetensors");
+  REQUIRE(::mkfifo(fifo.c_str(), 0600) == 0);
+  expect_refused(dir.file("missing.safetensors"), target, Kind::io, "cannot open it: No such file or directory");
+  expect_refused(dir.path().string(), target, Kind::io, "not a regular file (a directory)");
+  expect_refused(dir.file("plain") + "/x.safetensors", target, Kind::io, "cannot open it: Not a directory");
+  const tgtest::ChildResult r = tgtest::in_child([&](const auto& say) {
+    try {
+      tg::load_checkpoint(fifo, target.model, target.opt.get(), target.extra(), target.sched.get());
+    } catch (const tg::FileIoError& e) {
+      say(e.what());
+      return 0;
+    }
+    return 1;
+  }, 5);
+  CHECK(r.code == 0);  // -14 (SIGALRM): it hung on the FIFO
+  CHECK(r.message == "safetensors file '" + fifo + "': not a regular file (a FIFO)");
+}
+
+TEST_CASE("metadata numbers are decimal: '010' is ten") {
+  Saved s;
+  rewrite(s.path, [](auto&, std::map<std::string, std::string>& m) {
+    m["tapegrad.optimizer.group.0.lr"] = "010";
+    m["tapegrad.optimizer.group.0.weight_decay"] = "0.0100";
+    m["tapegrad.scheduler.last_step"] = "010";
+  });
+  Run target(5, optimizer_kinds()[0].second);
+  REQUIRE(load_error(s.path, target) == "(accepted)");
+  CHECK(target.sched->last_step() == 10);
+  CHECK(target.opt->weight_decay(0) == 0.01);
+  CHECK(target.sched->base_lrs() == s.run.sched->base_lrs());
+}
+
+TEST_CASE("step counts: exact past 2^24 in a float checkpoint, and the first release's F32/F64 counts still load") {
+  TempDir dir;
+  const std::string path = dir.file("steps.safetensors");
+  // A float AdamW at step 2^24 + 1, reached cheaply: load_state with exact counts, then one step.
+  Run a(1, optimizer_kinds()[0].second);
+  a.step();
+  auto exact = a.opt->exact_state();
+  for (auto& [name, count] : exact.steps) count = std::int64_t(1) << 24;
+  a.opt->load_state(exact.buffers, exact.steps);
+  a.step();
+  for (const auto& [name, count] : a.opt->exact_state().steps) CHECK(count == (std::int64_t(1) << 24) + 1);
+  CHECK_THROWS_AS(a.opt->state(), std::overflow_error);  // state() still refuses to round it
+  tg::save_checkpoint(path, a.model, a.opt.get(), a.extra(), {}, a.sched.get());
+  const tg::SafetensorsFile f = tg::load_safetensors(path);
+  CHECK(f.at("optim.step.weight").get<std::int64_t>()() == 16777217);
+  CHECK(f.metadata.at("tapegrad.checkpoint_version") == "2");
+  Run b(2, optimizer_kinds()[0].second);
+  REQUIRE(load_error(path, b) == "(accepted)");
+  CHECK(snapshot(b) == snapshot(a));
+  for (const auto& [name, count] : b.opt->exact_state().steps) CHECK(count == 16777217);
+
+  // The first release's layout, written by hand: F32 step counts, version 1.
+  Run old(3, optimizer_kinds()[0].second);
+  for (int k = 0; k < 3; ++k) old.step();
+  tg::StoredTensors tensors;
+  for (const auto& [name, p] : old.model.named_parameters()) tensors.emplace_back(name, tg::StoredTensor(p));
+  for (const auto& [name, t] : old.opt->state()) tensors.emplace_back("optim." + name, tg::StoredTensor(t));
+  tensors.emplace_back("extra.hidden", tg::StoredTensor(old.h));
+  std::map<std::string, std::string> meta = {
+      {"tapegrad.checkpoint_version", "1"}, {"tapegrad.optimizer", "AdamW"}, {"tapegrad.optimizer.groups", "2"},
+      {"tapegrad.scheduler", old.sched->name()}, {"tapegrad.scheduler.last_step", "3"}};
+  for (std::size_t g = 0; g < 2; ++g) {
+    meta["tapegrad.optimizer.group." + std::to_string(g) + ".lr"] = tg::exact_text(old.opt->lr(g));
+    meta["tapegrad.optimizer.group." + std::to_string(g) + ".weight_decay"] = tg::exact_text(old.opt->weight_decay(g));
+    meta["tapegrad.scheduler.base_lr." + std::to_string(g)] = tg::exact_text(old.sched->base_lrs()[g]);
+  }
+  tg::save_safetensors(path, tensors, meta);
+  CHECK(tg::load_safetensors(path).at("optim.step.weight").dtype() == tg::Dtype::F32);
+  Run c(4, optimizer_kinds()[0].second);
+  REQUIRE(load_error(path, c) == "(accepted)");
+  CHECK(snapshot(c) == snapshot(old));
+
+  // A double model's first-release checkpoint: F64 step counts.
+  tg::manual_seed(11);
+  TinyNetT<double> d;
+  tg::AdamD adam(d.named_parameters(), tg::AdamOptions{1e-2});
+  for (int k = 0; k < 2; ++k) {
+    adam.zero_grad();
+    tg::sum(tg::square(tg::linear(tg::TensorD::constant(tg::randn<double>({5, 4})), d.weight, d.bias))).backward();
+    adam.step();
+  }
+  tg::save_checkpoint(path, d, &adam);
+  rewrite(path, [](tg::StoredTensors& ts, std::map<std::string, std::string>& m) {
+    all_steps([](std::int64_t c) { return tg::StoredTensor(xt::xarray<double>(double(c))); })(ts, m);
+    m["tapegrad.checkpoint_version"] = "1";
+  });
+  CHECK(tg::load_safetensors(path).at("optim.step.weight").dtype() == tg::Dtype::F64);
+  TinyNetT<double> d2;
+  tg::AdamD adam2(d2.named_parameters(), tg::AdamOptions{1e-2});
+  tg::load_checkpoint(path, d2, &adam2);
+  CHECK(adam2.exact_state().steps == adam.exact_state().steps);
+  CHECK(adam2.exact_state().steps.at(0).second == 2);
 }
