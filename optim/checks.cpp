@@ -1,20 +1,14 @@
 #include "checks.hpp"
 
-#include <charconv>
 #include <cmath>
 #include <stdexcept>
 
 namespace tg::detail {
 
-std::string exact_number(double v) {
-  char buf[32];
-  return std::string(buf, std::to_chars(buf, buf + sizeof buf, v).ptr);
-}
-
 void require(bool ok, const char* who, const char* what, const char* rule, double value) {
   if (!ok)
     throw std::invalid_argument(std::string(who) + ": " + what + " must be " + rule + ", got " +
-                                exact_number(value));
+                                exact_text(value));
 }
 
 void require_finite_nonnegative(const char* who, const char* what, double value) {

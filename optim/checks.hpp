@@ -3,10 +3,10 @@
 // format, "<who>: <what> must be <rule>, got <value>", with the value printed exactly.
 #include <string>
 
+#include <tapegrad/autograd/number_text.hpp>
+
 namespace tg::detail {
 
-// The shortest text that reads back as v.
-std::string exact_number(double v);
 // std::invalid_argument "<who>: <what> must be <rule>, got <value>" unless ok.
 void require(bool ok, const char* who, const char* what, const char* rule, double value);
 // require(value is finite and >= 0).
