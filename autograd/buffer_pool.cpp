@@ -1,8 +1,10 @@
 #include <tapegrad/autograd/buffer_pool.hpp>
 
 #include <algorithm>
+#include <cstdint>
 #include <cstdlib>
 #include <new>
+#include <string>
 #include <unordered_map>
 #include <vector>
 
@@ -11,7 +13,10 @@ namespace {
 
 constexpr std::size_t kAlignment = 64;  // a cache line; also AVX-512's vector width
 
-std::size_t rounded(std::size_t bytes) { return (bytes + kAlignment - 1) / kAlignment * kAlignment; }
+std::size_t rounded(std::size_t bytes) {
+  if (bytes > SIZE_MAX - (kAlignment - 1)) throw std::bad_alloc();  // would wrap to a tiny block
+  return (bytes + kAlignment - 1) / kAlignment * kAlignment;
+}
 
 struct Pool {
   std::unordered_map<std::size_t, std::vector<void*>> free_lists;  // rounded size -> blocks
@@ -40,6 +45,11 @@ Pool::~Pool() {
 
 namespace detail {
 
+void throw_allocation_error(const char* op, const std::string& shape, std::size_t bytes) {
+  throw AllocationError(std::string(op) + ": cannot allocate " + std::to_string(bytes) +
+                        " bytes for a tensor of shape " + shape + " (out of memory)");
+}
+
 void* pool_acquire(std::size_t bytes) {
   const std::size_t size = rounded(bytes);
   if (!pool_destroyed) {
@@ -55,6 +65,13 @@ void* pool_acquire(std::size_t bytes) {
     }
   }
   void* p = std::aligned_alloc(kAlignment, size);
+  // Out of memory while the pool holds at least as much in free blocks of other sizes: give
+  // them back and try once more. Nothing is counted until a block is in hand, so a failure
+  // leaves the pool's lists and counters as they were.
+  if (!p && !pool_destroyed && pool.stats.pooled_bytes >= size) {
+    pool.release_all();
+    p = std::aligned_alloc(kAlignment, size);
+  }
   if (!p) throw std::bad_alloc();
   if (!pool_destroyed) {
     pool.stats.system_allocations += 1;

@@ -4,7 +4,11 @@
 // blocks go back to the pool and the next iteration reuses them, so a training loop stops
 // calling malloc (and page-faulting fresh memory) after its first step.
 #include <cstddef>
+#include <cstdint>
 #include <cstring>
+#include <new>
+#include <stdexcept>
+#include <string>
 #include <utility>
 
 namespace tg {
@@ -22,7 +26,23 @@ MemoryStats memory_stats();
 // Returns every free block of the calling thread's pool to the system.
 void release_pooled_memory();
 
+// A tensor's memory could not be allocated: a std::bad_alloc whose what() names the op, the
+// shape and the byte count ("zeros: cannot allocate 4503599627370496 bytes for a tensor of
+// shape [...]"). The pool and the tape are as they were before the call.
+class AllocationError : public std::bad_alloc {
+ public:
+  explicit AllocationError(const std::string& message) : message_(message) {}
+  const char* what() const noexcept override { return message_.what(); }
+
+ private:
+  std::runtime_error message_;  // a string with a nothrow copy
+};
+
 namespace detail {
+// Throws AllocationError: "<op>: cannot allocate <bytes> bytes for a tensor of shape <shape>".
+[[noreturn]] void throw_allocation_error(const char* op, const std::string& shape, std::size_t bytes);
+// Blocks from the pool or the system; std::bad_alloc when neither has one (the pool's free
+// blocks are given back to the system first when that could make room). Never returns null.
 void* pool_acquire(std::size_t bytes);
 void pool_release(void* ptr, std::size_t bytes) noexcept;
 }  // namespace detail
@@ -34,6 +54,7 @@ class Buffer {
  public:
   Buffer() = default;
   explicit Buffer(std::size_t n) : n_(n) {
+    if (n_ > std::size_t(PTRDIFF_MAX) / sizeof(T)) throw std::bad_alloc();  // n * sizeof(T) would wrap
     if (n_) ptr_ = static_cast<T*>(detail::pool_acquire(n_ * sizeof(T)));
   }
   static Buffer zeros(std::size_t n) {

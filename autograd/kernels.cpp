@@ -4,6 +4,7 @@
 
 #include <algorithm>
 #include <cctype>
+#include <climits>
 #include <chrono>
 #include <stdexcept>
 #include <string>
@@ -17,10 +18,18 @@ namespace tg::detail {
 
 namespace {
 // BLAS wants leading dimensions >= 1 even for empty matrices; an empty product scales C.
+// A product BLAS does compute must have every size and leading dimension within its int:
+// one past INT_MAX would be truncated into a wrong product (the ops refuse such shapes first).
 template <class T>
 bool gemm_is_trivial(std::size_t M, std::size_t N, std::size_t K, T beta, T* C, std::size_t ldc) {
   if (M == 0 || N == 0) return true;
-  if (K > 0) return false;
+  if (K > 0) {
+    if (std::max({M, N, K, ldc}) > std::size_t(INT_MAX))
+      throw std::invalid_argument("gemm: a size of the product [" + std::to_string(M) + ", " + std::to_string(K) +
+                                  "] x [" + std::to_string(K) + ", " + std::to_string(N) +
+                                  "] exceeds BLAS's int range (INT_MAX)");
+    return false;
+  }
   for (std::size_t i = 0; i < M; ++i)
     for (std::size_t j = 0; j < N; ++j) C[i * ldc + j] = beta == T(0) ? T(0) : beta * C[i * ldc + j];
   return true;

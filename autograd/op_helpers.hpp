@@ -1,6 +1,6 @@
 #pragma once
 // How an op is written (internal to tapegrad's op files):
-//   auto out = detail::new_output<T>(shape);           // pooled value buffer
+//   auto out = detail::new_output<T>("tanh", shape);   // pooled value buffer, shape checked
 //   ... compute out->value ...
 //   return detail::finish<T>("tanh", out, {x.impl_ptr()}, [=] { ... add into x's grad ... });
 // finish() runs anomaly checks and, when grad mode is on and an input requires grad, records
@@ -21,16 +21,21 @@ namespace tg::detail {
 // only suits trivially copyable types.
 using Inputs = std::vector<std::shared_ptr<ImplBase>>;
 
+// An op's output: std::invalid_argument naming the op when the shape's size overflows, an
+// AllocationError (std::bad_alloc) naming it when the memory cannot be had (Note [checked sizes]).
+// Note [empty tensors]: an output with no elements has no gradient buffer, so backward_from
+// skips its node; a backward that can run with an empty input (a reduction over nothing, a
+// product with K = 0) must not touch that input's (null) gradient.
 template <class T>
-std::shared_ptr<TensorImpl<T>> new_output(const Shape& shape) {
+std::shared_ptr<TensorImpl<T>> new_output(const char* op, const Shape& shape) {
   auto out = std::make_shared<TensorImpl<T>>();
   out->shape = shape;
-  out->value = Buffer<T>(numel(shape));
+  out->value = allocate_value<T>(op, shape);
   return out;
 }
 
 // An output whose value is `shape`'s worth of x's value from element `offset` on, without a
-// copy (Note [views]).
+// copy (Note [views]). The caller has checked that the elements lie inside x.
 template <class T>
 std::shared_ptr<TensorImpl<T>> new_view(const Shape& shape, const TensorT<T>& x, std::size_t offset) {
   auto out = std::make_shared<TensorImpl<T>>();

@@ -33,6 +33,7 @@ template <class T> TensorT<T> pow(const TensorT<T>& x, T exponent);
 template <class T> TensorT<T> clamp(const TensorT<T>& x, T low, T high);
 
 // ---- reductions (ops_reduce.cpp); axis may be negative (-1 = last) ----
+// Over no elements (an empty tensor, or an axis of size 0) PyTorch's values: sum 0, mean NaN.
 template <class T> TensorT<T> sum(const TensorT<T>& x);   // all elements -> shape []
 template <class T> TensorT<T> mean(const TensorT<T>& x);
 template <class T> TensorT<T> sum(const TensorT<T>& x, long axis, bool keepdims = false);
@@ -50,6 +51,7 @@ TensorT<T> linear(const TensorT<T>& x, const TensorT<T>& weight, const TensorT<T
 
 // ---- shape (ops_shape.cpp) ----
 // Same elements in a new shape: a view of x's memory, no copy (Note [views] in tensor.hpp).
+// Empty tensors reshape to any empty shape ([0, 3] -> [3, 0, 5]), as in PyTorch.
 template <class T> TensorT<T> reshape(const TensorT<T>& x, const Shape& shape);
 template <class T> TensorT<T> concat(const std::vector<TensorT<T>>& xs, long axis);
 // Elements [start, start + length) along axis (PyTorch's narrow); a view when they are
@@ -59,21 +61,26 @@ template <class T> TensorT<T> slice(const TensorT<T>& x, long axis, std::size_t 
 template <class T>
 std::vector<TensorT<T>> split(const TensorT<T>& x, const std::vector<std::size_t>& sizes, long axis);
 // n equal pieces along axis (the axis' size must be divisible by n): LSTM gate slicing.
+// An axis of size 0 gives n empty pieces, as in PyTorch.
 template <class T> std::vector<TensorT<T>> chunk(const TensorT<T>& x, std::size_t n, long axis);
 
 // ---- neural-network ops (ops_nn.cpp) ----
+// An empty x gives an empty result ([3, 0] and [0, 5] alike), as in PyTorch.
 template <class T> TensorT<T> softmax(const TensorT<T>& x, long axis = -1);
 template <class T> TensorT<T> log_softmax(const TensorT<T>& x, long axis = -1);
 // weight [V, E], ids of any shape S with values in [0, V) -> [S..., E]. The gradient
 // scatter-adds rows, so repeated ids accumulate.
 template <class T> TensorT<T> embedding(const TensorT<T>& weight, const IdTensor& ids);
 // Mean over N of -log softmax(logits)[target]; logits [..., C], targets [...] (ids in [0, C)).
+// No rows (N = 0) or no classes is std::invalid_argument: PyTorch returns NaN for the mean
+// over no rows, which would poison training silently (so does a mask that selects nothing).
 template <class T> TensorT<T> cross_entropy(const TensorT<T>& logits, const IdTensor& targets);
 // The same over the rows where mask (0/1, the targets' shape) is 1: padded steps of a
 // variable-length batch are left out of the loss and get no gradient.
 template <class T>
 TensorT<T> cross_entropy(const TensorT<T>& logits, const IdTensor& targets, const IdTensor& mask);
-// Mean squared error over all elements; shapes must match.
+// Mean squared error over all elements; shapes must match. Empty tensors are
+// std::invalid_argument, like cross_entropy over no rows (PyTorch: NaN).
 template <class T> TensorT<T> mse(const TensorT<T>& prediction, const TensorT<T>& target);
 // Train: zero each element with probability p (library RNG), scale survivors by 1/(1-p).
 // Eval (train = false) or p = 0: x itself.
@@ -81,7 +88,8 @@ template <class T> TensorT<T> dropout(const TensorT<T>& x, double p, bool train)
 
 // ---- normalisation (ops_norm.cpp) ----
 // Normalises each row over the last axis N: (x - mean) / sqrt(var + eps) * gamma + beta, with
-// gamma, beta [N] (either may be undefined: no scale / no shift).
+// gamma, beta [N] (either may be undefined: no scale / no shift). Empty x (no rows, or N = 0)
+// gives an empty result, as in PyTorch.
 template <class T>
 TensorT<T> layer_norm(const TensorT<T>& x, const TensorT<T>& gamma, const TensorT<T>& beta, double eps = 1e-5);
 

@@ -36,7 +36,7 @@ template <class T, class F>
 std::shared_ptr<TensorImpl<T>> binary_forward(const char* op, const TensorT<T>& a,
                                               const TensorT<T>& b, F f) {
   const Shape os = broadcast_shapes(op, a.shape(), b.shape());
-  auto out = detail::new_output<T>(os);
+  auto out = detail::new_output<T>(op, os);
   detail::broadcast_binary(os, a.data(), a.shape(), b.data(), b.shape(), out->value.data(), f);
   return out;
 }
@@ -47,7 +47,7 @@ std::shared_ptr<TensorImpl<T>> binary_forward(const char* op, const TensorT<T>& 
 template <class T, class F, class DF>
 TensorT<T> unary(const char* op, const TensorT<T>& x, F f, DF df) {
   const std::size_t n = x.numel();
-  auto out = detail::new_output<T>(x.shape());
+  auto out = detail::new_output<T>(op, x.shape());
   auto xv = flat(x.data(), n);
   auto yv = flat(out->value.data(), n);
   xt::noalias(yv) = f(xv);

@@ -1,5 +1,8 @@
 // Linear algebra: matmul, transpose and the fused linear layer op, on BLAS GEMM that writes
 // (and in backward, accumulates with beta = 1) straight into pooled buffers.
+#include <algorithm>
+#include <climits>
+
 #include <tapegrad/autograd/deferred_grad.hpp>
 #include <tapegrad/autograd/kernels.hpp>
 #include <tapegrad/autograd/op_helpers.hpp>
@@ -14,9 +17,30 @@ void require_matrix(const char* op, const char* name, const Shape& s) {
                                 to_string(s));
 }
 
+// BLAS takes its sizes as int: a product with no empty side (BLAS is called) and a size past
+// INT_MAX would be truncated into a wrong product, so it is refused. Empty sides never reach BLAS.
+void require_blas_sizes(const char* op, std::size_t M, std::size_t N, std::size_t K, const Shape& a,
+                        const Shape& b) {
+  if (M && N && K && std::max({M, N, K}) > std::size_t(INT_MAX))
+    throw std::invalid_argument(detail::shapes_message(op, "a size exceeds BLAS's int range (INT_MAX)", a, b));
+}
+
+// The output [rows, cols] of a product of a and b; a size that overflows names both inputs.
+template <class T>
+std::shared_ptr<TensorImpl<T>> product_output(const char* op, const Shape& os, const Shape& a, const Shape& b) {
+  try {
+    checked_numel(op, os, sizeof(T));
+  } catch (const std::invalid_argument&) {
+    throw std::invalid_argument(
+        detail::shapes_message(op, "the result " + to_string(os) + " has too many elements (its size overflows)", a, b));
+  }
+  return detail::new_output<T>(op, os);
+}
+
 // dst[c, r] = src[r, c] for a [rows, cols] matrix, in cache-sized tiles.
 template <class T>
 void transpose_into(T* dst, const T* src, std::size_t rows, std::size_t cols, bool accumulate) {
+  if (rows == 0 || cols == 0) return;  // nothing to move; [2^40, 0] must not walk 2^35 tiles
   constexpr std::size_t tile = 32;
   for (std::size_t r0 = 0; r0 < rows; r0 += tile)
     for (std::size_t c0 = 0; c0 < cols; c0 += tile)
@@ -37,7 +61,9 @@ TensorT<T> matmul(const TensorT<T>& a, const TensorT<T>& b) {
   if (b.shape()[0] != K)
     throw std::invalid_argument(detail::shapes_message(
         "matmul", "inner dimensions differ, a is [M, K] and b must be [K, N]", a.shape(), b.shape()));
-  auto out = detail::new_output<T>({M, N});
+  require_blas_sizes("matmul", M, N, K, a.shape(), b.shape());
+  // K = 0 gives zeros [M, N], as in PyTorch (kernels.cpp: BLAS is not called).
+  auto out = product_output<T>("matmul", {M, N}, a.shape(), b.shape());
   detail::gemm<T>(false, false, M, N, K, T(1), a.data(), K, b.data(), N, T(0), out->value.data(), N);
   auto A = a.impl_ptr(), B = b.impl_ptr();
   return detail::finish<T>("matmul", out, {A, B}, [A, B, M, N, K, o = out.get()] {
@@ -60,7 +86,7 @@ template <class T>
 TensorT<T> transpose(const TensorT<T>& x) {
   require_matrix("transpose", "x", x.shape());
   const std::size_t R = x.shape()[0], C = x.shape()[1];
-  auto out = detail::new_output<T>({C, R});
+  auto out = detail::new_output<T>("transpose", {C, R});
   transpose_into(out->value.data(), x.data(), R, C, false);
   auto X = x.impl_ptr();
   return detail::finish<T>("transpose", out, {X}, [X, R, C, o = out.get()] {
@@ -86,7 +112,9 @@ TensorT<T> linear(const TensorT<T>& x, const TensorT<T>& weight, const TensorT<T
   if (residual.defined() && residual.shape() != Shape{N, O})
     throw std::invalid_argument(detail::shapes_message("linear", "the residual must be [N, O] = [" +
                                 std::to_string(N) + ", " + std::to_string(O) + "]", x.shape(), residual.shape()));
-  auto out = detail::new_output<T>({N, O});
+  require_blas_sizes("linear", N, O, I, x.shape(), weight.shape());
+  // I = 0 gives the bias (or zeros) in every row, as in PyTorch.
+  auto out = product_output<T>("linear", {N, O}, x.shape(), weight.shape());
   T* y = out->value.data();
   // y [N, O] = residual + b + x [N, I] . W^T (W stored [O, I]): one pass writes residual + b
   // into y, then the GEMM accumulates onto it (beta = 1) instead of a second pass over y.

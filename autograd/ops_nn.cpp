@@ -73,8 +73,10 @@ template <class T>
 TensorT<T> softmax_op(const char* op, const TensorT<T>& x, long axis, bool log) {
   const std::size_t ax = normalize_axis(op, axis, x.dim());
   const AxisView v = axis_view(x.shape(), ax);
-  auto out = detail::new_output<T>(x.shape());
-  softmax_lines(v, x.data(), out->value.data(), log);
+  auto out = detail::new_output<T>(op, x.shape());
+  // An empty x (no lines, or lines of no elements: [3, 0] has 3 rows and nothing to take the
+  // max of) has an empty output, as in PyTorch, and nothing to compute (Note [empty tensors]).
+  if (x.numel() != 0) softmax_lines(v, x.data(), out->value.data(), log);
   auto X = x.impl_ptr();
   return detail::finish<T>(op, out, {X}, [X, v, log, o = out.get()] {
     const T* y = o->value.data();
@@ -124,7 +126,7 @@ TensorT<T> embedding(const TensorT<T>& weight, const IdTensor& ids) {
                               ") for weight " + to_string(weight.shape()));
   Shape os = ids.shape();
   os.push_back(E);
-  auto out = detail::new_output<T>(os);
+  auto out = detail::new_output<T>("embedding", os);
   for (std::size_t r = 0; r < n; ++r)  // out[r, :] = W[id_r, :]
     std::copy_n(weight.data() + ids.data()[r] * E, E, out->value.data() + r * E);
   auto W = weight.impl_ptr();
@@ -151,8 +153,12 @@ TensorT<T> cross_entropy_rows(const TensorT<T>& logits, const IdTensor& targets,
     throw std::invalid_argument(detail::shapes_message(
         "cross_entropy", "the mask must have the targets' shape", targets.shape(), mask->shape()));
   const std::size_t C = ls.back(), N = numel(rows_shape);
+  // PyTorch returns NaN for a mean over no rows; a NaN loss would silently poison every
+  // parameter, so tapegrad refuses it, as it refuses a mask that selects nothing.
   if (N == 0 || C == 0)
-    throw std::invalid_argument("cross_entropy: empty logits of shape " + to_string(ls));
+    throw std::invalid_argument(detail::shapes_message(
+        "cross_entropy", N == 0 ? "no rows to average over (empty logits)" : "no classes (C = 0) for the targets",
+        ls, targets.shape()));
   // Row weights: 1 for rows in the loss, 0 for masked-out rows (padding).
   auto keep = std::make_shared<std::vector<T>>(N, T(1));
   std::size_t kept = N;
@@ -184,8 +190,8 @@ TensorT<T> cross_entropy_rows(const TensorT<T>& logits, const IdTensor& targets,
     for (std::size_t c = 0; c < C; ++c) pr[c] *= inv;
     if ((*keep)[r] != T(0)) loss -= logits.data()[r * C + targets.data()[r]] - lse.data()[r];
   }
-  auto out = detail::new_output<T>(Shape{});
-  out->value.data()[0] = T(loss / double(kept));  // mean over the kept rows
+  auto out = detail::new_output<T>("cross_entropy", Shape{});
+  out->value.data()[0] = T(loss / double(kept));  // mean over the kept rows (kept > 0)
   auto L = logits.impl_ptr();
   return detail::finish<T>("cross_entropy", out, {L}, [L, targets, p, keep, kept, N, C, o = out.get()] {
     // dlogits[r, c] += dy keep_r (p[r, c] - [c == target_r]) / kept
@@ -224,7 +230,7 @@ TensorT<T> mse(const TensorT<T>& prediction, const TensorT<T>& target) {
     const double d = double(prediction.data()[i]) - double(target.data()[i]);
     s += d * d;
   }
-  auto out = detail::new_output<T>(Shape{});
+  auto out = detail::new_output<T>("mse", Shape{});
   out->value.data()[0] = T(s / double(n));
   auto P = prediction.impl_ptr(), Y = target.impl_ptr();
   return detail::finish<T>("mse", out, {P, Y}, [P, Y, n, o = out.get()] {
@@ -251,7 +257,7 @@ TensorT<T> dropout(const TensorT<T>& x, double p, bool train) {
   fill_uniform01(mask->data(), n);
   const T keep_scale = p < 1.0 ? T(1.0 / (1.0 - p)) : T(0);
   for (std::size_t i = 0; i < n; ++i) mask->data()[i] = mask->data()[i] >= T(p) ? keep_scale : T(0);
-  auto out = detail::new_output<T>(x.shape());
+  auto out = detail::new_output<T>("dropout", x.shape());
   for (std::size_t i = 0; i < n; ++i) out->value.data()[i] = x.data()[i] * mask->data()[i];
   auto X = x.impl_ptr();
   return detail::finish<T>("dropout", out, {X}, [X, mask, n, o = out.get()] {

@@ -9,15 +9,16 @@ namespace tg {
 
 template <class T>
 TensorT<T> layer_norm(const TensorT<T>& x, const TensorT<T>& gamma, const TensorT<T>& beta, double eps) {
-  if (x.dim() < 1 || x.shape().back() == 0)
-    throw std::invalid_argument("layer_norm: x must be [..., N] with N > 0, got " + to_string(x.shape()));
-  const std::size_t N = x.shape().back(), rows = x.numel() / N;
+  if (x.dim() < 1)
+    throw std::invalid_argument("layer_norm: x must be [..., N], got a scalar of shape " + to_string(x.shape()));
+  // No rows, or N = 0: an empty result, as in PyTorch; nothing to normalise (and no 0 / 0).
+  const std::size_t N = x.shape().back(), rows = N ? x.numel() / N : 0;
   for (const TensorT<T>* p : {&gamma, &beta})
     if (p->defined() && p->shape() != Shape{N})
       throw std::invalid_argument(detail::shapes_message("layer_norm", "gamma and beta must be [N]",
                                                          x.shape(), p->shape()));
   if (!(eps > 0)) throw std::invalid_argument("layer_norm: eps must be positive");
-  auto out = detail::new_output<T>(x.shape());
+  auto out = detail::new_output<T>("layer_norm", x.shape());
   auto xhat = std::make_shared<Buffer<T>>(rows * N);  // (x - mean) / std, [rows, N]
   auto rstd = std::make_shared<Buffer<T>>(rows);      // 1 / sqrt(var + eps), [rows]
   for (std::size_t r = 0; r < rows; ++r) {

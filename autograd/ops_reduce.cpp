@@ -1,5 +1,8 @@
 // Reductions: sum and mean over all elements or along one axis (keepdims optional).
 // Sums accumulate in double: a float running sum of a million terms drifts (STACK.md).
+// Over no elements, as in PyTorch: a sum is 0 and a mean NaN (0 / 0).
+#include <algorithm>
+#include <limits>
 #include <vector>
 
 #include <tapegrad/autograd/op_helpers.hpp>
@@ -8,15 +11,19 @@
 namespace tg {
 namespace {
 
-// x seen as [outer, n, inner]; out[o, i] = scale * sum_k x[o, k, i].
+// x seen as [outer, n, inner]; out[o, i] = scale * sum_k x[o, k, i], with scale 1 (sum) or
+// 1/n (mean). An empty x has nothing to walk: out is 0 (sum) or NaN (mean) everywhere, and its
+// backward adds nothing (x's gradient is empty); this also keeps [2^40, 0] from looping 2^40 times.
 template <class T>
-TensorT<T> reduce(const char* op, const TensorT<T>& x, AxisView v, const Shape& out_shape,
-                  double scale) {
-  auto out = detail::new_output<T>(out_shape);
+TensorT<T> reduce(const char* op, const TensorT<T>& x, AxisView v, const Shape& out_shape, bool mean) {
+  auto out = detail::new_output<T>(op, out_shape);
   const T* xv = x.data();
   T* y = out->value.data();
-  std::vector<double> acc(v.inner);
-  for (std::size_t o = 0; o < v.outer; ++o) {
+  const bool empty = x.numel() == 0;
+  const double scale = mean && v.n ? 1.0 / double(v.n) : 1.0;
+  if (empty) std::fill_n(y, out->value.size(), mean ? std::numeric_limits<T>::quiet_NaN() : T(0));
+  std::vector<double> acc(empty ? 0 : v.inner);
+  for (std::size_t o = 0; o < (empty ? 0 : v.outer); ++o) {
     std::fill(acc.begin(), acc.end(), 0.0);
     for (std::size_t k = 0; k < v.n; ++k) {
       const T* row = xv + (o * v.n + k) * v.inner;
@@ -25,7 +32,8 @@ TensorT<T> reduce(const char* op, const TensorT<T>& x, AxisView v, const Shape& 
     for (std::size_t i = 0; i < v.inner; ++i) y[o * v.inner + i] = static_cast<T>(scale * acc[i]);
   }
   auto X = x.impl_ptr();
-  return detail::finish<T>(op, out, {X}, [X, v, scale, o_ = out.get()] {
+  return detail::finish<T>(op, out, {X}, [X, v, scale, empty, o_ = out.get()] {
+    if (empty) return;  // no element of x was summed
     // dx[o, k, i] += scale * dy[o, i]: every summed element gets the output's gradient
     const T* dy = o_->grad.data();
     T* dx = X->grad_acc();
@@ -50,25 +58,19 @@ Shape reduced_shape(const Shape& s, std::size_t axis, bool keepdims) {
 template <class T>
 TensorT<T> reduce_axis(const char* op, const TensorT<T>& x, long axis, bool keepdims, bool mean) {
   const std::size_t ax = normalize_axis(op, axis, x.dim());
-  const AxisView v = axis_view(x.shape(), ax);
-  if (mean && v.n == 0)
-    throw std::invalid_argument(std::string(op) + ": mean over an empty axis of shape " +
-                                to_string(x.shape()));
-  return reduce(op, x, v, reduced_shape(x.shape(), ax, keepdims), mean ? 1.0 / double(v.n) : 1.0);
+  return reduce(op, x, axis_view(x.shape(), ax), reduced_shape(x.shape(), ax, keepdims), mean);
 }
 
 }  // namespace
 
 template <class T>
 TensorT<T> sum(const TensorT<T>& x) {
-  return reduce("sum", x, AxisView{1, x.numel(), 1}, Shape{}, 1.0);
+  return reduce("sum", x, AxisView{1, x.numel(), 1}, Shape{}, false);
 }
 
 template <class T>
 TensorT<T> mean(const TensorT<T>& x) {
-  if (x.numel() == 0)
-    throw std::invalid_argument("mean: the tensor is empty (shape " + to_string(x.shape()) + ")");
-  return reduce("mean", x, AxisView{1, x.numel(), 1}, Shape{}, 1.0 / double(x.numel()));
+  return reduce("mean", x, AxisView{1, x.numel(), 1}, Shape{}, true);
 }
 
 template <class T>

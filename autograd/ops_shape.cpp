@@ -10,6 +10,13 @@ namespace tg {
 
 template <class T>
 TensorT<T> reshape(const TensorT<T>& x, const Shape& shape) {
+  // Checked first: [2^32, 2^32] has "0 elements" modulo 2^64 and would pass for an empty x.
+  try {
+    checked_numel("reshape", shape, sizeof(T));
+  } catch (const std::invalid_argument&) {
+    throw std::invalid_argument(detail::shapes_message(
+        "reshape", "the target shape has too many elements (its size overflows)", x.shape(), shape));
+  }
   if (numel(shape) != x.numel())
     throw std::invalid_argument(detail::shapes_message(
         "reshape", "the element counts differ", x.shape(), shape));
@@ -34,9 +41,12 @@ TensorT<T> concat(const std::vector<TensorT<T>>& xs, long axis) {
       throw std::invalid_argument(detail::shapes_message(
           "concat", "all dimensions but axis " + std::to_string(ax) + " must match",
           first, x.shape()));
-    os[ax] += x.shape()[ax];
+    if (__builtin_add_overflow(os[ax], x.shape()[ax], &os[ax]))
+      throw std::invalid_argument("concat: the sizes along axis " + std::to_string(ax) +
+                                  " add up past SIZE_MAX (first shape " + to_string(first) + ", " +
+                                  std::to_string(xs.size()) + " tensors)");
   }
-  auto out = detail::new_output<T>(os);
+  auto out = detail::new_output<T>("concat", os);
   const AxisView ov = axis_view(os, ax);
   detail::Inputs inputs;                              // for the tape
   std::vector<std::shared_ptr<TensorImpl<T>>> impls;  // the same, typed, for the backward
@@ -55,7 +65,7 @@ TensorT<T> concat(const std::vector<TensorT<T>>& xs, long axis) {
   return detail::finish<T>("concat", out, inputs, [impls, offsets, ax, ov, o = out.get()] {
     for (std::size_t k = 0; k < impls.size(); ++k) {
       TensorImpl<T>& x = *impls[k];
-      if (!x.requires_grad) continue;
+      if (!x.requires_grad || numel(x.shape) == 0) continue;  // an empty piece has no gradient
       const AxisView v = axis_view(x.shape, ax);
       bool fresh;  // every element of dx is written: Note [first write assigns]
       T* dx = x.grad_for_overwrite(fresh);
@@ -83,7 +93,7 @@ TensorT<T> slice(const TensorT<T>& x, long axis, std::size_t start, std::size_t 
   if (v.outer == 1) {  // one contiguous run: a view (Note [views])
     out = detail::new_view<T>(os, x, start * v.inner);
   } else {
-    out = detail::new_output<T>(os);
+    out = detail::new_output<T>("slice", os);
     for (std::size_t o = 0; o < v.outer && run; ++o)  // out[o, :, :] = x[o, start:start+length, :]
       std::memcpy(out->value.data() + o * run, x.data() + (o * v.n + start) * v.inner, run * sizeof(T));
   }
@@ -99,7 +109,10 @@ template <class T>
 std::vector<TensorT<T>> split(const TensorT<T>& x, const std::vector<std::size_t>& sizes, long axis) {
   const std::size_t ax = normalize_axis("split", axis, x.dim());
   std::size_t total = 0;
-  for (std::size_t s : sizes) total += s;
+  for (std::size_t s : sizes)
+    if (__builtin_add_overflow(total, s, &total))
+      throw std::invalid_argument("split: the sizes add up past SIZE_MAX, axis " + std::to_string(ax) +
+                                  " of shape " + to_string(x.shape()) + " has " + std::to_string(x.shape()[ax]));
   if (total != x.shape()[ax])
     throw std::invalid_argument("split: the sizes add up to " + std::to_string(total) +
                                 " but axis " + std::to_string(ax) + " of shape " +
@@ -116,7 +129,8 @@ std::vector<TensorT<T>> split(const TensorT<T>& x, const std::vector<std::size_t
 template <class T>
 std::vector<TensorT<T>> chunk(const TensorT<T>& x, std::size_t n, long axis) {
   const std::size_t ax = normalize_axis("chunk", axis, x.dim());
-  if (n == 0 || x.shape()[ax] % n != 0)
+  // An axis of size 0 is cut into n empty pieces (PyTorch too), but not more than a vector holds.
+  if (n == 0 || x.shape()[ax] % n != 0 || n > std::vector<TensorT<T>>().max_size())
     throw std::invalid_argument("chunk: axis " + std::to_string(ax) + " of shape " +
                                 to_string(x.shape()) + " cannot be cut into " +
                                 std::to_string(n) + " equal pieces");

@@ -6,6 +6,8 @@
 #include <sstream>
 #include <stdexcept>
 
+#include <tapegrad/autograd/buffer_pool.hpp>
+
 namespace tg {
 namespace {
 
@@ -21,6 +23,18 @@ Generator& generator() {
 
 double uniform01_locked(std::mt19937_64& e) {
   return static_cast<double>(e() >> 11) * 0x1.0p-53;  // top 53 bits -> [0, 1)
+}
+
+// An uninitialised array of `shape` for `op`: the shape checked (Note [checked sizes]) and a
+// failed allocation reported as AllocationError naming the op.
+template <class V>
+xt::xarray<V> new_array(const char* op, const Shape& shape) {
+  const std::size_t n = checked_numel(op, shape, sizeof(V));
+  try {
+    return xt::xarray<V>::from_shape(shape);
+  } catch (const std::bad_alloc&) {
+    detail::throw_allocation_error(op, to_string(shape), n * sizeof(V));
+  }
 }
 
 }  // namespace
@@ -80,7 +94,7 @@ xt::xarray<T> randn(const Shape& shape, T mean, T stddev) {
   if (!(std::isfinite(mean) && std::isfinite(stddev) && stddev >= 0))
     throw std::invalid_argument("randn: mean must be finite and stddev finite and >= 0, got mean " +
                                 std::to_string(mean) + ", stddev " + std::to_string(stddev));
-  xt::xarray<T> a = xt::xarray<T>::from_shape(shape);
+  xt::xarray<T> a = new_array<T>("randn", shape);
   for (auto& v : a) v = mean + stddev * static_cast<T>(normal01());
   return a;
 }
@@ -90,9 +104,9 @@ xt::xarray<T> uniform(const Shape& shape, T low, T high) {
   if (!(std::isfinite(low) && std::isfinite(high) && low <= high))
     throw std::invalid_argument("uniform: the bounds must be finite with low <= high, got [" +
                                 std::to_string(low) + ", " + std::to_string(high) + ")");
-  xt::xarray<double> u = xt::xarray<double>::from_shape(shape);
+  xt::xarray<double> u = new_array<double>("uniform", shape);
   fill_uniform01(u.data(), u.size());
-  xt::xarray<T> a = xt::xarray<T>::from_shape(shape);
+  xt::xarray<T> a = new_array<T>("uniform", shape);
   for (std::size_t i = 0; i < a.size(); ++i) a.data()[i] = low + (high - low) * static_cast<T>(u.data()[i]);
   return a;
 }

@@ -25,6 +25,8 @@ std::uint64_t randint(std::uint64_t n);  // uniform over [0, n), n >= 1
 template <class T>
 void fill_uniform01(T* out, std::size_t n);
 
+// Arrays of a shape whose size overflows are std::invalid_argument, memory that cannot be had
+// an AllocationError (std::bad_alloc), both naming the function (Note [checked sizes]).
 template <class T>
 xt::xarray<T> randn(const Shape& shape, T mean = T(0), T stddev = T(1));
 template <class T>

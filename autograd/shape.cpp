@@ -1,5 +1,6 @@
 #include <tapegrad/autograd/shape.hpp>
 
+#include <cstdint>
 #include <stdexcept>
 
 namespace tg {
@@ -7,6 +8,33 @@ namespace tg {
 std::size_t numel(const Shape& shape) {
   std::size_t n = 1;
   for (std::size_t d : shape) n *= d;
+  return n;
+}
+
+namespace {
+
+constexpr std::size_t kMaxBytes = static_cast<std::size_t>(PTRDIFF_MAX);
+
+// The product of the sizes with zeros counted as ones, or false when it passes kMaxBytes.
+bool layout_fits(const Shape& shape) {
+  std::size_t p = 1;
+  for (std::size_t d : shape)
+    if (d > 1 && (__builtin_mul_overflow(p, d, &p) || p > kMaxBytes)) return false;
+  return true;
+}
+
+}  // namespace
+
+std::size_t checked_numel(const char* op, const Shape& shape, std::size_t elem_bytes) {
+  if (!layout_fits(shape))
+    throw std::invalid_argument(std::string(op) + ": a tensor of shape " + to_string(shape) +
+                                " has too many elements (the product of its sizes overflows)");
+  const std::size_t n = numel(shape);
+  std::size_t bytes;
+  if (__builtin_mul_overflow(n, elem_bytes, &bytes) || bytes > kMaxBytes)
+    throw std::invalid_argument(std::string(op) + ": a tensor of shape " + to_string(shape) + " needs " +
+                                std::to_string(n) + " elements of " + std::to_string(elem_bytes) +
+                                " bytes, more bytes than memory can address (PTRDIFF_MAX)");
   return n;
 }
 
@@ -31,6 +59,9 @@ Shape broadcast_shapes(const char* op, const Shape& a, const Shape& b) {
                                   to_string(b) + " cannot be broadcast together");
     out[rank - 1 - i] = da == 1 ? db : da;
   }
+  if (!layout_fits(out))
+    throw std::invalid_argument(std::string(op) + ": shapes " + to_string(a) + " and " + to_string(b) +
+                                " broadcast to " + to_string(out) + ", which has too many elements");
   return out;
 }
 

@@ -20,11 +20,18 @@ bool all_finite(const Buffer<T>& b) {
 }
 
 template <class T>
-std::shared_ptr<TensorImpl<T>> leaf(const Shape& shape, bool requires_grad) {
+std::shared_ptr<TensorImpl<T>> leaf(const char* op, const Shape& shape, bool requires_grad) {
   auto impl = std::make_shared<TensorImpl<T>>();
   impl->shape = shape;
-  impl->value = Buffer<T>(numel(shape));
+  impl->value = detail::allocate_value<T>(op, shape);
   impl->requires_grad = requires_grad;
+  return impl;
+}
+
+template <class T>
+std::shared_ptr<TensorImpl<T>> filled(const char* op, const Shape& shape, T fill, bool requires_grad) {
+  auto impl = leaf<T>(op, shape, requires_grad);
+  std::fill_n(impl->value.data(), impl->value.size(), fill);
   return impl;
 }
 
@@ -49,33 +56,31 @@ bool TensorImpl<T>::grad_finite() const {
 
 template <class T>
 TensorT<T> TensorT<T>::param(const xt::xarray<T>& value) {
-  auto impl = leaf<T>(value.shape(), true);
+  auto impl = leaf<T>("param", value.shape(), true);
   std::copy(value.begin(), value.end(), impl->value.data());
   return TensorT(impl);
 }
 
 template <class T>
 TensorT<T> TensorT<T>::constant(const xt::xarray<T>& value) {
-  auto impl = leaf<T>(value.shape(), false);
+  auto impl = leaf<T>("constant", value.shape(), false);
   std::copy(value.begin(), value.end(), impl->value.data());
   return TensorT(impl);
 }
 
 template <class T>
 TensorT<T> TensorT<T>::full(const Shape& shape, T fill, bool requires_grad) {
-  auto impl = leaf<T>(shape, requires_grad);
-  std::fill_n(impl->value.data(), impl->value.size(), fill);
-  return TensorT(impl);
+  return TensorT(filled("full", shape, fill, requires_grad));
 }
 
 template <class T>
 TensorT<T> TensorT<T>::zeros(const Shape& shape, bool requires_grad) {
-  return full(shape, T(0), requires_grad);
+  return TensorT(filled("zeros", shape, T(0), requires_grad));
 }
 
 template <class T>
 TensorT<T> TensorT<T>::scalar(T value, bool requires_grad) {
-  return full(Shape{}, value, requires_grad);
+  return TensorT(filled("scalar", Shape{}, value, requires_grad));
 }
 
 template <class T>
@@ -184,7 +189,7 @@ void TensorT<T>::backward(const xt::xarray<T>& seed, bool retain_graph) {
 
 template <class T>
 TensorT<T> TensorT<T>::detach() const {
-  auto impl = leaf<T>(shape(), false);
+  auto impl = leaf<T>("detach", shape(), false);
   std::copy_n(data(), numel(), impl->value.data());
   return TensorT(impl);
 }

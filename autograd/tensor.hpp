@@ -75,6 +75,21 @@ struct TensorImpl final : ImplBase {
   std::size_t value_bytes() const override { return value.owned() ? value.size() * sizeof(T) : 0; }
 };
 
+namespace detail {
+// The value buffer of a new tensor of `shape` made by `op`: the shape is checked first (Note
+// [checked sizes], std::invalid_argument), and a failed allocation is an AllocationError
+// (a std::bad_alloc) naming the op, the shape and the bytes.
+template <class T>
+Buffer<T> allocate_value(const char* op, const Shape& shape) {
+  const std::size_t n = checked_numel(op, shape, sizeof(T));
+  try {
+    return Buffer<T>(n);
+  } catch (const std::bad_alloc&) {
+    throw_allocation_error(op, to_string(shape), n * sizeof(T));
+  }
+}
+}  // namespace detail
+
 template <class T>
 class TensorT {
  public:
@@ -88,6 +103,9 @@ class TensorT {
   explicit TensorT(std::shared_ptr<Impl> impl) : impl_(std::move(impl)) {}
 
   // A leaf that requires grad: a trainable parameter or a gradcheck input.
+  // Every constructor checks the shape (Note [checked sizes] in shape.hpp): one whose element
+  // or byte count overflows is std::invalid_argument; memory that cannot be had is
+  // AllocationError, a std::bad_alloc naming the function and the bytes.
   static TensorT param(const xt::xarray<T>& value);
   // A leaf without grad: data, targets, constants.
   static TensorT constant(const xt::xarray<T>& value);
@@ -150,10 +168,10 @@ TensorT<T> detach(const TensorT<T>& x) {
 }
 
 // Class ids, targets and masks: integer tensors (any integer xtensor expression: int32 or
-// int64 arrays), held as int64.
+// int64 arrays), held as int64. A default IdTensor (and IdTensor{}) holds no ids: shape [0].
 class IdTensor {
  public:
-  IdTensor() = default;
+  IdTensor() : ids_(xt::xarray<std::int64_t>::from_shape({0})) {}
   template <class E>
   IdTensor(const xt::xexpression<E>& e) : ids_(e.derived_cast()) {  // NOLINT: implicit on purpose
     static_assert(std::is_integral<typename E::value_type>::value,

@@ -1,8 +1,15 @@
 #include <tapegrad/autograd/threads.hpp>
 
+#include <algorithm>
 #include <atomic>
+#include <cstdint>
 #include <stdexcept>
 #include <string>
+#include <thread>
+
+#if defined(__linux__)
+#include <sched.h>
+#endif
 
 extern "C" void openblas_set_num_threads(int num_threads);
 
@@ -12,12 +19,28 @@ std::atomic<int> num_threads{1};
 std::atomic<bool> applied{false};
 }  // namespace
 
+int available_cores() {
+  int cores = 0;  // 0: not known yet
+  const unsigned hc = std::thread::hardware_concurrency();
+  if (hc > 0) cores = hc > unsigned(INT32_MAX) ? INT32_MAX : int(hc);
+#if defined(__linux__)
+  cpu_set_t set;
+  CPU_ZERO(&set);
+  if (sched_getaffinity(0, sizeof set, &set) == 0) {
+    const int n = CPU_COUNT(&set);
+    if (n > 0 && (cores == 0 || n < cores)) cores = n;
+  }
+#endif
+  return cores > 0 ? cores : 1;
+}
+
 void set_num_threads(int n) {
   if (n < 1)
     throw std::invalid_argument("set_num_threads: the thread count must be at least 1, got " +
                                 std::to_string(n));
-  num_threads = n;
-  openblas_set_num_threads(n);
+  const int capped = std::min(n, available_cores());
+  num_threads = capped;
+  openblas_set_num_threads(capped);
   applied = true;
 }
 

@@ -52,9 +52,14 @@ std::vector<StateT<T>> RecurrentT<T>::initial_state(std::size_t batch) const {
 template <class T>
 RecurrentOutput<T> RecurrentT<T>::forward(const TensorT<T>& x, const std::vector<StateT<T>>& initial,
                                           const SequenceMask* mask, std::size_t detach_at) const {
-  if (x.dim() != 3 || x.shape()[2] != input_size_ || x.shape()[0] == 0)
+  if (x.dim() != 3 || x.shape()[2] != input_size_)
     throw std::invalid_argument("Recurrent: input must be time-first [T, B, I] with I = " +
                                 std::to_string(input_size_) + ", got " + to_string(x.shape()));
+  // As PyTorch's RNNs: a sequence of no steps is an error; a batch of none (B = 0) runs and
+  // gives empty outputs and states.
+  if (x.shape()[0] == 0)
+    throw std::invalid_argument("Recurrent: the sequence has no steps (T = 0) in input " + to_string(x.shape()) +
+                                "; T must be at least 1");
   const std::size_t T_ = x.shape()[0], B = x.shape()[1], D = num_directions();
   if (!initial.empty() && initial.size() != cells_.size())
     throw std::invalid_argument("Recurrent: the initial state has " + std::to_string(initial.size()) +

@@ -33,7 +33,8 @@ class RecurrentT : public ModuleT<T> {
 
   RecurrentT(std::size_t input_size, std::size_t hidden_size, RecurrentOptions options, CellFactory make_cell);
 
-  // x [T, B, I]; initial: one state per layer and direction ({} = zeros); mask: variable
+  // x [T, B, I] with T >= 1 (T = 0 is std::invalid_argument, as in PyTorch; B = 0 gives empty
+  // outputs and states); initial: one state per layer and direction ({} = zeros); mask: variable
   // lengths; detach_at: detach every layer's state before that step (TBPTT(k1, k2)).
   RecurrentOutput<T> forward(const TensorT<T>& x, const std::vector<StateT<T>>& initial = {},
                              const SequenceMask* mask = nullptr, std::size_t detach_at = kNoDetach) const;

@@ -87,8 +87,10 @@ std::vector<BadCall> autograd_calls() {
       {"sum", "axis: too large", Expect::invalid_argument, "sum", [=] { sum(x23, 2); }},
       {"sum", "axis: too negative", Expect::invalid_argument, "sum", [=] { sum(x23, -3); }},
       {"mean", "axis: too large", Expect::invalid_argument, "mean", [=] { mean(x23, 5); }},
-      {"mean", "size: empty tensor", Expect::invalid_argument, "mean", [] { mean(Tensor::zeros({0, 3}, true)); }},
-      {"mean", "size: empty axis", Expect::invalid_argument, "mean", [] { mean(Tensor::zeros({0, 3}, true), 0); }},
+      // (a mean over no elements is NaN, as in PyTorch: test_hostile_api.cpp)
+      {"mean", "axis: too negative", Expect::invalid_argument, "mean", [=] { mean(x23, -3); }},
+      {"mean", "axis: too large for an empty tensor", Expect::invalid_argument, "mean",
+       [] { mean(Tensor::zeros({0, 3}, true), 2); }},
       // --- linear algebra
       {"matmul", "shape: inner sizes differ", Expect::invalid_argument, "matmul", [=] { matmul(x23, x23); }},
       {"matmul", "shape: not 2-D", Expect::invalid_argument, "matmul", [=] { matmul(x3, x34); }},

@@ -1,6 +1,7 @@
 #include "test_helpers.hpp"
 // Reductions (autograd/ops_reduce.cpp): sum and mean over all elements or along one axis,
 // keepdims on or off, negative axes. Gradchecks in double; values against plain loops.
+#include <cmath>
 #include <vector>
 
 #include "op_checks.hpp"
@@ -118,11 +119,16 @@ TEST_CASE("sum, mean: an axis outside -rank..rank-1 is rejected") {
   tgtest::check_tape_still_works();
 }
 
-TEST_CASE("mean: an empty tensor or an empty axis is rejected") {
+TEST_CASE("mean: over an empty tensor or an empty axis is NaN, as in PyTorch; an empty sum is 0") {
   const TensorD empty = TensorD::zeros({2, 0}, true);
-  check_error<std::invalid_argument>([&] { tg::mean(empty); }, {"mean", "[2, 0]"});
-  check_error<std::invalid_argument>([&] { tg::mean(empty, 1); }, {"mean", "[2, 0]"});
-  CHECK(tg::sum(empty).item() == 0.0);  // an empty sum is 0, not an error
+  CHECK(std::isnan(tg::mean(empty).item()));
+  const TensorD m = tg::mean(empty, 1);
+  REQUIRE(m.shape() == tg::Shape{2});
+  CHECK(std::isnan(m.data()[0]));
+  CHECK(std::isnan(m.data()[1]));
+  CHECK(tg::sum(empty).item() == 0.0);
+  tg::sum(tg::mean(empty, 1)).backward();  // backward through NaN into an empty gradient
+  CHECK(tg::Shape(empty.grad().shape()) == empty.shape());
   tgtest::check_tape_still_works();
 }
 
