@@ -397,6 +397,10 @@ class GuardedDomParser {
     if (open_.size() >= 3)
       throw HeaderRefused{"the header nests deeper than the format's three levels (header "
                           "object, entry object, shape array)"};
+    // Objects only at depths 0 and 1: an object's keys below are neither counted nor needed.
+    if (!array && open_.size() == 2)
+      throw HeaderRefused{"the header nests deeper than the format allows: an object inside "
+                          "an entry (entries hold strings and arrays of whole numbers)"};
     if (open_.size() == 1) in_metadata_ = top_key_ == "__metadata__";
     open_.push_back(Open{array, 0, {}});
     return true;

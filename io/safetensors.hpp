@@ -27,11 +27,14 @@
 //   - the header length is checked against kSafetensorsMaxHeaderBytes and against the file's
 //     real size before the header is allocated or read;
 //   - parsing stops at the first container nested deeper than the format's three levels (top
-//     object -> entry object -> shape or data_offsets array), at an array of more than
+//     object -> entry object -> shape or data_offsets array; an object inside an entry or
+//     inside "__metadata__" counts as too deep), at an array of more than
 //     kSafetensorsMaxRank elements, at an entry object with a fourth key, and once the header
 //     holds more than kSafetensorsMaxEntries entries (tensors plus metadata entries), so
 //     parsing is linear in the header's size (duplicate keys: a sorted set per object,
-//     O(n log n));
+//     O(n log n)); memory stays a bounded multiple of the header (measured worst case: a
+//     header at the cap holding 570,000 entries of 64-dimension shapes takes 1.5 GB and
+//     ~10-20 s; 1,000,000 one-dimension entries, 58 MB, take 0.9 GB);
 //   - load_safetensors opens without blocking (a FIFO is refused, never waited on), checks that
 //     the path is a regular file, and reads the data section only after every entry and the
 //     tiling were checked against the file's size; each tensor's values are read straight into

@@ -12,6 +12,8 @@ CXX=clang++ CC=clang cmake -S . -B build-fuzz -DCMAKE_BUILD_TYPE=RelWithDebInfo 
 cmake --build build-fuzz -j2 --target checkpoint_fuzzer make_checkpoint_seeds
 corpus=build-fuzz/checkpoint_corpus
 build-fuzz/bin/make_checkpoint_seeds "$corpus"
-# -use_value_profile helps it past the CRC and length checks; leaks are ASan's job elsewhere.
+# -use_value_profile helps it past the CRC and length checks. Inputs up to 1 MiB, so seeds with
+# large headers (many entries, long keys) fit; -timeout turns a hang into a finding, and
+# -rss_limit_mb a runaway allocation.
 ASAN_OPTIONS=detect_leaks=1 build-fuzz/bin/checkpoint_fuzzer "$corpus" -max_total_time="${FUZZ_SECONDS:-60}" \
-  -use_value_profile=1 -max_len=4096 -print_final_stats=1
+  -use_value_profile=1 -max_len=1048576 -timeout=10 -rss_limit_mb=2048 -print_final_stats=1

@@ -490,6 +490,14 @@ TEST_CASE("hostile headers: limits, nesting, huge declared sizes; CRCs correct, 
        Kind::content, "nests deeper"},
       {"deep in the metadata", sealed("{\"__metadata__\":{\"k\":{\"x\":{}},\"crc32\":\"00000000\",\"header_crc32\":\"00000000\"}}", {}),
        Kind::content, "nests deeper"},
+      {"a 300,000-key object in the metadata", sealed("{\"__metadata__\":{\"k\":{" + [] {
+         std::string keys;
+         for (int i = 0; i < 300000; ++i) keys += (i ? ",\"" : "\"") + std::to_string(i) + "\":0";
+         return keys;
+       }() + "}," + tgtest::meta_with_crcs().substr(16) + "}", {}),
+       Kind::content, "the header nests deeper than the format allows: an object inside an entry"},
+      {"an object as a dtype", sealed("{\"w\":{\"dtype\":{\"F32\":1},\"shape\":[],\"data_offsets\":[0,4]}," + meta_with_crcs() + "}", Bytes(4)),
+       Kind::content, "an object inside an entry"},
       {"65 dimensions", sealed("{" + f32_entry("a", "[1" + repeat(",1", 64) + "]", 0, 4) + "," + meta_with_crcs() + "}", Bytes(4)),
        Kind::content, "an array in the header holds more than 64 elements"},
       {"a million-element entry array", sealed("{\"a\":[0" + repeat(",0", 1000000) + "]," + meta_with_crcs() + "}", {}),
