@@ -368,9 +368,15 @@ std::map<std::string, std::string> load_checkpoint(
 }
 
 std::map<std::string, std::string> read_checkpoint_metadata(const std::string& path) {
+  return read_checkpoint_summary(path).metadata;
+}
+
+CheckpointSummary read_checkpoint_summary(const std::string& path) {
   const SafetensorsFile f = load_safetensors(path);
   check_format(Reader{path}, f);
-  return caller_metadata(f);
+  CheckpointSummary s{caller_metadata(f), {}};
+  for (const auto& [name, t] : f.tensors) s.shapes.emplace(name, t.shape());
+  return s;
 }
 
 template void save_checkpoint(const std::string&, const ModuleT<float>&, const OptimizerT<float>*,

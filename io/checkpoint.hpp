@@ -78,6 +78,14 @@ std::map<std::string, std::string> load_checkpoint(
 // rebuild the model before load_checkpoint).
 std::map<std::string, std::string> read_checkpoint_metadata(const std::string& path);
 
+// The caller metadata and every tensor's shape, after the same checks: a program that builds
+// its model from the metadata compares the model's shapes with the file's before allocating it.
+struct CheckpointSummary {
+  std::map<std::string, std::string> metadata;
+  std::map<std::string, Shape> shapes;  // every tensor of the file, by name
+};
+CheckpointSummary read_checkpoint_summary(const std::string& path);
+
 extern template void save_checkpoint(const std::string&, const ModuleT<float>&,
                                      const OptimizerT<float>*, const NamedTensorsT<float>&,
                                      const std::map<std::string, std::string>&, const LRScheduler*);

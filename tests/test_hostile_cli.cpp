@@ -9,6 +9,8 @@
 #include <unistd.h>
 
 #include <chrono>
+#include <cmath>
+#include <limits>
 #include <cstdio>
 #include <filesystem>
 #include <functional>
@@ -95,6 +97,20 @@ void craft(const std::string& path, const std::string& key, const std::string& v
   f.metadata.erase("header_crc32");
   if (value.empty()) f.metadata.erase(key);
   else f.metadata[key] = value;
+  tg::save_safetensors(path, f.tensors, f.metadata);
+}
+
+// A copy of the fixture's checkpoint whose tensor `name` holds `value` at its first element.
+void craft_value(const std::string& path, const std::string& name, float value) {
+  tg::SafetensorsFile f = tg::load_safetensors(fixture().good);
+  f.metadata.erase("crc32");
+  f.metadata.erase("header_crc32");
+  for (auto& [n, t] : f.tensors)
+    if (n == name) {
+      xt::xarray<float> v = t.get<float>();
+      v.data()[0] = value;
+      t = tg::StoredTensor(v);
+    }
   tg::save_safetensors(path, f.tensors, f.metadata);
 }
 
@@ -298,6 +314,20 @@ TEST_CASE("hostile char_lm: crafted metadata is validated as strictly as the fla
       {"train.schedule_steps 0 (resume)", crafted("train.schedule_steps", "0", resume), 2, {"train.schedule_steps"}},
       {"train.best_val nan (resume)", crafted("train.best_val", "nan", resume), 2, {"train.best_val"}},
       {"train.rng_state garbage (resume)", crafted("train.rng_state", "garbage", resume), 2, {"train.rng_state"}},
+      {"model.hidden disagrees with the tensors", crafted("model.hidden", "2048", eval), 2,
+       {"rnn.weight_ih_l0", "has shape"}},
+      {"model.layers disagrees with the tensors (resume)", crafted("model.layers", "3", resume), 2,
+       {"rnn.weight_ih_l1"}},
+      {"model.hidden beyond the machine's memory", crafted("model.hidden", "16384", kCharLM + " eval --checkpoint bad.safetensors --data corpus.txt"),
+       2, {"rnn.weight_ih_l0"}},
+      {"a NaN weight", [eval](const tgtest::TempDir& d) {
+         craft_value(d.file("bad.safetensors"), "rnn.weight_hh_l0", std::nanf(""));
+         return eval;
+       }, 2, {"rnn.weight_hh_l0"}},
+      {"an infinite weight (resume)", [resume](const tgtest::TempDir& d) {
+         craft_value(d.file("bad.safetensors"), "out.bias", std::numeric_limits<float>::infinity());
+         return resume;
+       }, 2, {"out.bias"}},
   });
 }
 

@@ -137,6 +137,8 @@ int main(int argc, char** argv) {
     return fail(std::string("char_lm: ") + e.what(), kBadInput);
   } catch (const EnvironmentError& e) {
     return fail(std::string("char_lm: ") + e.what(), kEnvironment);
+  } catch (const tg::FileIoError& e) {  // the system's failure, not the file's content
+    return fail(std::string("char_lm: ") + e.what(), kEnvironment);
   } catch (const tg::CheckpointError& e) {
     return fail(std::string("char_lm: ") + e.what(), kBadInput);
   } catch (const std::invalid_argument& e) {

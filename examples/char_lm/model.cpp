@@ -59,10 +59,24 @@ void ModelConfig::validate() const {
   if (!(dropout >= 0.0 && dropout < 1.0)) throw std::invalid_argument("--dropout must be in [0, 1)");
 }
 
+std::vector<std::pair<std::string, tg::Shape>> ModelConfig::parameter_shapes() const {
+  const std::size_t G = cell == "lstm" ? 4 : cell == "gru" ? 3 : 1;  // gates stacked in the weights
+  std::vector<std::pair<std::string, tg::Shape>> shapes{{"emb.weight", {vocab, embed}}};  // [V, E]
+  for (std::size_t l = 0; l < layers; ++l) {
+    const std::string k = std::to_string(l);
+    shapes.push_back({"rnn.weight_ih_l" + k, {G * hidden, l == 0 ? embed : hidden}});  // [G*H, E or H]
+    shapes.push_back({"rnn.weight_hh_l" + k, {G * hidden, hidden}});                   // [G*H, H]
+    shapes.push_back({"rnn.bias_ih_l" + k, {G * hidden}});
+    shapes.push_back({"rnn.bias_hh_l" + k, {G * hidden}});
+  }
+  shapes.push_back({"out.weight", {vocab, hidden}});  // [V, H]
+  shapes.push_back({"out.bias", {vocab}});
+  return shapes;
+}
+
 std::uint64_t ModelConfig::parameter_count() const {
-  const std::uint64_t G = cell == "lstm" ? 4 : cell == "gru" ? 3 : 1, H = hidden, V = vocab;
-  std::uint64_t n = V * embed + V * H + V;  // emb.weight [V, E], out.weight [V, H], out.bias [V]
-  for (std::size_t l = 0; l < layers; ++l) n += G * H * ((l == 0 ? embed : H) + H + 2);  // W_ih, W_hh, b_ih, b_hh
+  std::uint64_t n = 0;
+  for (const auto& [name, shape] : parameter_shapes()) n += tg::numel(shape);
   return n;
 }
 
@@ -85,6 +99,13 @@ CharLM::CharLM(const ModelConfig& c)
   register_module("emb", emb_);
   register_module("rnn", *rnn_);
   register_module("out", out_);
+  // The shapes promised without building the model (checkpoints are checked against them).
+  const auto promised = config_.parameter_shapes();
+  const tg::NamedTensors built = named_parameters();
+  bool same = promised.size() == built.size();
+  for (std::size_t i = 0; same && i < built.size(); ++i)
+    same = promised[i].first == built[i].first && promised[i].second == built[i].second.shape();
+  if (!same) throw std::logic_error("CharLM: its parameters differ from ModelConfig::parameter_shapes()");
 }
 
 tg::Tensor CharLM::forward(const tg::IdTensor& ids, std::vector<tg::State>& state) const {

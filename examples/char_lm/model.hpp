@@ -20,7 +20,9 @@ struct ModelConfig {
   static ModelConfig from_metadata(const std::map<std::string, std::string>& m);
   // std::invalid_argument naming the bad value.
   void validate() const;
-  // The model's parameter count, computed without building it.
+  // The parameters' names and shapes (PyTorch's), and their count, computed without building
+  // the model; the constructor checks that the model it builds has exactly these.
+  std::vector<std::pair<std::string, tg::Shape>> parameter_shapes() const;
   std::uint64_t parameter_count() const;
 };
 

@@ -21,6 +21,10 @@ const std::string& required(const Metadata& m, const std::string& key, const std
 // The vocabulary stored in a checkpoint's metadata; InputError naming the file if malformed.
 Vocabulary stored_vocabulary(const Metadata& m, const std::string& path);
 
+// InputError unless the file holds every parameter of `config` with its shape: checked before
+// the model is built, so metadata that promises a huge model never allocates one.
+void check_stored_shapes(const tg::CheckpointSummary& file, const ModelConfig& config, const std::string& path);
+
 struct LoadedModel {
   Metadata meta;
   Vocabulary vocab;

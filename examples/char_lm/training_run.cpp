@@ -53,7 +53,7 @@ TrainingRun::TrainingRun(const TrainOptions& options) : o_(options), dp_(o_.dist
   tg::set_num_threads(o_.threads);
   corpus_ = o_.data.empty() ? builtin_corpus() : read_corpus(o_.data);
   if (o_.resume) {
-    meta_ = tg::read_checkpoint_metadata(o_.checkpoint);
+    stored_ = tg::read_checkpoint_summary(o_.checkpoint);
     take_flags_from(meta_, o_);
     if (hash_text(corpus_.hash) != required(meta_, "corpus.hash", o_.checkpoint))
       throw InputError(shown(corpus_.name) + " is not the corpus " + shown(o_.checkpoint) +
@@ -74,6 +74,7 @@ TrainingRun::TrainingRun(const TrainOptions& options) : o_(options), dp_(o_.dist
   config_ = ModelConfig{o_.cell, vocab_.size(), o_.layers, o_.hidden, o_.embed, o_.dropout};
   config_.validate();
   check_memory(config_, o_.batch, o_.block);
+  if (o_.resume) check_stored_shapes(stored_, config_, o_.checkpoint);
   divergence_limit_ = 10 * std::log(double(vocab_.size()));
   dp_.check_same(settings());
   local_batch_ = dp_.streams(o_.batch);  // this rank's streams (all B in a single process)

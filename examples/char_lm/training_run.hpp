@@ -44,7 +44,8 @@ class TrainingRun {
   TrainOptions o_;
   DataParallel dp_;
   Corpus corpus_;
-  Metadata meta_;  // the checkpoint's, on --resume
+  tg::CheckpointSummary stored_;  // the checkpoint's metadata and shapes, on --resume
+  Metadata& meta_ = stored_.metadata;
   Vocabulary vocab_;
   std::vector<int> ids_;
   Split split_;
