@@ -643,7 +643,7 @@ TEST_CASE("hostile api: zero-size axes in every op, forward and backward") {
   run_table(zero_size_rows());
 }
 
-TEST_CASE("hostile api: zero-size batches in the layers; zero-length sequences are an error") {
+TEST_CASE("hostile api: zero-size batches in the layers run, zero-length sequences are an error") {
   tg::manual_seed(102);
   run_table(layer_rows());
 }
