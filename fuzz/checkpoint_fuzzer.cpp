@@ -76,6 +76,7 @@ extern "C" int LLVMFuzzerTestOneInput(const std::uint8_t* data, std::size_t size
   try {
     tg::parse_safetensors(data, size, "fuzz input");
   } catch (const tg::CheckpointError&) {
+  } catch (const tg::AllocationError&) {  // the machine's limit, named; never a crash
   }
   // 2. The checkpoint layer, from a file, into a fixed model: all or nothing.
   static fuzz::FuzzModel model;
@@ -88,7 +89,8 @@ extern "C" int LLVMFuzzerTestOneInput(const std::uint8_t* data, std::size_t size
       std::fprintf(stderr, "an accepted checkpoint loaded a non-finite value\n");
       std::abort();
     }
-  } catch (const tg::CheckpointError&) {
+  } catch (const std::exception& e) {  // CheckpointError, or AllocationError (a std::bad_alloc)
+    if (!dynamic_cast<const tg::CheckpointError*>(&e) && !dynamic_cast<const tg::AllocationError*>(&e)) throw;
     if (snapshot(model) != before) {
       std::fprintf(stderr, "a rejected checkpoint changed the model\n");
       std::abort();

@@ -360,7 +360,7 @@ std::map<std::string, std::string> load_checkpoint(
     gather_extras(index, extra, plan);
     if (scheduler) gather_schedule(r, f, *scheduler, plan);
   } catch (const std::bad_alloc&) {
-    throw r.fail("out of memory while gathering its tensors for loading");
+    throw AllocationError(r.fail("out of memory while gathering its tensors for loading").what());
   }
   validate(r, plan, optimizer, scheduler);
   commit(plan, optimizer, scheduler);  // Note [loading changes nothing on failure]

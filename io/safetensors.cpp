@@ -580,8 +580,10 @@ void verify_data_crc(const std::map<std::string, std::string>& metadata, std::ui
                    crc_hex(actual) + " (the file is corrupt)");
 }
 
-CheckpointError out_of_memory(const Source& src, const std::string& what, std::uint64_t bytes) {
-  return src.fail("out of memory: " + what + " needs " + std::to_string(bytes) + " bytes");
+// Running out of memory is the machine's limit, not the file's fault: an AllocationError (a
+// std::bad_alloc) naming the file, what was being read and its size.
+AllocationError out_of_memory(const Source& src, const std::string& what, std::uint64_t bytes) {
+  return AllocationError(src.fail("out of memory: " + what + " needs " + std::to_string(bytes) + " bytes").what());
 }
 
 template <class T, class Fill>
@@ -678,9 +680,10 @@ SafetensorsFile parse_safetensors(const void* data, std::size_t size, const std:
     verify_data_crc(h.metadata, crc, src);
     file.metadata = std::move(h.metadata);
     return file;
+  } catch (const AllocationError&) {
+    throw;  // names the tensor already
   } catch (const std::bad_alloc&) {
-    throw src.fail("out of memory while reading it (" + std::to_string(size) + " bytes, " +
-                   std::to_string(n) + " of them the header)");
+    throw out_of_memory(src, "reading it (" + std::to_string(n) + " header bytes)", size);
   }
 }
 
@@ -706,9 +709,10 @@ SafetensorsFile load_safetensors(const std::string& path) {
     verify_data_crc(h.metadata, crc, src);
     file.metadata = std::move(h.metadata);
     return file;
+  } catch (const AllocationError&) {
+    throw;  // names the tensor already
   } catch (const std::bad_alloc&) {
-    throw src.fail("out of memory while reading it (" + std::to_string(size) + " bytes, " +
-                   std::to_string(n) + " of them the header)");
+    throw out_of_memory(src, "reading it (" + std::to_string(n) + " header bytes)", size);
   }
 }
 

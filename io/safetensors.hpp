@@ -32,15 +32,17 @@
 //     kSafetensorsMaxRank elements, at an entry object with a fourth key, and once the header
 //     holds more than kSafetensorsMaxEntries entries (tensors plus metadata entries), so
 //     parsing is linear in the header's size (duplicate keys: a sorted set per object,
-//     O(n log n)); memory stays a bounded multiple of the header (measured worst case: a
-//     header at the cap holding 570,000 entries of 64-dimension shapes takes 1.5 GB and
-//     ~10-20 s; 1,000,000 one-dimension entries, 58 MB, take 0.9 GB);
+//     O(n log n)); memory stays a bounded multiple of the header: the JSON tree takes up to
+//     ~15x the header's bytes (measured: 570,000 entries of 64-dimension shapes in a 100 MiB
+//     header took 1.5 GB and ~18 s), which is why the caps are 16 MiB and 100,000 entries,
+//     far above any checkpoint's header (a 2-layer LSTM's is ~3 KB, a 100,000-character
+//     vocabulary adds ~0.7 MB) and low enough for ~250 MB and a few seconds at worst;
 //   - load_safetensors opens without blocking (a FIFO is refused, never waited on), checks that
 //     the path is a regular file, and reads the data section only after every entry and the
 //     tiling were checked against the file's size; each tensor's values are read straight into
 //     its array;
-//   - std::bad_alloc while reading becomes a CheckpointError naming the file and the bytes it
-//     needed.
+//   - std::bad_alloc while reading becomes an AllocationError (a std::bad_alloc) naming the
+//     file, the tensor and the bytes it needed.
 // Failures of the system rather than of the file's content (open, stat, read, write, fsync,
 // rename; a missing or read-only folder, a full disk, a file-size limit; a path that is not a
 // regular file) are FileIoError, a CheckpointError whose message names the file and the
@@ -79,11 +81,11 @@ class FileIoError : public CheckpointError {
 };
 
 // Note [hostile files]: the reader's limits.
-// The header (the JSON after the 8-byte length) may hold at most 100 MiB, like the reference
-// safetensors implementation.
-constexpr std::uint64_t kSafetensorsMaxHeaderBytes = 100ull * 1024 * 1024;
-// At most 1,000,000 entries: tensors plus "__metadata__" entries.
-constexpr std::size_t kSafetensorsMaxEntries = 1000000;
+// The header (the JSON after the 8-byte length) may hold at most 16 MiB (the reference
+// safetensors implementation allows 100 MiB, whose JSON tree can take 1.5 GB).
+constexpr std::uint64_t kSafetensorsMaxHeaderBytes = 16ull * 1024 * 1024;
+// At most 100,000 entries: tensors plus "__metadata__" entries.
+constexpr std::size_t kSafetensorsMaxEntries = 100000;
 // At most 64 dimensions per shape (and 64 elements in any header array).
 constexpr std::size_t kSafetensorsMaxRank = 64;
 
@@ -152,7 +154,7 @@ void save_safetensors(const std::string& path, const NamedTensorsT<T>& tensors,
 
 // Reads and validates a whole file (see the list above and Note [hostile files]): FileIoError
 // when the path cannot be opened, is not a regular file, or a read fails; CheckpointError for
-// bad content or when memory runs out.
+// bad content; AllocationError (a std::bad_alloc) naming the file when memory runs out.
 SafetensorsFile load_safetensors(const std::string& path);
 // The same checks on bytes in memory; `source` names them in error messages.
 SafetensorsFile parse_safetensors(const void* data, std::size_t size, const std::string& source);

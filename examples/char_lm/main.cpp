@@ -143,6 +143,10 @@ int main(int argc, char** argv) {
     return fail(std::string("char_lm: ") + e.what(), kBadInput);
   } catch (const std::invalid_argument& e) {
     return fail(std::string("char_lm: ") + e.what(), kBadInput);
+  } catch (const tg::AllocationError& e) {  // names what needed the memory
+    return fail(std::string("char_lm: ") + e.what() +
+                    "; free memory, or use a smaller model (--hidden, --layers, --embed) or batch (--batch, --block)",
+                kEnvironment);
   } catch (const std::bad_alloc&) {
     return fail("char_lm: out of memory; use a smaller model (--hidden, --layers, --embed) or batch (--batch, --block)",
                 kEnvironment);
