@@ -42,6 +42,7 @@ template <class T>
 void ModuleT<T>::train(bool on) {
   training_ = on;
   for (auto& [name, child] : children_) child->train(on);
+  for (ModuleT* child : mode_children_) child->train(on);
 }
 
 template <class T>
@@ -79,6 +80,13 @@ void ModuleT<T>::register_module(const std::string& name, ModuleT& child) {
     throw std::invalid_argument("register_module: '" + name + "' must be non-empty without dots");
   if (&child == this) throw std::invalid_argument("register_module: a module cannot contain itself");
   children_.emplace_back(name, &child);
+  child.train(training_);
+}
+
+template <class T>
+void ModuleT<T>::register_mode_child(ModuleT& child) {
+  if (&child == this) throw std::invalid_argument("register_mode_child: a module cannot contain itself");
+  mode_children_.push_back(&child);
   child.train(training_);
 }
 

@@ -31,7 +31,8 @@ class ModuleT {
   TensorT<T> parameter(const std::string& name) const;
   std::size_t parameter_count() const;  // number of scalar weights
 
-  // Train mode (dropout active) or eval mode; applies to every child.
+  // Train mode (dropout active) or eval mode; applies to every child, registered with
+  // register_module or register_mode_child (Recurrent's cells, a user cell's own Dropout).
   void train(bool on = true);
   void eval() { train(false); }
   bool is_training() const { return training_; }
@@ -45,12 +46,17 @@ class ModuleT {
  protected:
   TensorT<T> register_parameter(const std::string& name, TensorT<T> value);
   void register_module(const std::string& name, ModuleT& child);
+  // A child that follows train()/eval() but whose parameters are not collected under it: the
+  // parent registers them itself, under its own names (Recurrent flattens its cells' parameters
+  // to PyTorch's weight_ih_l0, ...). The child must outlive the parent's use of it.
+  void register_mode_child(ModuleT& child);
 
  private:
   void collect(const std::string& prefix, NamedTensorsT<T>& out) const;
 
   std::vector<std::pair<std::string, TensorT<T>>> params_;
   std::vector<std::pair<std::string, ModuleT*>> children_;
+  std::vector<ModuleT*> mode_children_;  // train()/eval() only (register_mode_child)
   bool training_ = true;
 };
 

@@ -30,6 +30,7 @@ RecurrentT<T>::RecurrentT(std::size_t input_size, std::size_t hidden_size, Recur
         std::replace(flat.begin(), flat.end(), '.', '_');
         this->register_parameter(flat + suffix, p);
       }
+      this->register_mode_child(*cell);  // train()/eval() reach the cell (and its own children)
       cells_.push_back(std::move(cell));
     }
 }

@@ -48,6 +48,8 @@ class RecurrentT : public ModuleT<T> {
   std::size_t num_layers() const { return options_.num_layers; }
   std::size_t num_directions() const { return options_.bidirectional ? 2 : 1; }
   const RecurrentOptions& options() const { return options_; }
+  // The cell of one layer and direction. Cells follow the layer's train()/eval(), and so do
+  // the children a cell registers itself (a user cell's Dropout, say).
   const CellT<T>& cell(std::size_t layer, bool reverse = false) const;
   // Zero states for a batch of B, one per layer and direction.
   std::vector<StateT<T>> initial_state(std::size_t batch) const;

@@ -223,6 +223,53 @@ TEST_CASE("custom cell: a LayerNorm-LSTM runs in Recurrent and trains through TB
   CHECK(last < 0.1 * first);
 }
 
+namespace {
+
+// A user's own cell that holds a Dropout on the recurrent input, registered as a user would
+// (register_parameter, register_module).
+struct DropoutRNNCell : tg::CellT<double> {
+  TensorD weight_ih, weight_hh;
+  tg::DropoutT<double> drop{0.5};
+  DropoutRNNCell(std::size_t I, std::size_t H) : tg::CellT<double>(I, H, "DropoutRNNCell") {
+    weight_ih = register_parameter("weight_ih", TensorD::param(tg::uniform<double>({H, I}, -0.5, 0.5)));
+    weight_hh = register_parameter("weight_hh", TensorD::param(tg::uniform<double>({H, H}, -0.5, 0.5)));
+    register_module("drop", drop);
+  }
+  std::size_t state_size() const override { return 1; }
+  TensorD project_input(const TensorD& x) const override { return tg::matmul(x, tg::transpose(weight_ih)); }
+  StateD step(const TensorD& xp, const StateD& state) const override {
+    return {tg::tanh(xp + tg::matmul(drop(state[0]), tg::transpose(weight_hh)))};
+  }
+};
+
+}  // namespace
+
+TEST_CASE("train and eval reach the cells inside Recurrent, and a user cell's own Dropout") {
+  tg::manual_seed(78);
+  tg::RecurrentT<double> layer(3, 6, {2, true, 0.0}, [](std::size_t in, std::size_t h) {
+    return std::make_unique<DropoutRNNCell>(in, h);
+  });
+  CHECK(layer.parameter("weight_hh_l1_reverse").shape() == tg::Shape{6, 6});
+  CHECK(layer.parameters().size() == 8);  // the Dropouts hold none
+  struct Model : tg::ModuleT<double> {  // the layer as a user's submodule
+    tg::RecurrentT<double>& rnn;
+    explicit Model(tg::RecurrentT<double>& r) : rnn(r) { register_module("rnn", rnn); }
+  } model(layer);
+  const TensorD x = TensorD::constant(tg::randn<double>({5, 4, 3}));
+  model.eval();
+  for (std::size_t l = 0; l < 2; ++l)
+    for (bool reverse : {false, true}) CHECK_FALSE(layer.cell(l, reverse).is_training());
+  const auto& cell = dynamic_cast<const DropoutRNNCell&>(layer.cell(1, true));
+  CHECK_FALSE(cell.drop.is_training());
+  const xt::xarray<double> a = layer(x).output.value(), b = layer(x).output.value();
+  CHECK(a == b);  // no dropout in eval mode
+  model.train();
+  CHECK(layer.cell(0).is_training());
+  CHECK(cell.drop.is_training());
+  CHECK_FALSE(xt::allclose(layer(x).output.value(), a));
+  tg::clear_tape();
+}
+
 TEST_CASE("hello: an LSTM learns to predict ello from hell") {
   tg::manual_seed(77);
   // vocabulary h e l o -> 0 1 2 3
