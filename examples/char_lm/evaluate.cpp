@@ -15,8 +15,11 @@ tg::IdTensor column(const std::vector<int>& ids, std::size_t begin, std::size_t 
   return x;
 }
 
-// Draws an id from logits [V] at `temperature` among the top_k likeliest.
-int draw(const float* logits, std::size_t V, double temperature, std::size_t top_k) {
+// Draws an id from logits [V] at `temperature` among the top_k likeliest, and among those the
+// fewest whose probabilities add up to top_p (nucleus sampling; 1 keeps them all).
+int draw(const float* logits, std::size_t V, const SamplingOptions& s) {
+  const double temperature = s.temperature;
+  const std::size_t top_k = s.top_k;
   std::vector<int> order(V);
   std::iota(order.begin(), order.end(), 0);
   // Likeliest first; ties by id, so greedy decoding is deterministic.
@@ -27,12 +30,18 @@ int draw(const float* logits, std::size_t V, double temperature, std::size_t top
   std::vector<double> p(k);
   double total = 0;
   for (std::size_t i = 0; i < k; ++i) total += p[i] = std::exp((double(logits[order[i]]) - logits[order[0]]) / temperature);
+  std::size_t kept = k;
+  if (s.top_p < 1.0) {  // the nucleus: the likeliest ids until their share reaches top_p
+    double share = 0;
+    for (kept = 0; kept < k && share < s.top_p * total;) share += p[kept++];
+    total = share;
+  }
   double u = tg::uniform01() * total;
-  for (std::size_t i = 0; i < k; ++i) {
+  for (std::size_t i = 0; i < kept; ++i) {
     if (u < p[i]) return order[i];
     u -= p[i];
   }
-  return order[k - 1];
+  return order[kept - 1];
 }
 
 }  // namespace
@@ -54,19 +63,22 @@ double evaluate(const CharLM& model, const std::vector<int>& ids, std::size_t bl
   return total / double(n);
 }
 
-std::vector<int> sample(const CharLM& model, const std::vector<int>& prime, std::size_t length,
-                        double temperature, std::size_t top_k, int fallback_start) {
+std::vector<std::vector<int>> sample(const CharLM& model, const std::vector<int>& prime, const SamplingOptions& s,
+                                     int fallback_start) {
   tg::NoGradGuard no_grad;
-  const std::size_t V = model.config().vocab;
-  std::vector<int> context = prime.empty() ? std::vector<int>{fallback_start} : prime;
+  const std::size_t V = model.config().vocab, N = s.samples;
+  const std::vector<int> context = prime.empty() ? std::vector<int>{fallback_start} : prime;
+  xt::xarray<int> ids = xt::xarray<int>::from_shape({context.size(), N});  // [P, N]: the prime in every stream
+  for (std::size_t t = 0; t < context.size(); ++t)
+    for (std::size_t n = 0; n < N; ++n) ids(t, n) = context[t];
   std::vector<tg::State> state;
-  tg::Tensor logits = model.forward(column(context, 0, context.size()), state);  // [P, 1, V]
-  std::vector<int> out;
-  for (std::size_t i = 0; i < length; ++i) {
-    const float* last = logits.data() + (logits.shape()[0] - 1) * V;  // the last step's logits
-    const int next = draw(last, V, temperature, top_k);
-    out.push_back(next);
-    logits = model.forward(column(std::vector<int>{next}, 0, 1), state);
+  tg::Tensor logits = model.forward(ids, state);  // [P, N, V]
+  std::vector<std::vector<int>> out(N);
+  for (std::size_t i = 0; i < s.length; ++i) {
+    const float* last = logits.data() + (logits.shape()[0] - 1) * N * V;  // the last step's [N, V]
+    xt::xarray<int> next = xt::xarray<int>::from_shape({1, N});
+    for (std::size_t n = 0; n < N; ++n) out[n].push_back(next(0, n) = draw(last + n * V, V, s));
+    logits = model.forward(next, state);  // [1, N, V]
   }
   return out;
 }

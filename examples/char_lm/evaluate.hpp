@@ -21,10 +21,18 @@ class Interrupted : public std::runtime_error {
 double evaluate(const CharLM& model, const std::vector<int>& ids, std::size_t block = 1024,
                 const std::function<bool()>& stop = {});
 
-// `length` characters after `prime` (ids; may be empty: then it starts from a newline if the
-// vocabulary has one, else from id 0). temperature 0 is greedy; top_k 0 means all. Draws from
-// the library RNG (tg::manual_seed).
-std::vector<int> sample(const CharLM& model, const std::vector<int>& prime, std::size_t length,
-                        double temperature, std::size_t top_k, int fallback_start);
+struct SamplingOptions {
+  std::size_t length = 500;  // characters per sample
+  double temperature = 1.0;  // 0 is greedy
+  std::size_t top_k = 0;     // 0: all ids
+  double top_p = 1.0;        // nucleus: the fewest likeliest ids whose probabilities reach top_p
+  std::size_t samples = 1;   // drawn side by side as one batch of streams
+};
+
+// `s.samples` texts of `s.length` ids after `prime` (ids; may be empty: then each starts from a
+// newline if the vocabulary has one, else from id 0), drawn as one batch of streams from the
+// library RNG (tg::manual_seed): stream n draws its step-t id right after stream n - 1's.
+std::vector<std::vector<int>> sample(const CharLM& model, const std::vector<int>& prime, const SamplingOptions& s,
+                                     int fallback_start);
 
 }  // namespace charlm

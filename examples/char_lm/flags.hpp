@@ -46,6 +46,8 @@ constexpr RealRange kClip{0, std::numeric_limits<double>::max(), false};
 constexpr RealRange kDropout{0, 0.999999, false};
 constexpr RealRange kValFraction{0, 0.999999, true};
 constexpr RealRange kTemperature{0, 1e6, false};
+constexpr RealRange kTopP{0, 1, true};                      // sample --top-p, in (0, 1]
+constexpr WholeRange kSamples{1, 1024};                     // sample --num-samples
 }  // namespace limits
 
 }  // namespace charlm

@@ -76,6 +76,11 @@ void add_sample(CLI::App& app, SampleOptions& o) {
       ->transform(real_flag(lim::kTemperature));
   s->add_option("--top-k", o.top_k, "sample among the k likeliest characters only (0: all)")
       ->transform(whole_flag(lim::kTopK));
+  s->add_option("--top-p", o.top_p, "sample among the fewest likeliest characters whose probabilities reach p "
+                                    "(nucleus sampling; 1: all)")
+      ->transform(real_flag(lim::kTopP));
+  s->add_option("--num-samples", o.num_samples, "samples drawn side by side as one batch")
+      ->transform(whole_flag(lim::kSamples));
   s->add_option("--prime", o.prime, "text to start from (every character must be in the vocabulary)");
   s->add_option("--seed", o.seed, "random seed")->transform(whole_flag(lim::kSeed));
 }
@@ -100,6 +105,7 @@ std::string one_line(const std::string& message) { return tg::quote_input(messag
 int main(int argc, char** argv) {
   CLI::App app{"char_lm: a character-level language model on tapegrad " TAPEGRAD_VERSION};
   app.require_subcommand(0, 1);
+  app.option_defaults()->always_capture_default();  // --help shows every default
   TrainOptions train;
   SampleOptions sample;
   EvalOptions eval;

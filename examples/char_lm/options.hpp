@@ -46,8 +46,8 @@ struct TrainOptions {
 
 struct SampleOptions {
   std::string checkpoint = "char_lm.safetensors";
-  std::size_t length = 500, top_k = 0;
-  double temperature = 1.0;
+  std::size_t length = 500, top_k = 0, num_samples = 1;
+  double temperature = 1.0, top_p = 1.0;
   std::string prime;
   unsigned long long seed = 0;
 };

@@ -131,7 +131,10 @@ bool TrainingRun::validate() {
     // A short sample that does not disturb the training RNG stream (resume stays exact).
     const std::string rng = tg::rng_state();
     tg::manual_seed(o_.seed + step_);
-    const std::string text = decode_ids(vocab_, sample(*model_, {}, 160, 0.8, 0, split_.val[0]));
+    SamplingOptions s;
+    s.length = 160;
+    s.temperature = 0.8;
+    const std::string text = decode_ids(vocab_, sample(*model_, {}, s, split_.val[0])[0]);
     tg::set_rng_state(rng);
     progress_->message("step " + std::to_string(step_) + ": validation " + std::to_string(val_loss_) + " nats/char, " +
                       std::to_string(val_loss_ / std::log(2.0)) + " bits/char; train " +

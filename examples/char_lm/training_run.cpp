@@ -3,6 +3,8 @@
 //   T block length, B streams, V vocabulary, H hidden, L layers
 #include "training_run.hpp"
 
+#include <filesystem>
+
 #include <xtensor/xview.hpp>
 
 #include "flags.hpp"
@@ -149,6 +151,7 @@ void TrainingRun::save(const std::string& path) {
   for (const auto& f : trajectory_flags(o_)) m[f.key] = f.get();
   m["vocab"] = vocab_.serialize();
   m["corpus.name"] = corpus_.name;
+  if (!o_.data.empty()) m["corpus.path"] = std::filesystem::absolute(o_.data).lexically_normal().string();
   m["corpus.hash"] = hash_text(corpus_.hash);
   m["train.step"] = std::to_string(step_);
   m["train.schedule_steps"] = std::to_string(schedule_steps_);
