@@ -1,9 +1,12 @@
 #include <tapegrad/autograd/gradcheck.hpp>
 
+#include <algorithm>
 #include <cmath>
 #include <ostream>
 #include <random>
 #include <sstream>
+
+#include <xtensor/xbuilder.hpp>
 
 #include <tapegrad/autograd/tape.hpp>
 
@@ -34,23 +37,28 @@ double weighted_output(const GradcheckFn& f, const std::vector<TensorD>& xs,
 // path, so a throwing f leaves the caller's gradients as they were.
 class SavedGrads {
  public:
+  // An input without a gradient is put back without one (Note [reading gradients]).
   explicit SavedGrads(const std::vector<TensorD>& xs) : xs_(xs), grads_(xs.size()) {
     for (std::size_t k = 0; k < xs_.size(); ++k)
       if (xs_[k].requires_grad()) {
-        grads_[k] = xs_[k].grad();
-        TensorD(xs_[k]).zero_grad();
+        grads_[k] = xs_[k].grad();  // undefined when there is none
+        TensorD(xs_[k]).zero_grad(true);
       }
   }
   ~SavedGrads() {
-    for (std::size_t k = 0; k < xs_.size(); ++k)
-      if (xs_[k].requires_grad()) std::copy(grads_[k].begin(), grads_[k].end(), TensorD(xs_[k]).grad_data());
+    for (std::size_t k = 0; k < xs_.size(); ++k) {
+      if (!xs_[k].requires_grad()) continue;
+      TensorD x = xs_[k];
+      x.zero_grad(true);
+      if (grads_[k].defined()) std::copy_n(grads_[k].data(), grads_[k].numel(), x.grad_data());
+    }
   }
   SavedGrads(const SavedGrads&) = delete;
   SavedGrads& operator=(const SavedGrads&) = delete;
 
  private:
   const std::vector<TensorD>& xs_;
-  std::vector<xt::xarray<double>> grads_;
+  std::vector<TensorD> grads_;
 };
 
 // One input element moved by +-eps, put back bit for bit however the scope ends.
@@ -102,7 +110,10 @@ GradcheckResult gradcheck(const GradcheckFn& f, const std::vector<TensorD>& inpu
   clear_tape();
   std::vector<xt::xarray<double>> analytic(xs.size());
   for (std::size_t k = 0; k < xs.size(); ++k)
-    if (xs[k].requires_grad()) analytic[k] = xs[k].grad();
+    if (xs[k].requires_grad()) {
+      const TensorD g = xs[k].grad();  // undefined: f does not depend on this input
+      analytic[k] = g.defined() ? g.to_xarray() : xt::xarray<double>(xt::zeros<double>(xs[k].shape()));
+    }
 
   GradcheckResult r;
   r.passed = true;

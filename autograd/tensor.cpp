@@ -114,24 +114,23 @@ void TensorT<T>::retain_grad() {
 }
 
 template <class T>
-typename TensorT<T>::View TensorT<T>::grad() const {
+TensorT<T> TensorT<T>::grad() const {
   Impl& im = impl();
   if (!im.requires_grad)
     throw std::logic_error("grad: the tensor does not require grad; create it with "
                            "Tensor::param() or set_requires_grad(true)");
-  if (im.is_leaf) {
-    im.grad_acc();
-    return xt::adapt(static_cast<const T*>(im.grad.data()), im.grad.size(), xt::no_ownership(),
-                     im.shape);
-  }
-  if (!im.retains_grad)
+  if (!im.is_leaf && !im.retains_grad)
     throw std::logic_error("grad: this tensor is a non-leaf (produced by op '" +
                            std::string(im.op) +
                            "'); its gradient is freed during backward. Call retain_grad() "
                            "on it before backward() to keep it.");
-  if (im.retained.empty()) im.retained = Buffer<T>::zeros(tg::numel(im.shape));
-  return xt::adapt(static_cast<const T*>(im.retained.data()), im.retained.size(),
-                   xt::no_ownership(), im.shape);
+  // Note [reading gradients]: a copy, or undefined when there is none; nothing is allocated
+  // in the tensor itself.
+  const Buffer<T>& g = im.is_leaf ? im.grad : im.retained;
+  if (g.empty()) return TensorT();
+  auto out = leaf<T>("grad", im.shape, false);
+  std::copy_n(g.data(), g.size(), out->value.data());
+  return TensorT(out);
 }
 
 template <class T>
@@ -148,8 +147,13 @@ bool TensorT<T>::has_grad() const {
 }
 
 template <class T>
-void TensorT<T>::zero_grad() {
+void TensorT<T>::zero_grad(bool set_to_none) {
   Impl& im = impl();
+  if (set_to_none) {
+    if (im.is_leaf) im.release_grad();
+    im.retained.reset();
+    return;
+  }
   if (!im.grad.empty() && im.is_leaf) std::memset(im.grad.data(), 0, im.grad.size() * sizeof(T));
   if (!im.retained.empty()) std::memset(im.retained.data(), 0, im.retained.size() * sizeof(T));
 }

@@ -133,13 +133,24 @@ class TensorT {
   // Keep this non-leaf's gradient after backward() (to read dL/dh_t, say).
   void retain_grad();
 
-  // The accumulated gradient (zeros until a backward reaches it). std::logic_error for a tensor
-  // that does not require grad, or a non-leaf that did not retain_grad().
-  View grad() const;
-  // Writable gradient of a leaf, allocated as zeros on demand (optimizers, clipping).
+  // Note [reading gradients]: reading a gradient never allocates one or changes whether a
+  // tensor has one. grad() is the accumulated gradient as a new tensor (a copy, without
+  // history), or an undefined tensor (defined() false) when there is none: backward never
+  // reached this tensor since it was created or since zero_grad(true), as PyTorch's .grad is
+  // None. So grad().defined() == has_grad(); a tensor of zero elements never has one.
+  // std::logic_error for a tensor that does not require grad, or a non-leaf that did not
+  // retain_grad().
+  TensorT grad() const;
+  // The one way to write into a leaf's gradient outside backward: allocates it as zeros when
+  // there is none (so has_grad() becomes true), for code that must write, such as the ranks
+  // of a distributed allreduce that lack a gradient. Code that only reads checks has_grad()
+  // first (optimizers, clipping).
   T* grad_data();
   bool has_grad() const;
-  void zero_grad();
+  // Zeroes the gradient, keeping its buffer (a tensor that had a gradient still has one, of
+  // zeros); with set_to_none, releases it instead, so has_grad() is false until the next
+  // backward reaches the tensor (PyTorch's zero_grad(set_to_none=True)).
+  void zero_grad(bool set_to_none = false);
 
   // Reverse sweep from this tensor. Without a seed it must hold one element (a loss).
   // The tape is released afterwards unless retain_graph is true.

@@ -46,8 +46,8 @@ void ModuleT<T>::train(bool on) {
 }
 
 template <class T>
-void ModuleT<T>::zero_grad() {
-  for (auto& [name, p] : named_parameters()) p.zero_grad();
+void ModuleT<T>::zero_grad(bool set_to_none) {
+  for (auto& [name, p] : named_parameters()) p.zero_grad(set_to_none);
 }
 
 template <class T>

@@ -37,8 +37,9 @@ class ModuleT {
   void eval() { train(false); }
   bool is_training() const { return training_; }
 
-  // Clears the gradient of every parameter.
-  void zero_grad();
+  // Zeroes the gradient of every parameter; with set_to_none, releases them instead (Tensor's
+  // zero_grad), so parameters the next backward does not reach have none.
+  void zero_grad(bool set_to_none = false);
   // Freezes (requires_grad off) or unfreezes every parameter whose name starts with `prefix`
   // ("" = all); returns how many it changed. std::out_of_range if nothing matches.
   std::size_t set_requires_grad(const std::string& prefix, bool on);

@@ -1,6 +1,7 @@
 #pragma once
 // Gradient clipping, torch.nn.utils.clip_grad_norm_ / clip_grad_value_.
-// Only leaves that require grad and have a gradient buffer take part (others are skipped).
+// Only leaves that require grad and have a gradient buffer take part (others are skipped, and
+// still have no gradient afterwards: Note [which parameters step() updates]).
 //
 // Note [non-finite gradient norm]: when the total norm is NaN or infinite (a NaN or an infinite
 // gradient element), clip_grad_norm throws tg::NonFiniteError naming the first offending

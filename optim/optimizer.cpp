@@ -141,12 +141,7 @@ void OptimizerT<T>::step() {
 
 template <class T>
 void OptimizerT<T>::zero_grad(bool set_to_none) {
-  for (Slot& s : slots_) {
-    if (set_to_none)
-      s.param.impl().release_grad();
-    else
-      s.param.zero_grad();
-  }
+  for (Slot& s : slots_) s.param.zero_grad(set_to_none);
 }
 
 template <class T>

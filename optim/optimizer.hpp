@@ -4,8 +4,11 @@
 //
 // Note [which parameters step() updates]: PyTorch's rule. A parameter is updated only when it
 // requires grad (frozen parameters are skipped) and has a gradient buffer. A parameter that
-// has no gradient buffer (backward never reached it since zero_grad(true), or it was frozen
-// and unfrozen) is left alone: its value, moments and step count do not change. zero_grad()
+// has no gradient buffer (backward never reached it since it was created or since
+// zero_grad(true), or it was frozen and unfrozen) is left alone: its value, moments and step
+// count do not change. Reading its grad() does not give it one (Note [reading gradients] in
+// tensor.hpp); only backward, grad_data() and the distributed gradient allreduce (for a
+// parameter that another rank's backward reached) create a gradient. zero_grad()
 // (set_to_none = false) keeps the buffers as zeros, so such a parameter *is* updated with a
 // zero gradient (momentum and weight decay still act), exactly like PyTorch's
 // zero_grad(set_to_none=False).

@@ -108,6 +108,21 @@ TEST_CASE("clip_grad_norm: frozen parameters and parameters without a gradient a
   CHECK(tg::clip_grad_norm(std::vector<TensorD>{no_grad}, 1.0) == 0.0);
 }
 
+TEST_CASE("clip_grad_norm and clip_grad_value: a parameter whose grad() was read but that backward never "
+          "reached is left alone") {
+  TensorD a = TensorD::param(xt::xarray<double>{1.0, 2.0});
+  TensorD unreached = TensorD::param(xt::xarray<double>{7.0, 8.0});
+  tg::sum(a * TensorD::constant(xt::xarray<double>{3.0, 4.0})).backward();  // grad a = [3, 4]
+  (void)unreached.grad();
+  CHECK_FALSE(unreached.has_grad());
+  const std::vector<TensorD> ps{a, unreached};
+  CHECK(tg::clip_grad_norm(ps, 1.0) == doctest::Approx(5.0));
+  CHECK_FALSE(unreached.has_grad());
+  tg::clip_grad_value(ps, 0.1);
+  CHECK_FALSE(unreached.has_grad());
+  CHECK(grad_of(a) == std::vector<double>{0.1, 0.1});
+}
+
 TEST_CASE("clip_grad_norm: NaN or infinite gradients throw NonFiniteError and change nothing") {
   const double inf = std::numeric_limits<double>::infinity();
   for (double bad : {std::nan(""), inf, -inf}) {

@@ -44,6 +44,22 @@ TEST_CASE("Module: train and eval reach every child, freezing turns requires_gra
   CHECK_THROWS_AS(m.set_requires_grad("nothing", false), std::out_of_range);
 }
 
+TEST_CASE("Module: zero_grad() keeps zero gradients, zero_grad(true) releases them (set to none)") {
+  TinyLM m;
+  m.eval();
+  const tg::Tensor x = tg::Tensor::constant(xt::ones<float>({2, 4}));
+  (tg::sum(m.out(x)) + tg::sum(m.emb(xt::xarray<int>{{1, 2}}))).backward();  // reaches emb and out, not rnn
+  CHECK(m.emb.weight.has_grad());
+  CHECK_FALSE(m.rnn.parameter("weight_hh_l0").has_grad());
+  m.zero_grad();
+  CHECK(m.out.weight.has_grad());
+  CHECK(xt::all(xt::equal(m.out.weight.grad().value(), 0.0f)));
+  CHECK_FALSE(m.rnn.parameter("weight_hh_l0").has_grad());  // zeroing creates none
+  m.zero_grad(true);
+  for (const auto& [name, p] : m.named_parameters()) CHECK_MESSAGE(!p.has_grad(), name);
+  CHECK_FALSE(m.out.bias.grad().defined());
+}
+
 TEST_CASE("Linear, Embedding, Dropout: values, shapes and init") {
   tg::manual_seed(5);
   tg::LinearT<double> lin(3, 2);

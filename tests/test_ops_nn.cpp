@@ -124,7 +124,7 @@ TEST_CASE("embedding: repeated ids add up their rows' gradients") {
   const TensorD y = tg::embedding(w, {1, 1, 3});
   check_close(y.value(), {{3.0, 4.0}, {3.0, 4.0}, {7.0, 8.0}});
   tg::sum(y * TensorD::constant({1.0, 10.0})).backward();
-  check_close(w.grad(), {{0.0, 0.0}, {2.0, 20.0}, {0.0, 0.0}, {1.0, 10.0}});
+  check_close(w.grad().value(), {{0.0, 0.0}, {2.0, 20.0}, {0.0, 0.0}, {1.0, 10.0}});
 }
 
 // ===== cross_entropy =====
@@ -144,7 +144,7 @@ TEST_CASE("cross_entropy: hand-computed losses, huge logits stay finite") {
   TensorD loss = tg::cross_entropy(logits, {0});
   CHECK(loss.item() == doctest::Approx(0.0));
   loss.backward();
-  check_close(logits.grad(), {{0.0, 0.0, 0.0}});  // p = one-hot(target)
+  check_close(logits.grad().value(), {{0.0, 0.0, 0.0}});  // p = one-hot(target)
 }
 
 // ===== mse =====
@@ -167,8 +167,8 @@ TEST_CASE("mse: hand-computed value and gradients") {
   TensorD loss = tg::mse(p, t);
   CHECK(loss.item() == doctest::Approx(13.0 / 3.0));
   loss.backward();  // d/dp = 2 (p - t) / 3, d/dt = -d/dp
-  check_close(p.grad(), {0.0, 4.0 / 3.0, 2.0});
-  check_close(t.grad(), {0.0, -4.0 / 3.0, -2.0});
+  check_close(p.grad().value(), {0.0, 4.0 / 3.0, 2.0});
+  check_close(t.grad().value(), {0.0, -4.0 / 3.0, -2.0});
 }
 
 // ===== dropout =====
@@ -209,7 +209,7 @@ TEST_CASE("dropout: eval mode and p = 0 return the input values unchanged") {
   check_close(tg::dropout(x, 0.0, true).value(), before, 0.0);
   check_close(tg::dropout(x, 1.0, false).value(), before, 0.0);
   tg::sum(tg::dropout(x, 0.5, false) * 3.0).backward();  // gradient passes through unchanged
-  check_close(x.grad(), xt::xarray<double>(xt::ones<double>({3, 4}) * 3.0));
+  check_close(x.grad().value(), xt::xarray<double>(xt::ones<double>({3, 4}) * 3.0));
 }
 
 // ===== errors =====
@@ -284,8 +284,8 @@ TEST_CASE("cross_entropy with mask: gradcheck, and padded rows get no gradient")
   TensorD logits = tgtest::param({2, 3, 3});
   tg::cross_entropy(logits, targets, mask).backward();
   for (std::size_t c = 0; c < 3; ++c) {
-    CHECK(logits.grad()(1, 1, c) == 0.0);
-    CHECK(logits.grad()(1, 2, c) == 0.0);
+    CHECK(logits.grad().value()(1, 1, c) == 0.0);
+    CHECK(logits.grad().value()(1, 2, c) == 0.0);
   }
 }
 

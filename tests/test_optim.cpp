@@ -424,6 +424,27 @@ TEST_CASE("frozen parameters and parameters without a gradient are skipped, step
   CHECK(steps["step.bias"] == 4.0);
 }
 
+TEST_CASE("step: a parameter that backward never reached is left alone, even after its grad() was read") {
+  Quad q;
+  tg::SGDD opt(q.named_parameters(), {0.1, 0.9, 0.0, 0.5});  // momentum and weight decay act on any gradient
+  const xt::xarray<double> b0 = q.b.to_xarray();
+  tg::sum(tg::square(q.w)).backward();  // reaches the weight only
+  (void)q.w.grad();
+  (void)q.b.grad();  // reading must not give the bias a gradient
+  CHECK_FALSE(q.b.has_grad());
+  opt.step();
+  CHECK(q.b.to_xarray() == b0);  // no weight decay, no momentum
+  for (const auto& [name, t] : opt.state()) CHECK_MESSAGE(name != "momentum_buffer.bias", name);
+  CHECK_FALSE(q.b.has_grad());
+  // A second step, a frozen-and-unfrozen Adam, the same.
+  tg::AdamD adam(q.named_parameters(), {0.1, 0.9, 0.999, 1e-8, 0.5});
+  (void)q.b.grad();
+  adam.step();
+  CHECK(q.b.to_xarray() == b0);
+  CHECK(adam.state().size() == 3);  // step, exp_avg, exp_avg_sq of the weight only
+  tg::clear_tape();
+}
+
 // ---- state ----
 
 TEST_CASE("state: 5 steps, state(), load_state into a fresh optimizer, 5 more equal 10 straight") {

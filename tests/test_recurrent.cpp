@@ -87,7 +87,7 @@ TEST_CASE("TBPTT: block 2's gradients equal a run of block 2 alone from block 1'
   const std::vector<StateD> carried = tbptt.state();
   const auto out2 = tbptt.forward(x2);
   tg::sum(tg::square(out2.output)).backward();
-  const xt::xarray<double> g_tbptt = lstm.parameter("weight_hh_l0").grad();
+  const xt::xarray<double> g_tbptt = lstm.parameter("weight_hh_l0").grad().value();
   // The forward values equal the uncut run's, block by block.
   CHECK(xt::allclose(out1.output.value(), xt::view(whole, xt::range(0, 4)), 1e-12, 1e-12));
   CHECK(xt::allclose(out2.output.value(), xt::view(whole, xt::range(4, 8)), 1e-12, 1e-12));
@@ -95,7 +95,7 @@ TEST_CASE("TBPTT: block 2's gradients equal a run of block 2 alone from block 1'
   lstm.zero_grad();
   const auto alone = lstm.forward(x2, carried);  // block 2 from the detached state
   tg::sum(tg::square(alone.output)).backward();
-  CHECK(lstm.parameter("weight_hh_l0").grad() == g_tbptt);  // identical, bit for bit
+  CHECK(lstm.parameter("weight_hh_l0").grad().value() == g_tbptt);  // identical, bit for bit
   CHECK(xt::amax(xt::abs(g_tbptt))() > 0.0);
 }
 
@@ -105,13 +105,13 @@ TEST_CASE("TBPTT(k1, k2): the gradient flows back through the last k2 steps only
   TensorD x = TensorD::param(tg::randn<double>({6, 1, 2}));
   tg::TBPTT<double> tbptt(gru, 6, 2);  // k1 = 6, k2 = 2: detach before step 4
   tg::sum(tbptt.forward(x).output).backward();
-  const xt::xarray<double> gx = x.grad();
+  const xt::xarray<double> gx = x.grad().value();
   // A loss on steps 4 and 5 reaches inputs 4 and 5 only; the loss at every step t reaches x_t.
   for (std::size_t t = 0; t < 6; ++t) CHECK(xt::amax(xt::abs(xt::view(gx, t)))() > 0.0);
   x.zero_grad();
   tg::TBPTT<double> cut(gru, 6, 2);
   tg::sum(tg::slice(cut.forward(x).output, 0, 5, 1)).backward();  // the loss at the last step only
-  const xt::xarray<double> g_last = x.grad();
+  const xt::xarray<double> g_last = x.grad().value();
   for (std::size_t t = 0; t < 4; ++t) CHECK(xt::amax(xt::abs(xt::view(g_last, t)))() == 0.0);
   CHECK(xt::amax(xt::abs(xt::view(g_last, 4)))() > 0.0);
   CHECK_THROWS_WITH_AS(tg::TBPTT<double>(gru, 4, 5), doctest::Contains("exceeds k1"), std::invalid_argument);
@@ -147,7 +147,7 @@ TEST_CASE("masks: a padded batch of lengths 3..9 equals running each sequence al
     for (const auto& s : batched.state) loss = loss + tg::sum(s[0]) + tg::sum(s[1]);
     loss.backward();
     std::vector<xt::xarray<double>> g_batched;
-    for (const auto& p : lstm.parameters()) g_batched.push_back(p.grad());
+    for (const auto& p : lstm.parameters()) g_batched.push_back(p.grad().value());
     lstm.zero_grad();
     // One at a time.
     for (std::size_t b = 0; b < B; ++b) {
@@ -171,7 +171,7 @@ TEST_CASE("masks: a padded batch of lengths 3..9 equals running each sequence al
     }
     const auto params = lstm.parameters();
     for (std::size_t k = 0; k < params.size(); ++k)
-      CHECK(xt::allclose(params[k].grad(), g_batched[k], 1e-10, 1e-12));
+      CHECK(xt::allclose(params[k].grad().value(), g_batched[k], 1e-10, 1e-12));
   }
 }
 

@@ -11,17 +11,17 @@ TEST_CASE("backward: gradients reach leaves through a shared subexpression") {
   TensorD y = x * x;      // y = x^2
   TensorD z = y * y + y;  // z = x^4 + x^2, dz/dx = 4x^3 + 2x = 36
   z.backward();
-  CHECK(x.grad()(0) == doctest::Approx(36.0));
+  CHECK(x.grad().value()(0) == doctest::Approx(36.0));
   CHECK(tg::tape_stats().nodes == 0);  // the tape is released after backward
 }
 
 TEST_CASE("backward: gradients accumulate over two backward calls until zero_grad") {
   TensorD w = TensorD::param({{1.0, -2.0}});
   for (int i = 0; i < 2; ++i) tg::sum(w * 3.0).backward();  // d/dw = 3 each time
-  CHECK(w.grad()(0, 0) == doctest::Approx(6.0));
-  CHECK(w.grad()(0, 1) == doctest::Approx(6.0));
+  CHECK(w.grad().value()(0, 0) == doctest::Approx(6.0));
+  CHECK(w.grad().value()(0, 1) == doctest::Approx(6.0));
   w.zero_grad();
-  CHECK(w.grad()(0, 1) == 0.0);
+  CHECK(w.grad().value()(0, 1) == 0.0);
 }
 
 TEST_CASE("backward: a 100,000-op chain runs without stack overflow and empties the tape") {
@@ -31,7 +31,7 @@ TEST_CASE("backward: a 100,000-op chain runs without stack overflow and empties 
   for (int i = 0; i < n; ++i) y = y * 1.00001;  // y = x * 1.00001^n
   CHECK(tg::tape_stats().nodes == std::size_t(n));
   y.backward();
-  CHECK(x.grad()(0) == doctest::Approx(std::pow(1.00001, n)).epsilon(1e-9));
+  CHECK(x.grad().value()(0) == doctest::Approx(std::pow(1.00001, n)).epsilon(1e-9));
   CHECK(tg::tape_stats().nodes == 0);
 }
 
@@ -68,7 +68,7 @@ TEST_CASE("detach: gradients stop at a detached value - the forward value flows 
   CHECK(d.item() == 9.0);
   TensorD loss = tg::sum(d * x);  // d is a constant 9 here, so dloss/dx = 9, not 3x^2 = 27
   loss.backward();
-  CHECK(x.grad()(0) == doctest::Approx(9.0));
+  CHECK(x.grad().value()(0) == doctest::Approx(9.0));
 }
 
 TEST_CASE("NoGradGuard: records nothing and produces constants") {
@@ -93,8 +93,8 @@ TEST_CASE("retain_grad: a non-leaf keeps its gradient - without it grad() is a l
   h.retain_grad();
   TensorD g = x * 2.0;
   tg::sum(h * 3.0 + g).backward();
-  CHECK(h.grad()(0) == doctest::Approx(3.0));
-  CHECK(h.grad()(1) == doctest::Approx(3.0));
+  CHECK(h.grad().value()(0) == doctest::Approx(3.0));
+  CHECK(h.grad().value()(1) == doctest::Approx(3.0));
   CHECK_THROWS_WITH_AS(g.grad(), doctest::Contains("retain_grad()"), std::logic_error);
 }
 
@@ -113,9 +113,9 @@ TEST_CASE("gradient hand-over: ops that pass dy on unchanged keep retained gradi
   // L = sum (4x - 1)^2 per element: dL/dx = 8 (4x - 1); dL/dr = 2 * 2 (2r - 1) = 4 (4x - 1).
   const double xs[] = {0.5, -1.0, 2.0, 3.0};
   for (std::size_t k = 0; k < 4; ++k) {
-    CHECK(x.grad()(k) == doctest::Approx(8.0 * (4.0 * xs[k] - 1.0)));
-    CHECK(s.grad()(k) == doctest::Approx(4.0 * (4.0 * xs[k] - 1.0)));
-    CHECK(r.grad()(k / 2, k % 2) == doctest::Approx(4.0 * (4.0 * xs[k] - 1.0)));
+    CHECK(x.grad().value()(k) == doctest::Approx(8.0 * (4.0 * xs[k] - 1.0)));
+    CHECK(s.grad().value()(k) == doctest::Approx(4.0 * (4.0 * xs[k] - 1.0)));
+    CHECK(r.grad().value()(k / 2, k % 2) == doctest::Approx(4.0 * (4.0 * xs[k] - 1.0)));
   }
 }
 
@@ -125,8 +125,8 @@ TEST_CASE("backward: a non-scalar output needs a seed gradient") {
   CHECK_THROWS_WITH_AS(y.backward(), doctest::Contains("seed"), std::logic_error);
   CHECK_THROWS_AS(y.backward(xt::xarray<double>{1.0, 2.0, 3.0}), std::invalid_argument);
   y.backward(xt::xarray<double>{1.0, 10.0});  // dy/dx = 2x, weighted by the seed
-  CHECK(x.grad()(0) == doctest::Approx(2.0));
-  CHECK(x.grad()(1) == doctest::Approx(40.0));
+  CHECK(x.grad().value()(0) == doctest::Approx(2.0));
+  CHECK(x.grad().value()(1) == doctest::Approx(40.0));
 }
 
 TEST_CASE("backward: twice through one graph is a logic_error unless the graph is retained") {
@@ -134,7 +134,7 @@ TEST_CASE("backward: twice through one graph is a logic_error unless the graph i
   TensorD y = tg::sum(x * x * x);  // dy/dx = 3x^2 = 12
   y.backward(true);                 // retain_graph
   y.backward();
-  CHECK(x.grad()(0) == doctest::Approx(24.0));
+  CHECK(x.grad().value()(0) == doctest::Approx(24.0));
   CHECK_THROWS_WITH_AS(y.backward(), doctest::Contains("retain_graph"), std::logic_error);
 }
 
@@ -150,7 +150,7 @@ TEST_CASE("backward: through a graph released by an earlier backward asks to det
   w.zero_grad();
   TensorD h3 = tg::tanh(tg::detach(h) * w);
   tg::sum(h3).backward();
-  CHECK(w.grad()(0) != 0.0);
+  CHECK(w.grad().value()(0) != 0.0);
 }
 
 TEST_CASE("backward: a tensor that does not require grad cannot be backwarded") {
@@ -182,7 +182,7 @@ TEST_CASE("threads: each thread records on its own tape") {
     TensorD w = TensorD::param({{0.1, 0.2}, {0.3, 0.4}});
     TensorD x = TensorD::constant({{1.0, -1.0}});
     for (int i = 0; i < 200; ++i) tg::sum(tg::tanh(tg::matmul(x, w)) * scale).backward();
-    return xt::xarray<double>(w.grad());
+    return xt::xarray<double>(w.grad().value());
   };
   const auto alone_a = grad_of(1.0), alone_b = grad_of(2.0);
   xt::xarray<double> a, b;

@@ -37,13 +37,64 @@ TEST_CASE("tensor: set_requires_grad freezes a leaf - non-leaves refuse") {
   tg::clear_tape();
 }
 
-TEST_CASE("tensor: grad of a leaf is zeros before any backward - data is writable") {
+TEST_CASE("tensor: grad of a leaf is undefined before any backward - grad_data() creates one - data is writable") {
   TensorD w = TensorD::param({1.0, 2.0});
-  CHECK(w.grad() == xt::zeros<double>({2}));
+  CHECK_FALSE(w.grad().defined());
   w.data()[0] = 5.0;
   CHECK(w.value()(0) == 5.0);
-  w.grad_data()[1] = 3.0;
-  CHECK(w.grad()(1) == 3.0);
+  w.grad_data()[1] = 3.0;  // the writable accessor allocates zeros
+  CHECK(w.has_grad());
+  const TensorD g = w.grad();
+  CHECK(g.value() == xt::xarray<double>{0.0, 3.0});
+  CHECK_FALSE(g.requires_grad());  // a copy without history
+  w.grad_data()[0] = 1.0;
+  CHECK(g.value()(0) == 0.0);  // a copy: later writes do not show in it
+}
+
+TEST_CASE("tensor: reading grad() never creates a gradient, so has_grad() stays as it was") {
+  TensorD w = TensorD::param({1.0, 2.0});
+  TensorD u = TensorD::param({3.0});
+  const tg::MemoryStats before = tg::memory_stats();
+  CHECK_FALSE(w.has_grad());
+  CHECK_FALSE(w.grad().defined());  // a leaf that no backward reached
+  CHECK_FALSE(w.has_grad());
+  CHECK(tg::memory_stats().live_buffers == before.live_buffers);
+  // A non-leaf that retains its gradient but that backward never reached.
+  TensorD h = w * 2.0;
+  h.retain_grad();
+  tg::sum(u * u).backward();  // reaches u only
+  CHECK(u.has_grad());
+  CHECK_FALSE(h.grad().defined());
+  CHECK_FALSE(h.has_grad());
+  CHECK_FALSE(w.grad().defined());
+  CHECK_FALSE(w.has_grad());
+  CHECK(u.grad().value()(0) == 6.0);
+  tg::clear_tape();
+}
+
+TEST_CASE("tensor: zero_grad() keeps a zero gradient, zero_grad(true) releases it (set to none)") {
+  TensorD w = TensorD::param({1.0, -2.0});
+  TensorD h = w * 2.0;
+  h.retain_grad();
+  tg::sum(h * h).backward();
+  w.zero_grad();
+  h.zero_grad();
+  CHECK(w.has_grad());
+  CHECK(h.has_grad());
+  CHECK(w.grad().value() == xt::zeros<double>({2}));
+  CHECK(h.grad().value() == xt::zeros<double>({2}));
+  w.zero_grad(true);
+  h.zero_grad(true);
+  CHECK_FALSE(w.has_grad());
+  CHECK_FALSE(h.has_grad());
+  CHECK_FALSE(w.grad().defined());
+  CHECK_FALSE(h.grad().defined());
+  w.zero_grad(true);  // again: nothing to release
+  CHECK_FALSE(w.has_grad());
+  TensorD c = TensorD::constant({1.0});
+  c.zero_grad(true);  // a constant has none to begin with
+  CHECK_FALSE(c.has_grad());
+  tg::clear_tape();
 }
 
 TEST_CASE("IdTensor: from int32 and int64 arrays, and braces") {

@@ -36,8 +36,9 @@ std::vector<double> measure_once(const std::string& cell_name, double scale, con
 
   std::vector<double> norm(c.steps);
   for (std::size_t t = 0; t < c.steps; ++t) {
-    const auto g = hidden[t].grad();
-    norm[c.steps - 1 - t] = std::sqrt(double(xt::sum(g * g)()));  // index = distance from the loss
+    const TensorD g = hidden[t].grad();  // undefined if the loss did not depend on h_t: norm 0
+    const double sq = g.defined() ? double(xt::sum(g.value() * g.value())()) : 0.0;
+    norm[c.steps - 1 - t] = std::sqrt(sq);  // index = distance from the loss
   }
   return norm;
 }
