@@ -22,6 +22,7 @@ GradientAllreduce::GradientAllreduce(std::vector<Tensor> params) : params_(std::
     n += p.numel();
   }
   buffer_.resize(n);
+  has_grad_.resize(params_.size());
   if (!initialized()) return;
   unsigned long long lo = n, hi = n;
   MPI_Allreduce(MPI_IN_PLACE, &lo, 1, MPI_UNSIGNED_LONG_LONG, MPI_MIN, MPI_COMM_WORLD);
@@ -34,21 +35,35 @@ GradientAllreduce::GradientAllreduce(std::vector<Tensor> params) : params_(std::
 void GradientAllreduce::average() {
   const auto t0 = Clock::now();
   const int ranks = world_size();
+  // Note [missing gradients across ranks]: which parameters any rank has a gradient for.
+  for (std::size_t k = 0; k < params_.size(); ++k) has_grad_[k] = params_[k].has_grad() ? 1 : 0;
+  if (initialized() && !has_grad_.empty()) {
+    const auto t1 = Clock::now();
+    MPI_Allreduce(MPI_IN_PLACE, has_grad_.data(), int(has_grad_.size()), MPI_UNSIGNED_CHAR, MPI_BOR, MPI_COMM_WORLD);
+    seconds_ += since(t1);
+  }
   float* at = buffer_.data();
-  for (auto& p : params_) at = std::copy(p.grad_data(), p.grad_data() + p.numel(), at);  // pack
+  for (std::size_t k = 0; k < params_.size(); ++k) {  // pack; zeros where this rank has none
+    if (!has_grad_[k]) continue;
+    Tensor& p = params_[k];
+    at = p.has_grad() ? std::copy(p.grad_data(), p.grad_data() + p.numel(), at) : std::fill_n(at, p.numel(), 0.0f);
+  }
+  const std::size_t count = std::size_t(at - buffer_.data());  // the same on every rank
   if (initialized()) {
     const auto t1 = Clock::now();
     // One call unless the model has more than 2^30 parameters (MPI counts are ints).
     constexpr std::size_t kMaxCount = std::size_t(1) << 30;
-    for (std::size_t first = 0; first < buffer_.size(); first += kMaxCount)
-      MPI_Allreduce(MPI_IN_PLACE, buffer_.data() + first, int(std::min(kMaxCount, buffer_.size() - first)),
-                    MPI_FLOAT, MPI_SUM, MPI_COMM_WORLD);
+    for (std::size_t first = 0; first < count; first += kMaxCount)
+      MPI_Allreduce(MPI_IN_PLACE, buffer_.data() + first, int(std::min(kMaxCount, count - first)), MPI_FLOAT,
+                    MPI_SUM, MPI_COMM_WORLD);
     seconds_ += since(t1);
   }
   const float n = float(ranks);
   const float* from = buffer_.data();
-  for (auto& p : params_) {  // unpack: sum -> mean over ranks
-    float* g = p.grad_data();
+  for (std::size_t k = 0; k < params_.size(); ++k) {  // unpack: sum -> mean over ranks
+    if (!has_grad_[k]) continue;  // no rank reached it: it stays without a gradient
+    Tensor& p = params_[k];
+    float* g = p.grad_data();  // allocates a zero gradient where this rank had none
     for (std::size_t i = 0; i < p.numel(); ++i) g[i] = from[i] / n;
     from += p.numel();
   }

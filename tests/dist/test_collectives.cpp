@@ -66,6 +66,44 @@ TEST_CASE("dist: the gradient allreduce of known tensors is the exact mean over 
   CHECK(params[1].grad_data()[3] == 0.0f);
 }
 
+TEST_CASE("dist: the allreduce zero-fills a gradient some ranks lack and leaves alone a parameter no rank reached") {
+  const int r = tg::dist::rank(), n = tg::dist::world_size();
+  tg::Tensor everywhere = param_with({4}, 1.0f), on_root = param_with({3}, 1.0f), nowhere = param_with({5}, 1.0f);
+  tg::Tensor loss = tg::sum(everywhere * float(r + 1));  // grad = r + 1 on rank r
+  if (r == 0) loss = loss + tg::sum(on_root * 2.0f);     // grad = 2 on rank 0 only
+  loss.backward();
+  (void)on_root.grad();  // reading a gradient creates none
+  (void)nowhere.grad();
+  CHECK(on_root.has_grad() == (r == 0));
+  CHECK_FALSE(nowhere.has_grad());
+  tg::dist::GradientAllreduce grads({everywhere, on_root, nowhere});
+  grads.average();
+  // The missing gradient counted as zeros: every rank now has the mean 2 / n.
+  CHECK(on_root.has_grad());
+  std::size_t wrong = 0;
+  for (std::size_t i = 0; i < 3; ++i) wrong += on_root.grad_data()[i] != 2.0f / float(n);
+  for (std::size_t i = 0; i < 4; ++i) wrong += everywhere.grad_data()[i] != float(n + 1) / 2.0f;
+  CHECK(wrong == 0);
+  // No rank reached it: no gradient anywhere, so a step leaves it alone, as in one process.
+  CHECK_FALSE(nowhere.has_grad());
+  tg::SGD opt(std::vector<tg::Tensor>{everywhere, on_root, nowhere}, {0.5, 0.9, 0.0, 0.1});
+  opt.step();
+  CHECK(nowhere.to_xarray() == xt::xarray<float>(xt::ones<float>({5})));
+  CHECK(on_root.data()[0] != 1.0f);
+  // A second round after zero_grad(true): the same rules, the collectives still matched.
+  opt.zero_grad(true);
+  if (r == n - 1) tg::sum(nowhere * 4.0f).backward();  // now only the last rank reaches it
+  grads.average();
+  CHECK_FALSE(everywhere.has_grad());
+  CHECK_FALSE(on_root.has_grad());
+  CHECK(nowhere.has_grad());
+  wrong = 0;
+  for (std::size_t i = 0; i < 5; ++i) wrong += nowhere.grad_data()[i] != 4.0f / float(n);
+  CHECK(wrong == 0);
+  CHECK(grads.calls() == 2);
+  tg::clear_tape();
+}
+
 TEST_CASE("dist: broadcast_parameters gives every rank the values of rank 0") {
   const int r = tg::dist::rank();
   std::vector<tg::Tensor> params{param_with({4, 3}, float(r) + 0.5f), param_with({5}, float(10 * r))};
