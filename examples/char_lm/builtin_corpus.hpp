@@ -1,9 +1,8 @@
 #pragma once
-// The built-in default corpus: builtin_corpus.txt (a fixed snapshot of tapegrad's own
-// sources, taken once, so the README's demo output stays reproducible), embedded at build time.
-#include <cstddef>
+// The built-in default corpus: builtin_corpus.txt, tinyshakespeare (public domain; the same
+// bytes as the benchmarks' copy, so its split and hash match), embedded in the binary.
+#include <string_view>
 
 namespace charlm {
-extern const char kBuiltinCorpus[];
-extern const std::size_t kBuiltinCorpusSize;
+std::string_view builtin_corpus_bytes();
 }  // namespace charlm

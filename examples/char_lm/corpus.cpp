@@ -41,7 +41,7 @@ Corpus read_corpus(const std::string& path) {
   return decode(path, bytes);
 }
 
-Corpus builtin_corpus() { return decode("built-in corpus", std::string(kBuiltinCorpus, kBuiltinCorpusSize)); }
+Corpus builtin_corpus() { return decode("built-in corpus", std::string(builtin_corpus_bytes())); }
 
 Split split_corpus(const std::vector<int>& ids, double f) {
   if (!(f > 0.0 && f < 1.0))

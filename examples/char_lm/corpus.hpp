@@ -25,7 +25,7 @@ struct Corpus {
 // Reads and decodes a file: missing, unreadable or empty is an InputError, invalid UTF-8 a
 // Utf8Error, each with a clear message (both exit code 2).
 Corpus read_corpus(const std::string& path);
-// The built-in default corpus (a fixed snapshot of tapegrad's own sources).
+// The built-in default corpus (tinyshakespeare).
 Corpus builtin_corpus();
 std::uint64_t fnv1a(const std::string& bytes);
 std::string hash_text(std::uint64_t hash);  // 16 hex digits
