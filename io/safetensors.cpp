@@ -662,20 +662,22 @@ void read_exact(int fd, void* dst, std::size_t n, const Source& src) {
 
 }  // namespace
 
-SafetensorsFile parse_safetensors(const void* data, std::size_t size, const std::string& source) {
-  const auto* bytes = static_cast<const unsigned char*>(data);
-  const Source src(source);
-  const std::uint64_t n = read_header_length(bytes, size, src);
+namespace {
+
+// The header text (from read_text), then the tensors, each copied by copy(dst, nbytes) from the
+// next bytes of the data section, then the data CRC over what was copied. Running out of memory
+// on the way is an AllocationError naming the file.
+template <class ReadText, class Copy>
+SafetensorsFile read_checked(const unsigned char* length, std::uint64_t n, std::uint64_t size, const Source& src,
+                             ReadText&& read_text, Copy&& copy) {
   try {
-    const std::string header_text(reinterpret_cast<const char*>(bytes + 8), std::size_t(n));
-    Header h = read_header(bytes, header_text, size - 8 - n, src);
-    const unsigned char* next = bytes + 8 + n;
+    const std::string header_text = read_text();
+    Header h = read_header(length, header_text, size - 8 - n, src);
     std::uint32_t crc = kCrcStart;
     SafetensorsFile file;
     file.tensors = read_tensors(h.entries, src, [&](void* dst, std::size_t nbytes) {
-      std::memcpy(dst, next, nbytes);
-      crc = crc32_update(crc, next, nbytes);
-      next += nbytes;
+      copy(dst, nbytes);
+      crc = crc32_update(crc, dst, nbytes);
     });
     verify_data_crc(h.metadata, crc, src);
     file.metadata = std::move(h.metadata);
@@ -687,6 +689,21 @@ SafetensorsFile parse_safetensors(const void* data, std::size_t size, const std:
   }
 }
 
+}  // namespace
+
+SafetensorsFile parse_safetensors(const void* data, std::size_t size, const std::string& source) {
+  const auto* bytes = static_cast<const unsigned char*>(data);
+  const Source src(source);
+  const std::uint64_t n = read_header_length(bytes, size, src);
+  const unsigned char* next = bytes + 8 + n;
+  return read_checked(
+      bytes, n, size, src, [&] { return std::string(reinterpret_cast<const char*>(bytes + 8), std::size_t(n)); },
+      [&](void* dst, std::size_t nbytes) {
+        std::memcpy(dst, next, nbytes);
+        next += nbytes;
+      });
+}
+
 // Note [hostile files]: the length, then the header, are checked against the file's real size
 // before either is read; the data section is read only once its layout is known to be sound.
 SafetensorsFile load_safetensors(const std::string& path) {
@@ -696,24 +713,14 @@ SafetensorsFile load_safetensors(const std::string& path) {
   unsigned char length[8] = {};
   read_exact(fd.fd, length, std::size_t(std::min<std::uint64_t>(size, 8)), src);
   const std::uint64_t n = read_header_length(length, size, src);
-  try {
-    std::string header_text(std::size_t(n), '\0');
-    read_exact(fd.fd, header_text.data(), header_text.size(), src);
-    Header h = read_header(length, header_text, size - 8 - n, src);
-    std::uint32_t crc = kCrcStart;
-    SafetensorsFile file;
-    file.tensors = read_tensors(h.entries, src, [&](void* dst, std::size_t nbytes) {
-      read_exact(fd.fd, dst, nbytes, src);
-      crc = crc32_update(crc, dst, nbytes);
-    });
-    verify_data_crc(h.metadata, crc, src);
-    file.metadata = std::move(h.metadata);
-    return file;
-  } catch (const AllocationError&) {
-    throw;  // names the tensor already
-  } catch (const std::bad_alloc&) {
-    throw out_of_memory(src, "reading it (" + std::to_string(n) + " header bytes)", size);
-  }
+  return read_checked(
+      length, n, size, src,
+      [&] {
+        std::string text(std::size_t(n), '\0');
+        read_exact(fd.fd, text.data(), text.size(), src);
+        return text;
+      },
+      [&](void* dst, std::size_t nbytes) { read_exact(fd.fd, dst, nbytes, src); });
 }
 
 }  // namespace tg
