@@ -446,6 +446,17 @@ std::string long_corpus(const tgtest::TempDir& dir, std::size_t bytes) {
   return path;
 }
 
+// Starts `char_lm train FLAGS --checkpoint m.st` on a corpus of `bytes` characters in `dir`
+// (stdout to dir/out, stderr to dir/err) and waits until stdout shows `ready`.
+pid_t start_training(const tgtest::TempDir& dir, std::size_t bytes, const std::string& flags, const std::string& ready) {
+  const std::string corpus = long_corpus(dir, bytes);
+  const pid_t pid = spawn_shell(kCharLM + " train --data " + sh_quote(corpus) + " " + flags + " --checkpoint " +
+                                    sh_quote(dir.file("m.st")),
+                                dir.file("out"), dir.file("err"));
+  REQUIRE(wait_for_text(pid, dir.file("out"), ready));
+  return pid;
+}
+
 bool has_temp_file(const tgtest::TempDir& dir) {
   for (const auto& e : fs::directory_iterator(dir.path()))
     if (e.path().filename().string().find(".tmp.") != std::string::npos) return true;
@@ -460,11 +471,9 @@ TEST_CASE("hostile char_lm: SIGINT, SIGTERM, SIGHUP and SIGPIPE save a checkpoin
   for (int sig : {SIGINT, SIGTERM, SIGHUP, SIGPIPE}) {
     CAPTURE(sig);
     tgtest::TempDir dir;
-    const std::string corpus = long_corpus(dir, 200000), ckpt = dir.file("m.st");
-    const pid_t pid = spawn_shell(kCharLM + " train --data " + sh_quote(corpus) + " --hidden 64 --batch 8 --block 32 "
-                                  "--steps 100000 --print-every 1 --val-every 100000 --checkpoint " + sh_quote(ckpt),
-                                  dir.file("out"), dir.file("err"));
-    REQUIRE(wait_for_text(pid, dir.file("out"), "step 3/"));
+    const std::string ckpt = dir.file("m.st");
+    const pid_t pid = start_training(dir, 200000, "--hidden 64 --batch 8 --block 32 --steps 100000 --print-every 1 "
+                                     "--val-every 100000", "step 3/");
     kill(pid, sig);
     const auto [code, seconds] = wait_exit(pid);
     CHECK(code == 128 + sig);
@@ -480,12 +489,10 @@ TEST_CASE("hostile char_lm: SIGINT, SIGTERM, SIGHUP and SIGPIPE save a checkpoin
 
 TEST_CASE("hostile char_lm: SIGINT during validation exits within 2 s, with a checkpoint") {
   tgtest::TempDir dir;
-  const std::string corpus = long_corpus(dir, 3000000), ckpt = dir.file("m.st");
+  const std::string ckpt = dir.file("m.st");
   // 90% of 3 MB validates after every step: the run is validating almost all the time.
-  const pid_t pid = spawn_shell(kCharLM + " train --data " + sh_quote(corpus) + " --hidden 128 --batch 4 --block 16 "
-                                "--val-fraction 0.9 --val-every 1 --steps 1000 --checkpoint " + sh_quote(ckpt),
-                                dir.file("out"), dir.file("err"));
-  REQUIRE(wait_for_text(pid, dir.file("out"), "model:"));
+  const pid_t pid = start_training(dir, 3000000, "--hidden 128 --batch 4 --block 16 --val-fraction 0.9 --val-every 1 "
+                                   "--steps 1000", "model:");
   usleep(500000);  // well inside the first validation
   CHECK_MESSAGE(tgtest::read_text(dir.file("out")).find("step 1: validation") == std::string::npos,
                 "the first validation ended before the signal: the case does not test what it says");
@@ -499,12 +506,10 @@ TEST_CASE("hostile char_lm: SIGINT during validation exits within 2 s, with a ch
 
 TEST_CASE("hostile char_lm: a second SIGINT exits within 1 s and leaves no half checkpoint") {
   tgtest::TempDir dir;
-  const std::string corpus = long_corpus(dir, 400000), ckpt = dir.file("m.st");
+  const std::string ckpt = dir.file("m.st");
   // Slow steps (a large model), so the first SIGINT alone would wait for the step and the save.
-  const pid_t pid = spawn_shell(kCharLM + " train --data " + sh_quote(corpus) + " --hidden 1024 --layers 2 --batch 32 "
-                                "--block 64 --steps 1000 --print-every 1 --val-every 1000 --checkpoint " + sh_quote(ckpt),
-                                dir.file("out"), dir.file("err"));
-  REQUIRE(wait_for_text(pid, dir.file("out"), "model:"));
+  const pid_t pid = start_training(dir, 400000, "--hidden 1024 --layers 2 --batch 32 --block 64 --steps 1000 "
+                                   "--print-every 1 --val-every 1000", "model:");
   kill(pid, SIGINT);
   usleep(20000);
   const auto second = std::chrono::steady_clock::now();
