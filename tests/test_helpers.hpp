@@ -24,6 +24,16 @@ inline tg::TensorD param(const tg::Shape& shape, double lo = -1.0, double hi = 1
   return tg::TensorD::param(tg::uniform<double>(shape, lo, hi));
 }
 
+// After a failed call: the tape still records and differentiates, d/dx sum(x * x) = 2x.
+inline void check_tape_works() {
+  auto x = tg::Tensor::param(xt::xarray<float>{1.f, -2.f, 3.f});
+  tg::sum(x * x).backward();
+  CHECK(x.grad().value()(0) == doctest::Approx(2.0));
+  CHECK(x.grad().value()(1) == doctest::Approx(-4.0));
+  CHECK(x.grad().value()(2) == doctest::Approx(6.0));
+  tg::clear_tape();
+}
+
 // The folder of the shared corpora (CMake cache variable TAPEGRAD_DATA_DIR), or "" when it
 // is absent: tests that need it skip cleanly.
 inline std::string data_dir() {

@@ -28,19 +28,9 @@ using tgtest::write_bytes;
 
 namespace {
 
-// A file as another writer might produce it: a length, this header text, these data bytes.
-Bytes raw_file(const std::string& header, const Bytes& data, std::uint64_t length = ~0ull) {
-  if (length == ~0ull) length = header.size();
-  Bytes out;
-  for (int i = 0; i < 8; ++i) out.push_back(static_cast<unsigned char>(length >> (8 * i)));
-  out.insert(out.end(), header.begin(), header.end());
-  out.insert(out.end(), data.begin(), data.end());
-  return out;
-}
-
-// raw_file with its "header_crc32":"00000000" entry filled in as the writer would.
+// tgtest::layout with its "header_crc32":"00000000" entry filled in as the writer would.
 Bytes signed_file(const std::string& header, const Bytes& data) {
-  Bytes out = raw_file(header, data);
+  Bytes out = tgtest::layout(header, data);
   const std::string text(out.begin(), out.begin() + 8 + std::ptrdiff_t(header.size()));
   const std::size_t at = text.find("\"header_crc32\":\"00000000\"");
   REQUIRE(at != std::string::npos);
@@ -176,14 +166,14 @@ TEST_CASE("files from other writers: no CRC entries, any order, still read") {
       R"({"a":{"dtype":"F32","shape":[2],"data_offsets":[4,12]},)"
       R"("b":{"shape":[],"data_offsets":[0,4],"dtype":"F32"},"__metadata__":{"format":"pt"}})";
   const tg::SafetensorsFile f =
-      tg::parse_safetensors(raw_file(header, float_bytes({7.0f, 1.0f, 2.0f})).data(),
+      tg::parse_safetensors(tgtest::layout(header, float_bytes({7.0f, 1.0f, 2.0f})).data(),
                             8 + header.size() + 12, "other");
   CHECK(f.tensors[0].first == "b");  // data-section order
   CHECK(f.at("b").get<float>()() == 7.0f);
   CHECK(f.at("a").get<float>()(1) == 2.0f);
   CHECK(f.metadata.at("format") == "pt");
   // An empty file list is a valid file too.
-  CHECK(tg::parse_safetensors(raw_file("{}      ", {}).data(), 16, "empty").tensors.empty());
+  CHECK(tg::parse_safetensors(tgtest::layout("{}      ", {}).data(), 16, "empty").tensors.empty());
 }
 
 TEST_CASE("truncation: a file cut at every byte offset is rejected, never read out of bounds") {
@@ -270,7 +260,7 @@ TEST_CASE("malformed headers: each is rejected with a message naming the problem
   };
   for (const Case& c : cases) {
     CAPTURE(c.header);
-    const std::string msg = rejection(raw_file(c.header, Bytes(c.data, 0)));
+    const std::string msg = rejection(tgtest::layout(c.header, Bytes(c.data, 0)));
     CHECK_MESSAGE(msg.find(c.words) != std::string::npos, msg);
     CHECK(msg.find("safetensors file 'test.safetensors': ") == 0);
   }
@@ -284,9 +274,9 @@ TEST_CASE("malformed headers: each is rejected with a message naming the problem
   CHECK(rejection(signed_file(R"({"__metadata__":{"crc32":"00000000","header_crc32":"00000000"}})", {})) ==
         "(accepted)");
   // A length field larger than the file.
-  CHECK(rejection(raw_file("{}", {}, 1000)).find("header length 1000 exceeds the 2 bytes after it") !=
+  CHECK(rejection(tgtest::layout("{}", {}, 1000)).find("header length 1000 exceeds the 2 bytes after it") !=
         std::string::npos);
-  CHECK(rejection(raw_file("{}", {}, ~0ull - 1)).find("exceeds") != std::string::npos);
+  CHECK(rejection(tgtest::layout("{}", {}, ~0ull - 1)).find("exceeds") != std::string::npos);
 }
 
 TEST_CASE("load_safetensors: a missing file, a folder, a FIFO or a path under a file is a FileIoError") {
