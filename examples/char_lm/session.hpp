@@ -14,7 +14,6 @@ namespace charlm {
 
 using Metadata = std::map<std::string, std::string>;
 
-using tg::exact_text;
 // The metadata value of `key`; InputError naming the checkpoint if it is missing.
 const std::string& required(const Metadata& m, const std::string& key, const std::string& path);
 
