@@ -1,5 +1,7 @@
 #include <tapegrad/autograd/buffer_pool.hpp>
 
+#include <tapegrad/autograd/detail/buffer.hpp>
+
 #include <algorithm>
 #include <cstdint>
 #include <cstdlib>

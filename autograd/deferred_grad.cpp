@@ -1,11 +1,11 @@
-#include <tapegrad/autograd/deferred_grad.hpp>
+#include <tapegrad/autograd/detail/deferred_grad.hpp>
 
 #include <algorithm>
 #include <string>
 #include <vector>
 
-#include <tapegrad/autograd/kernels.hpp>
-#include <tapegrad/autograd/tape.hpp>
+#include <tapegrad/autograd/detail/kernels.hpp>
+#include <tapegrad/autograd/detail/node.hpp>
 
 namespace tg::detail {
 namespace {
@@ -29,7 +29,7 @@ std::vector<Stage<T>>& stages() {
 template <class T>
 void add_staged_rows(Stage<T>& s) {
   const std::size_t O = s.weight->shape[0], I = s.weight->shape[1];
-  gemm<T>(true, false, O, I, s.rows, T(1), s.dy.data(), O, s.x.data(), I, T(1), s.weight->grad_acc(), I);
+  gemm(true, false, O, I, s.rows, T(1), s.dy.data(), O, s.x.data(), I, T(1), s.weight->grad_acc(), I);
   s.rows = 0;
 }
 

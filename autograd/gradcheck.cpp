@@ -8,7 +8,7 @@
 
 #include <xtensor/xbuilder.hpp>
 
-#include <tapegrad/autograd/tape.hpp>
+#include <tapegrad/autograd/detail/node.hpp>
 
 namespace tg {
 namespace {
@@ -92,7 +92,7 @@ GradcheckResult gradcheck(const GradcheckFn& f, const std::vector<TensorD>& inpu
   for (const auto& x : xs)
     if (!x.is_leaf())
       throw std::invalid_argument("gradcheck: every input must be a leaf (a param or constant); "
-                                  "input produced by op '" + std::string(x.impl().op) + "' is not");
+                                  "input produced by op '" + std::string(x.producer_op()) + "' is not");
   const SavedGrads saved_grads(xs);
   clear_tape();
 
@@ -123,7 +123,7 @@ GradcheckResult gradcheck(const GradcheckFn& f, const std::vector<TensorD>& inpu
     for (std::size_t e = 0; e < x.numel(); ++e) {
       double plus, minus;
       {
-        Perturbation p(x.data() + e);
+        Perturbation p(x.mutable_data() + e);
         p.set(p.saved() + eps);
         plus = weighted_output(f, xs, w);
         p.set(p.saved() - eps);

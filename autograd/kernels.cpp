@@ -1,4 +1,4 @@
-#include <tapegrad/autograd/kernels.hpp>
+#include <tapegrad/autograd/detail/kernels.hpp>
 
 #include <cblas.h>
 
@@ -93,8 +93,7 @@ bool has_small_matrix_kernels() {
 // backward 0.77x and 0.80x; B = 16 0.6-0.75x; B = 64 slower, so not split. Products below
 // ~1e6 multiply-adds already take the small kernel whole (cutting them cost S rnn 2%). The small
 // kernels are single-threaded, so with more BLAS threads the single call wins and is kept.
-template <>
-void gemm<float>(bool ta, bool tb, std::size_t M, std::size_t N, std::size_t K, float alpha,
+void gemm(bool ta, bool tb, std::size_t M, std::size_t N, std::size_t K, float alpha,
                  const float* A, std::size_t lda, const float* B, std::size_t ldb, float beta,
                  float* C, std::size_t ldc) {
   if (gemm_is_trivial(M, N, K, beta, C, ldc)) return;
@@ -117,8 +116,7 @@ void gemm<float>(bool ta, bool tb, std::size_t M, std::size_t N, std::size_t K, 
   sgemm_call(ta, tb, M, N, K, alpha, A, lda, B, ldb, beta, C, ldc);
 }
 
-template <>
-void gemm<double>(bool ta, bool tb, std::size_t M, std::size_t N, std::size_t K, double alpha,
+void gemm(bool ta, bool tb, std::size_t M, std::size_t N, std::size_t K, double alpha,
                   const double* A, std::size_t lda, const double* B, std::size_t ldb,
                   double beta, double* C, std::size_t ldc) {
   if (gemm_is_trivial(M, N, K, beta, C, ldc)) return;

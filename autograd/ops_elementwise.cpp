@@ -5,8 +5,8 @@
 #include <xtensor/xmath.hpp>
 #include <xtensor/xnoalias.hpp>
 
-#include <tapegrad/autograd/kernels.hpp>
-#include <tapegrad/autograd/op_helpers.hpp>
+#include <tapegrad/autograd/detail/kernels.hpp>
+#include <tapegrad/autograd/detail/op_helpers.hpp>
 #include <tapegrad/autograd/ops.hpp>
 
 namespace tg {
@@ -51,7 +51,7 @@ TensorT<T> unary(const char* op, const TensorT<T>& x, F f, DF df) {
   auto xv = flat(x.data(), n);
   auto yv = flat(out->value.data(), n);
   xt::noalias(yv) = f(xv);
-  auto X = x.impl_ptr();
+  auto X = detail::impl_ptr(x);
   return detail::finish<T>(op, out, {X}, [X, df, n, o = out.get()] {
     auto dy = flat(static_cast<const T*>(o->grad.data()), n);
     auto xv = flat(static_cast<const T*>(X->value.data()), n);
@@ -70,7 +70,7 @@ TensorT<T> unary(const char* op, const TensorT<T>& x, F f, DF df) {
 template <class T>
 TensorT<T> add(const TensorT<T>& a, const TensorT<T>& b) {
   auto out = binary_forward("add", a, b, [](T u, T v) { return u + v; });
-  auto A = a.impl_ptr(), B = b.impl_ptr();
+  auto A = detail::impl_ptr(a), B = detail::impl_ptr(b);
   return detail::finish<T>("add", out, {A, B}, [A, B, o = out.get()] {
     // d(a+b) = dy for both, summed over broadcast dims; the last one takes dy's buffer.
     if (A->requires_grad && B->requires_grad) detail::pass_gradient(*A, o->grad.data(), o->shape);
@@ -82,7 +82,7 @@ TensorT<T> add(const TensorT<T>& a, const TensorT<T>& b) {
 template <class T>
 TensorT<T> sub(const TensorT<T>& a, const TensorT<T>& b) {
   auto out = binary_forward("sub", a, b, [](T u, T v) { return u - v; });
-  auto A = a.impl_ptr(), B = b.impl_ptr();
+  auto A = detail::impl_ptr(a), B = detail::impl_ptr(b);
   return detail::finish<T>("sub", out, {A, B}, [A, B, o = out.get()] {
     const T* dy = o->grad.data();
     if (B->requires_grad)  // d(a-b)/db = -1
@@ -94,7 +94,7 @@ TensorT<T> sub(const TensorT<T>& a, const TensorT<T>& b) {
 template <class T>
 TensorT<T> mul(const TensorT<T>& a, const TensorT<T>& b) {
   auto out = binary_forward("mul", a, b, [](T u, T v) { return u * v; });
-  auto A = a.impl_ptr(), B = b.impl_ptr();
+  auto A = detail::impl_ptr(a), B = detail::impl_ptr(b);
   return detail::finish<T>("mul", out, {A, B}, [A, B, o = out.get()] {
     const T* dy = o->grad.data();
     auto times = [](T g, T v) { return g * v; };
@@ -107,7 +107,7 @@ TensorT<T> mul(const TensorT<T>& a, const TensorT<T>& b) {
 template <class T>
 TensorT<T> div(const TensorT<T>& a, const TensorT<T>& b) {
   auto out = binary_forward("div", a, b, [](T u, T v) { return u / v; });
-  auto A = a.impl_ptr(), B = b.impl_ptr();
+  auto A = detail::impl_ptr(a), B = detail::impl_ptr(b);
   return detail::finish<T>("div", out, {A, B}, [A, B, o = out.get()] {
     const T* dy = o->grad.data();
     const std::size_t n = numel(o->shape);

@@ -3,9 +3,9 @@
 #include <algorithm>
 #include <climits>
 
-#include <tapegrad/autograd/deferred_grad.hpp>
-#include <tapegrad/autograd/kernels.hpp>
-#include <tapegrad/autograd/op_helpers.hpp>
+#include <tapegrad/autograd/detail/deferred_grad.hpp>
+#include <tapegrad/autograd/detail/kernels.hpp>
+#include <tapegrad/autograd/detail/op_helpers.hpp>
 #include <tapegrad/autograd/ops.hpp>
 
 namespace tg {
@@ -64,20 +64,20 @@ TensorT<T> matmul(const TensorT<T>& a, const TensorT<T>& b) {
   require_blas_sizes("matmul", M, N, K, a.shape(), b.shape());
   // K = 0 gives zeros [M, N], as in PyTorch (kernels.cpp: BLAS is not called).
   auto out = product_output<T>("matmul", {M, N}, a.shape(), b.shape());
-  detail::gemm<T>(false, false, M, N, K, T(1), a.data(), K, b.data(), N, T(0), out->value.data(), N);
-  auto A = a.impl_ptr(), B = b.impl_ptr();
+  detail::gemm(false, false, M, N, K, T(1), a.data(), K, b.data(), N, T(0), out->value.data(), N);
+  auto A = detail::impl_ptr(a), B = detail::impl_ptr(b);
   return detail::finish<T>("matmul", out, {A, B}, [A, B, M, N, K, o = out.get()] {
     const T* dC = o->grad.data();  // [M, N]
     bool fresh;  // a new gradient is written with beta = 0 (Note [first write assigns])
     // dA [M, K] += dC [M, N] . B^T
     if (A->requires_grad) {
       T* dA = A->grad_for_overwrite(fresh);
-      detail::gemm<T>(false, true, M, K, N, T(1), dC, N, B->value.data(), N, fresh ? T(0) : T(1), dA, K);
+      detail::gemm(false, true, M, K, N, T(1), dC, N, B->value.data(), N, fresh ? T(0) : T(1), dA, K);
     }
     // dB [K, N] += A^T . dC
     if (B->requires_grad) {
       T* dB = B->grad_for_overwrite(fresh);
-      detail::gemm<T>(true, false, K, N, M, T(1), A->value.data(), K, dC, N, fresh ? T(0) : T(1), dB, N);
+      detail::gemm(true, false, K, N, M, T(1), A->value.data(), K, dC, N, fresh ? T(0) : T(1), dB, N);
     }
   });
 }
@@ -88,7 +88,7 @@ TensorT<T> transpose(const TensorT<T>& x) {
   const std::size_t R = x.shape()[0], C = x.shape()[1];
   auto out = detail::new_output<T>("transpose", {C, R});
   transpose_into(out->value.data(), x.data(), R, C, false);
-  auto X = x.impl_ptr();
+  auto X = detail::impl_ptr(x);
   return detail::finish<T>("transpose", out, {X}, [X, R, C, o = out.get()] {
     transpose_into(X->grad_acc(), o->grad.data(), C, R, true);  // dx += dy^T
   });
@@ -129,21 +129,21 @@ TensorT<T> linear(const TensorT<T>& x, const TensorT<T>& weight, const TensorT<T
     for (std::size_t r = 0; r < N; ++r) std::copy_n(b, O, y + r * O);
   }
   const bool prefilled = res || b;
-  detail::gemm<T>(false, true, N, O, I, T(1), x.data(), I, weight.data(), I, prefilled ? T(1) : T(0), y, O);
-  auto X = x.impl_ptr(), W = weight.impl_ptr(), B = bias.impl_ptr(), R = residual.impl_ptr();
+  detail::gemm(false, true, N, O, I, T(1), x.data(), I, weight.data(), I, prefilled ? T(1) : T(0), y, O);
+  auto X = detail::impl_ptr(x), W = detail::impl_ptr(weight), B = detail::impl_ptr(bias), R = detail::impl_ptr(residual);
   return detail::finish<T>("linear", out, {X, W, B, R}, [X, W, B, R, N, I, O, o = out.get()] {
     const T* dy = o->grad.data();  // [N, O]
     // dx [N, I] += dy [N, O] . W [O, I]; a new dx is written with beta = 0 (Note [first write assigns])
     if (X->requires_grad) {
       bool fresh;
       T* dx = X->grad_for_overwrite(fresh);
-      detail::gemm<T>(false, false, N, I, O, T(1), dy, O, W->value.data(), I, fresh ? T(0) : T(1), dx, I);
+      detail::gemm(false, false, N, I, O, T(1), dy, O, W->value.data(), I, fresh ? T(0) : T(1), dx, I);
     }
     // dW [O, I] += dy^T . x, staged for one big GEMM when few rows (Note [deferred weight gradients])
     if (W->requires_grad && W->is_leaf && N < detail::kDeferRowsBelow)
       detail::defer_weight_grad(*W, dy, X->value.data(), N);
     else if (W->requires_grad)
-      detail::gemm<T>(true, false, O, I, N, T(1), dy, O, X->value.data(), I, T(1), W->grad_acc(), I);
+      detail::gemm(true, false, O, I, N, T(1), dy, O, X->value.data(), I, T(1), W->grad_acc(), I);
     // db [O] += sum over rows of dy
     if (B && B->requires_grad) {
       T* db = B->grad_acc();

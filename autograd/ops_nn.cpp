@@ -6,8 +6,8 @@
 #include <xtensor/xmath.hpp>
 #include <xtensor/xnoalias.hpp>
 
-#include <tapegrad/autograd/kernels.hpp>
-#include <tapegrad/autograd/op_helpers.hpp>
+#include <tapegrad/autograd/detail/kernels.hpp>
+#include <tapegrad/autograd/detail/op_helpers.hpp>
 #include <tapegrad/autograd/ops.hpp>
 #include <tapegrad/autograd/random.hpp>
 
@@ -77,7 +77,7 @@ TensorT<T> softmax_op(const char* op, const TensorT<T>& x, long axis, bool log) 
   // An empty x (no lines, or lines of no elements: [3, 0] has 3 rows and nothing to take the
   // max of) has an empty output, as in PyTorch, and nothing to compute (Note [empty tensors]).
   if (x.numel() != 0) softmax_lines(v, x.data(), out->value.data(), log);
-  auto X = x.impl_ptr();
+  auto X = detail::impl_ptr(x);
   return detail::finish<T>(op, out, {X}, [X, v, log, o = out.get()] {
     const T* y = o->value.data();
     const T* dy = o->grad.data();
@@ -129,7 +129,7 @@ TensorT<T> embedding(const TensorT<T>& weight, const IdTensor& ids) {
   auto out = detail::new_output<T>("embedding", os);
   for (std::size_t r = 0; r < n; ++r)  // out[r, :] = W[id_r, :]
     std::copy_n(weight.data() + ids.data()[r] * E, E, out->value.data() + r * E);
-  auto W = weight.impl_ptr();
+  auto W = detail::impl_ptr(weight);
   return detail::finish<T>("embedding", out, {W}, [W, ids, E, o = out.get()] {
     T* dW = W->grad_acc();
     for (std::size_t r = 0; r < ids.size(); ++r)  // dW[id_r, :] += dy[r, :]; repeats add up
@@ -192,7 +192,7 @@ TensorT<T> cross_entropy_rows(const TensorT<T>& logits, const IdTensor& targets,
   }
   auto out = detail::new_output<T>("cross_entropy", Shape{});
   out->value.data()[0] = T(loss / double(kept));  // mean over the kept rows (kept > 0)
-  auto L = logits.impl_ptr();
+  auto L = detail::impl_ptr(logits);
   return detail::finish<T>("cross_entropy", out, {L}, [L, targets, p, keep, kept, N, C, o = out.get()] {
     // dlogits[r, c] += dy keep_r (p[r, c] - [c == target_r]) / kept
     const T scale = o->grad.data()[0] / T(kept);
@@ -232,7 +232,7 @@ TensorT<T> mse(const TensorT<T>& prediction, const TensorT<T>& target) {
   }
   auto out = detail::new_output<T>("mse", Shape{});
   out->value.data()[0] = T(s / double(n));
-  auto P = prediction.impl_ptr(), Y = target.impl_ptr();
+  auto P = detail::impl_ptr(prediction), Y = detail::impl_ptr(target);
   return detail::finish<T>("mse", out, {P, Y}, [P, Y, n, o = out.get()] {
     // L = mean (p - t)^2: dp = 2 (p - t) dL / n, dt = -dp
     const T scale = T(2) * o->grad.data()[0] / T(n);
@@ -259,7 +259,7 @@ TensorT<T> dropout(const TensorT<T>& x, double p, bool train) {
   for (std::size_t i = 0; i < n; ++i) mask->data()[i] = mask->data()[i] >= T(p) ? keep_scale : T(0);
   auto out = detail::new_output<T>("dropout", x.shape());
   for (std::size_t i = 0; i < n; ++i) out->value.data()[i] = x.data()[i] * mask->data()[i];
-  auto X = x.impl_ptr();
+  auto X = detail::impl_ptr(x);
   return detail::finish<T>("dropout", out, {X}, [X, mask, n, o = out.get()] {
     T* dx = X->grad_acc();
     for (std::size_t i = 0; i < n; ++i) dx[i] += o->grad.data()[i] * mask->data()[i];  // dx = dy mask

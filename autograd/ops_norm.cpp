@@ -1,8 +1,8 @@
 // Normalisation: layer_norm over the last axis (Ba, Kiros & Hinton 2016).
 #include <cmath>
 
-#include <tapegrad/autograd/kernels.hpp>
-#include <tapegrad/autograd/op_helpers.hpp>
+#include <tapegrad/autograd/detail/kernels.hpp>
+#include <tapegrad/autograd/detail/op_helpers.hpp>
 #include <tapegrad/autograd/ops.hpp>
 
 namespace tg {
@@ -36,7 +36,7 @@ TensorT<T> layer_norm(const TensorT<T>& x, const TensorT<T>& gamma, const Tensor
       out->value.data()[r * N + j] = (gamma.defined() ? xh * gamma.data()[j] : xh) + (beta.defined() ? beta.data()[j] : T(0));
     }
   }
-  auto X = x.impl_ptr(), G = gamma.impl_ptr(), Bt = beta.impl_ptr();
+  auto X = detail::impl_ptr(x), G = detail::impl_ptr(gamma), Bt = detail::impl_ptr(beta);
   return detail::finish<T>("layer_norm", out, {X, G, Bt}, [X, G, Bt, xhat, rstd, rows, N, o = out.get()] {
     const T* dy = o->grad.data();
     std::vector<T> dxhat(N);

@@ -5,7 +5,7 @@
 #include <limits>
 #include <vector>
 
-#include <tapegrad/autograd/op_helpers.hpp>
+#include <tapegrad/autograd/detail/op_helpers.hpp>
 #include <tapegrad/autograd/ops.hpp>
 
 namespace tg {
@@ -31,7 +31,7 @@ TensorT<T> reduce(const char* op, const TensorT<T>& x, AxisView v, const Shape& 
     }
     for (std::size_t i = 0; i < v.inner; ++i) y[o * v.inner + i] = static_cast<T>(scale * acc[i]);
   }
-  auto X = x.impl_ptr();
+  auto X = detail::impl_ptr(x);
   return detail::finish<T>(op, out, {X}, [X, v, scale, empty, o_ = out.get()] {
     if (empty) return;  // no element of x was summed
     // dx[o, k, i] += scale * dy[o, i]: every summed element gets the output's gradient

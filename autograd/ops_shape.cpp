@@ -2,8 +2,8 @@
 // seen as [outer, n, inner], so these are block copies of n*inner contiguous elements.
 #include <cstring>
 
-#include <tapegrad/autograd/kernels.hpp>
-#include <tapegrad/autograd/op_helpers.hpp>
+#include <tapegrad/autograd/detail/kernels.hpp>
+#include <tapegrad/autograd/detail/op_helpers.hpp>
 #include <tapegrad/autograd/ops.hpp>
 
 namespace tg {
@@ -21,7 +21,7 @@ TensorT<T> reshape(const TensorT<T>& x, const Shape& shape) {
     throw std::invalid_argument(detail::shapes_message(
         "reshape", "the element counts differ", x.shape(), shape));
   auto out = detail::new_view<T>(shape, x, 0);  // same elements, same order: Note [views]
-  auto X = x.impl_ptr();
+  auto X = detail::impl_ptr(x);
   return detail::finish<T>("reshape", out, {X}, [X, o = out.get()] {
     detail::hand_over_gradient(*X, *o);  // same elements, same order
   });
@@ -57,8 +57,8 @@ TensorT<T> concat(const std::vector<TensorT<T>>& xs, long axis) {
     for (std::size_t o = 0; o < v.outer && v.n * v.inner != 0; ++o)  // out[o, at:at+n, :] = x[o, :, :]
       std::memcpy(out->value.data() + (o * ov.n + at) * ov.inner, x.data() + o * v.n * v.inner,
                   v.n * v.inner * sizeof(T));
-    inputs.push_back(x.impl_ptr());
-    impls.push_back(x.impl_ptr());
+    inputs.push_back(detail::impl_ptr(x));
+    impls.push_back(detail::impl_ptr(x));
     offsets.push_back(at);
     at += v.n;
   }
@@ -97,7 +97,7 @@ TensorT<T> slice(const TensorT<T>& x, long axis, std::size_t start, std::size_t 
     for (std::size_t o = 0; o < v.outer && run; ++o)  // out[o, :, :] = x[o, start:start+length, :]
       std::memcpy(out->value.data() + o * run, x.data() + (o * v.n + start) * v.inner, run * sizeof(T));
   }
-  auto X = x.impl_ptr();
+  auto X = detail::impl_ptr(x);
   return detail::finish<T>("slice", out, {X}, [X, v, start, run, o_ = out.get()] {
     T* dx = X->grad_acc();
     for (std::size_t o = 0; o < v.outer; ++o)  // dx[o, start:start+length, :] += dy[o]

@@ -6,7 +6,7 @@
 #include <sstream>
 #include <stdexcept>
 
-#include <tapegrad/autograd/buffer_pool.hpp>
+#include <tapegrad/autograd/detail/buffer.hpp>
 
 namespace tg {
 namespace {

@@ -3,8 +3,9 @@
 #include <atomic>
 #include <vector>
 
-#include <tapegrad/autograd/deferred_grad.hpp>
-#include <tapegrad/autograd/tensor.hpp>
+#include <tapegrad/autograd/detail/deferred_grad.hpp>
+#include <tapegrad/autograd/detail/node.hpp>
+#include <tapegrad/autograd/detail/tensor_impl.hpp>
 
 namespace tg {
 namespace {

@@ -1,12 +1,14 @@
 #include <tapegrad/autograd/tensor.hpp>
 
+#include <tapegrad/autograd/detail/tensor_impl.hpp>
+
 #include <algorithm>
 #include <cmath>
 #include <cstring>
 
 #include <xtensor/xbuilder.hpp>
 
-#include <tapegrad/autograd/tape.hpp>
+#include <tapegrad/autograd/detail/node.hpp>
 
 namespace tg {
 namespace {
@@ -36,6 +38,12 @@ std::shared_ptr<TensorImpl<T>> filled(const char* op, const Shape& shape, T fill
 }
 
 }  // namespace
+
+namespace detail {
+void throw_undefined_tensor() {
+  throw std::logic_error("tapegrad: use of an undefined (default-constructed) tensor");
+}
+}  // namespace detail
 
 template <class T>
 void TensorImpl<T>::keep_retained_grad() {
@@ -84,6 +92,59 @@ TensorT<T> TensorT<T>::scalar(T value, bool requires_grad) {
 }
 
 template <class T>
+TensorImpl<T>& TensorT<T>::impl() const {
+  if (!impl_) detail::throw_undefined_tensor();
+  return *impl_;
+}
+
+template <class T>
+const Shape& TensorT<T>::shape() const {
+  return impl().shape;
+}
+
+template <class T>
+const T* TensorT<T>::data() const {
+  return impl().value.data();
+}
+
+template <class T>
+T* TensorT<T>::mutable_data() {
+  TensorImpl<T>& im = impl();
+  im.bump_version();
+  return im.value.data();
+}
+
+template <class T>
+std::uint64_t TensorT<T>::version() const {
+  return impl().version();
+}
+
+template <class T>
+bool TensorT<T>::requires_grad() const {
+  return impl().requires_grad;
+}
+
+template <class T>
+bool TensorT<T>::is_leaf() const {
+  return impl().is_leaf;
+}
+
+template <class T>
+const char* TensorT<T>::producer_op() const {
+  return impl().op;
+}
+
+template <class T>
+const std::string& TensorT<T>::name() const {
+  return impl().name;
+}
+
+template <class T>
+void TensorT<T>::set_name(std::string name) {
+  impl().name = std::move(name);
+}
+
+template <class T>
 std::size_t TensorT<T>::size(long axis) const {
   return shape()[normalize_axis("size", axis, dim())];
 }
@@ -115,7 +176,7 @@ void TensorT<T>::retain_grad() {
 
 template <class T>
 TensorT<T> TensorT<T>::grad() const {
-  Impl& im = impl();
+  TensorImpl<T>& im = impl();
   if (!im.requires_grad)
     throw std::logic_error("grad: the tensor does not require grad; create it with "
                            "Tensor::param() or set_requires_grad(true)");
@@ -148,7 +209,7 @@ bool TensorT<T>::has_grad() const {
 
 template <class T>
 void TensorT<T>::zero_grad(bool set_to_none) {
-  Impl& im = impl();
+  TensorImpl<T>& im = impl();
   if (set_to_none) {
     if (im.is_leaf) im.release_grad();
     im.retained.reset();
@@ -170,7 +231,7 @@ void TensorT<T>::backward(bool retain_graph) {
 
 template <class T>
 void TensorT<T>::backward(const xt::xarray<T>& seed, bool retain_graph) {
-  Impl& im = impl();
+  TensorImpl<T>& im = impl();
   if (!im.requires_grad)
     throw std::logic_error("backward: the tensor does not require grad (it was computed from "
                            "constants only, or under NoGradGuard), so there is nothing to "

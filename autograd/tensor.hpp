@@ -6,6 +6,7 @@
 #include <initializer_list>
 #include <memory>
 #include <stdexcept>
+#include <string>
 #include <type_traits>
 
 #include <xtensor/xadapt.hpp>
@@ -16,91 +17,21 @@
 
 namespace tg {
 
-// Note [tensor ownership]: a TensorImpl owns its value and gradient buffers and nothing else.
-// Tape nodes own the impls they read (their inputs and output); impls never own nodes, and own
-// another impl only as a view's base (below), which is never a view itself. So a graph is
-// freed by clearing one flat vector of nodes, never by a recursive chain of destructors, and a
-// 100,000-step unrolled graph cannot overflow the stack.
-//
-// Note [views]: reshape, and slices of whole rows (every slice along axis 0, such as a time
-// step's rows of a [T*B, P] projection), are contiguous, so their outputs borrow the input's
-// memory instead of copying it; their gradients are separate buffers as for any op. As in
-// PyTorch, writing into a view's or its base's value in place writes into both.
-struct ImplBase {
-  Shape shape;
-  bool requires_grad = false;
-  bool is_leaf = true;        // parameters, constants and detached values
-  bool retains_grad = false;  // non-leaf whose gradient is kept after backward()
-  std::uint64_t tape_epoch = 0;  // non-leaf: the tape generation that recorded its producer
-  std::size_t tape_index = 0;    // non-leaf: index of its producer node on that tape
-  const char* op = "leaf";       // producer's name, for error messages
-  // Set when the value is a view (reshape, a slice of whole rows): the tensor that owns the
-  // memory, kept alive by this pointer. Always an owner itself, so views never chain.
-  std::shared_ptr<const ImplBase> base;
-
-  virtual ~ImplBase() = default;
-  virtual bool has_grad() const = 0;
-  virtual void release_grad() = 0;
-  virtual void keep_retained_grad() = 0;  // retained += grad (retain_grad() on a non-leaf)
-  virtual bool value_finite() const = 0;
-  virtual bool grad_finite() const = 0;
-  virtual std::size_t value_bytes() const = 0;
-};
-
 template <class T>
-struct TensorImpl final : ImplBase {
-  static_assert(std::is_floating_point<T>::value, "tensors hold float or double");
-  Buffer<T> value;
-  Buffer<T> grad;      // leaf: accumulated gradient; non-leaf: lives only during backward()
-  Buffer<T> retained;  // non-leaf with retain_grad(): its gradient after backward()
-
-  // The gradient buffer, allocated as zeros on first use; backward functions add into it.
-  T* grad_acc() {
-    if (grad.empty()) grad = Buffer<T>::zeros(numel(shape));
-    return grad.data();
-  }
-  // Note [first write assigns]: for a backward that writes every element of the gradient. When
-  // the buffer is new it comes back uninitialised with fresh = true, and the caller assigns
-  // (=) instead of adding (+=): no zero-fill and no read of zeros. Later writers add as usual.
-  T* grad_for_overwrite(bool& fresh) {
-    fresh = grad.empty();
-    if (fresh) grad = Buffer<T>(numel(shape));
-    return grad.data();
-  }
-  bool has_grad() const override { return !grad.empty(); }
-  void release_grad() override { grad.reset(); }
-  void keep_retained_grad() override;
-  bool value_finite() const override;
-  bool grad_finite() const override;
-  std::size_t value_bytes() const override { return value.owned() ? value.size() * sizeof(T) : 0; }
-};
-
+struct TensorImpl;  // detail/tensor_impl.hpp: the value, gradient and graph links
 namespace detail {
-// The value buffer of a new tensor of `shape` made by `op`: the shape is checked first (Note
-// [checked sizes], std::invalid_argument), and a failed allocation is an AllocationError
-// (a std::bad_alloc) naming the op, the shape and the bytes.
-template <class T>
-Buffer<T> allocate_value(const char* op, const Shape& shape) {
-  const std::size_t n = checked_numel(op, shape, sizeof(T));
-  try {
-    return Buffer<T>(n);
-  } catch (const std::bad_alloc&) {
-    throw_allocation_error(op, to_string(shape), n * sizeof(T));
-  }
+struct TensorAccess;
 }
-}  // namespace detail
 
 template <class T>
 class TensorT {
  public:
   using value_type = T;
-  using Impl = TensorImpl<T>;
   // Read-only xtensor view over a tensor's buffer (no copy).
   using View = decltype(xt::adapt(std::declval<const T*>(), std::size_t{}, xt::no_ownership(),
                                   std::declval<const Shape&>()));
 
   TensorT() = default;  // an undefined tensor; defined() is false
-  explicit TensorT(std::shared_ptr<Impl> impl) : impl_(std::move(impl)) {}
 
   // A leaf that requires grad: a trainable parameter or a gradcheck input.
   // Every constructor checks the shape (Note [checked sizes] in shape.hpp): one whose element
@@ -113,23 +44,39 @@ class TensorT {
   static TensorT full(const Shape& shape, T fill, bool requires_grad = false);
   static TensorT scalar(T value, bool requires_grad = false);
 
+  // Every member but defined() needs a defined tensor: std::logic_error otherwise.
   bool defined() const { return impl_ != nullptr; }
-  const Shape& shape() const { return impl().shape; }
+  const Shape& shape() const;
   std::size_t dim() const { return shape().size(); }
   std::size_t numel() const { return tg::numel(shape()); }
   std::size_t size(long axis) const;
 
-  const T* data() const { return impl().value.data(); }
-  // Writable value: in-place updates of leaves (initialisation, optimizer steps).
-  T* data() { return impl().value.data(); }
+  // The value, read-only (no copy).
+  const T* data() const;
+  // Note [versions]: the value, for writing in place (initialisation, optimizer steps, loads).
+  // Every call counts as a write: it bumps the version of the tensor's storage (shared with
+  // its views and base), and backward() refuses a graph that saved this value before the
+  // write (std::logic_error naming the op and the tensor), as PyTorch does.
+  T* mutable_data();
+  // How many in-place writes the storage has seen (mutable_data() calls, optimizer steps,
+  // loads); a view and its base share the count.
+  std::uint64_t version() const;
   View value() const { return xt::adapt(data(), numel(), xt::no_ownership(), shape()); }
   xt::xarray<T> to_xarray() const { return value(); }
   T item() const;  // the value of a one-element tensor
 
-  bool requires_grad() const { return impl().requires_grad; }
+  bool requires_grad() const;
   // Leaves only: turns gradient tracking on or off (freezing a parameter).
   void set_requires_grad(bool on);
-  bool is_leaf() const { return impl().is_leaf; }
+  bool is_leaf() const;
+  // The op that produced a non-leaf ("linear", ...), or how a leaf was made ("param", ...).
+  const char* producer_op() const;
+  // A parameter's name in its module ("lstm.cells.0.weight_ih"; Module sets it), else "".
+  // Error messages about the tensor use it.
+  const std::string& name() const;
+  void set_name(std::string name);
+  // Whether both handles refer to the same tensor (PyTorch's `a is b`).
+  bool is_same(const TensorT& other) const { return impl_ == other.impl_; }
   // Keep this non-leaf's gradient after backward() (to read dL/dh_t, say).
   void retain_grad();
 
@@ -160,14 +107,11 @@ class TensorT {
   // A leaf with this value and no history: gradients stop here (truncated BPTT).
   TensorT detach() const;
 
-  const std::shared_ptr<Impl>& impl_ptr() const { return impl_; }
-  Impl& impl() const {
-    if (!impl_) throw std::logic_error("tapegrad: use of an undefined (default-constructed) tensor");
-    return *impl_;
-  }
-
  private:
-  std::shared_ptr<Impl> impl_;
+  friend struct detail::TensorAccess;  // library code reaches the implementation through it
+  explicit TensorT(std::shared_ptr<TensorImpl<T>> impl) : impl_(std::move(impl)) {}
+  TensorImpl<T>& impl() const;
+  std::shared_ptr<TensorImpl<T>> impl_;
 };
 
 using Tensor = TensorT<float>;
@@ -203,7 +147,5 @@ class IdTensor {
 
 extern template class TensorT<float>;
 extern template class TensorT<double>;
-extern template struct TensorImpl<float>;
-extern template struct TensorImpl<double>;
 
 }  // namespace tg

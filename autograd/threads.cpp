@@ -1,5 +1,7 @@
 #include <tapegrad/autograd/threads.hpp>
 
+#include <tapegrad/autograd/detail/kernels.hpp>
+
 #include <algorithm>
 #include <atomic>
 #include <cstdint>

@@ -15,9 +15,4 @@ int get_num_threads();
 // The cap above: the cores available to this process (1 when neither count is known).
 int available_cores();
 
-namespace detail {
-// Applies the thread count to OpenBLAS before the first GEMM.
-void ensure_blas_threads();
-}  // namespace detail
-
 }  // namespace tg

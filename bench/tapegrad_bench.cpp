@@ -17,7 +17,7 @@
 #include "common/decimal_flags.hpp"
 #include <nlohmann/json.hpp>
 
-#include <tapegrad/autograd/kernels.hpp>
+#include <tapegrad/autograd/detail/kernels.hpp>
 #include <tapegrad/tapegrad.hpp>
 
 #include "workload.hpp"

@@ -7,18 +7,21 @@ set(TAPEGRAD_CMAKE_DIR "${CMAKE_INSTALL_LIBDIR}/cmake/tapegrad")
 install(TARGETS tapegrad EXPORT tapegradTargets
   ARCHIVE DESTINATION ${CMAKE_INSTALL_LIBDIR}
   INCLUDES DESTINATION ${CMAKE_INSTALL_INCLUDEDIR})
+# Public headers only: the detail/ folders are the library's internals and are not installed.
 foreach(dir IN LISTS TAPEGRAD_HEADER_DIRS)
   install(DIRECTORY "${CMAKE_CURRENT_SOURCE_DIR}/${dir}/"
     DESTINATION "${CMAKE_INSTALL_INCLUDEDIR}/tapegrad/${dir}"
-    FILES_MATCHING PATTERN "*.hpp")
+    FILES_MATCHING PATTERN "*.hpp" PATTERN "detail" EXCLUDE)
 endforeach()
-if(TAPEGRAD_WITH_MPI)  # the optional tapegrad::dist component, in the same export set
-  install(TARGETS tapegrad_dist EXPORT tapegradTargets
+if(TAPEGRAD_WITH_MPI)  # the optional tapegrad::dist component, in its own export set: MPI is
+  # looked for only when a consumer asks for COMPONENTS dist
+  install(TARGETS tapegrad_dist EXPORT tapegradDistTargets
     ARCHIVE DESTINATION ${CMAKE_INSTALL_LIBDIR}
     INCLUDES DESTINATION ${CMAKE_INSTALL_INCLUDEDIR})
   install(DIRECTORY "${CMAKE_CURRENT_SOURCE_DIR}/dist/"
     DESTINATION "${CMAKE_INSTALL_INCLUDEDIR}/tapegrad/dist"
-    FILES_MATCHING PATTERN "*.hpp")
+    FILES_MATCHING PATTERN "*.hpp" PATTERN "detail" EXCLUDE)
+  install(EXPORT tapegradDistTargets NAMESPACE tapegrad:: DESTINATION "${TAPEGRAD_CMAKE_DIR}")
   set(TAPEGRAD_HAS_DIST TRUE)  # read by tapegradConfig.cmake.in
 else()
   set(TAPEGRAD_HAS_DIST FALSE)

@@ -77,7 +77,7 @@ void broadcast_parameters(const std::vector<Tensor>& params, int root) {
     MPI_Bcast(buffer.data() + at, int(std::min(kMaxCount, buffer.size() - at)), MPI_FLOAT, root, MPI_COMM_WORLD);
   const float* from = buffer.data();
   for (auto p : params) {
-    std::copy(from, from + p.numel(), p.data());
+    std::copy(from, from + p.numel(), p.mutable_data());
     from += p.numel();
   }
 }

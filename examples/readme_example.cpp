@@ -21,7 +21,8 @@ int main() {
                 spare.grad().defined() ? "defined" : "undefined");  // backward never reached it
     for (Tensor p : {W, b, spare}) {  // plain SGD, lr 0.5, on the leaves that have a gradient
       if (!p.has_grad()) continue;
-      for (std::size_t i = 0; i < p.numel(); ++i) p.data()[i] -= 0.5f * p.grad_data()[i];
+      float* w = p.mutable_data();  // an in-place write: bumps p's version
+      for (std::size_t i = 0; i < p.numel(); ++i) w[i] -= 0.5f * p.grad_data()[i];
       p.zero_grad(true);  // set to none: undefined until a backward reaches p again
     }
   }

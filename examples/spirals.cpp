@@ -62,7 +62,7 @@ int main() {
     Tensor loss = tg::cross_entropy(logits, y);
     loss.backward();
     for (std::size_t k = 0; k < params.size(); ++k) {  // v = mu v + g; p -= lr v
-      float* p = params[k].data();
+      float* p = params[k].mutable_data();
       float* g = params[k].grad_data();
       for (std::size_t i = 0; i < params[k].numel(); ++i) {
         velocity[k][i] = momentum * velocity[k][i] + g[i];

@@ -338,7 +338,7 @@ void commit(const LoadPlan<T>& plan, OptimizerT<T>* optimizer, LRScheduler* sche
   for (const auto* list : {&plan.params, &plan.extras})
     for (const auto& c : *list) {
       TensorT<T> into = c.into;
-      if (into.numel()) std::memcpy(into.data(), c.from->bytes(), into.numel() * sizeof(T));
+      if (into.numel()) std::memcpy(into.mutable_data(), c.from->bytes(), into.numel() * sizeof(T));
     }
 }
 

@@ -59,7 +59,7 @@
 #include <xtensor/xarray.hpp>
 
 #include <tapegrad/autograd/tensor.hpp>
-#include <tapegrad/layers/module.hpp>
+#include <tapegrad/autograd/named_tensors.hpp>
 
 namespace tg {
 

@@ -9,8 +9,8 @@ namespace tg {
 template <class T>
 LSTMCellT<T>::LSTMCellT(std::size_t I, std::size_t H, bool forget_bias_one) : AffineCellT<T>(I, H, 4, "LSTMCell") {
   if (forget_bias_one) {  // rows [H, 2H) of the biases are the forget gate's
-    std::fill_n(this->bias_ih.data() + H, H, T(1));
-    std::fill_n(this->bias_hh.data() + H, H, T(0));
+    std::fill_n(this->bias_ih.mutable_data() + H, H, T(1));
+    std::fill_n(this->bias_hh.mutable_data() + H, H, T(0));
   }
 }
 

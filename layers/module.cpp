@@ -70,6 +70,7 @@ TensorT<T> ModuleT<T>::register_parameter(const std::string& name, TensorT<T> va
   for (auto& [n, p] : params_)
     if (n == name) throw std::invalid_argument("register_parameter: '" + name + "' is registered twice");
   if (!value.is_leaf()) throw std::invalid_argument("register_parameter: '" + name + "' must be a leaf");
+  value.set_name(name);  // a child's parameters get their dotted path when it is registered
   params_.emplace_back(name, value);
   return value;
 }
@@ -80,6 +81,7 @@ void ModuleT<T>::register_module(const std::string& name, ModuleT& child) {
     throw std::invalid_argument("register_module: '" + name + "' must be non-empty without dots");
   if (&child == this) throw std::invalid_argument("register_module: a module cannot contain itself");
   children_.emplace_back(name, &child);
+  for (auto& [path, p] : child.named_parameters()) p.set_name(name + "." + path);  // error messages name it
   child.train(training_);
 }
 

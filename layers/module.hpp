@@ -6,13 +6,10 @@
 #include <utility>
 #include <vector>
 
+#include <tapegrad/autograd/named_tensors.hpp>
 #include <tapegrad/autograd/tensor.hpp>
 
 namespace tg {
-
-template <class T>
-using NamedTensorsT = std::vector<std::pair<std::string, TensorT<T>>>;
-using NamedTensors = NamedTensorsT<float>;
 
 // Children are registered by reference and must be members of their parent (or otherwise
 // outlive it); modules are therefore neither copyable nor movable.

@@ -4,7 +4,7 @@
 #include <stdexcept>
 
 #include <tapegrad/autograd/ops.hpp>
-#include <tapegrad/autograd/tape.hpp>
+#include <tapegrad/autograd/detail/node.hpp>
 
 namespace tg {
 
@@ -43,7 +43,7 @@ SequenceMask::SequenceMask(std::vector<std::size_t> lengths, std::size_t steps)
 template <class T>
 TensorT<T> SequenceMask::keep(std::size_t t) const {
   auto k = TensorT<T>::zeros({batch(), 1});
-  for (std::size_t b = 0; b < batch(); ++b) k.data()[b] = t < lengths_[b] ? T(1) : T(0);
+  for (std::size_t b = 0; b < batch(); ++b) k.mutable_data()[b] = t < lengths_[b] ? T(1) : T(0);
   return k;
 }
 

@@ -51,7 +51,7 @@ void TBPTT<T>::reset_streams(const std::vector<std::size_t>& streams) {
   for (auto& s : state_)
     for (auto& t : s) {
       const std::size_t H = t.shape()[1];
-      for (std::size_t b : streams) std::fill_n(t.data() + b * H, H, T(0));
+      for (std::size_t b : streams) std::fill_n(t.mutable_data() + b * H, H, T(0));
     }
 }
 

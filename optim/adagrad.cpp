@@ -1,6 +1,6 @@
 #include <tapegrad/optim/adagrad.hpp>
 
-#include "checks.hpp"
+#include "detail/checks.hpp"
 
 #include <cmath>
 
@@ -19,7 +19,7 @@ AdagradT<T>::AdagradT(std::vector<ParamGroupT<T>> groups, const AdagradOptions& 
 template <class T>
 void AdagradT<T>::update(typename OptimizerT<T>::Slot& s, double lr, double weight_decay) {
   const std::size_t n = s.param.numel();
-  T* p = s.param.data();
+  T* p = s.param.mutable_data();
   const T* grad = s.param.grad_data();
   T* sum = s.buffers[0].data();
   const T clr = T(lr / (1.0 + double(s.step - 1) * options_.lr_decay));  // γ̃ = γ/(1+(t-1)η)

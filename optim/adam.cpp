@@ -1,6 +1,6 @@
 #include <tapegrad/optim/adam.hpp>
 
-#include "checks.hpp"
+#include "detail/checks.hpp"
 
 #include <cmath>
 
@@ -20,7 +20,7 @@ AdamT<T>::AdamT(const char* who, std::vector<ParamGroupT<T>> groups, const AdamO
 template <class T>
 void AdamT<T>::update(typename OptimizerT<T>::Slot& s, double lr, double weight_decay) {
   const std::size_t n = s.param.numel();
-  T* p = s.param.data();
+  T* p = s.param.mutable_data();
   const T* grad = s.param.grad_data();
   T* m = s.buffers[0].data();
   T* v = s.buffers[1].data();

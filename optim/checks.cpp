@@ -1,4 +1,4 @@
-#include "checks.hpp"
+#include "detail/checks.hpp"
 
 #include <cmath>
 #include <stdexcept>

@@ -11,7 +11,7 @@
 #include <vector>
 
 #include <tapegrad/autograd/tensor.hpp>
-#include <tapegrad/layers/module.hpp>
+#include <tapegrad/autograd/named_tensors.hpp>
 
 namespace tg {
 

@@ -1,7 +1,8 @@
 #include <tapegrad/optim/optimizer.hpp>
 
-#include "checks.hpp"
+#include "detail/checks.hpp"
 
+#include <tapegrad/autograd/detail/tensor_impl.hpp>
 #include <tapegrad/autograd/number_text.hpp>
 
 #include <cmath>
@@ -102,9 +103,9 @@ OptimizerT<T>::OptimizerT(const char* who, std::vector<ParamGroupT<T>> groups, d
                                     "' is an undefined tensor");
       if (!p.is_leaf())
         throw std::invalid_argument(std::string(who) + ": parameter '" + name +
-                                    "' is not a leaf (it was produced by op '" + p.impl().op +
+                                    "' is not a leaf (it was produced by op '" + p.producer_op() +
                                     "'); optimizers update leaves such as Tensor::param()");
-      if (!seen_tensors.insert(p.impl_ptr().get()).second)
+      if (!seen_tensors.insert(detail::impl_ptr(p).get()).second)
         throw std::invalid_argument(std::string(who) + ": parameter '" + name +
                                     "' is the same tensor as an earlier parameter; give each "
                                     "tensor to the optimizer once");
@@ -177,7 +178,7 @@ NamedTensorsT<T> OptimizerT<T>::state() const {
     }
     for (std::size_t k = 0; k < state_names_.size(); ++k) {
       TensorT<T> t = TensorT<T>::zeros(s.param.shape());
-      if (t.numel()) std::memcpy(t.data(), s.buffers[k].data(), t.numel() * sizeof(T));
+      if (t.numel()) std::memcpy(t.mutable_data(), s.buffers[k].data(), t.numel() * sizeof(T));
       out.emplace_back(state_names_[k] + "." + s.name, t);
     }
   }
@@ -192,7 +193,7 @@ typename OptimizerT<T>::ExactState OptimizerT<T>::exact_state() const {
     if (counts_steps_) out.steps.emplace_back("step." + s.name, std::int64_t(s.step));
     for (std::size_t k = 0; k < state_names_.size(); ++k) {
       TensorT<T> t = TensorT<T>::zeros(s.param.shape());
-      if (t.numel()) std::memcpy(t.data(), s.buffers[k].data(), t.numel() * sizeof(T));
+      if (t.numel()) std::memcpy(t.mutable_data(), s.buffers[k].data(), t.numel() * sizeof(T));
       out.buffers.emplace_back(state_names_[k] + "." + s.name, t);
     }
   }

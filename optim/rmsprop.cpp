@@ -1,6 +1,6 @@
 #include <tapegrad/optim/rmsprop.hpp>
 
-#include "checks.hpp"
+#include "detail/checks.hpp"
 
 #include <cmath>
 
@@ -28,7 +28,7 @@ RMSpropT<T>::RMSpropT(std::vector<ParamGroupT<T>> groups, const RMSpropOptions& 
 template <class T>
 void RMSpropT<T>::update(typename OptimizerT<T>::Slot& s, double lr, double weight_decay) {
   const std::size_t n = s.param.numel();
-  T* p = s.param.data();
+  T* p = s.param.mutable_data();
   const T* grad = s.param.grad_data();
   const bool momentum = options_.momentum > 0.0, centered = options_.centered;
   T* v = s.buffers[0].data();

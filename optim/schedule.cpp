@@ -1,6 +1,6 @@
 #include <tapegrad/optim/schedule.hpp>
 
-#include "checks.hpp"
+#include "detail/checks.hpp"
 
 #include <cmath>
 #include <stdexcept>

@@ -1,6 +1,6 @@
 #include <tapegrad/optim/sgd.hpp>
 
-#include "checks.hpp"
+#include "detail/checks.hpp"
 
 #include <cmath>
 #include <stdexcept>
@@ -24,7 +24,7 @@ SGDT<T>::SGDT(std::vector<ParamGroupT<T>> groups, const SGDOptions& o)
 template <class T>
 void SGDT<T>::update(typename OptimizerT<T>::Slot& s, double lr, double weight_decay) {
   const std::size_t n = s.param.numel();
-  T* p = s.param.data();
+  T* p = s.param.mutable_data();
   const T* grad = s.param.grad_data();
   T* b = s.buffers.empty() ? nullptr : s.buffers[0].data();
   const T gamma = T(lr), lambda = T(weight_decay), mu = T(options_.momentum);

@@ -14,7 +14,7 @@
 #include <string>
 #include <thread>
 
-#include <tapegrad/autograd/kernels.hpp>
+#include <tapegrad/autograd/detail/kernels.hpp>
 
 #include "test_helpers.hpp"
 
@@ -501,7 +501,7 @@ std::vector<Row> overflow_rows() {
       throws("gemm: a size past BLAS's int range is refused, not truncated", o, I, "gemm",
              [] {
                float a = 1, b = 1, c = 0;  // never read: the sizes are checked first
-               tg::detail::gemm<float>(false, false, 1, 1, std::size_t(INT_MAX) + 2, 1.f, &a, 1, &b, 1, 0.f, &c, 1);
+               tg::detail::gemm(false, false, 1, 1, std::size_t(INT_MAX) + 2, 1.f, &a, 1, &b, 1, 0.f, &c, 1);
              }),
   };
   return t;

@@ -1,11 +1,13 @@
-#include "test_helpers.hpp"
 // Linear algebra (autograd/ops_linalg.cpp): matmul and linear on BLAS, transpose.
 // Gradchecks in double; values against hand-computed numbers and plain triple loops.
 #include <vector>
 
+#include <xtensor-blas/xlinalg.hpp>  // an independent reference for the products
+
 #include "op_checks.hpp"
 
 using tg::Shape;
+using tg::Tensor;
 using tg::TensorD;
 using tgtest::check_close;
 using tgtest::check_error;
@@ -101,6 +103,17 @@ TEST_CASE("matmul: values of a [33,40] x [40,35] product match a triple loop") {
   const TensorD a = TensorD::constant(tg::uniform<double>({33, 40}, -1, 1));
   const TensorD b = TensorD::constant(tg::uniform<double>({40, 35}, -1, 1));
   check_close(tg::matmul(a, b).value(), matmul_reference(a.to_xarray(), b.to_xarray()));
+}
+
+TEST_CASE("matmul, linear: values match xtensor-blas's xt::linalg::dot, an independent product") {
+  tg::manual_seed(43);
+  const Tensor a = Tensor::constant(tg::uniform<float>({37, 65}, -1, 1));
+  const Tensor b = Tensor::constant(tg::uniform<float>({65, 29}, -1, 1));
+  const xt::xarray<float> expected = xt::linalg::dot(a.to_xarray(), b.to_xarray());  // [37, 29]
+  check_close(tg::matmul(a, b).value(), xt::cast<double>(expected), 1e-5);
+  // linear(x, W) = x W^T, with W = b^T stored [29, 65]
+  const Tensor w = Tensor::constant(xt::xarray<float>(xt::transpose(b.to_xarray())));
+  check_close(tg::linear(a, w).value(), xt::cast<double>(expected), 1e-5);
 }
 
 // ===== transpose =====

@@ -195,7 +195,7 @@ TEST_CASE("views: reshape and row slices share their input's memory and keep it 
     CHECK(kept_slice.data() == base_data + 8);
     CHECK(tg::slice(x, 1, 1, 2).data() != base_data + 1);  // columns are not contiguous: a copy
     // Writing into the base shows through the view (Note [views]), as in PyTorch.
-    x.data()[9] = 100.f;
+    x.mutable_data()[9] = 100.f;
     CHECK(kept_slice.value()(0, 1) == 100.f);
     tg::clear_tape();  // no node owns x now; only the views do
   }

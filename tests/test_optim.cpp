@@ -469,7 +469,7 @@ TEST_CASE("state: 5 steps, state(), load_state into a fresh optimizer, 5 more eq
 
     Quad resumed;  // a fresh model with the first one's values, and a fresh optimizer
     for (const auto& [name, p] : first.named_parameters())
-      std::memcpy(resumed.parameter(name).data(), p.data(), p.numel() * sizeof(double));
+      std::memcpy(resumed.parameter(name).mutable_data(), p.data(), p.numel() * sizeof(double));
     auto opt2 = make(resumed);
     opt2->load_state(saved);
     run(*opt2, resumed, 5);

@@ -50,7 +50,7 @@ void check_fixture(const std::string& name) {
     REQUIRE_MESSAGE(fx["params"].contains(pname), "PyTorch has no parameter " << pname);
     const auto v = load(fx["params"][pname]);
     REQUIRE(tg::Shape(v.shape()) == p.shape());
-    std::copy(v.begin(), v.end(), p.data());
+    std::copy(v.begin(), v.end(), p.mutable_data());
   }
   const Tensor x = Tensor::param(load(fx["x"]));
   const bool lstm = cell == "lstm";

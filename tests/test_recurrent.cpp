@@ -4,6 +4,8 @@
 
 #include "test_helpers.hpp"
 
+#include <tapegrad/autograd/detail/node.hpp>  // TimeStepScope
+
 using tg::TensorD;
 using StateD = tg::StateT<double>;
 
@@ -211,7 +213,8 @@ TEST_CASE("custom cell: a LayerNorm-LSTM runs in Recurrent and trains through TB
       tg::Tensor loss = tg::mse(head(tg::reshape(out.output, {10, H})), tg::Tensor::constant(yb));
       loss.backward();
       for (auto& p : params) {
-        for (std::size_t i = 0; i < p.numel(); ++i) p.data()[i] -= 0.05f * p.grad_data()[i];
+        float* w = p.mutable_data();
+        for (std::size_t i = 0; i < p.numel(); ++i) w[i] -= 0.05f * p.grad_data()[i];
         p.zero_grad();
       }
       total += loss.item();
@@ -288,7 +291,8 @@ TEST_CASE("hello: an LSTM learns to predict ello from hell") {
     logits = out(lstm(emb(input)).output);  // [4, 1, 4]
     tg::cross_entropy(logits, target).backward();
     for (auto& p : params) {
-      for (std::size_t i = 0; i < p.numel(); ++i) p.data()[i] -= 0.5f * p.grad_data()[i];
+      float* w = p.mutable_data();
+      for (std::size_t i = 0; i < p.numel(); ++i) w[i] -= 0.5f * p.grad_data()[i];
       p.zero_grad();
     }
   }
@@ -305,7 +309,7 @@ TEST_CASE("anomaly mode: names the op and the time step that first produced NaN/
   tg::RNNT<double> rnn(1, 3, {}, tg::Nonlinearity::relu);
   for (const auto& [name, p] : rnn.named_parameters()) {
     const double v = name.rfind("weight_hh", 0) == 0 ? 1e150 : name.rfind("weight_ih", 0) == 0 ? 1.0 : 0.0;
-    std::fill_n(TensorD(p).data(), p.numel(), v);
+    std::fill_n(TensorD(p).mutable_data(), p.numel(), v);
   }
   tg::AnomalyModeGuard anomaly;
   CHECK_THROWS_WITH_AS(rnn(TensorD::full({6, 1, 1}, 1.0)), doctest::Contains("at time step 3"), tg::NonFiniteError);

@@ -40,7 +40,7 @@ TEST_CASE("tensor: set_requires_grad freezes a leaf - non-leaves refuse") {
 TEST_CASE("tensor: grad of a leaf is undefined before any backward - grad_data() creates one - data is writable") {
   TensorD w = TensorD::param({1.0, 2.0});
   CHECK_FALSE(w.grad().defined());
-  w.data()[0] = 5.0;
+  w.mutable_data()[0] = 5.0;
   CHECK(w.value()(0) == 5.0);
   w.grad_data()[1] = 3.0;  // the writable accessor allocates zeros
   CHECK(w.has_grad());

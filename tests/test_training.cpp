@@ -14,7 +14,8 @@ namespace {
 // One SGD step on every parameter, then zero its gradient.
 void sgd(std::vector<Tensor>& params, float lr) {
   for (auto& p : params) {
-    for (std::size_t i = 0; i < p.numel(); ++i) p.data()[i] -= lr * p.grad_data()[i];
+    float* w = p.mutable_data();
+    for (std::size_t i = 0; i < p.numel(); ++i) w[i] -= lr * p.grad_data()[i];
     p.zero_grad();
   }
 }

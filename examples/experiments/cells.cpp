@@ -20,7 +20,7 @@ std::unique_ptr<tg::CellT<T>> make_cell(const std::string& name, std::size_t inp
 template <class T>
 void scale_recurrent_weights(tg::CellT<T>& cell, double factor) {
   tg::TensorT<T> w = cell.parameter("weight_hh");  // shares storage with the cell's parameter
-  T* data = w.data();
+  T* data = w.mutable_data();
   for (std::size_t i = 0; i < w.numel(); ++i) data[i] = T(double(data[i]) * factor);
 }
 

@@ -7,7 +7,7 @@
 // are leaves and only calls with few rows are staged; everything else is immediate.
 #include <cstddef>
 
-#include <tapegrad/autograd/tensor.hpp>
+#include <tapegrad/autograd/detail/tensor_impl.hpp>
 
 namespace tg::detail {
 

@@ -11,9 +11,9 @@
 #include <utility>
 #include <vector>
 
-#include <tapegrad/autograd/kernels.hpp>
-#include <tapegrad/autograd/tape.hpp>
-#include <tapegrad/autograd/tensor.hpp>
+#include <tapegrad/autograd/detail/kernels.hpp>
+#include <tapegrad/autograd/detail/node.hpp>
+#include <tapegrad/autograd/detail/tensor_impl.hpp>
 
 namespace tg::detail {
 
@@ -40,9 +40,9 @@ template <class T>
 std::shared_ptr<TensorImpl<T>> new_view(const Shape& shape, const TensorT<T>& x, std::size_t offset) {
   auto out = std::make_shared<TensorImpl<T>>();
   out->shape = shape;
-  TensorImpl<T>& in = x.impl();
+  TensorImpl<T>& in = impl_of(x);
   out->value = Buffer<T>::borrowed(in.value.data() + offset, numel(shape));
-  out->base = in.base ? in.base : x.impl_ptr();
+  out->base = in.base ? in.base : impl_ptr(x);
   return out;
 }
 
@@ -76,7 +76,7 @@ TensorT<T> finish(const char* op, std::shared_ptr<TensorImpl<T>> out,
     node.backward = std::forward<Backward>(backward);
     record(std::move(node));
   }
-  return TensorT<T>(std::move(out));
+  return wrap(std::move(out));
 }
 
 template <class T, class Backward>

@@ -18,11 +18,16 @@ auto flat(T* p, std::size_t n) {
 }
 
 // C[M,N] = alpha * op(A) * op(B) + beta * C, row-major; op(X) = X^T when trans_X.
-// lda/ldb are the row strides of A and B as stored.
-template <class T>
-void gemm(bool trans_a, bool trans_b, std::size_t M, std::size_t N, std::size_t K, T alpha,
-          const T* A, std::size_t lda, const T* B, std::size_t ldb, T beta, T* C,
+// lda/ldb are the row strides of A and B as stored. One overload per scalar type.
+void gemm(bool trans_a, bool trans_b, std::size_t M, std::size_t N, std::size_t K, float alpha,
+          const float* A, std::size_t lda, const float* B, std::size_t ldb, float beta, float* C,
           std::size_t ldc);
+void gemm(bool trans_a, bool trans_b, std::size_t M, std::size_t N, std::size_t K, double alpha,
+          const double* A, std::size_t lda, const double* B, std::size_t ldb, double beta, double* C,
+          std::size_t ldc);
+
+// Applies the thread count (set_num_threads) to OpenBLAS before the first GEMM.
+void ensure_blas_threads();
 
 // The float GEMMs a stretch of code runs, by shape, for the utilization figure of the
 // benchmarks (DESIGN §6): record them, then replay the same shapes back to back.
