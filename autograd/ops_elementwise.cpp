@@ -41,23 +41,36 @@ std::shared_ptr<TensorImpl<T>> binary_forward(const char* op, const TensorT<T>& 
   return out;
 }
 
+// What a unary op's derivative reads, besides dy: nothing, x, y = f(x), or both.
+enum class Reads { none, x, y, both };
+
+detail::TensorSet saved_by(Reads r) {
+  switch (r) {
+    case Reads::none: return 0;
+    case Reads::x: return detail::input_bit(0);
+    case Reads::y: return detail::kOutput;
+    case Reads::both: return detail::input_bit(0) | detail::kOutput;
+  }
+  return 0;  // unreachable: every enumerator returns above
+}
+
 // A unary op from its value f(x) and its derivative df(dy, x, y) (both xtensor expressions
 // over flat views, so xsimd vectorises them). Lambdas take their views by const reference:
-// the expressions they return refer to them.
+// the expressions they return refer to them. `reads` says which of x and y df uses, so only
+// those are checked for in-place writes (Note [versions]).
 template <class T, class F, class DF>
-TensorT<T> unary(const char* op, const TensorT<T>& x, F f, DF df) {
+TensorT<T> unary(const char* op, const TensorT<T>& x, Reads reads, F f, DF df) {
   const std::size_t n = x.numel();
   auto out = detail::new_output<T>(op, x.shape());
   auto xv = flat(x.data(), n);
   auto yv = flat(out->value.data(), n);
   xt::noalias(yv) = f(xv);
-  auto X = detail::impl_ptr(x);
-  return detail::finish<T>(op, out, {X}, [X, df, n, o = out.get()] {
-    auto dy = flat(static_cast<const T*>(o->grad.data()), n);
-    auto xv = flat(static_cast<const T*>(X->value.data()), n);
-    auto yv = flat(static_cast<const T*>(o->value.data()), n);
+  return detail::finish<T>(op, out, {detail::impl_ptr(x)}, {saved_by(reads)}, [df, n](const detail::Grad<T>& g) {
+    auto dy = flat(g.dy(), n);
+    auto xv = flat(static_cast<const T*>(g.in(0).value.data()), n);
+    auto yv = flat(g.out().value.data(), n);
     bool fresh;  // Note [first write assigns]
-    auto dx = flat(X->grad_for_overwrite(fresh), n);
+    auto dx = flat(g.in(0).grad_for_overwrite(fresh), n);
     if (fresh) xt::noalias(dx) = df(dy, xv, yv);
     else xt::noalias(dx) += df(dy, xv, yv);
   });
@@ -70,56 +83,57 @@ TensorT<T> unary(const char* op, const TensorT<T>& x, F f, DF df) {
 template <class T>
 TensorT<T> add(const TensorT<T>& a, const TensorT<T>& b) {
   auto out = binary_forward("add", a, b, [](T u, T v) { return u + v; });
-  auto A = detail::impl_ptr(a), B = detail::impl_ptr(b);
-  return detail::finish<T>("add", out, {A, B}, [A, B, o = out.get()] {
-    // d(a+b) = dy for both, summed over broadcast dims; the last one takes dy's buffer.
-    if (A->requires_grad && B->requires_grad) detail::pass_gradient(*A, o->grad.data(), o->shape);
-    else if (A->requires_grad) detail::hand_over_gradient(*A, *o);
-    if (B->requires_grad) detail::hand_over_gradient(*B, *o);
-  });
+  // d(a+b) = dy for both, summed over broadcast dims: all the engine's work (passes_dy)
+  return detail::finish<T>("add", out, {detail::impl_ptr(a), detail::impl_ptr(b)},
+                           {0, detail::input_bit(0) | detail::input_bit(1)}, nullptr);
 }
 
 template <class T>
 TensorT<T> sub(const TensorT<T>& a, const TensorT<T>& b) {
   auto out = binary_forward("sub", a, b, [](T u, T v) { return u - v; });
-  auto A = detail::impl_ptr(a), B = detail::impl_ptr(b);
-  return detail::finish<T>("sub", out, {A, B}, [A, B, o = out.get()] {
-    const T* dy = o->grad.data();
-    if (B->requires_grad)  // d(a-b)/db = -1
-      backprop_binary(*B, dy, o->shape, dy, o->shape, [](T g, T) { return -g; });
-    if (A->requires_grad) detail::hand_over_gradient(*A, *o);  // last read of dy
-  });
+  // d(a-b)/da = dy (passes_dy), d(a-b)/db = -dy
+  return detail::finish<T>("sub", out, {detail::impl_ptr(a), detail::impl_ptr(b)}, {0, detail::input_bit(0)},
+                           [](const detail::Grad<T>& g) {
+                             if (g.needs(1))
+                               backprop_binary(g.in(1), g.dy(), g.out().shape, g.dy(), g.out().shape,
+                                               [](T d, T) { return -d; });
+                           });
 }
 
 template <class T>
 TensorT<T> mul(const TensorT<T>& a, const TensorT<T>& b) {
   auto out = binary_forward("mul", a, b, [](T u, T v) { return u * v; });
-  auto A = detail::impl_ptr(a), B = detail::impl_ptr(b);
-  return detail::finish<T>("mul", out, {A, B}, [A, B, o = out.get()] {
-    const T* dy = o->grad.data();
-    auto times = [](T g, T v) { return g * v; };
-    // da = dy * b, db = dy * a
-    if (A->requires_grad) backprop_binary(*A, dy, o->shape, B->value.data(), B->shape, times);
-    if (B->requires_grad) backprop_binary(*B, dy, o->shape, A->value.data(), A->shape, times);
-  });
+  // da reads b and db reads a: each is saved only when the other takes a gradient
+  const detail::TensorSet saves = (b.requires_grad() ? detail::input_bit(0) : 0) |
+                                  (a.requires_grad() ? detail::input_bit(1) : 0);
+  return detail::finish<T>("mul", out, {detail::impl_ptr(a), detail::impl_ptr(b)}, {saves},
+                           [](const detail::Grad<T>& g) {
+                             auto times = [](T d, T v) { return d * v; };
+                             const TensorImpl<T>&A = g.in(0), &B = g.in(1);
+                             // da = dy * b, db = dy * a
+                             if (g.needs(0)) backprop_binary(g.in(0), g.dy(), g.out().shape, B.value.data(), B.shape, times);
+                             if (g.needs(1)) backprop_binary(g.in(1), g.dy(), g.out().shape, A.value.data(), A.shape, times);
+                           });
 }
 
 template <class T>
 TensorT<T> div(const TensorT<T>& a, const TensorT<T>& b) {
   auto out = binary_forward("div", a, b, [](T u, T v) { return u / v; });
-  auto A = detail::impl_ptr(a), B = detail::impl_ptr(b);
-  return detail::finish<T>("div", out, {A, B}, [A, B, o = out.get()] {
-    const T* dy = o->grad.data();
-    const std::size_t n = numel(o->shape);
+  // da reads b; db reads b and y = a / b
+  const detail::TensorSet saves = detail::input_bit(1) | (b.requires_grad() ? detail::kOutput : 0);
+  return detail::finish<T>("div", out, {detail::impl_ptr(a), detail::impl_ptr(b)}, {saves},
+                           [](const detail::Grad<T>& g) {
+    const T* dy = g.dy();
+    const TensorImpl<T>& o = g.out();
+    const TensorImpl<T>& B = g.in(1);
     // da = dy / b
-    if (A->requires_grad)
-      backprop_binary(*A, dy, o->shape, B->value.data(), B->shape, [](T g, T v) { return g / v; });
-    if (B->requires_grad) {
+    if (g.needs(0)) backprop_binary(g.in(0), dy, o.shape, B.value.data(), B.shape, [](T d, T v) { return d / v; });
+    if (g.needs(1)) {
       // db = -dy * a / b^2 = -(dy * y) / b, with y = a / b
+      const std::size_t n = numel(o.shape);
       Buffer<T> dy_y(n);
-      for (std::size_t i = 0; i < n; ++i) dy_y.data()[i] = dy[i] * o->value.data()[i];
-      backprop_binary(*B, dy_y.data(), o->shape, B->value.data(), B->shape,
-                      [](T g, T v) { return -g / v; });
+      for (std::size_t i = 0; i < n; ++i) dy_y.data()[i] = dy[i] * o.value.data()[i];
+      backprop_binary(g.in(1), dy_y.data(), o.shape, B.value.data(), B.shape, [](T d, T v) { return -d / v; });
     }
   });
 }
@@ -133,81 +147,81 @@ TensorT<T> neg(const TensorT<T>& x) {
 
 template <class T>
 TensorT<T> add_scalar(const TensorT<T>& x, T s) {
-  return unary("add_scalar", x, [s](const auto& v) { return v + s; },
+  return unary("add_scalar", x, Reads::none, [s](const auto& v) { return v + s; },
                [](const auto& dy, const auto&, const auto&) { return dy; });  // d(x+s) = dy
 }
 
 template <class T>
 TensorT<T> mul_scalar(const TensorT<T>& x, T s) {
-  return unary("mul_scalar", x, [s](const auto& v) { return v * s; },
+  return unary("mul_scalar", x, Reads::none, [s](const auto& v) { return v * s; },
                [s](const auto& dy, const auto&, const auto&) { return s * dy; });  // d(sx) = s dy
 }
 
 template <class T>
 TensorT<T> rsub_scalar(const TensorT<T>& x, T s) {
-  return unary("rsub_scalar", x, [s](const auto& v) { return s - v; },
+  return unary("rsub_scalar", x, Reads::none, [s](const auto& v) { return s - v; },
                [](const auto& dy, const auto&, const auto&) { return -dy; });  // d(s-x) = -dy
 }
 
 template <class T>
 TensorT<T> rdiv_scalar(const TensorT<T>& x, T s) {
-  return unary("rdiv_scalar", x, [s](const auto& v) { return s / v; },
+  return unary("rdiv_scalar", x, Reads::both, [s](const auto& v) { return s / v; },
                // y = s / x: dx = -dy y / x
                [](const auto& dy, const auto& x_, const auto& y) { return -dy * y / x_; });
 }
 
 template <class T>
 TensorT<T> tanh(const TensorT<T>& x) {
-  return unary("tanh", x, [](const auto& v) { return xt::tanh(v); },
+  return unary("tanh", x, Reads::y, [](const auto& v) { return xt::tanh(v); },
                // y = tanh x: dx = dy (1 - y^2)
                [](const auto& dy, const auto&, const auto& y) { return dy * (T(1) - y * y); });
 }
 
 template <class T>
 TensorT<T> sigmoid(const TensorT<T>& x) {
-  return unary("sigmoid", x, [](const auto& v) { return T(1) / (T(1) + xt::exp(-v)); },
+  return unary("sigmoid", x, Reads::y, [](const auto& v) { return T(1) / (T(1) + xt::exp(-v)); },
                // y = 1 / (1 + e^-x): dx = dy y (1 - y)
                [](const auto& dy, const auto&, const auto& y) { return dy * y * (T(1) - y); });
 }
 
 template <class T>
 TensorT<T> relu(const TensorT<T>& x) {
-  return unary("relu", x, [](const auto& v) { return xt::maximum(v, T(0)); },
+  return unary("relu", x, Reads::x, [](const auto& v) { return xt::maximum(v, T(0)); },
                // dx = dy where x > 0
                [](const auto& dy, const auto& x_, const auto&) { return xt::where(x_ > T(0), dy, T(0)); });
 }
 
 template <class T>
 TensorT<T> exp(const TensorT<T>& x) {
-  return unary("exp", x, [](const auto& v) { return xt::exp(v); },
+  return unary("exp", x, Reads::y, [](const auto& v) { return xt::exp(v); },
                // y = e^x: dx = dy y
                [](const auto& dy, const auto&, const auto& y) { return dy * y; });
 }
 
 template <class T>
 TensorT<T> log(const TensorT<T>& x) {
-  return unary("log", x, [](const auto& v) { return xt::log(v); },
+  return unary("log", x, Reads::x, [](const auto& v) { return xt::log(v); },
                // y = log x: dx = dy / x
                [](const auto& dy, const auto& x_, const auto&) { return dy / x_; });
 }
 
 template <class T>
 TensorT<T> sqrt(const TensorT<T>& x) {
-  return unary("sqrt", x, [](const auto& v) { return xt::sqrt(v); },
+  return unary("sqrt", x, Reads::y, [](const auto& v) { return xt::sqrt(v); },
                // y = sqrt x: dx = dy / (2 y)
                [](const auto& dy, const auto&, const auto& y) { return dy / (T(2) * y); });
 }
 
 template <class T>
 TensorT<T> square(const TensorT<T>& x) {
-  return unary("square", x, [](const auto& v) { return v * v; },
+  return unary("square", x, Reads::x, [](const auto& v) { return v * v; },
                // y = x^2: dx = 2 x dy
                [](const auto& dy, const auto& x_, const auto&) { return T(2) * x_ * dy; });
 }
 
 template <class T>
 TensorT<T> pow(const TensorT<T>& x, T p) {
-  return unary("pow", x, [p](const auto& v) { return xt::pow(v, p); },
+  return unary("pow", x, Reads::x, [p](const auto& v) { return xt::pow(v, p); },
                // y = x^p: dx = p x^(p-1) dy
                [p](const auto& dy, const auto& x_, const auto&) { return p * xt::pow(x_, p - T(1)) * dy; });
 }
@@ -217,7 +231,7 @@ TensorT<T> clamp(const TensorT<T>& x, T low, T high) {
   if (!(low <= high))
     throw std::invalid_argument("clamp: low (" + std::to_string(low) +
                                 ") must not exceed high (" + std::to_string(high) + ")");
-  return unary("clamp", x, [low, high](const auto& v) { return xt::clip(v, low, high); },
+  return unary("clamp", x, Reads::x, [low, high](const auto& v) { return xt::clip(v, low, high); },
                // dx = dy where low <= x <= high
                [low, high](const auto& dy, const auto& x_, const auto&) {
                  return xt::where(x_ >= low && x_ <= high, dy, T(0));

@@ -65,19 +65,22 @@ TensorT<T> matmul(const TensorT<T>& a, const TensorT<T>& b) {
   // K = 0 gives zeros [M, N], as in PyTorch (kernels.cpp: BLAS is not called).
   auto out = product_output<T>("matmul", {M, N}, a.shape(), b.shape());
   detail::gemm(false, false, M, N, K, T(1), a.data(), K, b.data(), N, T(0), out->value.data(), N);
-  auto A = detail::impl_ptr(a), B = detail::impl_ptr(b);
-  return detail::finish<T>("matmul", out, {A, B}, [A, B, M, N, K, o = out.get()] {
-    const T* dC = o->grad.data();  // [M, N]
+  // dA reads B and dB reads A: each is saved only when the other takes a gradient
+  const detail::TensorSet saves = (a.requires_grad() ? detail::input_bit(1) : 0) |
+                                  (b.requires_grad() ? detail::input_bit(0) : 0);
+  return detail::finish<T>("matmul", out, {detail::impl_ptr(a), detail::impl_ptr(b)}, {saves},
+                           [M, N, K](const detail::Grad<T>& g) {
+    const T* dC = g.dy();  // [M, N]
     bool fresh;  // a new gradient is written with beta = 0 (Note [first write assigns])
     // dA [M, K] += dC [M, N] . B^T
-    if (A->requires_grad) {
-      T* dA = A->grad_for_overwrite(fresh);
-      detail::gemm(false, true, M, K, N, T(1), dC, N, B->value.data(), N, fresh ? T(0) : T(1), dA, K);
+    if (g.needs(0)) {
+      T* dA = g.in(0).grad_for_overwrite(fresh);
+      detail::gemm(false, true, M, K, N, T(1), dC, N, g.in(1).value.data(), N, fresh ? T(0) : T(1), dA, K);
     }
     // dB [K, N] += A^T . dC
-    if (B->requires_grad) {
-      T* dB = B->grad_for_overwrite(fresh);
-      detail::gemm(true, false, K, N, M, T(1), A->value.data(), K, dC, N, fresh ? T(0) : T(1), dB, N);
+    if (g.needs(1)) {
+      T* dB = g.in(1).grad_for_overwrite(fresh);
+      detail::gemm(true, false, K, N, M, T(1), g.in(0).value.data(), K, dC, N, fresh ? T(0) : T(1), dB, N);
     }
   });
 }
@@ -88,9 +91,8 @@ TensorT<T> transpose(const TensorT<T>& x) {
   const std::size_t R = x.shape()[0], C = x.shape()[1];
   auto out = detail::new_output<T>("transpose", {C, R});
   transpose_into(out->value.data(), x.data(), R, C, false);
-  auto X = detail::impl_ptr(x);
-  return detail::finish<T>("transpose", out, {X}, [X, R, C, o = out.get()] {
-    transpose_into(X->grad_acc(), o->grad.data(), C, R, true);  // dx += dy^T
+  return detail::finish<T>("transpose", out, {detail::impl_ptr(x)}, {}, [R, C](const detail::Grad<T>& g) {
+    transpose_into(g.in(0).grad_acc(), g.dy(), C, R, true);  // dx += dy^T
   });
 }
 
@@ -130,26 +132,32 @@ TensorT<T> linear(const TensorT<T>& x, const TensorT<T>& weight, const TensorT<T
   }
   const bool prefilled = res || b;
   detail::gemm(false, true, N, O, I, T(1), x.data(), I, weight.data(), I, prefilled ? T(1) : T(0), y, O);
-  auto X = detail::impl_ptr(x), W = detail::impl_ptr(weight), B = detail::impl_ptr(bias), R = detail::impl_ptr(residual);
-  return detail::finish<T>("linear", out, {X, W, B, R}, [X, W, B, R, N, I, O, o = out.get()] {
-    const T* dy = o->grad.data();  // [N, O]
+  // dx reads W and dW reads x: each is saved only when the other takes a gradient; the
+  // residual's gradient is dy itself (passes_dy)
+  const detail::TensorSet saves = (x.requires_grad() ? detail::input_bit(1) : 0) |
+                                  (weight.requires_grad() ? detail::input_bit(0) : 0);
+  return detail::finish<T>("linear", out,
+                           {detail::impl_ptr(x), detail::impl_ptr(weight), detail::impl_ptr(bias), detail::impl_ptr(residual)},
+                           {saves, detail::input_bit(3)}, [N, I, O](const detail::Grad<T>& g) {
+    const T* dy = g.dy();  // [N, O]
+    const TensorImpl<T>& X = g.in(0);
     // dx [N, I] += dy [N, O] . W [O, I]; a new dx is written with beta = 0 (Note [first write assigns])
-    if (X->requires_grad) {
+    if (g.needs(0)) {
       bool fresh;
-      T* dx = X->grad_for_overwrite(fresh);
-      detail::gemm(false, false, N, I, O, T(1), dy, O, W->value.data(), I, fresh ? T(0) : T(1), dx, I);
+      T* dx = g.in(0).grad_for_overwrite(fresh);
+      detail::gemm(false, false, N, I, O, T(1), dy, O, g.in(1).value.data(), I, fresh ? T(0) : T(1), dx, I);
     }
     // dW [O, I] += dy^T . x, staged for one big GEMM when few rows (Note [deferred weight gradients])
-    if (W->requires_grad && W->is_leaf && N < detail::kDeferRowsBelow)
-      detail::defer_weight_grad(*W, dy, X->value.data(), N);
-    else if (W->requires_grad)
-      detail::gemm(true, false, O, I, N, T(1), dy, O, X->value.data(), I, T(1), W->grad_acc(), I);
+    TensorImpl<T>& W = g.in(1);
+    if (W.requires_grad && W.is_leaf && N < detail::kDeferRowsBelow)
+      detail::defer_weight_grad(W, dy, X.value.data(), N);
+    else if (W.requires_grad)
+      detail::gemm(true, false, O, I, N, T(1), dy, O, X.value.data(), I, T(1), W.grad_acc(), I);
     // db [O] += sum over rows of dy
-    if (B && B->requires_grad) {
-      T* db = B->grad_acc();
+    if (g.needs(2)) {
+      T* db = g.in(2).grad_acc();
       for (std::size_t r = 0; r < N; ++r) detail::add_into(db, dy + r * O, O);
     }
-    if (R && R->requires_grad) detail::hand_over_gradient(*R, *o);  // d residual = dy; last read of dy
   });
 }
 

@@ -77,14 +77,14 @@ TensorT<T> softmax_op(const char* op, const TensorT<T>& x, long axis, bool log) 
   // An empty x (no lines, or lines of no elements: [3, 0] has 3 rows and nothing to take the
   // max of) has an empty output, as in PyTorch, and nothing to compute (Note [empty tensors]).
   if (x.numel() != 0) softmax_lines(v, x.data(), out->value.data(), log);
-  auto X = detail::impl_ptr(x);
-  return detail::finish<T>(op, out, {X}, [X, v, log, o = out.get()] {
-    const T* y = o->value.data();
-    const T* dy = o->grad.data();
-    T* dx = X->grad_acc();
+  // the backward reads y only
+  return detail::finish<T>(op, out, {detail::impl_ptr(x)}, {detail::kOutput}, [v, log](const detail::Grad<T>& g) {
+    const T* y = g.out().value.data();
+    const T* dy = g.dy();
+    T* dx = g.in(0).grad_acc();
     Buffer<T> p;  // log_softmax: softmax(x) = e^y, one vectorised exp
     if (log) {
-      p = Buffer<T>(o->value.size());
+      p = Buffer<T>(g.out().value.size());
       xt::noalias(detail::flat(p.data(), p.size())) = xt::exp(detail::flat(y, p.size()));
     }
     for_each_line(v, [&](std::size_t base, std::size_t stride) {
@@ -129,15 +129,26 @@ TensorT<T> embedding(const TensorT<T>& weight, const IdTensor& ids) {
   auto out = detail::new_output<T>("embedding", os);
   for (std::size_t r = 0; r < n; ++r)  // out[r, :] = W[id_r, :]
     std::copy_n(weight.data() + ids.data()[r] * E, E, out->value.data() + r * E);
-  auto W = detail::impl_ptr(weight);
-  return detail::finish<T>("embedding", out, {W}, [W, ids, E, o = out.get()] {
-    T* dW = W->grad_acc();
+  // the ids are the node's data; W's value is not read again
+  return detail::finish<T>("embedding", out, {detail::impl_ptr(weight)}, {0, 0, std::make_shared<IdTensor>(ids)},
+                           [E](const detail::Grad<T>& g) {
+    const IdTensor& ids = g.template data<IdTensor>();
+    T* dW = g.in(0).grad_acc();
     for (std::size_t r = 0; r < ids.size(); ++r)  // dW[id_r, :] += dy[r, :]; repeats add up
-      detail::add_into(dW + ids.data()[r] * E, o->grad.data() + r * E, E);
+      detail::add_into(dW + ids.data()[r] * E, g.dy() + r * E, E);
   });
 }
 
 namespace {
+
+// What cross_entropy's backward reads, computed by its forward.
+template <class T>
+struct CrossEntropySaved {
+  CrossEntropySaved(const IdTensor& t, std::size_t N, std::size_t C) : targets(t), keep(N, T(1)), p(N * C) {}
+  IdTensor targets;
+  std::vector<T> keep;  // row weights: 1 for rows in the loss, 0 for masked-out rows
+  Buffer<T> p;          // softmax(logits), [N, C]
+};
 
 // Mean over the selected rows of -log softmax(logits)[target]; mask == nullptr selects all.
 template <class T>
@@ -159,8 +170,9 @@ TensorT<T> cross_entropy_rows(const TensorT<T>& logits, const IdTensor& targets,
     throw std::invalid_argument(detail::shapes_message(
         "cross_entropy", N == 0 ? "no rows to average over (empty logits)" : "no classes (C = 0) for the targets",
         ls, targets.shape()));
-  // Row weights: 1 for rows in the loss, 0 for masked-out rows (padding).
-  auto keep = std::make_shared<std::vector<T>>(N, T(1));
+  // What the backward reads: the targets, the row weights and softmax(logits).
+  auto saved = std::make_shared<CrossEntropySaved<T>>(targets, N, C);
+  std::vector<T>& keep = saved->keep;  // 1 for rows in the loss, 0 for masked-out rows (padding)
   std::size_t kept = N;
   if (mask) {
     kept = 0;
@@ -169,39 +181,40 @@ TensorT<T> cross_entropy_rows(const TensorT<T>& logits, const IdTensor& targets,
       if (m != 0 && m != 1)
         throw std::invalid_argument("cross_entropy: mask entries must be 0 or 1, got " + std::to_string(m) +
                                     " at position " + std::to_string(r));
-      (*keep)[r] = T(m);
+      keep[r] = T(m);
       kept += std::size_t(m);
     }
     if (kept == 0) throw std::invalid_argument("cross_entropy: the mask selects no element; the mean is undefined");
   }
   for (std::size_t r = 0; r < N; ++r)
-    if ((*keep)[r] != T(0) && (targets.data()[r] < 0 || std::size_t(targets.data()[r]) >= C))
+    if (keep[r] != T(0) && (targets.data()[r] < 0 || std::size_t(targets.data()[r]) >= C))
       throw std::out_of_range("cross_entropy: target " + std::to_string(targets.data()[r]) +
                               " at position " + std::to_string(r) + " is out of range [0, " +
                               std::to_string(C) + ") for logits " + to_string(ls));
   // p = softmax(logits) [N, C], kept for backward; the loss needs only log p[target] = x - lse.
-  auto p = std::make_shared<Buffer<T>>(N * C);
+  Buffer<T>& p = saved->p;
   Buffer<T> lse(N), sum(N);
-  exp_rows(N, C, logits.data(), p->data(), lse.data(), sum.data());
+  exp_rows(N, C, logits.data(), p.data(), lse.data(), sum.data());
   double loss = 0;
   for (std::size_t r = 0; r < N; ++r) {
-    T* pr = p->data() + r * C;
+    T* pr = p.data() + r * C;
     const T inv = T(1) / sum.data()[r];
     for (std::size_t c = 0; c < C; ++c) pr[c] *= inv;
-    if ((*keep)[r] != T(0)) loss -= logits.data()[r * C + targets.data()[r]] - lse.data()[r];
+    if (keep[r] != T(0)) loss -= logits.data()[r * C + targets.data()[r]] - lse.data()[r];
   }
   auto out = detail::new_output<T>("cross_entropy", Shape{});
   out->value.data()[0] = T(loss / double(kept));  // mean over the kept rows (kept > 0)
-  auto L = detail::impl_ptr(logits);
-  return detail::finish<T>("cross_entropy", out, {L}, [L, targets, p, keep, kept, N, C, o = out.get()] {
+  return detail::finish<T>("cross_entropy", out, {detail::impl_ptr(logits)}, {0, 0, std::move(saved)},
+                           [kept, N, C](const detail::Grad<T>& g) {
+    const CrossEntropySaved<T>& s = g.template data<CrossEntropySaved<T>>();
     // dlogits[r, c] += dy keep_r (p[r, c] - [c == target_r]) / kept
-    const T scale = o->grad.data()[0] / T(kept);
-    T* dx = L->grad_acc();
+    const T scale = g.dy()[0] / T(kept);
+    T* dx = g.in(0).grad_acc();
     for (std::size_t r = 0; r < N; ++r) {
-      if ((*keep)[r] == T(0)) continue;
-      const T* pr = p->data() + r * C;
+      if (s.keep[r] == T(0)) continue;
+      const T* pr = s.p.data() + r * C;
       for (std::size_t c = 0; c < C; ++c) dx[r * C + c] += scale * pr[c];
-      dx[r * C + targets.data()[r]] -= scale;
+      dx[r * C + s.targets.data()[r]] -= scale;
     }
   });
 }
@@ -232,16 +245,19 @@ TensorT<T> mse(const TensorT<T>& prediction, const TensorT<T>& target) {
   }
   auto out = detail::new_output<T>("mse", Shape{});
   out->value.data()[0] = T(s / double(n));
-  auto P = detail::impl_ptr(prediction), Y = detail::impl_ptr(target);
-  return detail::finish<T>("mse", out, {P, Y}, [P, Y, n, o = out.get()] {
+  // both gradients read p - t
+  return detail::finish<T>("mse", out, {detail::impl_ptr(prediction), detail::impl_ptr(target)},
+                           {detail::input_bit(0) | detail::input_bit(1)}, [n](const detail::Grad<T>& g) {
     // L = mean (p - t)^2: dp = 2 (p - t) dL / n, dt = -dp
-    const T scale = T(2) * o->grad.data()[0] / T(n);
-    T* dp = P->requires_grad ? P->grad_acc() : nullptr;
-    T* dt = Y->requires_grad ? Y->grad_acc() : nullptr;
+    const T scale = T(2) * g.dy()[0] / T(n);
+    T* dp = g.needs(0) ? g.in(0).grad_acc() : nullptr;
+    T* dt = g.needs(1) ? g.in(1).grad_acc() : nullptr;
+    const T* p = g.in(0).value.data();
+    const T* t = g.in(1).value.data();
     for (std::size_t i = 0; i < n; ++i) {
-      const T g = scale * (P->value.data()[i] - Y->value.data()[i]);
-      if (dp) dp[i] += g;
-      if (dt) dt[i] -= g;
+      const T d = scale * (p[i] - t[i]);
+      if (dp) dp[i] += d;
+      if (dt) dt[i] -= d;
     }
   });
 }
@@ -253,16 +269,17 @@ TensorT<T> dropout(const TensorT<T>& x, double p, bool train) {
   if (!train || p == 0.0) return x;
   const std::size_t n = x.numel();
   // mask[i] = 1/(1-p) with probability 1-p, else 0 (all zeros when p = 1)
-  auto mask = std::make_shared<Buffer<T>>(n);
+  auto mask = std::make_shared<Buffer<T>>(n);  // the node's data
   fill_uniform01(mask->data(), n);
   const T keep_scale = p < 1.0 ? T(1.0 / (1.0 - p)) : T(0);
   for (std::size_t i = 0; i < n; ++i) mask->data()[i] = mask->data()[i] >= T(p) ? keep_scale : T(0);
   auto out = detail::new_output<T>("dropout", x.shape());
   for (std::size_t i = 0; i < n; ++i) out->value.data()[i] = x.data()[i] * mask->data()[i];
-  auto X = detail::impl_ptr(x);
-  return detail::finish<T>("dropout", out, {X}, [X, mask, n, o = out.get()] {
-    T* dx = X->grad_acc();
-    for (std::size_t i = 0; i < n; ++i) dx[i] += o->grad.data()[i] * mask->data()[i];  // dx = dy mask
+  return detail::finish<T>("dropout", out, {detail::impl_ptr(x)}, {0, 0, std::move(mask)}, [n](const detail::Grad<T>& g) {
+    const T* m = g.template data<Buffer<T>>().data();
+    const T* dy = g.dy();
+    T* dx = g.in(0).grad_acc();
+    for (std::size_t i = 0; i < n; ++i) dx[i] += dy[i] * m[i];  // dx = dy mask
   });
 }
 

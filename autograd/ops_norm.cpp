@@ -6,6 +6,17 @@
 #include <tapegrad/autograd/ops.hpp>
 
 namespace tg {
+namespace {
+
+// What layer_norm's backward reads, computed by its forward.
+template <class T>
+struct Normalized {
+  Normalized(std::size_t rows, std::size_t N) : xhat(rows * N), rstd(rows) {}
+  Buffer<T> xhat;  // (x - mean) / std, [rows, N]
+  Buffer<T> rstd;  // 1 / sqrt(var + eps), [rows]
+};
+
+}  // namespace
 
 template <class T>
 TensorT<T> layer_norm(const TensorT<T>& x, const TensorT<T>& gamma, const TensorT<T>& beta, double eps) {
@@ -19,8 +30,7 @@ TensorT<T> layer_norm(const TensorT<T>& x, const TensorT<T>& gamma, const Tensor
                                                          x.shape(), p->shape()));
   if (!(eps > 0)) throw std::invalid_argument("layer_norm: eps must be positive");
   auto out = detail::new_output<T>("layer_norm", x.shape());
-  auto xhat = std::make_shared<Buffer<T>>(rows * N);  // (x - mean) / std, [rows, N]
-  auto rstd = std::make_shared<Buffer<T>>(rows);      // 1 / sqrt(var + eps), [rows]
+  auto saved = std::make_shared<Normalized<T>>(rows, N);
   for (std::size_t r = 0; r < rows; ++r) {
     const T* xr = x.data() + r * N;
     double mean = 0, var = 0;
@@ -28,37 +38,41 @@ TensorT<T> layer_norm(const TensorT<T>& x, const TensorT<T>& gamma, const Tensor
     mean /= double(N);
     for (std::size_t j = 0; j < N; ++j) var += (xr[j] - mean) * (xr[j] - mean);
     const T rs = T(1.0 / std::sqrt(var / double(N) + eps));  // biased variance, like PyTorch
-    rstd->data()[r] = rs;
+    saved->rstd.data()[r] = rs;
     for (std::size_t j = 0; j < N; ++j) {
       const T xh = T(xr[j] - mean) * rs;
-      xhat->data()[r * N + j] = xh;
+      saved->xhat.data()[r * N + j] = xh;
       // y = xhat * gamma + beta
       out->value.data()[r * N + j] = (gamma.defined() ? xh * gamma.data()[j] : xh) + (beta.defined() ? beta.data()[j] : T(0));
     }
   }
-  auto X = detail::impl_ptr(x), G = detail::impl_ptr(gamma), Bt = detail::impl_ptr(beta);
-  return detail::finish<T>("layer_norm", out, {X, G, Bt}, [X, G, Bt, xhat, rstd, rows, N, o = out.get()] {
-    const T* dy = o->grad.data();
+  // dx reads gamma; x itself is not read again (xhat and rstd are the node's data)
+  const detail::TensorSet saves = x.requires_grad() ? detail::input_bit(1) : 0;
+  return detail::finish<T>("layer_norm", out, {detail::impl_ptr(x), detail::impl_ptr(gamma), detail::impl_ptr(beta)},
+                           {saves, 0, std::move(saved)}, [rows, N](const detail::Grad<T>& g) {
+    const Normalized<T>& saved = g.template data<Normalized<T>>();
+    const T* dy = g.dy();
+    const T* gamma = g.defined(1) ? g.in(1).value.data() : nullptr;
     std::vector<T> dxhat(N);
     for (std::size_t r = 0; r < rows; ++r) {
       const T* d = dy + r * N;
-      const T* xh = xhat->data() + r * N;
-      if (G && G->requires_grad)  // dgamma += dy * xhat, summed over rows
-        for (std::size_t j = 0; j < N; ++j) G->grad_acc()[j] += d[j] * xh[j];
-      if (Bt && Bt->requires_grad)  // dbeta += dy, summed over rows
-        detail::add_into(Bt->grad_acc(), d, N);
-      if (!X->requires_grad) continue;
+      const T* xh = saved.xhat.data() + r * N;
+      if (g.needs(1))  // dgamma += dy * xhat, summed over rows
+        for (std::size_t j = 0; j < N; ++j) g.in(1).grad_acc()[j] += d[j] * xh[j];
+      if (g.needs(2))  // dbeta += dy, summed over rows
+        detail::add_into(g.in(2).grad_acc(), d, N);
+      if (!g.needs(0)) continue;
       // dxhat = dy * gamma; dx = rstd (dxhat - mean(dxhat) - xhat mean(dxhat xhat))
       double m1 = 0, m2 = 0;
       for (std::size_t j = 0; j < N; ++j) {
-        dxhat[j] = G ? d[j] * G->value.data()[j] : d[j];
+        dxhat[j] = gamma ? d[j] * gamma[j] : d[j];
         m1 += dxhat[j];
         m2 += dxhat[j] * xh[j];
       }
       m1 /= double(N);
       m2 /= double(N);
-      T* dx = X->grad_acc() + r * N;
-      const T rs = rstd->data()[r];
+      T* dx = g.in(0).grad_acc() + r * N;
+      const T rs = saved.rstd.data()[r];
       for (std::size_t j = 0; j < N; ++j) dx[j] += rs * (dxhat[j] - T(m1) - xh[j] * T(m2));
     }
   });

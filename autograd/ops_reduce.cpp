@@ -31,12 +31,11 @@ TensorT<T> reduce(const char* op, const TensorT<T>& x, AxisView v, const Shape& 
     }
     for (std::size_t i = 0; i < v.inner; ++i) y[o * v.inner + i] = static_cast<T>(scale * acc[i]);
   }
-  auto X = detail::impl_ptr(x);
-  return detail::finish<T>(op, out, {X}, [X, v, scale, empty, o_ = out.get()] {
+  return detail::finish<T>(op, out, {detail::impl_ptr(x)}, {}, [v, scale, empty](const detail::Grad<T>& g) {
     if (empty) return;  // no element of x was summed
     // dx[o, k, i] += scale * dy[o, i]: every summed element gets the output's gradient
-    const T* dy = o_->grad.data();
-    T* dx = X->grad_acc();
+    const T* dy = g.dy();
+    T* dx = g.in(0).grad_acc();
     const T s = static_cast<T>(scale);
     for (std::size_t o = 0; o < v.outer; ++o)
       for (std::size_t k = 0; k < v.n; ++k) {

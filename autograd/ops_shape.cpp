@@ -21,10 +21,8 @@ TensorT<T> reshape(const TensorT<T>& x, const Shape& shape) {
     throw std::invalid_argument(detail::shapes_message(
         "reshape", "the element counts differ", x.shape(), shape));
   auto out = detail::new_view<T>(shape, x, 0);  // same elements, same order: Note [views]
-  auto X = detail::impl_ptr(x);
-  return detail::finish<T>("reshape", out, {X}, [X, o = out.get()] {
-    detail::hand_over_gradient(*X, *o);  // same elements, same order
-  });
+  // same elements, same order: the gradient is dy itself (passes_dy)
+  return detail::finish<T>("reshape", out, {detail::impl_ptr(x)}, {0, detail::input_bit(0)}, nullptr);
 }
 
 template <class T>
@@ -48,9 +46,7 @@ TensorT<T> concat(const std::vector<TensorT<T>>& xs, long axis) {
   }
   auto out = detail::new_output<T>("concat", os);
   const AxisView ov = axis_view(os, ax);
-  detail::Inputs inputs;                              // for the tape
-  std::vector<std::shared_ptr<TensorImpl<T>>> impls;  // the same, typed, for the backward
-  std::vector<std::size_t> offsets;                   // where each input starts along the axis
+  detail::Inputs inputs;
   std::size_t at = 0;
   for (const auto& x : xs) {
     const AxisView v = axis_view(x.shape(), ax);
@@ -58,19 +54,18 @@ TensorT<T> concat(const std::vector<TensorT<T>>& xs, long axis) {
       std::memcpy(out->value.data() + (o * ov.n + at) * ov.inner, x.data() + o * v.n * v.inner,
                   v.n * v.inner * sizeof(T));
     inputs.push_back(detail::impl_ptr(x));
-    impls.push_back(detail::impl_ptr(x));
-    offsets.push_back(at);
     at += v.n;
   }
-  return detail::finish<T>("concat", out, inputs, [impls, offsets, ax, ov, o = out.get()] {
-    for (std::size_t k = 0; k < impls.size(); ++k) {
-      TensorImpl<T>& x = *impls[k];
+  return detail::finish<T>("concat", out, inputs, {}, [n = xs.size(), ax, ov](const detail::Grad<T>& g) {
+    std::size_t at = 0;  // where input k starts along the axis
+    for (std::size_t k = 0; k < n; at += g.in(k).shape[ax], ++k) {
+      TensorImpl<T>& x = g.in(k);
       if (!x.requires_grad || numel(x.shape) == 0) continue;  // an empty piece has no gradient
       const AxisView v = axis_view(x.shape, ax);
       bool fresh;  // every element of dx is written: Note [first write assigns]
       T* dx = x.grad_for_overwrite(fresh);
       for (std::size_t r = 0; r < v.outer; ++r) {  // dx[r, :, :] += dy[r, at:at+n, :]
-        const T* src = o->grad.data() + (r * ov.n + offsets[k]) * ov.inner;
+        const T* src = g.dy() + (r * ov.n + at) * ov.inner;
         if (fresh) std::copy_n(src, v.n * v.inner, dx + r * v.n * v.inner);
         else detail::add_into(dx + r * v.n * v.inner, src, v.n * v.inner);
       }
@@ -97,11 +92,10 @@ TensorT<T> slice(const TensorT<T>& x, long axis, std::size_t start, std::size_t 
     for (std::size_t o = 0; o < v.outer && run; ++o)  // out[o, :, :] = x[o, start:start+length, :]
       std::memcpy(out->value.data() + o * run, x.data() + (o * v.n + start) * v.inner, run * sizeof(T));
   }
-  auto X = detail::impl_ptr(x);
-  return detail::finish<T>("slice", out, {X}, [X, v, start, run, o_ = out.get()] {
-    T* dx = X->grad_acc();
+  return detail::finish<T>("slice", out, {detail::impl_ptr(x)}, {}, [v, start, run](const detail::Grad<T>& g) {
+    T* dx = g.in(0).grad_acc();
     for (std::size_t o = 0; o < v.outer; ++o)  // dx[o, start:start+length, :] += dy[o]
-      detail::add_into(dx + (o * v.n + start) * v.inner, o_->grad.data() + o * run, run);
+      detail::add_into(dx + (o * v.n + start) * v.inner, g.dy() + o * run, run);
   });
 }
 

@@ -1,6 +1,9 @@
 #include <tapegrad/autograd/tape.hpp>
 
+#include <algorithm>
 #include <atomic>
+#include <string>
+#include <utility>
 #include <vector>
 
 #include <tapegrad/autograd/detail/deferred_grad.hpp>
@@ -25,9 +28,42 @@ thread_local bool grad_enabled = true;
 thread_local bool anomaly_enabled = false;
 thread_local long time_step = -1;
 
-// Drops the gradients that backward left on non-leaf outputs (after an exception, say).
-void release_node_grads() {
-  for (auto& n : tape.nodes) n.out->release_grad();
+// Calls f(slot, k, tensor, what) for each value node n saved: input k in input order, then the
+// output; slot is where its version is kept in n.saved_versions.
+template <class F>
+void for_each_saved(const detail::Node& n, F f) {
+  if (!n.saves) return;
+  std::size_t slot = 0;
+  for (std::size_t k = 0; k < detail::kMaxSavedInputs && k < n.inputs.size(); ++k)
+    if ((n.saves & detail::input_bit(k)) && n.inputs[k]) f(slot++, k, *n.inputs[k], "input");
+  if (n.saves & detail::kOutput) f(detail::kMaxSavedInputs, 0, *n.out, "output");
+}
+
+// "input 1 (a leaf of shape [3, 4], parameter 'fc.weight')", "output (a tensor of shape [3]
+// made by 'tanh')"
+std::string describe(const ImplBase& t, const char* what, std::size_t k) {
+  std::string s = what;
+  if (std::string(what) == "input") s += " " + std::to_string(k);
+  s += t.is_leaf ? " (a leaf of shape " + to_string(t.shape)
+                 : " (a tensor of shape " + to_string(t.shape) + " made by '" + t.op + "'";
+  if (!t.name.empty()) s += ", parameter '" + t.name + "'";
+  return s + ")";
+}
+
+[[noreturn]] void throw_modified(const detail::Node& n, const ImplBase& t, const char* what, std::size_t k,
+                                 std::uint64_t then, std::uint64_t now) {
+  throw std::logic_error("backward: op '" + std::string(n.op) + "'" + detail::time_step_text(n.time_step) +
+                         " saved its " + describe(t, what, k) +
+                         " for its backward, and that value was written in place afterwards (version " +
+                         std::to_string(now) + ", saved at version " + std::to_string(then) +
+                         "): the gradient would be wrong. Write after backward(), or into a copy.");
+}
+
+// Note [versions]: a value a backward reads must be the one its op saw.
+void check_saved_versions(const detail::Node& n) {
+  for_each_saved(n, [&](std::size_t slot, std::size_t k, const ImplBase& t, const char* what) {
+    if (t.version() != n.saved_versions[slot]) throw_modified(n, t, what, k, n.saved_versions[slot], t.version());
+  });
 }
 
 std::string stale_message(const detail::Node& n) {
@@ -35,6 +71,45 @@ std::string stale_message(const detail::Node& n) {
          "' whose graph was already released by an earlier backward() (or recorded on another "
          "thread). In truncated BPTT, detach the carried state at the block boundary "
          "(h = tg::detach(h)) so each block's graph ends there; do not retain the graph.";
+}
+
+// The inputs whose gradient is dy itself get it; the last of them may take dy's buffer
+// (Note [op contract]). The output's own retained copy, if any, was taken before.
+void pass_dy(detail::Node& n) {
+  if (!n.passes_dy) return;
+  auto receives = [&](std::size_t k) {
+    return (n.passes_dy & detail::input_bit(k)) && n.inputs[k] && n.inputs[k]->requires_grad;
+  };
+  const std::size_t count = std::min<std::size_t>(n.inputs.size(), 31);
+  std::size_t last = count;
+  for (std::size_t k = 0; k < count; ++k)
+    if (receives(k)) last = k;
+  for (std::size_t k = 0; k < count; ++k)
+    if (receives(k)) n.inputs[k]->add_gradient_of(*n.out, k == last);
+}
+
+void check_input_grads(const detail::Node& n) {
+  for (std::size_t k = 0; k < n.inputs.size(); ++k) {
+    const ImplBase* in = n.inputs[k];
+    if (in && in->requires_grad && !in->grad_finite())
+      throw NonFiniteError("anomaly: the backward of op '" + std::string(n.op) + "'" +
+                           detail::time_step_text(n.time_step) +
+                           " produced a NaN/Inf gradient for its input of shape " + to_string(in->shape));
+  }
+}
+
+// After a sweep: what a nested forward left behind is dropped, and the swept graph is either
+// the thread's tape again (retain_graph) or released, its capacity kept for the next iteration.
+void end_sweep(Tape&& swept, bool retain_graph) {
+  clear_tape();
+  if (retain_graph) {
+    tape = std::move(swept);
+    return;
+  }
+  std::vector<detail::Node> dead;
+  dead.swap(swept.nodes);
+  dead.clear();  // node destructors free impls, never touch the tape
+  tape.nodes.swap(dead);
 }
 
 }  // namespace
@@ -74,37 +149,52 @@ TimeStepScope::~TimeStepScope() { time_step = previous_; }
 long current_time_step() { return time_step; }
 std::string time_step_text(long t) { return t >= 0 ? " at time step " + std::to_string(t) : std::string(); }
 
+void NodeInputs::push_back(std::shared_ptr<ImplBase> p) {
+  if (n_ < kInline) inline_[n_] = std::move(p);
+  else more_.push_back(std::move(p));
+  ++n_;
+}
+
 void record(Node&& node) {
+  constexpr TensorSet kSavable = (TensorSet(1) << kMaxSavedInputs) - 1;
+  if (node.saves & ~(kSavable | kOutput))
+    throw std::logic_error(std::string("tapegrad internal error: op '") + node.op + "' saves an input past " +
+                           std::to_string(kMaxSavedInputs - 1));
   node.out->tape_epoch = tape.epoch;
   node.out->tape_index = tape.nodes.size();
   node.time_step = time_step;
+  for_each_saved(node, [&](std::size_t slot, std::size_t, const ImplBase& t, const char*) {
+    node.saved_versions[slot] = t.version();
+  });
   tape.nodes.push_back(std::move(node));
 }
 
 void backward_from(ImplBase& root, bool retain_graph) {
+  // Note [op contract]: the swept graph leaves the thread's tape, so a backward that records
+  // (a nested forward and backward) does so on a fresh tape of its own.
+  Tape swept = std::exchange(tape, Tape());
+  flush_deferred_grads();  // an enclosing sweep's staged rows, so that a failure here drops only ours
   try {
     for (std::size_t i = root.tape_index + 1; i-- > 0;) {
-      Node& n = tape.nodes[i];
+      Node& n = swept.nodes[i];
       if (!n.out->has_grad()) continue;  // no gradient reached this node
       if (n.stale) throw std::logic_error(stale_message(n));
-      n.backward();
-      if (anomaly_enabled)
-        for (const ImplBase* in : n.inputs)
-          if (!in->grad_finite())
-            throw NonFiniteError("anomaly: the backward of op '" + std::string(n.op) +
-                                 "'" + time_step_text(n.time_step) +
-                                 " produced a NaN/Inf gradient for its input of shape " + to_string(in->shape));
+      check_saved_versions(n);
+      if (n.backward) n.backward(n);
+      if (!tape.nodes.empty()) clear_tape();  // what that backward recorded and left behind
       if (n.out->retains_grad) n.out->keep_retained_grad();
+      pass_dy(n);
+      if (anomaly_enabled) check_input_grads(n);
       n.out->release_grad();  // a non-leaf's gradient is spent once passed on
     }
-    detail::flush_deferred_grads();  // Note [deferred weight gradients]
+    flush_deferred_grads();  // Note [deferred weight gradients]
   } catch (...) {
-    detail::discard_deferred_grads();
-    release_node_grads();
-    if (!retain_graph) clear_tape();
+    discard_deferred_grads();
+    for (auto& n : swept.nodes) n.out->release_grad();  // gradients left on non-leaf outputs
+    end_sweep(std::move(swept), retain_graph);
     throw;
   }
-  if (!retain_graph) clear_tape();
+  end_sweep(std::move(swept), retain_graph);
 }
 
 }  // namespace detail

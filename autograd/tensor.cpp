@@ -1,5 +1,6 @@
 #include <tapegrad/autograd/tensor.hpp>
 
+#include <tapegrad/autograd/detail/kernels.hpp>
 #include <tapegrad/autograd/detail/tensor_impl.hpp>
 
 #include <algorithm>
@@ -50,6 +51,22 @@ void TensorImpl<T>::keep_retained_grad() {
   if (grad.empty()) return;
   if (retained.empty()) retained = Buffer<T>::zeros(grad.size());
   for (std::size_t i = 0; i < grad.size(); ++i) retained.data()[i] += grad.data()[i];
+}
+
+template <class T>
+void TensorImpl<T>::add_gradient_of(ImplBase& out_base, bool may_take) {
+  auto& out = static_cast<TensorImpl<T>&>(out_base);  // a node's tensors share one scalar type
+  const std::size_t n = numel(shape);
+  if (n != numel(out.shape)) {  // broadcast: dy summed over the expanded dims
+    detail::accumulate_sum_to(grad_acc(), shape, out.grad.data(), out.shape);
+  } else if (grad.empty() && may_take) {
+    grad = std::move(out.grad);
+  } else if (grad.empty()) {  // Note [first write assigns]
+    grad = Buffer<T>(n);
+    std::copy_n(out.grad.data(), n, grad.data());
+  } else {
+    detail::add_into(grad.data(), out.grad.data(), n);
+  }
 }
 
 template <class T>

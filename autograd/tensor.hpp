@@ -69,7 +69,7 @@ class TensorT {
   // Leaves only: turns gradient tracking on or off (freezing a parameter).
   void set_requires_grad(bool on);
   bool is_leaf() const;
-  // The op that produced a non-leaf ("linear", ...), or how a leaf was made ("param", ...).
+  // The op that produced a non-leaf ("linear", ...); "leaf" for a leaf.
   const char* producer_op() const;
   // A parameter's name in its module ("lstm.cells.0.weight_ih"; Module sets it), else "".
   // Error messages about the tensor use it.

@@ -1,11 +1,27 @@
 #pragma once
 // The tape's internals: the node an op records, and the sweep over them. Internal to tapegrad.
+//
+// Note [op contract]: a node owns everything its backward needs, and its backward borrows it.
+// - The node holds a handle to every input (undefined optional inputs as null), the output,
+//   and the values the forward computed for the backward (`data`: a mask, softmax rows, ids).
+// - The backward is a function of the node (detail::Grad in op_helpers.hpp gives it typed
+//   access to dy, the inputs and the data); its closure holds scalars only (sizes, an axis,
+//   a scale), which finish() enforces: it must be trivially copyable.
+// - An op declares which values its backward reads (`saves`: inputs, the output). The node
+//   keeps their versions (Note [versions] in tensor.hpp) and the engine refuses to run the
+//   backward when one of them was written in place since.
+// - An op declares the inputs whose gradient is dy itself (`passes_dy`: add, a reshape, a
+//   residual). The engine adds dy into them after the backward ran, and the last of them takes
+//   dy's buffer when it has no gradient yet: no copy, and no op can read dy after handing it on.
+// - Backward is re-entrant: while a node's backward runs, the thread records on a fresh tape,
+//   so it may run a nested forward and backward (recomputation, replay) without touching the
+//   graph being swept.
+#include <array>
 #include <cstdint>
 #include <functional>
 #include <memory>
 #include <string>
-
-#include <xtensor/xstorage.hpp>
+#include <vector>
 
 #include <tapegrad/autograd/tape.hpp>
 
@@ -15,13 +31,39 @@ struct ImplBase;
 
 namespace detail {
 
+// A set of a node's tensors: bit k is input k, kOutput the output.
+using TensorSet = std::uint32_t;
+constexpr std::size_t kMaxSavedInputs = 6;  // inputs 0..5 can be saved (no op saves more)
+constexpr TensorSet input_bit(std::size_t k) { return TensorSet(1) << k; }
+constexpr TensorSet kOutput = TensorSet(1) << 31;
+
+// The handles of a node's inputs: four inline (every op but concat), more on the heap.
+class NodeInputs {
+ public:
+  void push_back(std::shared_ptr<ImplBase> p);
+  std::size_t size() const { return n_; }
+  ImplBase* operator[](std::size_t k) const {  // null for an undefined optional input
+    return k < kInline ? inline_[k].get() : more_[k - kInline].get();
+  }
+
+ private:
+  static constexpr std::size_t kInline = 4;
+  std::array<std::shared_ptr<ImplBase>, kInline> inline_;
+  std::vector<std::shared_ptr<ImplBase>> more_;
+  std::size_t n_ = 0;
+};
+
 struct Node {
   const char* op = "";
   std::shared_ptr<ImplBase> out;
-  xt::svector<ImplBase*, 3> inputs;   // the inputs that require grad (owned by `backward`)
-  std::function<void()> backward;     // adds out's gradient into the inputs' gradients
-  const ImplBase* stale = nullptr;    // an input whose own graph was already released
-  long time_step = -1;                // the sequence step that recorded it (-1: none)
+  NodeInputs inputs;
+  TensorSet saves = 0;      // the values the backward reads (Note [versions])
+  TensorSet passes_dy = 0;  // inputs whose gradient is dy itself, added by the engine
+  std::array<std::uint64_t, kMaxSavedInputs + 1> saved_versions{};  // in bit order, the output last
+  std::shared_ptr<void> data;                 // what the forward computed for the backward
+  std::function<void(Node&)> backward;        // adds into the inputs' gradients; may be empty
+  const ImplBase* stale = nullptr;            // an input whose own graph was already released
+  long time_step = -1;                        // the sequence step that recorded it (-1: none)
 };
 
 // Sequence runners mark the time step they are recording, so anomaly mode can say where the
@@ -41,7 +83,8 @@ long current_time_step();
 std::string time_step_text(long t);
 
 std::uint64_t current_epoch();
-// Appends a node; sets out->tape_epoch/tape_index.
+// Appends a node: sets out->tape_epoch/tape_index, the node's time step and the versions of
+// the values it saves.
 void record(Node&& node);
 // Reverse sweep from the node that produced `root` (whose gradient is already seeded).
 void backward_from(ImplBase& root, bool retain_graph);

@@ -1,13 +1,18 @@
 #pragma once
-// How an op is written (internal to tapegrad's op files):
-//   auto out = detail::new_output<T>("tanh", shape);   // pooled value buffer, shape checked
-//   ... compute out->value ...
-//   return detail::finish<T>("tanh", out, {x.impl_ptr()}, [=] { ... add into x's grad ... });
-// finish() runs anomaly checks and, when grad mode is on and an input requires grad, records
-// the node whose closure adds the output's gradient into the inputs' gradients (never assigns).
+// How an op is written (internal to tapegrad's op files; docs/adding_an_op.md walks through one):
+//   auto out = detail::new_output<T>("tanh", x.shape());   // pooled value buffer, shape checked
+//   ... compute out->value from x ...
+//   return detail::finish<T>("tanh", out, {detail::impl_ptr(x)}, {detail::kOutput},
+//                            [](const detail::Grad<T>& g) { ... g.in(0).grad += f(g.dy(), g.out()) ... });
+// finish() runs the anomaly check and, when grad mode is on and an input requires grad,
+// records the node (Note [op contract] in node.hpp): the node owns the inputs, the output and
+// the declared data; the backward adds into the inputs' gradients (never assigns, except the
+// first write of Note [first write assigns]).
 #include <algorithm>
 #include <initializer_list>
+#include <memory>
 #include <string>
+#include <type_traits>
 #include <utility>
 #include <vector>
 
@@ -46,6 +51,38 @@ std::shared_ptr<TensorImpl<T>> new_view(const Shape& shape, const TensorT<T>& x,
   return out;
 }
 
+// What an op declares about its backward (Note [op contract] in node.hpp).
+struct Recording {
+  Recording(TensorSet saves_ = 0, TensorSet passes_dy_ = 0, std::shared_ptr<void> data_ = nullptr)  // NOLINT: {...}
+      : saves(saves_), passes_dy(passes_dy_), data(std::move(data_)) {}
+  TensorSet saves;             // the values its backward reads: input_bit(k), kOutput
+  TensorSet passes_dy;         // inputs whose gradient is dy itself (the engine adds it)
+  std::shared_ptr<void> data;  // what the forward computed for the backward (Grad::data)
+};
+
+// A backward's typed view of its node: dy, the output, the inputs and the op's data.
+template <class T>
+class Grad {
+ public:
+  explicit Grad(Node& node) : node_(node) {}
+  // The output's gradient, of the output's shape.
+  const T* dy() const { return out().grad.data(); }
+  const TensorImpl<T>& out() const { return static_cast<const TensorImpl<T>&>(*node_.out); }
+  // Input k; needs(k) first for an optional one.
+  TensorImpl<T>& in(std::size_t k) const { return static_cast<TensorImpl<T>&>(*node_.inputs[k]); }
+  // Whether optional input k was given (an undefined tensor is not).
+  bool defined(std::size_t k) const { return node_.inputs[k] != nullptr; }
+  // Whether input k is defined and takes a gradient.
+  bool needs(std::size_t k) const { return node_.inputs[k] && node_.inputs[k]->requires_grad; }
+  template <class Data>
+  const Data& data() const {
+    return *static_cast<const Data*>(node_.data.get());
+  }
+
+ private:
+  Node& node_;
+};
+
 inline bool wants_grad(const std::shared_ptr<ImplBase>* inputs, std::size_t n) {
   if (!is_grad_enabled()) return false;
   for (std::size_t k = 0; k < n; ++k)
@@ -53,9 +90,16 @@ inline bool wants_grad(const std::shared_ptr<ImplBase>* inputs, std::size_t n) {
   return false;
 }
 
+// Records the op (when it needs recording) and returns its output. `backward` is a callable
+// taking const Grad<T>& whose closure holds scalars only, or nullptr when the op's gradient
+// is only what passes_dy declares.
 template <class T, class Backward>
 TensorT<T> finish(const char* op, std::shared_ptr<TensorImpl<T>> out,
-                  const std::shared_ptr<ImplBase>* inputs, std::size_t n, Backward&& backward) {
+                  const std::shared_ptr<ImplBase>* inputs, std::size_t n, Recording&& rec,
+                  Backward&& backward) {
+  using Fn = std::decay_t<Backward>;
+  static_assert(std::is_trivially_copyable<Fn>::value,
+                "Note [op contract]: a backward closure holds scalars only; the node owns tensors and data");
   if (is_anomaly_enabled() && !out->value_finite())
     throw NonFiniteError(std::string("anomaly: op '") + op + "'" + time_step_text(current_time_step()) +
                          " produced NaN/Inf in its output of shape " + to_string(out->shape));
@@ -65,30 +109,37 @@ TensorT<T> finish(const char* op, std::shared_ptr<TensorImpl<T>> out,
     const std::uint64_t epoch = current_epoch();
     for (std::size_t k = 0; k < n; ++k) {
       const auto& in = inputs[k];
-      if (!in || !in->requires_grad) continue;
-      node.inputs.push_back(in.get());
-      if (!in->is_leaf && in->tape_epoch != epoch) node.stale = in.get();
+      if (in && in->requires_grad && !in->is_leaf && in->tape_epoch != epoch) node.stale = in.get();
+      node.inputs.push_back(in);
     }
     out->requires_grad = true;
     out->is_leaf = false;
     out->op = op;
-    node.out = out;
-    node.backward = std::forward<Backward>(backward);
+    node.out = std::move(out);
+    node.saves = rec.saves;
+    node.passes_dy = rec.passes_dy;
+    node.data = std::move(rec.data);
+    if constexpr (!std::is_same<Fn, std::nullptr_t>::value)
+      node.backward = [fn = Fn(std::forward<Backward>(backward))](Node& self) { fn(Grad<T>(self)); };
+    std::shared_ptr<TensorImpl<T>> result = std::static_pointer_cast<TensorImpl<T>>(node.out);
     record(std::move(node));
+    return wrap(std::move(result));
   }
   return wrap(std::move(out));
 }
 
 template <class T, class Backward>
 TensorT<T> finish(const char* op, std::shared_ptr<TensorImpl<T>> out,
-                  std::initializer_list<std::shared_ptr<ImplBase>> inputs, Backward&& backward) {
-  return finish<T>(op, std::move(out), inputs.begin(), inputs.size(), std::forward<Backward>(backward));
+                  std::initializer_list<std::shared_ptr<ImplBase>> inputs, Recording&& rec, Backward&& backward) {
+  return finish<T>(op, std::move(out), inputs.begin(), inputs.size(), std::move(rec),
+                   std::forward<Backward>(backward));
 }
 
 template <class T, class Backward>
-TensorT<T> finish(const char* op, std::shared_ptr<TensorImpl<T>> out, const Inputs& inputs,
+TensorT<T> finish(const char* op, std::shared_ptr<TensorImpl<T>> out, const Inputs& inputs, Recording&& rec,
                   Backward&& backward) {
-  return finish<T>(op, std::move(out), inputs.data(), inputs.size(), std::forward<Backward>(backward));
+  return finish<T>(op, std::move(out), inputs.data(), inputs.size(), std::move(rec),
+                   std::forward<Backward>(backward));
 }
 
 // in.grad += sum_to(dy, in.shape), dy of shape os: a copy when the shapes match and the
@@ -103,18 +154,6 @@ void pass_gradient(TensorImpl<T>& in, const T* dy, const Shape& os) {
   T* g = in.grad_for_overwrite(fresh);
   if (fresh) std::copy_n(dy, numel(os), g);
   else add_into(g, dy, numel(os));
-}
-
-// in.grad += out.grad, where this is the last read of out's gradient in its node's backward
-// (backward_from releases it right after): a new gradient of in takes out's buffer, no copy.
-// Not when out retains its gradient: backward_from keeps it after the node has run.
-template <class T>
-void hand_over_gradient(TensorImpl<T>& in, TensorImpl<T>& out) {
-  if (in.grad.empty() && !out.retains_grad && numel(in.shape) == numel(out.shape)) {
-    in.grad = std::move(out.grad);
-    return;
-  }
-  pass_gradient(in, out.grad.data(), out.shape);
 }
 
 // "op: <what> shapes [a] and [b]" for std::invalid_argument messages.

@@ -49,6 +49,10 @@ struct ImplBase {
   virtual bool value_finite() const = 0;
   virtual bool grad_finite() const = 0;
   virtual std::size_t value_bytes() const = 0;
+  // grad += out's gradient, summed over broadcast dims to this shape (Note [op contract]:
+  // an input whose gradient is dy itself). With may_take, a tensor of out's size that has no
+  // gradient yet takes out's buffer instead of a copy; out must not read it afterwards.
+  virtual void add_gradient_of(ImplBase& out, bool may_take) = 0;
 };
 
 template <class T>
@@ -77,6 +81,7 @@ struct TensorImpl final : ImplBase {
   bool value_finite() const override;
   bool grad_finite() const override;
   std::size_t value_bytes() const override { return value.owned() ? value.size() * sizeof(T) : 0; }
+  void add_gradient_of(ImplBase& out, bool may_take) override;
 };
 
 namespace detail {

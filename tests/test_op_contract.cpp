@@ -1,0 +1,228 @@
+// The op contract the tape enforces (Note [versions] in tensor.hpp, Note [op contract] in
+// detail/node.hpp): in-place writes after an op saved a value are refused at backward, the
+// engine hands dy on, and a backward may run a nested forward and backward.
+#include <string>
+#include <vector>
+
+#include <tapegrad/autograd/detail/op_helpers.hpp>  // a test op written as library ops are
+
+#include "op_checks.hpp"
+#include "temp_files.hpp"
+#include "test_helpers.hpp"
+
+using tg::Tensor;
+using tg::TensorD;
+using tgtest::check_error;
+
+// ===== versions =====
+
+TEST_CASE("versions: mutable_data() counts a write, data() does not; a view shares its base's count") {
+  Tensor p = Tensor::param(xt::xarray<float>{{1.f, 2.f}, {3.f, 4.f}});
+  CHECK(p.version() == 0);
+  (void)p.data();
+  CHECK(p.version() == 0);
+  p.mutable_data()[0] = 5.f;
+  CHECK(p.version() == 1);
+  const Tensor row = tg::slice(p, 0, 1, 1);  // a view of p's second row (Note [views])
+  const Tensor flat = tg::reshape(p, {4});   // a view of all of p
+  CHECK(row.version() == 1);
+  Tensor(flat).mutable_data()[3] = 7.f;  // a write through one view ...
+  CHECK(p.version() == 2);               // ... counts for the base and every other view
+  CHECK(row.version() == 2);
+  CHECK(row.value()(0, 1) == 7.f);
+  CHECK(tg::detach(p).version() == 0);  // a copy has storage of its own
+}
+
+TEST_CASE("versions: optimizer steps and checkpoint loads count as writes") {
+  tg::Linear lin(3, 2);
+  tg::SGD sgd(lin.parameters(), {0.1});
+  const Tensor x = Tensor::constant(xt::ones<float>({4, 3}));
+  tg::sum(lin(x)).backward();
+  const auto before = lin.weight.version();
+  sgd.step();
+  CHECK(lin.weight.version() == before + 1);
+  tgtest::TempDir dir;
+  tg::save_checkpoint(dir.file("lin.safetensors"), lin);
+  tg::load_checkpoint(dir.file("lin.safetensors"), lin);
+  CHECK(lin.weight.version() == before + 2);
+  CHECK(lin.bias.version() == before + 2);
+}
+
+TEST_CASE("versions: backward refuses a saved input written in place, naming the op, the tensor and its parameter") {
+  // Before the check existed this backward ran and gave the gradient at the new weight.
+  tg::Linear lin(3, 2);
+  const Tensor x = Tensor::param(xt::ones<float>({4, 3}));
+  Tensor loss = tg::sum(lin(x));   // linear saved the weight for dx
+  lin.weight.mutable_data()[0] += 1.f;  // an in-place write after the save
+  check_error<std::logic_error>([&] { loss.backward(); },
+                                {"backward", "'linear'", "input 1", "a leaf of shape [2, 3]", "parameter 'weight'",
+                                 "written in place", "version 1", "saved at version 0"});
+  tgtest::check_tape_works();
+}
+
+namespace {
+// A user's module with a registered child: its parameters are "fc.weight" and "fc.bias".
+struct Net : tg::Module {
+  tg::Linear fc{3, 2};
+  Net() { register_module("fc", fc); }
+};
+}  // namespace
+
+TEST_CASE("versions: a parameter of a nested module is named by its dotted path") {
+  Net net;
+  CHECK(net.fc.weight.name() == "fc.weight");
+  const Tensor x = Tensor::param(xt::ones<float>({4, 3}));
+  Tensor loss = tg::sum(net.fc(x));
+  net.parameter("fc.weight").mutable_data()[0] = 0.5f;
+  check_error<std::logic_error>([&] { loss.backward(); }, {"parameter 'fc.weight'", "[2, 3]"});
+  tg::LSTM lstm(2, 3);  // Recurrent names its cells' parameters PyTorch's way
+  CHECK(lstm.parameter("weight_hh_l0").name() == "weight_hh_l0");
+  tg::clear_tape();
+}
+
+TEST_CASE("versions: a saved output written in place is refused (tanh reads y)") {
+  const TensorD x = tgtest::param({3});
+  TensorD y = tg::tanh(x);
+  TensorD loss = tg::sum(y * 2.0);
+  y.mutable_data()[1] = 0.0;
+  check_error<std::logic_error>([&] { loss.backward(); }, {"'tanh'", "output", "[3]", "'tanh'"});
+  tg::clear_tape();
+}
+
+TEST_CASE("versions: a write into the base of a saved view is refused") {
+  TensorD p = tgtest::param({4, 3});
+  const TensorD c = tgtest::param({2, 3});
+  TensorD loss = tg::sum(tg::slice(p, 0, 0, 2) * c);  // mul saved the slice, a view of p, for dc
+  p.mutable_data()[11] = 1.0;                            // a row outside the slice: still p's storage
+  check_error<std::logic_error>([&] { loss.backward(); }, {"'mul'", "input 0", "[2, 3]", "'slice'"});
+  tg::clear_tape();
+}
+
+TEST_CASE("versions: values no backward reads may be written (PyTorch's rule)") {
+  // tanh reads y, not x; add reads neither input; a constant operand of mul is saved only for
+  // the other side's gradient, which it does not take here.
+  TensorD x = tgtest::param({3});
+  TensorD y = tg::tanh(x);
+  TensorD z = tg::add(y, x);
+  TensorD loss = tg::sum(z);
+  x.mutable_data()[0] = 2.0;
+  loss.backward();
+  CHECK(x.grad().defined());
+  TensorD w = tgtest::param({3});
+  TensorD k = TensorD::constant(xt::xarray<double>{1.0, 2.0, 3.0});
+  TensorD l2 = tg::sum(tg::mul(k, w));  // dw reads k: k is saved; w is not (k takes no gradient)
+  w.mutable_data()[0] = 9.0;
+  l2.backward();
+  CHECK(w.grad().value()(2) == doctest::Approx(3.0));
+}
+
+TEST_CASE("versions: the normal loop (forward, backward, step, next forward) is unaffected") {
+  tg::manual_seed(3);
+  tg::LSTM lstm(4, 8);
+  tg::Linear head(8, 5);
+  std::vector<Tensor> params = lstm.parameters();
+  for (const auto& p : head.parameters()) params.push_back(p);
+  tg::Adam adam(params, {0.01});
+  const Tensor x = Tensor::constant(tg::randn<float>({6, 2, 4}));  // [T, B, I]
+  const tg::IdTensor y = xt::xarray<std::int64_t>(xt::zeros<std::int64_t>({12}));
+  float first = 0, last = 0;
+  for (int step = 0; step < 20; ++step) {
+    Tensor logits = head(tg::reshape(lstm(x).output, {12, 8}));
+    Tensor loss = tg::cross_entropy(logits, y);
+    CHECK_NOTHROW(loss.backward());
+    adam.step();
+    adam.zero_grad();
+    (step == 0 ? first : last) = loss.item();
+  }
+  CHECK(last < first);  // it trains
+}
+
+// ===== the engine hands dy on =====
+
+TEST_CASE("op contract: dy handed on to several inputs, to one input twice, and past a retained gradient") {
+  TensorD x = TensorD::param({1.0, 2.0});
+  TensorD h = x * 3.0;  // non-leaf
+  h.retain_grad();
+  TensorD s = tg::add(h, h);  // the same input twice: the first copies dy, the second adds
+  TensorD r = tg::reshape(s, {2, 1});
+  tg::sum(r * r).backward();  // d/ds = 2 s = 4 h = 12 x
+  CHECK(h.grad().value()(0) == doctest::Approx(24.0));  // dL/dh = 2 * 12 x
+  CHECK(h.grad().value()(1) == doctest::Approx(48.0));
+  CHECK(x.grad().value()(0) == doctest::Approx(72.0));  // dL/dx = 3 dL/dh
+  CHECK(x.grad().value()(1) == doctest::Approx(144.0));
+}
+
+TEST_CASE("op contract: a node owns its inputs; a graph whose handles were all dropped still differentiates") {
+  TensorD w = tgtest::param({3, 2});
+  TensorD loss;
+  {
+    const TensorD x = tgtest::param({4, 2});
+    const TensorD b = tgtest::param({3});
+    loss = tg::sum(tg::tanh(tg::linear(x, w, b)) * tg::sigmoid(tg::linear(x, w)));
+  }  // x, b and every intermediate handle are gone: only the nodes hold them
+  loss.backward();
+  CHECK(w.grad().defined());
+}
+
+// ===== re-entrant backward =====
+
+namespace {
+
+// A new leaf that requires grad, with t's value.
+TensorD leaf_copy(const tg::TensorImpl<double>& t) {
+  return TensorD::param(xt::xarray<double>(xt::adapt(t.value.data(), tg::numel(t.shape), xt::no_ownership(), t.shape)));
+}
+
+// y = tanh(x W^T), computed without recording and recomputed in its own backward with a
+// nested forward and backward: the shape of checkpointing. Written as library ops are.
+TensorD recomputed_tanh_linear(const TensorD& x, const TensorD& w) {
+  TensorD y;
+  {
+    tg::NoGradGuard no_grad;
+    y = tg::tanh(tg::linear(x, w));
+  }
+  auto out = tg::detail::new_output<double>("recomputed_tanh_linear", y.shape());
+  std::copy_n(y.data(), y.numel(), out->value.data());
+  using tg::detail::input_bit;
+  return tg::detail::finish<double>(
+      "recomputed_tanh_linear", out, {tg::detail::impl_ptr(x), tg::detail::impl_ptr(w)}, {input_bit(0) | input_bit(1)},
+      [](const tg::detail::Grad<double>& g) {
+        // Rebuild the graph from detached copies (leaves of a nested graph), then backward it.
+        TensorD xd = leaf_copy(g.in(0)), wd = leaf_copy(g.in(1));
+        TensorD yd = tg::tanh(tg::linear(xd, wd));
+        CHECK(tg::tape_stats().nodes == 2);  // the nested graph is on a tape of its own
+        xt::xarray<double> seed = xt::adapt(g.dy(), tg::numel(g.out().shape), xt::no_ownership(), g.out().shape);
+        yd.backward(seed);
+        for (std::size_t k = 0; k < 2; ++k) {
+          if (!g.needs(k)) continue;
+          const TensorD d = (k == 0 ? xd : wd).grad();
+          double* acc = g.in(k).grad_acc();
+          for (std::size_t i = 0; i < d.numel(); ++i) acc[i] += d.data()[i];
+        }
+      });
+}
+
+}  // namespace
+
+TEST_CASE("op contract: a backward may run a nested forward and backward (re-entrant), gradcheck") {
+  tg::manual_seed(11);
+  const tg::GradcheckFn f = [](const std::vector<TensorD>& in) {
+    // The outer graph reads w too, and its linear stages w's gradient (Note [deferred weight
+    // gradients]) while the nested backward adds into it.
+    const TensorD h = recomputed_tanh_linear(tg::linear(in[0], in[1]), in[1]);  // [4, 3]
+    return tg::sigmoid(tg::linear(h, in[2])) * tg::linear(in[0], in[1]);
+  };
+  CHECK_GRADCHECK(f, (std::vector<TensorD>{tgtest::param({4, 3}), tgtest::param({3, 3}), tgtest::param({3, 3})}));
+  CHECK(tg::tape_stats().nodes == 0);
+}
+
+TEST_CASE("op contract: a nested backward leaves the outer graph intact under retain_graph") {
+  TensorD x = tgtest::param({2, 2});
+  TensorD w = tgtest::param({2, 2});
+  TensorD loss = tg::sum(recomputed_tanh_linear(x, w) * 2.0);
+  loss.backward(/*retain_graph=*/true);
+  const xt::xarray<double> once = w.grad().to_xarray();
+  loss.backward();  // the same graph again: the gradients double
+  tgtest::check_close(w.grad().value(), xt::xarray<double>(2.0 * once));
+  CHECK(tg::tape_stats().nodes == 0);
+}
