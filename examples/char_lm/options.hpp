@@ -55,8 +55,14 @@ struct SampleOptions {
 struct EvalOptions {
   std::string checkpoint = "char_lm.safetensors";
   std::string data;
+  std::string part = "all";  // all | first-half | second-half of the evaluated text
   bool json = false;
   int threads = 1;
+  // Dynamic evaluation (dynamic_eval.hpp); --dynamic-tune implies --dynamic.
+  bool dynamic = false, dynamic_tune = false;
+  double dynamic_lr = 1e-4, dynamic_decay = 0.002;
+  std::size_t dynamic_block = 50, dynamic_stats = 65536;
+  std::set<std::string> given;  // the flags given on the command line
 };
 
 int run_train(const TrainOptions& o);
