@@ -90,7 +90,7 @@ void add_eval(CLI::App& app, EvalOptions& o) {
   auto* e = app.add_subcommand("eval", "Validation loss of a checkpoint");
   e->add_option("--checkpoint", o.checkpoint, "checkpoint path");
   e->add_option("--data", o.data, "text to evaluate on (default: the checkpoint's validation split; a file "
-                                  "given here is evaluated whole)");
+                                  "given here is evaluated whole, or the half --part names)");
   e->add_option("--part", o.part, "evaluate all of the text, or its first or second half (each read from a zero state)")
       ->check(CLI::IsMember({"all", "first-half", "second-half"}));
   e->add_option("--threads", o.threads, "BLAS threads (capped at the number of cores)")

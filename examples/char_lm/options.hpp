@@ -60,8 +60,8 @@ struct EvalOptions {
   int threads = 1;
   // Dynamic evaluation (dynamic_eval.hpp); --dynamic-tune implies --dynamic.
   bool dynamic = false, dynamic_tune = false;
-  double dynamic_lr = 1e-4, dynamic_decay = 0.002;
-  std::size_t dynamic_block = 50, dynamic_stats = 65536;
+  double dynamic_lr = 5e-5, dynamic_decay = 0.001;
+  std::size_t dynamic_block = 20, dynamic_stats = 65536;
   std::set<std::string> given;  // the flags given on the command line
 };
 

@@ -189,7 +189,7 @@ int run_eval(const EvalOptions& o) {
   // "val_loss" (the static loss) whatever was evaluated (scripts parse it); "evaluated" says what that was.
   nlohmann::json j{{"val_loss", nats}, {"val_bpc", bpc}, {"evaluated", text.evaluated}};
   if (part != "all") j["part"] = part;
-  const std::string label = text.what + (part == "all" ? "" : ", " + part);
+  const std::string label = text.what + (part == "all" ? "" : part == "first-half" ? ", first half" : ", second half");
   if (!o.json) std::printf("%s: %zu characters, %.4f nats/char, %.4f bits/char\n", label.c_str(), ids.size(), nats, bpc);
   if (o.dynamic || o.dynamic_tune) j["dynamic"] = run_dynamic(m, o, text, ids, nats, seconds);
   if (o.json) std::printf("%s\n", j.dump().c_str());
