@@ -19,10 +19,10 @@ constexpr float kEpsilon = 2e-5f;         // ε, Krause's
 constexpr double kLrGrid[] = {1e-5, 2e-5, 5e-5, 1e-4, 2e-4, 5e-4, 1e-3};
 constexpr double kDecayGrid[] = {0.0, 0.001, 0.002, 0.005, 0.01, 0.02};
 
-// Note [adapted weights]: dynamic evaluation is the one place outside an optimizer where
-// char_lm writes parameter values, and every write goes through AdaptedWeights::values().
-// The trained values θ₀ are copied at construction and written back by the destructor, so
-// the model leaves a pass (finished, interrupted or failed) as it entered it.
+// Note [adapted weights]: every write dynamic evaluation makes into parameter values goes
+// through AdaptedWeights::values(). The trained values θ₀ are copied at construction and
+// written back by the destructor, so the model leaves a pass (finished, interrupted or
+// failed) as it entered it, and the next pass (a --dynamic-tune grid point) starts from θ₀.
 class AdaptedWeights {
  public:
   explicit AdaptedWeights(CharLM& model) : params_(model.parameters()) {
