@@ -3,8 +3,8 @@
 //   char_lm sample --checkpoint PATH [--length N] ...       prints generated text
 //   char_lm eval   --checkpoint PATH [--data FILE]          validation loss in nats and bits/char
 //                  [--dynamic | --dynamic-tune] ...         and with dynamic evaluation
-// Exit codes: 0 success, 2 bad input or usage, 3 training diverged, 4 an I/O or environment
-// failure, 128 + N after signal N stopped training, 1 internal errors only.
+// Exit codes: 0 success, 2 bad input or usage, 3 training (or eval --dynamic) diverged, 4 an
+// I/O or environment failure, 128 + N after signal N stopped training, 1 internal errors only.
 #include <cstdio>
 #include <iostream>
 #include <memory>

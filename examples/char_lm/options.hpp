@@ -18,8 +18,9 @@ class EnvironmentError : public std::runtime_error {
   using std::runtime_error::runtime_error;
 };
 
-// Exit codes: 0 success, 1 internal errors only, 2 bad input or usage, 3 training diverged,
-// 4 an I/O or environment failure; 128 + N when signal N stopped training (after its save).
+// Exit codes: 0 success, 1 internal errors only, 2 bad input or usage, 3 training (or eval
+// --dynamic) diverged, 4 an I/O or environment failure; 128 + N when signal N stopped training
+// (after its save).
 enum ExitCode { kOk = 0, kFailure = 1, kBadInput = 2, kDiverged = 3, kEnvironment = 4, kSignalBase = 128 };
 
 struct TrainOptions {
