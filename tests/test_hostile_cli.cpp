@@ -260,6 +260,29 @@ TEST_CASE("hostile char_lm: numbers are decimal, finite and in range, or exit 2 
   run_rows(rows);
 }
 
+TEST_CASE("hostile char_lm: eval --dynamic's flags are checked like the others, or exit 2 naming the flag") {
+  const std::string eval = kCharLM + " eval --checkpoint good.safetensors --data corpus.txt ";
+  std::vector<Row> rows;
+  const std::vector<std::pair<std::string, std::string>> bad = {
+      {"--dynamic-lr", "nan"},      {"--dynamic-lr", "-1e-4"},     {"--dynamic-lr", "inf"},
+      {"--dynamic-lr", "1e400"},    {"--dynamic-decay", "-0.1"},   {"--dynamic-decay", "1.5"},
+      {"--dynamic-decay", "nan"},   {"--dynamic-block", "0"},      {"--dynamic-block", "-20"},
+      {"--dynamic-block", "0x14"},  {"--dynamic-stats", "0"},      {"--dynamic-stats", "1e5"},
+      {"--part", "middle"}};
+  for (const auto& [flag, value] : bad)
+    rows.push_back({"eval " + flag + " " + value, plain(eval + "--dynamic " + flag + " '" + value + "'"), 2, {flag, value}});
+  rows.push_back({"--dynamic-lr without --dynamic", plain(eval + "--dynamic-lr 1e-4"), 2, {"--dynamic-lr", "needs --dynamic"}});
+  rows.push_back({"--dynamic-block without --dynamic", plain(eval + "--dynamic-block 5"), 2, {"--dynamic-block", "needs --dynamic"}});
+  rows.push_back({"--dynamic-tune with --part", plain(eval + "--dynamic-tune --part first-half"), 2,
+                  {"--part", "conflicts with --dynamic-tune"}});
+  rows.push_back({"--dynamic-tune with --dynamic-lr", plain(eval + "--dynamic-tune --dynamic-lr 1e-4"), 2,
+                  {"--dynamic-lr", "conflicts with --dynamic-tune"}});
+  rows.push_back({"--dynamic-block longer than the training split", plain(eval + "--dynamic --dynamic-block 100000"), 2,
+                  {"--dynamic-block", "training split"}});
+  rows.push_back({"a step size that diverges", plain(eval + "--dynamic --dynamic-lr 1e30"), 3, {"diverged", "--dynamic-lr"}});
+  run_rows(rows);
+}
+
 TEST_CASE("hostile char_lm: leading zeros are decimal, in flags and in metadata") {
   tgtest::TempDir dir;
   fs::copy_file(fixture().corpus, dir.file("corpus.txt"));

@@ -8,13 +8,6 @@
 namespace charlm {
 namespace {
 
-// One column of ids as a [T, 1] id tensor.
-tg::IdTensor column(const std::vector<int>& ids, std::size_t begin, std::size_t end) {
-  xt::xarray<int> x = xt::xarray<int>::from_shape({end - begin, 1});
-  std::copy(ids.begin() + long(begin), ids.begin() + long(end), x.begin());
-  return x;
-}
-
 // Draws an id from logits [V] at `temperature` among the top_k likeliest, and among those the
 // fewest whose probabilities add up to top_p (nucleus sampling; 1 keeps them all).
 int draw(const float* logits, std::size_t V, const SamplingOptions& s) {
@@ -46,6 +39,12 @@ int draw(const float* logits, std::size_t V, const SamplingOptions& s) {
 
 }  // namespace
 
+tg::IdTensor stream_column(const std::vector<int>& ids, std::size_t begin, std::size_t end) {
+  xt::xarray<int> x = xt::xarray<int>::from_shape({end - begin, 1});  // [T, 1]
+  std::copy(ids.begin() + long(begin), ids.begin() + long(end), x.begin());
+  return x;
+}
+
 double evaluate(const CharLM& model, const std::vector<int>& ids, std::size_t block,
                 const std::function<bool()>& stop) {
   if (ids.size() < 2) throw std::invalid_argument("evaluation needs at least 2 characters");
@@ -56,9 +55,9 @@ double evaluate(const CharLM& model, const std::vector<int>& ids, std::size_t bl
   for (std::size_t s = 0; s < n; s += block) {
     if (stop && stop()) throw Interrupted();
     const std::size_t e = std::min(n, s + block);
-    const tg::Tensor logits = model.forward(column(ids, s, e), state);  // [T, 1, V]
+    const tg::Tensor logits = model.forward(stream_column(ids, s, e), state);  // [T, 1, V]
     // cross_entropy is a mean over the block; weight it by the block's length.
-    total += double(tg::cross_entropy(logits, column(ids, s + 1, e + 1)).item()) * double(e - s);
+    total += double(tg::cross_entropy(logits, stream_column(ids, s + 1, e + 1)).item()) * double(e - s);
   }
   return total / double(n);
 }

@@ -21,6 +21,9 @@ class Interrupted : public std::runtime_error {
 double evaluate(const CharLM& model, const std::vector<int>& ids, std::size_t block = 1024,
                 const std::function<bool()>& stop = {});
 
+// ids[begin, end) as one stream: a [end - begin, 1] id tensor.
+tg::IdTensor stream_column(const std::vector<int>& ids, std::size_t begin, std::size_t end);
+
 struct SamplingOptions {
   std::size_t length = 500;  // characters per sample
   double temperature = 1.0;  // 0 is greedy

@@ -48,6 +48,9 @@ constexpr RealRange kValFraction{0, 0.999999, true};
 constexpr RealRange kTemperature{0, 1e6, false};
 constexpr RealRange kTopP{0, 1, true};                      // sample --top-p, in (0, 1]
 constexpr WholeRange kSamples{1, 1024};                     // sample --num-samples
+constexpr RealRange kDynamicLr{0, std::numeric_limits<double>::max(), false};  // 0: the static loss
+constexpr RealRange kDynamicDecay{0, 1, false};
+constexpr WholeRange kDynamicStats{1, std::uint64_t(1) << 62};  // then at most the training split
 }  // namespace limits
 
 }  // namespace charlm

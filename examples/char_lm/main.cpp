@@ -2,8 +2,9 @@
 //   char_lm train  [--data FILE] [--cell lstm|gru|rnn] ...   trains, validates, checkpoints
 //   char_lm sample --checkpoint PATH [--length N] ...       prints generated text
 //   char_lm eval   --checkpoint PATH [--data FILE]          validation loss in nats and bits/char
-// Exit codes: 0 success, 2 bad input or usage, 3 training diverged, 4 an I/O or environment
-// failure, 128 + N after signal N stopped training, 1 internal errors only.
+//                  [--dynamic | --dynamic-tune] ...         and with dynamic evaluation
+// Exit codes: 0 success, 2 bad input or usage, 3 training (or eval --dynamic) diverged, 4 an
+// I/O or environment failure, 128 + N after signal N stopped training, 1 internal errors only.
 #include <cstdio>
 #include <iostream>
 #include <memory>
@@ -89,10 +90,29 @@ void add_eval(CLI::App& app, EvalOptions& o) {
   auto* e = app.add_subcommand("eval", "Validation loss of a checkpoint");
   e->add_option("--checkpoint", o.checkpoint, "checkpoint path");
   e->add_option("--data", o.data, "text to evaluate on (default: the checkpoint's validation split; a file "
-                                  "given here is evaluated whole)");
+                                  "given here is evaluated whole, or the half --part names)");
+  e->add_option("--part", o.part, "evaluate all of the text, or its first or second half (each read from a zero state)")
+      ->check(CLI::IsMember({"all", "first-half", "second-half"}));
   e->add_option("--threads", o.threads, "BLAS threads (capped at the number of cores)")
       ->transform(whole_flag(lim::kThreads));
   e->add_flag("--json", o.json, "end with one JSON line");
+  e->add_flag("--dynamic", o.dynamic, "also dynamic evaluation: a gradient step on each segment after scoring it "
+                                      "(the checkpoint is not changed)");
+  e->add_flag("--dynamic-tune", o.dynamic_tune, "dynamic evaluation with --dynamic-lr and --dynamic-decay searched on "
+                                                "the text's first half, reported on its second half");
+  e->add_option("--dynamic-lr", o.dynamic_lr, "dynamic evaluation's step size eta (RMS-normalised; 0: the static loss)")
+      ->transform(real_flag(lim::kDynamicLr));
+  e->add_option("--dynamic-decay", o.dynamic_decay, "dynamic evaluation's decay lambda toward the trained weights")
+      ->transform(real_flag(lim::kDynamicDecay));
+  e->add_option("--dynamic-block", o.dynamic_block, "dynamic evaluation's segment length n (one step per segment)")
+      ->transform(whole_flag(lim::kBlock));
+  e->add_option("--dynamic-stats", o.dynamic_stats, "training characters read for the gradient RMS statistics "
+                                                    "(at most the training split)")
+      ->transform(whole_flag(lim::kDynamicStats));
+  e->callback([e, &o] {
+    for (const auto* opt : e->get_options())
+      if (opt->count() > 0) o.given.insert(opt->get_name());
+  });
 }
 
 // The one line on stderr: control characters as \xNN (a message may quote input), at most
@@ -141,6 +161,8 @@ int main(int argc, char** argv) {
     return fail(std::string("char_lm: ") + e.what(), kBadInput);
   } catch (const Utf8Error& e) {
     return fail(std::string("char_lm: ") + e.what(), kBadInput);
+  } catch (const tg::NonFiniteError& e) {  // eval --dynamic with too large a step size
+    return fail(std::string("char_lm: ") + e.what(), kDiverged);
   } catch (const EnvironmentError& e) {
     return fail(std::string("char_lm: ") + e.what(), kEnvironment);
   } catch (const tg::FileIoError& e) {  // the system's failure, not the file's content

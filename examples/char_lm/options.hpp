@@ -18,8 +18,9 @@ class EnvironmentError : public std::runtime_error {
   using std::runtime_error::runtime_error;
 };
 
-// Exit codes: 0 success, 1 internal errors only, 2 bad input or usage, 3 training diverged,
-// 4 an I/O or environment failure; 128 + N when signal N stopped training (after its save).
+// Exit codes: 0 success, 1 internal errors only, 2 bad input or usage, 3 training (or eval
+// --dynamic) diverged, 4 an I/O or environment failure; 128 + N when signal N stopped training
+// (after its save).
 enum ExitCode { kOk = 0, kFailure = 1, kBadInput = 2, kDiverged = 3, kEnvironment = 4, kSignalBase = 128 };
 
 struct TrainOptions {
@@ -55,8 +56,14 @@ struct SampleOptions {
 struct EvalOptions {
   std::string checkpoint = "char_lm.safetensors";
   std::string data;
+  std::string part = "all";  // all | first-half | second-half of the evaluated text
   bool json = false;
   int threads = 1;
+  // Dynamic evaluation (dynamic_eval.hpp); --dynamic-tune implies --dynamic.
+  bool dynamic = false, dynamic_tune = false;
+  double dynamic_lr = 5e-5, dynamic_decay = 0.001;
+  std::size_t dynamic_block = 20, dynamic_stats = 65536;
+  std::set<std::string> given;  // the flags given on the command line
 };
 
 int run_train(const TrainOptions& o);

@@ -1,11 +1,16 @@
 #pragma once
 // What training tells the user: a live progress line (a \r-updated line on a terminal, plain
 // periodic lines otherwise), the CSV log, and the loss-curve SVG drawn from that log.
+#include <chrono>
 #include <cstdio>
 #include <optional>
 #include <string>
 
 namespace charlm {
+
+// The clock of every reported time (training, validation, eval).
+using Clock = std::chrono::steady_clock;
+inline double seconds_since(Clock::time_point t) { return std::chrono::duration<double>(Clock::now() - t).count(); }
 
 struct ReportRow {
   std::size_t step = 0;

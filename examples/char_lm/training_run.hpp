@@ -21,9 +21,6 @@
 
 namespace charlm {
 
-using Clock = std::chrono::steady_clock;
-inline double seconds_since(Clock::time_point t) { return std::chrono::duration<double>(Clock::now() - t).count(); }
-
 class TrainingRun {
  public:
   explicit TrainingRun(const TrainOptions& options);
