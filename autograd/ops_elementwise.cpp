@@ -94,26 +94,26 @@ TensorT<T> sub(const TensorT<T>& a, const TensorT<T>& b) {
   // d(a-b)/da = dy (passes_dy), d(a-b)/db = -dy
   return detail::finish<T>("sub", out, {detail::impl_ptr(a), detail::impl_ptr(b)}, {0, detail::input_bit(0)},
                            [](const detail::Grad<T>& g) {
-                             if (g.needs(1))
-                               backprop_binary(g.in(1), g.dy(), g.out().shape, g.dy(), g.out().shape,
-                                               [](T d, T) { return -d; });
-                           });
+    if (g.needs(1))
+      backprop_binary(g.in(1), g.dy(), g.out().shape, g.dy(), g.out().shape, [](T d, T) { return -d; });
+  });
 }
 
 template <class T>
 TensorT<T> mul(const TensorT<T>& a, const TensorT<T>& b) {
-  auto out = binary_forward("mul", a, b, [](T u, T v) { return u * v; });
+  auto out = binary_forward("mul", a, b, [](T u, T v) { return u * v; });  // checks the shapes
   // da reads b and db reads a: each is saved only when the other takes a gradient
   const detail::TensorSet saves = (b.requires_grad() ? detail::input_bit(0) : 0) |
                                   (a.requires_grad() ? detail::input_bit(1) : 0);
   return detail::finish<T>("mul", out, {detail::impl_ptr(a), detail::impl_ptr(b)}, {saves},
                            [](const detail::Grad<T>& g) {
-                             auto times = [](T d, T v) { return d * v; };
-                             const TensorImpl<T>&A = g.in(0), &B = g.in(1);
-                             // da = dy * b, db = dy * a
-                             if (g.needs(0)) backprop_binary(g.in(0), g.dy(), g.out().shape, B.value.data(), B.shape, times);
-                             if (g.needs(1)) backprop_binary(g.in(1), g.dy(), g.out().shape, A.value.data(), A.shape, times);
-                           });
+    auto times = [](T d, T v) { return d * v; };
+    const TensorImpl<T>& A = g.in(0);
+    const TensorImpl<T>& B = g.in(1);
+    // da = dy * b, db = dy * a, each summed over the dims broadcasting expanded
+    if (g.needs(0)) backprop_binary(g.in(0), g.dy(), g.out().shape, B.value.data(), B.shape, times);
+    if (g.needs(1)) backprop_binary(g.in(1), g.dy(), g.out().shape, A.value.data(), A.shape, times);
+  });
 }
 
 template <class T>

@@ -213,6 +213,16 @@ TEST_CASE("mul: gradcheck, both operands the same tensor") {
   CHECK_GRADCHECK(f, inputs);
 }
 
+TEST_CASE("mul, div: gradcheck with one constant operand, each side (only the other side's value is saved)") {
+  tg::manual_seed(5);
+  const TensorD k = TensorD::constant(tg::uniform<double>({3, 4}, 0.5, 2.0));
+  const tg::GradcheckFn left = [k](const std::vector<TensorD>& in) { return in[0] * k + k / in[0]; };
+  const tg::GradcheckFn right = [k](const std::vector<TensorD>& in) { return k * in[0] + in[0] / k; };
+  const std::vector<TensorD> inputs = {tgtest::param({3, 4}, 0.5, 2.0)};
+  CHECK_GRADCHECK(left, inputs);
+  CHECK_GRADCHECK(right, inputs);
+}
+
 TEST_CASE("div: a constant operand gets no gradient, the parameter still does") {
   TensorD a = TensorD::param({1.0, 2.0});
   const TensorD b = TensorD::constant({4.0, 0.5});
