@@ -117,6 +117,8 @@ void end_sweep(Tape&& swept, bool retain_graph) {
 bool is_grad_enabled() { return grad_enabled; }
 NoGradGuard::NoGradGuard() : previous_(grad_enabled) { grad_enabled = false; }
 NoGradGuard::~NoGradGuard() { grad_enabled = previous_; }
+EnableGradGuard::EnableGradGuard() : previous_(grad_enabled) { grad_enabled = true; }
+EnableGradGuard::~EnableGradGuard() { grad_enabled = previous_; }
 
 bool is_anomaly_enabled() { return anomaly_enabled; }
 void set_anomaly_enabled(bool on) { anomaly_enabled = on; }
@@ -169,13 +171,16 @@ void record(Node&& node) {
   tape.nodes.push_back(std::move(node));
 }
 
-void backward_from(ImplBase& root, bool retain_graph) {
+namespace {
+
+// Sweeps the thread's tape from node `last` down to node 0 (the roots' gradients are seeded).
+void sweep_from(std::size_t last, bool retain_graph) {
   // Note [op contract]: the swept graph leaves the thread's tape, so a backward that records
   // (a nested forward and backward) does so on a fresh tape of its own.
   Tape swept = std::exchange(tape, Tape());
   flush_deferred_grads();  // an enclosing sweep's staged rows, so that a failure here drops only ours
   try {
-    for (std::size_t i = root.tape_index + 1; i-- > 0;) {
+    for (std::size_t i = last + 1; i-- > 0;) {
       Node& n = swept.nodes[i];
       if (!n.out->has_grad()) continue;  // no gradient reached this node
       if (n.stale) throw std::logic_error(stale_message(n));
@@ -195,6 +200,49 @@ void backward_from(ImplBase& root, bool retain_graph) {
     throw;
   }
   end_sweep(std::move(swept), retain_graph);
+}
+
+}  // namespace
+
+void backward_from(ImplBase& root, bool retain_graph) { sweep_from(root.tape_index, retain_graph); }
+
+const Node* CapturedGraph::outside_input() const {
+  for (const Node& n : nodes)
+    if (n.stale) return &n;
+  return nullptr;
+}
+
+CapturedGraph capture(const std::function<void()>& f) {
+  Tape outer = std::exchange(tape, Tape());
+  try {
+    f();
+  } catch (...) {
+    tape = std::move(outer);  // what f recorded is released
+    throw;
+  }
+  CapturedGraph graph{std::move(tape.nodes), tape.epoch};
+  tape = std::move(outer);
+  return graph;
+}
+
+void backward_captured(CapturedGraph&& graph, const std::vector<const ImplBase*>& roots) {
+  std::size_t last = 0;
+  bool any = false;
+  for (const ImplBase* r : roots)
+    if (!r->is_leaf && r->tape_epoch == graph.epoch) {
+      last = std::max(last, r->tape_index);
+      any = true;
+    }
+  Tape outer = std::exchange(tape, Tape());
+  tape.nodes = std::move(graph.nodes);
+  tape.epoch = graph.epoch;
+  try {
+    if (any) sweep_from(last, false);
+  } catch (...) {
+    tape = std::move(outer);
+    throw;
+  }
+  tape = std::move(outer);
 }
 
 }  // namespace detail

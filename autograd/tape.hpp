@@ -26,6 +26,19 @@ class NoGradGuard {
   bool previous_;
 };
 
+// Turns gradient mode on for a scope, inside a NoGradGuard too (PyTorch's enable_grad):
+// checkpoint's recomputation records whatever mode its backward was called in.
+class EnableGradGuard {
+ public:
+  EnableGradGuard();
+  ~EnableGradGuard();
+  EnableGradGuard(const EnableGradGuard&) = delete;
+  EnableGradGuard& operator=(const EnableGradGuard&) = delete;
+
+ private:
+  bool previous_;
+};
+
 // Anomaly mode (off by default, per thread): every op's value, and every gradient backward
 // computes, is checked for NaN/Inf; the first offender throws NonFiniteError naming the op.
 bool is_anomaly_enabled();

@@ -13,3 +13,4 @@
 #include <tapegrad/layers/sequence.hpp>
 #include <tapegrad/layers/recurrent.hpp>
 #include <tapegrad/layers/tbptt.hpp>
+#include <tapegrad/layers/checkpointed_sequence.hpp>

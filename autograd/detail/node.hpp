@@ -42,9 +42,8 @@ class NodeInputs {
  public:
   void push_back(std::shared_ptr<ImplBase> p);
   std::size_t size() const { return n_; }
-  ImplBase* operator[](std::size_t k) const {  // null for an undefined optional input
-    return k < kInline ? inline_[k].get() : more_[k - kInline].get();
-  }
+  ImplBase* operator[](std::size_t k) const { return handle(k).get(); }  // null: an undefined optional input
+  const std::shared_ptr<ImplBase>& handle(std::size_t k) const { return k < kInline ? inline_[k] : more_[k - kInline]; }
 
  private:
   static constexpr std::size_t kInline = 4;
@@ -81,6 +80,20 @@ class TimeStepScope {
 long current_time_step();
 // " at time step t" when t >= 0, else "".
 std::string time_step_text(long t);
+
+// A graph recorded apart from the thread's tape: a checkpointed segment's (checkpoint.cpp).
+struct CapturedGraph {
+  std::vector<Node> nodes;
+  std::uint64_t epoch = 0;
+  // The first node that reads a non-leaf requiring grad from outside the graph, or null.
+  const Node* outside_input() const;
+};
+// Runs f with the calling thread recording on a fresh tape of its own, and returns what it
+// recorded; the thread's tape is as before afterwards (also when f throws).
+CapturedGraph capture(const std::function<void()>& f);
+// Backward over a captured graph whose roots' gradients the caller has seeded (roots may be
+// leaves: then there is nothing to sweep for them), then releases it.
+void backward_captured(CapturedGraph&& graph, const std::vector<const ImplBase*>& roots);
 
 std::uint64_t current_epoch();
 // Appends a node: sets out->tape_epoch/tape_index, the node's time step and the versions of

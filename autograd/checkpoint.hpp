@@ -1,0 +1,50 @@
+#pragma once
+// Gradient checkpointing (Chen et al. 2016): run a piece of the forward without keeping its
+// intermediates, and run it again during backward to rebuild them. Memory for a long
+// unrolled sequence becomes O(T/k + k) steps instead of O(T).
+//
+//   auto out = tg::checkpoint<float>([&](const std::vector<tg::Tensor>& in) {
+//     auto [h, c] = cell.step(x_t, in[0], in[1]);   // any ops, any parameters
+//     return std::vector<tg::Tensor>{h, c};
+//   }, {h, c});
+#include <functional>
+#include <vector>
+
+#include <tapegrad/autograd/tensor.hpp>
+
+namespace tg {
+
+template <class T>
+using CheckpointFn = std::function<std::vector<TensorT<T>>(const std::vector<TensorT<T>>&)>;
+
+struct CheckpointOptions {
+  // Off: the segment keeps its graph from the forward instead (the same computation, with
+  // the same segmentation and summation order, for testing and measuring).
+  bool recompute = true;
+};
+
+// Note [checkpoint]: returns fn(inputs), recording one node instead of fn's graph.
+// - fn sees each input as a leaf that shares the input's memory, and may use any parameter;
+//   gradients reach the inputs that require grad and every parameter fn uses.
+// - fn runs again inside backward(): whatever it captures by reference must still be alive
+//   then (capture tensors and small objects by value).
+// - fn must be deterministic given its inputs, the parameters and the library RNG: the RNG
+//   state fn started from is restored for the recomputation, then put back, so dropout masks
+//   replay identically.
+// - A non-leaf that requires grad but reaches fn other than through `inputs` (captured by the
+//   lambda, say) is std::logic_error: its gradient could not be passed on.
+// - An input written in place between the forward and the backward is std::logic_error at
+//   backward, as for any op (Note [versions]).
+// - It nests, it works under NoGradGuard (fn simply runs), and anomaly mode names the op
+//   inside fn that produced a NaN/Inf, in the forward and in the recomputation.
+// std::invalid_argument when fn returns no tensor or an undefined one, or an input is undefined.
+template <class T>
+std::vector<TensorT<T>> checkpoint(const CheckpointFn<T>& fn, const std::vector<TensorT<T>>& inputs,
+                                   const CheckpointOptions& options = {});
+
+extern template std::vector<TensorT<float>> checkpoint(const CheckpointFn<float>&, const std::vector<TensorT<float>>&,
+                                                       const CheckpointOptions&);
+extern template std::vector<TensorT<double>> checkpoint(const CheckpointFn<double>&,
+                                                        const std::vector<TensorT<double>>&, const CheckpointOptions&);
+
+}  // namespace tg

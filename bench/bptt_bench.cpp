@@ -1,0 +1,126 @@
+// tapegrad_bptt_bench: full BPTT over one long sequence, with and without checkpointing.
+//   Config S: Embedding(V=65, E=64) -> LSTM(H=128) -> Linear(128, 65) -> cross-entropy, B=32,
+//   random tokens, Adam lr 2e-3. One iteration = forward over all T steps, the loss, backward
+//   through all of them (no truncation), an Adam step.
+// Run each configuration in its own process: the peak RSS (ru_maxrss) is per process.
+//   tapegrad_bptt_bench --steps 10000 --mode plain
+//   tapegrad_bptt_bench --steps 100000 --mode checkpoint --budget-mib 256
+#include <sys/resource.h>
+
+#include <algorithm>
+#include <chrono>
+#include <iostream>
+#include <vector>
+
+#include <CLI/CLI.hpp>
+#include <xtensor/xview.hpp>
+#include <nlohmann/json.hpp>
+
+#include <tapegrad/tapegrad.hpp>
+
+namespace {
+
+constexpr std::size_t V = 65, B = 32, E = 64, H = 128;
+
+double peak_rss_mib() {
+  rusage u{};
+  getrusage(RUSAGE_SELF, &u);
+  return double(u.ru_maxrss) / 1024.0;  // KiB on Linux
+}
+
+struct Model {
+  tg::Embedding embed{V, E};
+  tg::LSTM lstm{E, H};
+  tg::Linear head{H, V};
+  std::vector<tg::Tensor> parameters() const {
+    std::vector<tg::Tensor> ps = embed.parameters();
+    for (const auto& p : lstm.parameters()) ps.push_back(p);
+    for (const auto& p : head.parameters()) ps.push_back(p);
+    return ps;
+  }
+  // The summed cross-entropy of steps ids [k, B, 2] (input id, target id) from `state` (h, c).
+  tg::SegmentOutput<float> run(const tg::IdTensor& ids, const std::vector<tg::Tensor>& state) const {
+    const std::size_t k = ids.shape()[0];
+    const xt::xarray<std::int64_t> in = xt::view(ids.array(), xt::all(), xt::all(), 0);       // [k, B]
+    const xt::xarray<std::int64_t> target = xt::view(ids.array(), xt::all(), xt::all(), 1);   // [k, B]
+    const auto out = lstm(embed(tg::IdTensor(in)), {state});                                 // [k, B, H]
+    const tg::Tensor logits = head(tg::reshape(out.output, {k * B, H}));                     // [k B, V]
+    const xt::xarray<std::int64_t> flat = xt::reshape_view(target, {k * B});
+    const tg::Tensor loss = tg::cross_entropy(logits, tg::IdTensor(flat)) * float(k * B);    // a sum
+    return {loss, out.state[0]};
+  }
+};
+
+}  // namespace
+
+int main(int argc, char** argv) {
+  std::size_t steps = 1000, segment = 0, iterations = 1;
+  double budget_mib = 0;
+  std::string mode = "checkpoint";
+  int threads = 1;
+  bool json = false;
+  CLI::App app{"tapegrad_bptt_bench: full BPTT over one sequence, plain or checkpointed"};
+  app.add_option("--steps", steps, "sequence length T")->check(CLI::Range(std::size_t(1), std::size_t(10'000'000)));
+  app.add_option("--mode", mode, "plain (one graph over all T steps) or checkpoint")
+      ->check(CLI::IsMember({"plain", "checkpoint"}));
+  app.add_option("--budget-mib", budget_mib, "checkpoint: the memory budget that sets the segment length")
+      ->check(CLI::Range(1.0, 1e6));
+  app.add_option("--segment", segment, "checkpoint: a fixed segment length instead of a budget")
+      ->check(CLI::Range(std::size_t(1), std::size_t(10'000'000)));
+  app.add_option("--iterations", iterations, "timed iterations after one warm-up")->check(CLI::Range(1, 100));
+  app.add_option("--threads", threads, "BLAS threads")->check(CLI::Range(1, 256));
+  app.add_flag("--json", json, "print one JSON line");
+  try {
+    app.parse(argc, argv);
+    if (mode == "checkpoint" && (budget_mib > 0) == (segment > 0))
+      throw CLI::ValidationError("--mode checkpoint", "needs exactly one of --budget-mib and --segment");
+  } catch (const CLI::Success& e) {
+    return app.exit(e);
+  } catch (const CLI::Error& e) {
+    std::cerr << "tapegrad_bptt_bench: " << e.what() << "\n";
+    return 2;
+  }
+  tg::set_num_threads(threads);
+  tg::manual_seed(0);
+  const Model model;
+  tg::Adam adam(model.parameters(), {2e-3});
+  const xt::xarray<double> u = tg::uniform<double>({steps, B, 2}, 0, double(V));
+  const tg::IdTensor ids(xt::xarray<std::int64_t>(xt::cast<std::int64_t>(xt::floor(u))));  // [T, B, 2]
+  const auto fn = [&model](const tg::IdTensor& i, const std::vector<tg::Tensor>& s) { return model.run(i, s); };
+  std::size_t k = steps, graph_bytes = 0;
+  double loss = 0;
+  std::vector<double> seconds;
+  for (std::size_t it = 0; it <= iterations; ++it) {  // iteration 0 warms up
+    const auto t0 = std::chrono::steady_clock::now();
+    const std::vector<tg::Tensor> state = model.lstm.initial_state(B)[0];  // h, c [B, H]
+    tg::Tensor total;
+    if (mode == "plain") {
+      total = model.run(ids, state).loss;
+    } else {
+      const tg::SegmentLength length = segment ? tg::SegmentLength::steps(segment)
+                                               : tg::SegmentLength::memory(std::size_t(budget_mib * 1024 * 1024));
+      auto run = tg::run_checkpointed<float>(ids, state, fn, length);
+      total = run.loss;
+      k = run.segment_steps;
+    }
+    graph_bytes = tg::tape_stats().recorded_bytes;
+    tg::Tensor mean = total / float(steps * B);
+    mean.backward();
+    adam.step();
+    adam.zero_grad();
+    loss = mean.item();
+    seconds.push_back(std::chrono::duration<double>(std::chrono::steady_clock::now() - t0).count());
+  }
+  seconds.erase(seconds.begin());
+  std::sort(seconds.begin(), seconds.end());
+  const double median = seconds[seconds.size() / 2];
+  const double tokens = double(steps * B);
+  const nlohmann::json out = {{"mode", mode}, {"steps", steps}, {"segment_steps", k}, {"threads", threads},
+                              {"budget_mib", budget_mib}, {"iterations", iterations},
+                              {"seconds_per_iteration", median}, {"us_per_token", 1e6 * median / tokens},
+                              {"tokens_per_s", tokens / median}, {"peak_rss_mib", peak_rss_mib()},
+                              {"graph_mib_after_forward", double(graph_bytes) / (1024.0 * 1024.0)}, {"loss", loss}};
+  if (json) std::cout << out.dump() << "\n";
+  else std::cout << out.dump(2) << "\n";
+  return 0;
+}
