@@ -4,12 +4,13 @@
 #include <tapegrad/autograd/checkpoint.hpp>
 
 #include <algorithm>
+#include <memory>
 #include <stdexcept>
 #include <string>
 
 #include <tapegrad/autograd/detail/op_helpers.hpp>
+#include <tapegrad/autograd/detail/rng_snapshot.hpp>
 #include <tapegrad/autograd/ops.hpp>
-#include <tapegrad/autograd/random.hpp>
 
 namespace tg {
 namespace {
@@ -19,7 +20,8 @@ template <class T>
 struct Segment {
   CheckpointFn<T> fn;
   bool recompute = true;
-  std::string rng;                      // the library RNG's state when fn first ran
+  // The library RNG's state when fn first ran, kept only when fn drew from it (dropout)
+  std::unique_ptr<detail::RngSnapshot> rng;
   std::vector<Shape> shapes;            // fn's outputs; the node's output is them end to end
   std::vector<std::uint64_t> versions;  // each input's version when fn first ran
   // recompute off: the forward's own graph, the leaves fn saw and what it returned
@@ -64,16 +66,24 @@ Run<T> run_segment(const CheckpointFn<T>& fn, const std::vector<std::shared_ptr<
   return r;
 }
 
-// Sets the library RNG to `state` for the lifetime of the guard, then puts the old one back.
+// Sets the library RNG to `state` for the lifetime of the guard (when there is one), then puts
+// the old one back.
 class RngReplay {
  public:
-  explicit RngReplay(const std::string& state) : resume_(rng_state()) { set_rng_state(state); }
-  ~RngReplay() { set_rng_state(resume_); }
+  explicit RngReplay(const detail::RngSnapshot* state) : active_(state != nullptr) {
+    if (!active_) return;
+    resume_ = detail::rng_snapshot();
+    detail::restore_rng(*state);
+  }
+  ~RngReplay() {
+    if (active_) detail::restore_rng(resume_);
+  }
   RngReplay(const RngReplay&) = delete;
   RngReplay& operator=(const RngReplay&) = delete;
 
  private:
-  std::string resume_;
+  bool active_;
+  detail::RngSnapshot resume_;
 };
 
 template <class T>
@@ -105,7 +115,7 @@ void segment_backward(detail::Node& n) {
   check_inputs_unchanged(n, seg);
   Run<T> r;
   if (seg.recompute) {
-    const RngReplay replay(seg.rng);  // dropout inside fn draws the same masks
+    const RngReplay replay(seg.rng.get());  // dropout inside fn draws the same masks
     const EnableGradGuard grad_on;
     r = run_segment(seg.fn, node_inputs<T>(n));
   } else {
@@ -155,10 +165,11 @@ std::vector<TensorT<T>> checkpoint(const CheckpointFn<T>& fn, const std::vector<
   auto seg = std::make_shared<Segment<T>>();
   seg->fn = fn;
   seg->recompute = options.recompute;
-  seg->rng = rng_state();
+  auto rng_before = std::make_unique<detail::RngSnapshot>(detail::rng_snapshot());
   std::vector<std::shared_ptr<TensorImpl<T>>> xs;
   for (const auto& x : inputs) xs.push_back(detail::impl_ptr(x));
   Run<T> r = run_segment(fn, xs);
+  if (detail::rng_snapshot() != *rng_before) seg->rng = std::move(rng_before);  // fn drew: replay it
   bool records = !r.graph.nodes.empty();  // fn differentiated something
   for (const auto& o : r.outputs) records = records || o.requires_grad();
   if (!records) return r.outputs;  // no gradient can flow: fn's outputs as they are

@@ -28,9 +28,9 @@ struct CheckpointOptions {
 //   gradients reach the inputs that require grad and every parameter fn uses.
 // - fn runs again inside backward(): whatever it captures by reference must still be alive
 //   then (capture tensors and small objects by value).
-// - fn must be deterministic given its inputs, the parameters and the library RNG: the RNG
-//   state fn started from is restored for the recomputation, then put back, so dropout masks
-//   replay identically.
+// - fn must be deterministic given its inputs, the parameters and the library RNG: when fn
+//   draws from the RNG (dropout), the state it started from is kept, restored for the
+//   recomputation and then put back, so dropout masks replay identically.
 // - A non-leaf that requires grad but reaches fn other than through `inputs` (captured by the
 //   lambda, say) is std::logic_error: its gradient could not be passed on.
 // - An input written in place between the forward and the backward is std::logic_error at

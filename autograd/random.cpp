@@ -7,6 +7,7 @@
 #include <stdexcept>
 
 #include <tapegrad/autograd/detail/buffer.hpp>
+#include <tapegrad/autograd/detail/rng_snapshot.hpp>
 
 namespace tg {
 namespace {
@@ -58,6 +59,20 @@ void set_rng_state(const std::string& state) {
   std::lock_guard<std::mutex> lock(generator().mutex);
   generator().engine = e;
 }
+
+namespace detail {
+
+RngSnapshot rng_snapshot() {
+  std::lock_guard<std::mutex> lock(generator().mutex);
+  return generator().engine;
+}
+
+void restore_rng(const RngSnapshot& snapshot) {
+  std::lock_guard<std::mutex> lock(generator().mutex);
+  generator().engine = snapshot;
+}
+
+}  // namespace detail
 
 double uniform01() {
   std::lock_guard<std::mutex> lock(generator().mutex);

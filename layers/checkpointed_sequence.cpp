@@ -6,9 +6,9 @@
 
 #include <tapegrad/autograd/checkpoint.hpp>
 #include <tapegrad/autograd/detail/node.hpp>
+#include <tapegrad/autograd/detail/rng_snapshot.hpp>
 #include <tapegrad/autograd/detail/tensor_impl.hpp>
 #include <tapegrad/autograd/ops.hpp>
-#include <tapegrad/autograd/random.hpp>
 
 namespace tg {
 namespace {
@@ -23,6 +23,9 @@ constexpr std::size_t kProbeSteps = 8;  // the segment recorded to measure one s
 constexpr std::size_t kFastSegmentBytes = std::size_t(8) << 20;
 // Backward holds a step's gradients beside its values: the recorded bytes count twice.
 constexpr std::size_t kBackwardFactor = 2;
+// A boundary keeps the state (the checkpoint's output) and a segment's bookkeeping: its node,
+// closure and views, about 1-2 KB; counted as 4 KB.
+constexpr std::size_t kSegmentOverheadBytes = 4096;
 
 // Rows [t0, t1) of ids along axis 0: [t1 - t0, ...].
 IdTensor rows(const IdTensor& ids, std::size_t t0, std::size_t t1) {
@@ -65,7 +68,7 @@ std::vector<TensorT<T>> checked_outputs(SegmentOutput<T>&& out, const std::vecto
 template <class T>
 std::size_t measured_step_bytes(const IdTensor& ids, const std::vector<TensorT<T>>& state, const SegmentFn<T>& fn) {
   const std::size_t steps = std::min(kProbeSteps, ids.shape()[0]);
-  const std::string rng = rng_state();
+  const detail::RngSnapshot rng = detail::rng_snapshot();
   std::size_t bytes = 0;
   try {
     const detail::CapturedGraph probe = detail::capture([&] {
@@ -74,10 +77,10 @@ std::size_t measured_step_bytes(const IdTensor& ids, const std::vector<TensorT<T
     });
     for (const auto& n : probe.nodes) bytes += n.out->value_bytes();
   } catch (...) {
-    set_rng_state(rng);
+    detail::restore_rng(rng);
     throw;
   }
-  set_rng_state(rng);
+  detail::restore_rng(rng);
   return (bytes + steps - 1) / steps;
 }
 
@@ -108,8 +111,12 @@ std::size_t segment_steps_for_budget(std::size_t bytes, std::size_t T, std::size
 }
 
 template <class T>
-CheckpointedRun<T> run_checkpointed(const IdTensor& ids, const std::vector<TensorT<T>>& state, const SegmentFn<T>& fn,
+CheckpointedRun<T> run_checkpointed(IdTensor all_ids, const std::vector<TensorT<T>>& state, const SegmentFn<T>& fn,
                                     const SegmentLength& length) {
+  // One copy of the ids (none when the caller moves them in), shared by the segments, which
+  // cut their rows only when they run: the ids are the one O(T) state besides the boundaries.
+  const auto shared = std::make_shared<const IdTensor>(std::move(all_ids));
+  const IdTensor& ids = *shared;
   if (!fn) throw std::invalid_argument("run_checkpointed: the segment function is empty");
   if (ids.shape().empty() || ids.shape()[0] == 0)
     throw std::invalid_argument("run_checkpointed: ids must be [T, ...] with T > 0, got shape " + to_string(ids.shape()));
@@ -120,8 +127,8 @@ CheckpointedRun<T> run_checkpointed(const IdTensor& ids, const std::vector<Tenso
   run.segment_steps = std::min(steps, length.value());
   if (length.is_budget()) {
     const std::size_t step = measured_step_bytes(ids, state, fn);
-    // A boundary keeps the state twice: the checkpoint's output and its views' inputs.
-    run.segment_steps = segment_steps_for_budget(length.value(), steps, kBackwardFactor * step, 2 * state_bytes(state));
+    run.segment_steps = segment_steps_for_budget(length.value(), steps, kBackwardFactor * step,
+                                                 state_bytes(state) + kSegmentOverheadBytes);
     if (run.segment_steps == 0)
       throw std::invalid_argument("run_checkpointed: a budget of " + std::to_string(length.value()) +
                                   " bytes does not fit one step (" + std::to_string(kBackwardFactor * step) +
@@ -130,8 +137,10 @@ CheckpointedRun<T> run_checkpointed(const IdTensor& ids, const std::vector<Tenso
   }
   std::vector<TensorT<T>> carried = state;
   for (std::size_t t0 = 0; t0 < steps; t0 += run.segment_steps) {
-    const IdTensor piece = rows(ids, t0, std::min(steps, t0 + run.segment_steps));
-    auto segment = [fn, piece](const std::vector<TensorT<T>>& in) { return checked_outputs(fn(piece, in), in); };
+    const std::size_t t1 = std::min(steps, t0 + run.segment_steps);
+    auto segment = [fn, shared, t0, t1](const std::vector<TensorT<T>>& in) {
+      return checked_outputs(fn(rows(*shared, t0, t1), in), in);
+    };
     std::vector<TensorT<T>> out = checkpoint<T>(segment, carried);
     run.loss = run.loss.defined() ? run.loss + reshape(out[0], run.loss.shape()) : out[0];
     carried.assign(out.begin() + 1, out.end());
@@ -141,9 +150,9 @@ CheckpointedRun<T> run_checkpointed(const IdTensor& ids, const std::vector<Tenso
   return run;
 }
 
-template CheckpointedRun<float> run_checkpointed(const IdTensor&, const std::vector<TensorT<float>>&,
-                                                 const SegmentFn<float>&, const SegmentLength&);
-template CheckpointedRun<double> run_checkpointed(const IdTensor&, const std::vector<TensorT<double>>&,
+template CheckpointedRun<float> run_checkpointed(IdTensor, const std::vector<TensorT<float>>&, const SegmentFn<float>&,
+                                                 const SegmentLength&);
+template CheckpointedRun<double> run_checkpointed(IdTensor, const std::vector<TensorT<double>>&,
                                                   const SegmentFn<double>&, const SegmentLength&);
 
 }  // namespace tg

@@ -39,7 +39,9 @@ class SegmentLength {
   // <= bytes: the one nearest a segment graph of about 8 MiB, the fastest measured (Note
   // [segment length] in checkpointed_sequence.cpp). step_bytes is measured by recording a short
   // probe segment (the tape's own counter), counted twice for the gradients; boundary_bytes is
-  // twice the state's size. std::invalid_argument from run_checkpointed if no k fits.
+  // the state's size plus 4 KB of bookkeeping. The budget is what the run holds, not the
+  // process: the ids, the model and the optimizer come on top. std::invalid_argument from
+  // run_checkpointed if no k fits.
   static SegmentLength memory(std::size_t bytes);
 
   bool is_budget() const { return budget_; }
@@ -59,20 +61,21 @@ struct CheckpointedRun {
   std::size_t segments = 0;       // ceil(T / k)
 };
 
-// Runs fn over ids [T, ...] in segments of k steps along axis 0, each checkpointed.
+// Runs fn over ids [T, ...] in segments of k steps along axis 0, each checkpointed. The ids are
+// kept until backward (std::move them in to keep one copy).
 // std::invalid_argument for T = 0, k = 0, a state tensor that is undefined, or a segment that
 // returns a loss of more than one element or a state of another length or shape.
 template <class T>
-CheckpointedRun<T> run_checkpointed(const IdTensor& ids, const std::vector<TensorT<T>>& state, const SegmentFn<T>& fn,
+CheckpointedRun<T> run_checkpointed(IdTensor ids, const std::vector<TensorT<T>>& state, const SegmentFn<T>& fn,
                                     const SegmentLength& length);
 
 // The k that SegmentLength::memory(bytes) gives for T steps of step_bytes each and boundaries of
 // boundary_bytes each (exposed for tests and benchmarks); 0 when no k fits.
 std::size_t segment_steps_for_budget(std::size_t bytes, std::size_t T, std::size_t step_bytes, std::size_t boundary_bytes);
 
-extern template CheckpointedRun<float> run_checkpointed(const IdTensor&, const std::vector<TensorT<float>>&,
+extern template CheckpointedRun<float> run_checkpointed(IdTensor, const std::vector<TensorT<float>>&,
                                                         const SegmentFn<float>&, const SegmentLength&);
-extern template CheckpointedRun<double> run_checkpointed(const IdTensor&, const std::vector<TensorT<double>>&,
+extern template CheckpointedRun<double> run_checkpointed(IdTensor, const std::vector<TensorT<double>>&,
                                                          const SegmentFn<double>&, const SegmentLength&);
 
 }  // namespace tg
