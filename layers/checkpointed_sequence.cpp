@@ -20,12 +20,14 @@ constexpr std::size_t kProbeSteps = 8;  // the segment recorded to measure one s
 // 128 steps 1.30x, 256 steps 1.34x, 4 steps 1.19x). Longer segments stream their graph through
 // memory in the recomputation and again in the backward; shorter ones pay the per-segment cost.
 // So a budget sets the range of k that fits, and the k in it nearest this size is taken.
-constexpr std::size_t kFastSegmentBytes = std::size_t(8) << 20;
-// Backward holds a step's gradients beside its values: the recorded bytes count twice.
-constexpr std::size_t kBackwardFactor = 2;
+constexpr std::size_t kFastSegmentBytes = std::size_t(8) << 20;  // of recorded values
+// Backward holds a step's gradients beside its values, and the pool keeps the recomputation's
+// blocks: a segment's peak was 2.7x its recorded values (S LSTM, k = 50, T = 100,000), so 3x.
+constexpr std::size_t kBackwardFactor = 3;
 // A boundary keeps the state (the checkpoint's output) and a segment's bookkeeping: its node,
-// closure and views, about 1-2 KB; counted as 4 KB.
-constexpr std::size_t kSegmentOverheadBytes = 4096;
+// closure and views. The process grew by 24 KB per segment beyond the state on the same run
+// (allocator holes between the long-lived pieces included), so 24 KB.
+constexpr std::size_t kSegmentOverheadBytes = 24 << 10;
 
 // Rows [t0, t1) of ids along axis 0: [t1 - t0, ...].
 IdTensor rows(const IdTensor& ids, std::size_t t0, std::size_t t1) {
@@ -100,7 +102,9 @@ std::size_t segment_steps_for_budget(std::size_t bytes, std::size_t T, std::size
   // memory(k) = k step + ceil(T / k) boundary; of the k that fit, the one nearest the fast
   // length (Note [segment length]). long double: no overflow for any size_t inputs.
   auto memory = [&](std::size_t k) { return (long double)k * step_bytes + (long double)((T + k - 1) / k) * boundary_bytes; };
-  const std::size_t fast = std::clamp<std::size_t>(kFastSegmentBytes / std::max<std::size_t>(step_bytes, 1), 1, T);
+  // step_bytes counts a step's recorded values kBackwardFactor times
+  const std::size_t fast =
+      std::clamp<std::size_t>(kBackwardFactor * kFastSegmentBytes / std::max<std::size_t>(step_bytes, 1), 1, T);
   std::size_t best = 0;
   for (std::size_t k = 1; k <= T; ++k) {
     if (memory(k) > (long double)bytes) continue;
@@ -132,7 +136,7 @@ CheckpointedRun<T> run_checkpointed(IdTensor all_ids, const std::vector<TensorT<
     if (run.segment_steps == 0)
       throw std::invalid_argument("run_checkpointed: a budget of " + std::to_string(length.value()) +
                                   " bytes does not fit one step (" + std::to_string(kBackwardFactor * step) +
-                                  " bytes with its gradients, measured) and " +
+                                  " bytes with its backward, measured) and " +
                                   std::to_string(steps) + " boundary states");
   }
   std::vector<TensorT<T>> carried = state;

@@ -38,8 +38,9 @@ class SegmentLength {
   // The segment length k is chosen among those with k * step_bytes + ceil(T / k) * boundary_bytes
   // <= bytes: the one nearest a segment graph of about 8 MiB, the fastest measured (Note
   // [segment length] in checkpointed_sequence.cpp). step_bytes is measured by recording a short
-  // probe segment (the tape's own counter), counted twice for the gradients; boundary_bytes is
-  // the state's size plus 4 KB of bookkeeping. The budget is what the run holds, not the
+  // probe segment (the tape's own counter), counted three times for the backward's gradients
+  // and pooled blocks; boundary_bytes is the state's size plus 24 KB of bookkeeping (both
+  // measured, Note [segment length]). The budget is what the run holds, not the
   // process: the ids, the model and the optimizer come on top. std::invalid_argument from
   // run_checkpointed if no k fits.
   static SegmentLength memory(std::size_t bytes);
