@@ -5,12 +5,8 @@
 // Run each configuration in its own process: the peak RSS (ru_maxrss) is per process.
 //   tapegrad_bptt_bench --steps 10000 --mode plain
 //   tapegrad_bptt_bench --steps 100000 --mode checkpoint --budget-mib 256
-#include <sys/resource.h>
-#include <unistd.h>
-
 #include <algorithm>
 #include <chrono>
-#include <fstream>
 #include <iostream>
 #include <vector>
 
@@ -20,22 +16,14 @@
 
 #include <tapegrad/tapegrad.hpp>
 
+#include "process_memory.hpp"
+
 namespace {
 
+using tgbench::peak_rss_mib;
+using tgbench::rss_mib;
+
 constexpr std::size_t V = 65, B = 32, E = 64, H = 128;
-
-double rss_mib() {  // resident set size now
-  std::ifstream statm("/proc/self/statm");
-  std::size_t pages = 0, resident = 0;
-  statm >> pages >> resident;
-  return double(resident) * double(sysconf(_SC_PAGESIZE)) / (1024.0 * 1024.0);
-}
-
-double peak_rss_mib() {
-  rusage u{};
-  getrusage(RUSAGE_SELF, &u);
-  return double(u.ru_maxrss) / 1024.0;  // KiB on Linux
-}
 
 struct Model {
   tg::Embedding embed{V, E};

@@ -4,9 +4,6 @@
 //   S: B=32, T=64, E=64, H=128, L=1 (op-overhead bound)   M: B=64, T=100, E=128, H=512, L=2 (GEMM bound)
 // 3 warm-up steps, then K timed steps. utilization = time of just this step's GEMMs (same shapes,
 // back to back through BLAS, in this process) / actual step time.
-#include <sys/resource.h>
-#include <unistd.h>
-
 #include <chrono>
 #include <cstdio>
 #include <fstream>
@@ -20,24 +17,9 @@
 #include <tapegrad/autograd/detail/kernels.hpp>
 #include <tapegrad/tapegrad.hpp>
 
+#include "process_memory.hpp"
 #include "workload.hpp"
 
-namespace {
-
-double rss_mb() {  // resident set size now
-  std::ifstream statm("/proc/self/statm");
-  std::size_t pages = 0, resident = 0;
-  statm >> pages >> resident;
-  return double(resident) * double(sysconf(_SC_PAGESIZE)) / (1024.0 * 1024.0);
-}
-
-double peak_rss_mb() {
-  rusage u{};
-  getrusage(RUSAGE_SELF, &u);
-  return double(u.ru_maxrss) / 1024.0;  // KB on Linux
-}
-
-}  // namespace
 
 int main(int argc, char** argv) {
   std::string config = "S", cell = "lstm";
@@ -72,9 +54,9 @@ int main(int argc, char** argv) {
 
   if (rss_blocks) {  // one step = one TBPTT block: state carried, graph detached at the boundary
     step();
-    const double after_first = rss_mb();
+    const double after_first = tgbench::rss_mib();
     for (std::size_t i = 1; i < rss_blocks; ++i) step();
-    const double after_last = rss_mb();
+    const double after_last = tgbench::rss_mib();
     std::cout << nlohmann::json{{"config", config}, {"cell", cell}, {"threads", threads}, {"blocks", rss_blocks},
                                 {"rss_after_1_block_mb", after_first}, {"rss_after_n_blocks_mb", after_last},
                                 {"growth_percent", 100 * (after_last - after_first) / after_first}}
@@ -83,14 +65,14 @@ int main(int argc, char** argv) {
     return 0;
   }
   for (int i = 0; i < 3; ++i) step();  // warm-up
-  const double rss_baseline = rss_mb();
+  const double rss_baseline = tgbench::rss_mib();
   tg::detail::start_gemm_recording();
   step();  // one more untimed step, to learn its GEMM shapes
   const std::vector<tg::detail::GemmShape> gemms = tg::detail::stop_gemm_recording();
   const auto t0 = std::chrono::steady_clock::now();
   for (std::size_t i = 0; i < steps; ++i) step();
   const double seconds = std::chrono::duration<double>(std::chrono::steady_clock::now() - t0).count();
-  const double peak = peak_rss_mb();  // before the GEMM calibration
+  const double peak = tgbench::peak_rss_mib();  // before the GEMM calibration
   double gemm_seconds = 1e30;
   for (int r = 0; r < 3; ++r) gemm_seconds = std::min(gemm_seconds, tg::detail::replay_gemms(gemms));
   const double step_seconds = seconds / double(steps);
