@@ -19,7 +19,8 @@ using CheckpointFn = std::function<std::vector<TensorT<T>>(const std::vector<Ten
 
 struct CheckpointOptions {
   // Off: the segment keeps its graph from the forward instead (the same computation, with
-  // the same segmentation and summation order, for testing and measuring).
+  // the same segmentation and summation order, for testing and measuring); that graph serves
+  // one backward only (a second, under retain_graph, is std::logic_error).
   bool recompute = true;
 };
 
