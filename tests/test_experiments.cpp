@@ -15,6 +15,7 @@
 #include "common/table.hpp"
 #include "forecasting.hpp"
 #include "gradient_flow.hpp"
+#include "key_recall.hpp"
 #include "temp_files.hpp"
 
 namespace {
@@ -118,6 +119,29 @@ TEST_SUITE("heavy") {
     MESSAGE("clipped: mean loss of steps 1-20 " << first << ", of the best 20 steps " << best);
     CHECK(best < first / 2);
     CHECK(std::isfinite(r.clipped.test_mse));
+  }
+
+  TEST_CASE("experiment 10: key recall at D=60 - full BPTT with checkpointing learns it and TBPTT k=20 does not") {
+    tgexp::KeyRecallConfig config;  // the CLI's --quick
+    config.distractors = {10, 60};
+    config.k = 20;
+    config.forget_biases = {3.0};  // at bias 1 the gradient vanishes inside the LSTM by D = 60 (docs/experiments.md)
+    config.steps = 600;
+    const std::vector<tgexp::KeyRecallRun> runs = tgexp::run_key_recall(config);
+    REQUIRE(runs.size() == 4);  // D = 10 then 60, truncated then full
+    for (const auto& r : runs)
+      MESSAGE("D=" << r.distractors << std::string(r.backprop == tgexp::Backprop::full ? " full" : " truncated") << ": accuracy "
+                   << r.accuracy << ", peak " << r.peak_bytes / 1024 << " KiB, tape after forward " << r.graph_bytes / 1024 << " KiB");
+    // D = 10: the 12 steps fit in one block, so truncation cuts nothing and both learn.
+    CHECK(runs[0].accuracy > 0.9);
+    CHECK(runs[1].accuracy > 0.9);
+    // D = 60: only the untruncated gradient reaches the key 61 steps back.
+    const double truncated = runs[2].accuracy, full = runs[3].accuracy;
+    CHECK(full > 0.8);                   // measured 1.0 at seeds 0 and 1
+    CHECK(truncated < 0.4);  // measured 0.14 at seed 0 and 0.33 at seed 1 (what the initial LSTM carries, docs/experiments.md)
+    CHECK(full > truncated + 0.5);
+    // Full BPTT keeps only the segment boundaries between forward and backward.
+    CHECK(runs[3].graph_bytes * 10 < runs[2].graph_bytes);
   }
 
   TEST_CASE("experiment 8: RNN and LSTM and GRU forecast the next value 3x better than the last value") {
