@@ -149,7 +149,7 @@ void segment_backward(detail::Node& n) {
   for (std::size_t k = 0; k < r.leaves.size(); ++k) {
     TensorImpl<T>& leaf = detail::impl_of(r.leaves[k]);
     TensorImpl<T>& x = static_cast<TensorImpl<T>&>(*n.inputs[k]);
-    if (x.requires_grad && leaf.has_grad()) detail::pass_gradient(x, leaf.grad.data(), leaf.shape);
+    if (x.requires_grad && leaf.has_grad()) x.add_gradient_of(leaf, true);  // the leaf's buffer, or added
   }
 }
 
@@ -191,20 +191,9 @@ std::vector<TensorT<T>> checkpoint(const CheckpointFn<T>& fn, const std::vector<
     seg->leaves = std::move(r.leaves);
     seg->outputs = std::move(r.outputs);
   }  // else r's graph is released here: fn's intermediates are not kept
-  detail::Node node;
-  node.op = "checkpoint";
-  const std::uint64_t epoch = detail::current_epoch();
-  for (const auto& x : xs) {
-    if (x->requires_grad && !x->is_leaf && x->tape_epoch != epoch) node.stale = x.get();
-    node.inputs.push_back(x);
-  }
-  out->requires_grad = true;
-  out->is_leaf = false;
-  out->op = "checkpoint";
-  node.out = out;
-  node.data = seg;
-  node.backward = [](detail::Node& self) { segment_backward<T>(self); };
-  detail::record(std::move(node));
+  const std::vector<std::shared_ptr<ImplBase>> handles(xs.begin(), xs.end());
+  detail::record_op("checkpoint", out, handles.data(), handles.size(), 0, 0, seg,
+                    [](detail::Node& self) { segment_backward<T>(self); });
   const TensorT<T> all = detail::wrap(std::move(out));
   std::vector<TensorT<T>> results;
   at = 0;

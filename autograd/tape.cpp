@@ -157,6 +157,27 @@ void NodeInputs::push_back(std::shared_ptr<ImplBase> p) {
   ++n_;
 }
 
+void record_op(const char* op, const std::shared_ptr<ImplBase>& out, const std::shared_ptr<ImplBase>* inputs,
+               std::size_t n, TensorSet saves, TensorSet passes_dy, std::shared_ptr<void> data,
+               std::function<void(Node&)> backward) {
+  Node node;
+  node.op = op;
+  for (std::size_t k = 0; k < n; ++k) {
+    const auto& in = inputs[k];
+    if (in && in->requires_grad && !in->is_leaf && in->tape_epoch != tape.epoch) node.stale = in.get();
+    node.inputs.push_back(in);
+  }
+  out->requires_grad = true;
+  out->is_leaf = false;
+  out->op = op;
+  node.out = out;
+  node.saves = saves;
+  node.passes_dy = passes_dy;
+  node.data = std::move(data);
+  node.backward = std::move(backward);
+  record(std::move(node));
+}
+
 void record(Node&& node) {
   constexpr TensorSet kSavable = (TensorSet(1) << kMaxSavedInputs) - 1;
   if (node.saves & ~(kSavable | kOutput))

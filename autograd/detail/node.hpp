@@ -96,6 +96,12 @@ CapturedGraph capture(const std::function<void()>& f);
 void backward_captured(CapturedGraph&& graph, const std::vector<const ImplBase*>& roots);
 
 std::uint64_t current_epoch();
+// Records an op: marks `out` as its non-leaf output, builds the node from the inputs (null for
+// an undefined optional input; an input whose graph was released makes the node stale), what
+// the op declared (saves, passes_dy, data) and its backward, and appends it (record).
+void record_op(const char* op, const std::shared_ptr<ImplBase>& out, const std::shared_ptr<ImplBase>* inputs,
+               std::size_t n, TensorSet saves, TensorSet passes_dy, std::shared_ptr<void> data,
+               std::function<void(Node&)> backward);
 // Appends a node: sets out->tape_epoch/tape_index, the node's time step and the versions of
 // the values it saves.
 void record(Node&& node);

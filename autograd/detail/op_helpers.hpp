@@ -104,26 +104,10 @@ TensorT<T> finish(const char* op, std::shared_ptr<TensorImpl<T>> out,
     throw NonFiniteError(std::string("anomaly: op '") + op + "'" + time_step_text(current_time_step()) +
                          " produced NaN/Inf in its output of shape " + to_string(out->shape));
   if (wants_grad(inputs, n)) {
-    Node node;
-    node.op = op;
-    const std::uint64_t epoch = current_epoch();
-    for (std::size_t k = 0; k < n; ++k) {
-      const auto& in = inputs[k];
-      if (in && in->requires_grad && !in->is_leaf && in->tape_epoch != epoch) node.stale = in.get();
-      node.inputs.push_back(in);
-    }
-    out->requires_grad = true;
-    out->is_leaf = false;
-    out->op = op;
-    node.out = std::move(out);
-    node.saves = rec.saves;
-    node.passes_dy = rec.passes_dy;
-    node.data = std::move(rec.data);
+    std::function<void(Node&)> fn;
     if constexpr (!std::is_same<Fn, std::nullptr_t>::value)
-      node.backward = [fn = Fn(std::forward<Backward>(backward))](Node& self) { fn(Grad<T>(self)); };
-    std::shared_ptr<TensorImpl<T>> result = std::static_pointer_cast<TensorImpl<T>>(node.out);
-    record(std::move(node));
-    return wrap(std::move(result));
+      fn = [f = Fn(std::forward<Backward>(backward))](Node& self) { f(Grad<T>(self)); };
+    record_op(op, out, inputs, n, rec.saves, rec.passes_dy, std::move(rec.data), std::move(fn));
   }
   return wrap(std::move(out));
 }
@@ -140,20 +124,6 @@ TensorT<T> finish(const char* op, std::shared_ptr<TensorImpl<T>> out, const Inpu
                   Backward&& backward) {
   return finish<T>(op, std::move(out), inputs.data(), inputs.size(), std::move(rec),
                    std::forward<Backward>(backward));
-}
-
-// in.grad += sum_to(dy, in.shape), dy of shape os: a copy when the shapes match and the
-// gradient is new (Note [first write assigns]).
-template <class T>
-void pass_gradient(TensorImpl<T>& in, const T* dy, const Shape& os) {
-  if (numel(in.shape) != numel(os)) {
-    accumulate_sum_to(in.grad_acc(), in.shape, dy, os);
-    return;
-  }
-  bool fresh;
-  T* g = in.grad_for_overwrite(fresh);
-  if (fresh) std::copy_n(dy, numel(os), g);
-  else add_into(g, dy, numel(os));
 }
 
 // "op: <what> shapes [a] and [b]" for std::invalid_argument messages.
