@@ -3,6 +3,7 @@
 #include <tapegrad/autograd/number_text.hpp>
 
 #include <fcntl.h>
+#include <signal.h>
 #include <sys/stat.h>
 #include <unistd.h>
 
@@ -14,6 +15,7 @@
 #include <cstring>
 #include <filesystem>
 #include <limits>
+#include <mutex>
 #include <set>
 
 #include <nlohmann/json.hpp>
@@ -158,6 +160,41 @@ void write_all(int fd, const void* data, std::size_t n, const std::string& what)
   }
 }
 
+// Note [stale temporary files]: a writer killed between creating its temporary file and the
+// rename (SIGKILL, power loss) leaves "<target>.tmp.<pid>.<counter>.<clock>" behind; no handler
+// can run. The first write to a target in a process removes such files whose writer process no
+// longer exists on this machine, so repeated kills and resumes do not fill the folder. A file
+// whose pid is alive (another writer, or a reused pid) is left alone.
+bool names_dead_writers_temporary(const std::string& name, const std::string& prefix) {
+  if (name.compare(0, prefix.size(), prefix) != 0) return false;
+  const std::string rest = name.substr(prefix.size());  // "<pid>.<counter>.<clock>"
+  int dots = 0;
+  for (char c : rest) {
+    if (c == '.') ++dots;
+    else if (c < '0' || c > '9') return false;
+  }
+  const std::size_t first_dot = rest.find('.');
+  if (dots != 2 || first_dot == 0 || first_dot > 9 || rest.back() == '.') return false;
+  const pid_t pid = static_cast<pid_t>(std::stol(rest.substr(0, first_dot)));
+  return pid > 0 && ::kill(pid, 0) != 0 && errno == ESRCH;
+}
+
+void remove_stale_temporaries(const std::filesystem::path& target) {
+  namespace fs = std::filesystem;
+  static std::mutex mutex;
+  static std::set<std::string> cleaned;  // targets already swept by this process
+  std::lock_guard<std::mutex> lock(mutex);
+  if (!cleaned.insert(target.string()).second) return;
+  const fs::path folder = target.parent_path().empty() ? fs::path(".") : target.parent_path();
+  const std::string prefix = target.filename().string() + ".tmp.";
+  std::error_code ec;  // best effort: a folder that cannot be listed is the write's to report
+  for (fs::directory_iterator it(folder, ec), end; !ec && it != end; it.increment(ec))
+    if (names_dead_writers_temporary(it->path().filename().string(), prefix)) {
+      std::error_code ignored;
+      fs::remove(it->path(), ignored);
+    }
+}
+
 // Note [atomic checkpoint write]: a crash at any moment leaves either the old file or the new
 // one, never a mixture: the bytes go to a fresh temporary file in the target's folder (same
 // file system, so rename is atomic), are fsynced, renamed over the target, and the folder is
@@ -167,6 +204,7 @@ void write_file_atomically(const std::string& path, const std::vector<Piece>& pi
   const std::string what = "safetensors file '" + path + "'";
   const fs::path target(path);
   const fs::path folder = target.parent_path().empty() ? fs::path(".") : target.parent_path();
+  remove_stale_temporaries(target);
   static std::atomic<unsigned long> counter{0};
   std::string tmp;
   int fd = -1;

@@ -142,7 +142,9 @@ struct SafetensorsFile {
 // Writes `tensors` (in this order) and `metadata`, plus the two CRC entries (Note [checkpoint
 // CRCs]). Atomic: the bytes go to a temporary file in the same folder, which is flushed and
 // fsynced, then renamed over `path`, then the folder is fsynced; on any failure the temporary
-// file is removed and an existing `path` is left as it was.
+// file is removed and an existing `path` is left as it was. A process killed mid-write leaves
+// its temporary file; the first save to the same path by a later process removes it (Note
+// [stale temporary files]).
 // std::invalid_argument for an empty, duplicate or "__metadata__" tensor name, a metadata key
 // "crc32" or "header_crc32", or text that is not valid UTF-8; FileIoError for I/O errors
 // (the temporary file cannot be created, written (ENOSPC, EFBIG), fsynced or renamed).

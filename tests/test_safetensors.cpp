@@ -4,6 +4,7 @@
 #include <signal.h>
 #include <sys/resource.h>
 #include <sys/stat.h>
+#include <sys/wait.h>
 #include <unistd.h>
 
 #include <chrono>
@@ -367,6 +368,28 @@ TEST_CASE("save: atomic, a failed write leaves the old file intact and no tempor
   tg::save_safetensors("here.safetensors", tg::StoredTensors{});
   fs::current_path(cwd);
   CHECK(fs::exists(dir.path() / "here.safetensors"));
+}
+
+TEST_CASE("save: a dead writer's temporary file is removed by the next save to that path; others stay") {
+  TempDir dir;
+  const std::string path = dir.file("ckpt.safetensors");
+  // A pid that certainly names no process: a child that has exited and been reaped.
+  const pid_t child = ::fork();
+  REQUIRE(child >= 0);
+  if (child == 0) ::_exit(0);
+  REQUIRE(::waitpid(child, nullptr, 0) == child);
+  const std::string dead = "ckpt.safetensors.tmp." + std::to_string(child) + ".0.12345";
+  const std::string alive = "ckpt.safetensors.tmp." + std::to_string(::getppid()) + ".0.12345";
+  const std::string other_target = "other.safetensors.tmp." + std::to_string(child) + ".0.12345";
+  const std::string not_ours = "ckpt.safetensors.tmp." + std::to_string(child) + ".notes";
+  for (const auto& name : {dead, alive, other_target, not_ours}) write_bytes(dir.file(name), Bytes{1, 2, 3});
+
+  tg::save_safetensors(path, tg::StoredTensors{{"x", xt::xarray<float>{1.0f}}});
+  CHECK_FALSE(fs::exists(dir.path() / dead));
+  CHECK(fs::exists(dir.path() / alive));         // its writer may still be writing
+  CHECK(fs::exists(dir.path() / other_target));  // another file's temporary: not this save's business
+  CHECK(fs::exists(dir.path() / not_ours));      // not a name the writer makes
+  CHECK(dir.entries() == 4);
 }
 
 TEST_CASE("save: bad tensor names, reserved metadata keys and invalid UTF-8 are rejected") {
