@@ -3,7 +3,7 @@
 // intermediates, and run it again during backward to rebuild them. Memory for a long
 // unrolled sequence becomes O(T/k + k) steps instead of O(T).
 //
-//   auto out = tg::checkpoint<float>([&](const std::vector<tg::Tensor>& in) {
+//   auto out = tg::checkpoint([&](const std::vector<tg::Tensor>& in) {
 //     auto [h, c] = cell.step(x_t, in[0], in[1]);   // any ops, any parameters
 //     return std::vector<tg::Tensor>{h, c};
 //   }, {h, c});
@@ -14,8 +14,7 @@
 
 namespace tg {
 
-template <class T>
-using CheckpointFn = std::function<std::vector<TensorT<T>>(const std::vector<TensorT<T>>&)>;
+using CheckpointFn = std::function<std::vector<Tensor>(const std::vector<Tensor>&)>;
 
 struct CheckpointOptions {
   // Off: the segment keeps its graph from the forward instead (the same computation, with
@@ -39,13 +38,8 @@ struct CheckpointOptions {
 // - It nests, it works under NoGradGuard (fn simply runs), and anomaly mode names the op
 //   inside fn that produced a NaN/Inf, in the forward and in the recomputation.
 // std::invalid_argument when fn returns no tensor or an undefined one, or an input is undefined.
-template <class T>
-std::vector<TensorT<T>> checkpoint(const CheckpointFn<T>& fn, const std::vector<TensorT<T>>& inputs,
-                                   const CheckpointOptions& options = {});
-
-extern template std::vector<TensorT<float>> checkpoint(const CheckpointFn<float>&, const std::vector<TensorT<float>>&,
-                                                       const CheckpointOptions&);
-extern template std::vector<TensorT<double>> checkpoint(const CheckpointFn<double>&,
-                                                        const std::vector<TensorT<double>>&, const CheckpointOptions&);
+// std::invalid_argument also when fn's outputs have different dtypes (they are kept end to end).
+std::vector<Tensor> checkpoint(const CheckpointFn& fn, const std::vector<Tensor>& inputs,
+                               const CheckpointOptions& options = {});
 
 }  // namespace tg

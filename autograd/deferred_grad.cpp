@@ -14,7 +14,7 @@ namespace {
 // their capacity), so a training loop stops allocating here after its first step.
 template <class T>
 struct Stage {
-  TensorImpl<T>* weight = nullptr;  // alive until the tape is released, after the flush
+  TensorImpl* weight = nullptr;  // alive until the tape is released, after the flush
   std::size_t rows = 0;
   std::vector<T> dy, x;  // [rows, O], [rows, I]
 };
@@ -29,7 +29,7 @@ std::vector<Stage<T>>& stages() {
 template <class T>
 void add_staged_rows(Stage<T>& s) {
   const std::size_t O = s.weight->shape[0], I = s.weight->shape[1];
-  gemm(true, false, O, I, s.rows, T(1), s.dy.data(), O, s.x.data(), I, T(1), s.weight->grad_acc(), I);
+  gemm(true, false, O, I, s.rows, T(1), s.dy.data(), O, s.x.data(), I, T(1), s.weight->template grad_acc<T>(), I);
   s.rows = 0;
 }
 
@@ -38,7 +38,7 @@ void flush(std::vector<Stage<T>>& all) {
   for (Stage<T>& s : all) {
     if (!s.weight) continue;
     if (s.rows) add_staged_rows(s);
-    TensorImpl<T>* w = s.weight;
+    TensorImpl* w = s.weight;
     s.weight = nullptr;
     if (is_anomaly_enabled() && !w->grad_finite())
       throw NonFiniteError("anomaly: the backward of op 'linear' produced a NaN/Inf gradient for its weight of shape " +
@@ -57,7 +57,7 @@ void discard(std::vector<Stage<T>>& all) {
 }  // namespace
 
 template <class T>
-void defer_weight_grad(TensorImpl<T>& weight, const T* dy, const T* x, std::size_t N) {
+void defer_weight_grad(TensorImpl& weight, const T* dy, const T* x, std::size_t N) {
   auto& all = stages<T>();
   auto it = std::find_if(all.begin(), all.end(), [&](const Stage<T>& s) { return s.weight == &weight; });
   if (it == all.end()) it = std::find_if(all.begin(), all.end(), [](const Stage<T>& s) { return !s.weight; });
@@ -87,7 +87,7 @@ void discard_deferred_grads() {
   discard(stages<double>());
 }
 
-template void defer_weight_grad<float>(TensorImpl<float>&, const float*, const float*, std::size_t);
-template void defer_weight_grad<double>(TensorImpl<double>&, const double*, const double*, std::size_t);
+template void defer_weight_grad<float>(TensorImpl&, const float*, const float*, std::size_t);
+template void defer_weight_grad<double>(TensorImpl&, const double*, const double*, std::size_t);
 
 }  // namespace tg::detail

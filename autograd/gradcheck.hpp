@@ -3,6 +3,7 @@
 #include <functional>
 #include <iosfwd>
 #include <string>
+#include <type_traits>
 #include <vector>
 
 #include <tapegrad/autograd/tensor.hpp>
@@ -18,9 +19,10 @@ struct GradcheckResult {
 };
 std::ostream& operator<<(std::ostream& os, const GradcheckResult& r);
 
-using GradcheckFn = std::function<TensorD(const std::vector<TensorD>&)>;
+using GradcheckFn = std::function<Tensor(const std::vector<Tensor>&)>;
 
-// f maps the inputs to one output. With a fixed random weight w of the output's shape, the
+// f maps the inputs to one float64 output; the inputs that require grad are float64 (a model is
+// converted with Module::to(kFloat64)), else std::invalid_argument. With a fixed random weight w of the output's shape, the
 // analytic gradient of sum(w * f) with respect to every element of every input that requires
 // grad is compared with its central difference (f(x + eps) - f(x - eps)) / 2eps; the check
 // passes when |analytic - numeric| <= atol + rtol * |numeric| everywhere. f must be
@@ -28,7 +30,19 @@ using GradcheckFn = std::function<TensorD(const std::vector<TensorD>&)>;
 // The inputs must be leaves; they are perturbed in place and restored exactly, and their
 // gradients are left as they were, so a module's parameters can be inputs while f calls the
 // module.
-GradcheckResult gradcheck(const GradcheckFn& f, const std::vector<TensorD>& inputs,
+GradcheckResult gradcheck(const GradcheckFn& f, const std::vector<Tensor>& inputs,
                           double eps = 1e-6, double atol = 1e-5, double rtol = 1e-3);
+// Transitional (issue 16): inputs held as TensorD, and f written for either vector.
+template <class F>
+GradcheckResult gradcheck(const F& f, const std::vector<TensorD>& inputs, double eps = 1e-6, double atol = 1e-5,
+                          double rtol = 1e-3) {
+  const GradcheckFn g = [&f](const std::vector<Tensor>& xs) -> Tensor {
+    if constexpr (std::is_invocable<const F&, const std::vector<TensorD>&>::value)
+      return f(std::vector<TensorD>(xs.begin(), xs.end()));
+    else
+      return f(xs);
+  };
+  return gradcheck(g, std::vector<Tensor>(inputs.begin(), inputs.end()), eps, atol, rtol);
+}
 
 }  // namespace tg

@@ -9,9 +9,10 @@
 
 namespace tg {
 
+using NamedTensors = std::vector<std::pair<std::string, Tensor>>;
+// Transitional (issue 16): the names of the former per-dtype types.
 template <class T>
-using NamedTensorsT = std::vector<std::pair<std::string, TensorT<T>>>;
-using NamedTensors = NamedTensorsT<float>;
-using NamedTensorsD = NamedTensorsT<double>;
+using NamedTensorsT = NamedTensors;
+using NamedTensorsD = NamedTensors;
 
 }  // namespace tg

@@ -27,7 +27,7 @@ void require_blas_sizes(const char* op, std::size_t M, std::size_t N, std::size_
 
 // The output [rows, cols] of a product of a and b; a size that overflows names both inputs.
 template <class T>
-std::shared_ptr<TensorImpl<T>> product_output(const char* op, const Shape& os, const Shape& a, const Shape& b) {
+std::shared_ptr<TensorImpl> product_output(const char* op, const Shape& os, const Shape& a, const Shape& b) {
   try {
     checked_numel(op, os, sizeof(T));
   } catch (const std::invalid_argument&) {
@@ -54,7 +54,7 @@ void transpose_into(T* dst, const T* src, std::size_t rows, std::size_t cols, bo
 }  // namespace
 
 template <class T>
-TensorT<T> matmul(const TensorT<T>& a, const TensorT<T>& b) {
+Tensor matmul_kernel(const Tensor& a, const Tensor& b) {
   require_matrix("matmul", "a", a.shape());
   require_matrix("matmul", "b", b.shape());
   const std::size_t M = a.shape()[0], K = a.shape()[1], N = b.shape()[1];
@@ -64,7 +64,7 @@ TensorT<T> matmul(const TensorT<T>& a, const TensorT<T>& b) {
   require_blas_sizes("matmul", M, N, K, a.shape(), b.shape());
   // K = 0 gives zeros [M, N], as in PyTorch (kernels.cpp: BLAS is not called).
   auto out = product_output<T>("matmul", {M, N}, a.shape(), b.shape());
-  detail::gemm(false, false, M, N, K, T(1), a.data(), K, b.data(), N, T(0), out->value.data(), N);
+  detail::gemm(false, false, M, N, K, T(1), a.template data<T>(), K, b.template data<T>(), N, T(0), out->value.template data<T>(), N);
   // dA reads B and dB reads A: each is saved only when the other takes a gradient
   const detail::TensorSet saves = (a.requires_grad() ? detail::input_bit(1) : 0) |
                                   (b.requires_grad() ? detail::input_bit(0) : 0);
@@ -74,31 +74,31 @@ TensorT<T> matmul(const TensorT<T>& a, const TensorT<T>& b) {
     bool fresh;  // a new gradient is written with beta = 0 (Note [first write assigns])
     // dA [M, K] += dC [M, N] . B^T
     if (g.needs(0)) {
-      T* dA = g.in(0).grad_for_overwrite(fresh);
-      detail::gemm(false, true, M, K, N, T(1), dC, N, g.in(1).value.data(), N, fresh ? T(0) : T(1), dA, K);
+      T* dA = g.grad_for_overwrite(0, fresh);
+      detail::gemm(false, true, M, K, N, T(1), dC, N, g.x(1), N, fresh ? T(0) : T(1), dA, K);
     }
     // dB [K, N] += A^T . dC
     if (g.needs(1)) {
-      T* dB = g.in(1).grad_for_overwrite(fresh);
-      detail::gemm(true, false, K, N, M, T(1), g.in(0).value.data(), K, dC, N, fresh ? T(0) : T(1), dB, N);
+      T* dB = g.grad_for_overwrite(1, fresh);
+      detail::gemm(true, false, K, N, M, T(1), g.x(0), K, dC, N, fresh ? T(0) : T(1), dB, N);
     }
   });
 }
 
 template <class T>
-TensorT<T> transpose(const TensorT<T>& x) {
+Tensor transpose_kernel(const Tensor& x) {
   require_matrix("transpose", "x", x.shape());
   const std::size_t R = x.shape()[0], C = x.shape()[1];
   auto out = detail::new_output<T>("transpose", {C, R});
-  transpose_into(out->value.data(), x.data(), R, C, false);
+  transpose_into(out->value.template data<T>(), x.template data<T>(), R, C, false);
   return detail::finish<T>("transpose", out, {detail::impl_ptr(x)}, {}, [R, C](const detail::Grad<T>& g) {
-    transpose_into(g.in(0).grad_acc(), g.dy(), C, R, true);  // dx += dy^T
+    transpose_into(g.grad_acc(0), g.dy(), C, R, true);  // dx += dy^T
   });
 }
 
 template <class T>
-TensorT<T> linear(const TensorT<T>& x, const TensorT<T>& weight, const TensorT<T>& bias,
-                  const TensorT<T>& residual) {
+Tensor linear_kernel(const Tensor& x, const Tensor& weight, const Tensor& bias,
+                  const Tensor& residual) {
   require_matrix("linear", "x", x.shape());
   require_matrix("linear", "weight", weight.shape());
   const std::size_t N = x.shape()[0], I = x.shape()[1], O = weight.shape()[0];
@@ -117,11 +117,11 @@ TensorT<T> linear(const TensorT<T>& x, const TensorT<T>& weight, const TensorT<T
   require_blas_sizes("linear", N, O, I, x.shape(), weight.shape());
   // I = 0 gives the bias (or zeros) in every row, as in PyTorch.
   auto out = product_output<T>("linear", {N, O}, x.shape(), weight.shape());
-  T* y = out->value.data();
+  T* y = out->value.template data<T>();
   // y [N, O] = residual + b + x [N, I] . W^T (W stored [O, I]): one pass writes residual + b
   // into y, then the GEMM accumulates onto it (beta = 1) instead of a second pass over y.
-  const T* res = residual.defined() ? residual.data() : nullptr;
-  const T* b = bias.defined() ? bias.data() : nullptr;
+  const T* res = residual.defined() ? residual.template data<T>() : nullptr;
+  const T* b = bias.defined() ? bias.template data<T>() : nullptr;
   if (res && b) {
     for (std::size_t r = 0; r < N; ++r)
       for (std::size_t j = 0; j < O; ++j) y[r * O + j] = res[r * O + j] + b[j];
@@ -131,7 +131,7 @@ TensorT<T> linear(const TensorT<T>& x, const TensorT<T>& weight, const TensorT<T
     for (std::size_t r = 0; r < N; ++r) std::copy_n(b, O, y + r * O);
   }
   const bool prefilled = res || b;
-  detail::gemm(false, true, N, O, I, T(1), x.data(), I, weight.data(), I, prefilled ? T(1) : T(0), y, O);
+  detail::gemm(false, true, N, O, I, T(1), x.template data<T>(), I, weight.template data<T>(), I, prefilled ? T(1) : T(0), y, O);
   // dx reads W and dW reads x: each is saved only when the other takes a gradient; the
   // residual's gradient is dy itself (passes_dy)
   const detail::TensorSet saves = (x.requires_grad() ? detail::input_bit(1) : 0) |
@@ -140,33 +140,39 @@ TensorT<T> linear(const TensorT<T>& x, const TensorT<T>& weight, const TensorT<T
                            {detail::impl_ptr(x), detail::impl_ptr(weight), detail::impl_ptr(bias), detail::impl_ptr(residual)},
                            {saves, detail::input_bit(3)}, [N, I, O](const detail::Grad<T>& g) {
     const T* dy = g.dy();  // [N, O]
-    const TensorImpl<T>& X = g.in(0);
+    const TensorImpl& X = g.in(0);
     // dx [N, I] += dy [N, O] . W [O, I]; a new dx is written with beta = 0 (Note [first write assigns])
     if (g.needs(0)) {
       bool fresh;
-      T* dx = g.in(0).grad_for_overwrite(fresh);
-      detail::gemm(false, false, N, I, O, T(1), dy, O, g.in(1).value.data(), I, fresh ? T(0) : T(1), dx, I);
+      T* dx = g.grad_for_overwrite(0, fresh);
+      detail::gemm(false, false, N, I, O, T(1), dy, O, g.x(1), I, fresh ? T(0) : T(1), dx, I);
     }
     // dW [O, I] += dy^T . x, staged for one big GEMM when few rows (Note [deferred weight gradients])
-    TensorImpl<T>& W = g.in(1);
+    TensorImpl& W = g.in(1);
     if (W.requires_grad && W.is_leaf && N < detail::kDeferRowsBelow)
-      detail::defer_weight_grad(W, dy, X.value.data(), N);
+      detail::defer_weight_grad(W, dy, X.value.template data<T>(), N);
     else if (W.requires_grad)
-      detail::gemm(true, false, O, I, N, T(1), dy, O, X.value.data(), I, T(1), W.grad_acc(), I);
+      detail::gemm(true, false, O, I, N, T(1), dy, O, X.value.template data<T>(), I, T(1), W.template grad_acc<T>(), I);
     // db [O] += sum over rows of dy
     if (g.needs(2)) {
-      T* db = g.in(2).grad_acc();
+      T* db = g.grad_acc(2);
       for (std::size_t r = 0; r < N; ++r) detail::add_into(db, dy + r * O, O);
     }
   });
 }
 
-#define TG_INSTANTIATE(T)                                          \
-  template TensorT<T> matmul(const TensorT<T>&, const TensorT<T>&); \
-  template TensorT<T> transpose(const TensorT<T>&);                \
-  template TensorT<T> linear(const TensorT<T>&, const TensorT<T>&, const TensorT<T>&, const TensorT<T>&);
-TG_INSTANTIATE(float)
-TG_INSTANTIATE(double)
-#undef TG_INSTANTIATE
+// ===== the public ops: each runs its kernel for its tensors' dtype =====
+
+Tensor matmul(const Tensor& a, const Tensor& b) {
+  return detail::dispatch("matmul", {&a, &b}, [&](auto t) { return matmul_kernel<decltype(t)>(a, b); });
+}
+
+Tensor transpose(const Tensor& x) {
+  return detail::dispatch("transpose", {&x}, [&](auto t) { return transpose_kernel<decltype(t)>(x); });
+}
+
+Tensor linear(const Tensor& x, const Tensor& weight, const Tensor& bias, const Tensor& residual) {
+  return detail::dispatch("linear", {&x, &weight, &bias, &residual}, [&](auto t) { return linear_kernel<decltype(t)>(x, weight, bias, residual); });
+}
 
 }  // namespace tg

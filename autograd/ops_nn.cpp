@@ -70,18 +70,18 @@ void softmax_lines(const AxisView& v, const T* x, T* y, bool log) {
 }
 
 template <class T>
-TensorT<T> softmax_op(const char* op, const TensorT<T>& x, long axis, bool log) {
+Tensor softmax_op(const char* op, const Tensor& x, long axis, bool log) {
   const std::size_t ax = normalize_axis(op, axis, x.dim());
   const AxisView v = axis_view(x.shape(), ax);
   auto out = detail::new_output<T>(op, x.shape());
   // An empty x (no lines, or lines of no elements: [3, 0] has 3 rows and nothing to take the
   // max of) has an empty output, as in PyTorch, and nothing to compute (Note [empty tensors]).
-  if (x.numel() != 0) softmax_lines(v, x.data(), out->value.data(), log);
+  if (x.numel() != 0) softmax_lines(v, x.template data<T>(), out->value.template data<T>(), log);
   // the backward reads y only
   return detail::finish<T>(op, out, {detail::impl_ptr(x)}, {detail::kOutput}, [v, log](const detail::Grad<T>& g) {
-    const T* y = g.out().value.data();
+    const T* y = g.y();
     const T* dy = g.dy();
-    T* dx = g.in(0).grad_acc();
+    T* dx = g.grad_acc(0);
     Buffer<T> p;  // log_softmax: softmax(x) = e^y, one vectorised exp
     if (log) {
       p = Buffer<T>(g.out().value.size());
@@ -104,17 +104,17 @@ TensorT<T> softmax_op(const char* op, const TensorT<T>& x, long axis, bool log) 
 }  // namespace
 
 template <class T>
-TensorT<T> softmax(const TensorT<T>& x, long axis) {
-  return softmax_op("softmax", x, axis, false);
+Tensor softmax_kernel(const Tensor& x, long axis) {
+  return softmax_op<T>("softmax", x, axis, false);
 }
 
 template <class T>
-TensorT<T> log_softmax(const TensorT<T>& x, long axis) {
-  return softmax_op("log_softmax", x, axis, true);
+Tensor log_softmax_kernel(const Tensor& x, long axis) {
+  return softmax_op<T>("log_softmax", x, axis, true);
 }
 
 template <class T>
-TensorT<T> embedding(const TensorT<T>& weight, const IdTensor& ids) {
+Tensor embedding_kernel(const Tensor& weight, const IdTensor& ids) {
   if (weight.dim() != 2)
     throw std::invalid_argument("embedding: weight must be 2-D [V, E], got shape " +
                                 to_string(weight.shape()));
@@ -128,12 +128,12 @@ TensorT<T> embedding(const TensorT<T>& weight, const IdTensor& ids) {
   os.push_back(E);
   auto out = detail::new_output<T>("embedding", os);
   for (std::size_t r = 0; r < n; ++r)  // out[r, :] = W[id_r, :]
-    std::copy_n(weight.data() + ids.data()[r] * E, E, out->value.data() + r * E);
+    std::copy_n(weight.template data<T>() + ids.data()[r] * E, E, out->value.template data<T>() + r * E);
   // the ids are the node's data; W's value is not read again
   return detail::finish<T>("embedding", out, {detail::impl_ptr(weight)}, {0, 0, std::make_shared<IdTensor>(ids)},
                            [E](const detail::Grad<T>& g) {
     const IdTensor& ids = g.template data<IdTensor>();
-    T* dW = g.in(0).grad_acc();
+    T* dW = g.grad_acc(0);
     for (std::size_t r = 0; r < ids.size(); ++r)  // dW[id_r, :] += dy[r, :]; repeats add up
       detail::add_into(dW + ids.data()[r] * E, g.dy() + r * E, E);
   });
@@ -152,7 +152,7 @@ struct CrossEntropySaved {
 
 // Mean over the selected rows of -log softmax(logits)[target]; mask == nullptr selects all.
 template <class T>
-TensorT<T> cross_entropy_rows(const TensorT<T>& logits, const IdTensor& targets, const IdTensor* mask) {
+Tensor cross_entropy_rows(const Tensor& logits, const IdTensor& targets, const IdTensor* mask) {
   if (logits.dim() < 1)
     throw std::invalid_argument("cross_entropy: logits must be [..., C], got a scalar");
   const Shape& ls = logits.shape();
@@ -194,22 +194,22 @@ TensorT<T> cross_entropy_rows(const TensorT<T>& logits, const IdTensor& targets,
   // p = softmax(logits) [N, C], kept for backward; the loss needs only log p[target] = x - lse.
   Buffer<T>& p = saved->p;
   Buffer<T> lse(N), sum(N);
-  exp_rows(N, C, logits.data(), p.data(), lse.data(), sum.data());
+  exp_rows(N, C, logits.template data<T>(), p.data(), lse.data(), sum.data());
   double loss = 0;
   for (std::size_t r = 0; r < N; ++r) {
     T* pr = p.data() + r * C;
     const T inv = T(1) / sum.data()[r];
     for (std::size_t c = 0; c < C; ++c) pr[c] *= inv;
-    if (keep[r] != T(0)) loss -= logits.data()[r * C + targets.data()[r]] - lse.data()[r];
+    if (keep[r] != T(0)) loss -= logits.template data<T>()[r * C + targets.data()[r]] - lse.data()[r];
   }
   auto out = detail::new_output<T>("cross_entropy", Shape{});
-  out->value.data()[0] = T(loss / double(kept));  // mean over the kept rows (kept > 0)
+  out->value.template data<T>()[0] = T(loss / double(kept));  // mean over the kept rows (kept > 0)
   return detail::finish<T>("cross_entropy", out, {detail::impl_ptr(logits)}, {0, 0, std::move(saved)},
                            [kept, N, C](const detail::Grad<T>& g) {
     const CrossEntropySaved<T>& s = g.template data<CrossEntropySaved<T>>();
     // dlogits[r, c] += dy keep_r (p[r, c] - [c == target_r]) / kept
     const T scale = g.dy()[0] / T(kept);
-    T* dx = g.in(0).grad_acc();
+    T* dx = g.grad_acc(0);
     for (std::size_t r = 0; r < N; ++r) {
       if (s.keep[r] == T(0)) continue;
       const T* pr = s.p.data() + r * C;
@@ -222,17 +222,17 @@ TensorT<T> cross_entropy_rows(const TensorT<T>& logits, const IdTensor& targets,
 }  // namespace
 
 template <class T>
-TensorT<T> cross_entropy(const TensorT<T>& logits, const IdTensor& targets) {
-  return cross_entropy_rows(logits, targets, nullptr);
+Tensor cross_entropy_kernel(const Tensor& logits, const IdTensor& targets) {
+  return cross_entropy_rows<T>(logits, targets, nullptr);
 }
 
 template <class T>
-TensorT<T> cross_entropy(const TensorT<T>& logits, const IdTensor& targets, const IdTensor& mask) {
-  return cross_entropy_rows(logits, targets, &mask);
+Tensor cross_entropy_kernel(const Tensor& logits, const IdTensor& targets, const IdTensor& mask) {
+  return cross_entropy_rows<T>(logits, targets, &mask);
 }
 
 template <class T>
-TensorT<T> mse(const TensorT<T>& prediction, const TensorT<T>& target) {
+Tensor mse_kernel(const Tensor& prediction, const Tensor& target) {
   if (prediction.shape() != target.shape())
     throw std::invalid_argument(detail::shapes_message(
         "mse", "prediction and target must have the same shape", prediction.shape(), target.shape()));
@@ -240,20 +240,20 @@ TensorT<T> mse(const TensorT<T>& prediction, const TensorT<T>& target) {
   if (n == 0) throw std::invalid_argument("mse: empty tensors of shape " + to_string(prediction.shape()));
   double s = 0;
   for (std::size_t i = 0; i < n; ++i) {
-    const double d = double(prediction.data()[i]) - double(target.data()[i]);
+    const double d = double(prediction.template data<T>()[i]) - double(target.template data<T>()[i]);
     s += d * d;
   }
   auto out = detail::new_output<T>("mse", Shape{});
-  out->value.data()[0] = T(s / double(n));
+  out->value.template data<T>()[0] = T(s / double(n));
   // both gradients read p - t
   return detail::finish<T>("mse", out, {detail::impl_ptr(prediction), detail::impl_ptr(target)},
                            {detail::input_bit(0) | detail::input_bit(1)}, [n](const detail::Grad<T>& g) {
     // L = mean (p - t)^2: dp = 2 (p - t) dL / n, dt = -dp
     const T scale = T(2) * g.dy()[0] / T(n);
-    T* dp = g.needs(0) ? g.in(0).grad_acc() : nullptr;
-    T* dt = g.needs(1) ? g.in(1).grad_acc() : nullptr;
-    const T* p = g.in(0).value.data();
-    const T* t = g.in(1).value.data();
+    T* dp = g.needs(0) ? g.grad_acc(0) : nullptr;
+    T* dt = g.needs(1) ? g.grad_acc(1) : nullptr;
+    const T* p = g.x(0);
+    const T* t = g.x(1);
     for (std::size_t i = 0; i < n; ++i) {
       const T d = scale * (p[i] - t[i]);
       if (dp) dp[i] += d;
@@ -263,7 +263,7 @@ TensorT<T> mse(const TensorT<T>& prediction, const TensorT<T>& target) {
 }
 
 template <class T>
-TensorT<T> dropout(const TensorT<T>& x, double p, bool train) {
+Tensor dropout_kernel(const Tensor& x, double p, bool train) {
   if (!(p >= 0.0 && p <= 1.0))
     throw std::invalid_argument("dropout: the probability p must be in [0, 1], got " + std::to_string(p));
   if (!train || p == 0.0) return x;
@@ -274,25 +274,43 @@ TensorT<T> dropout(const TensorT<T>& x, double p, bool train) {
   const T keep_scale = p < 1.0 ? T(1.0 / (1.0 - p)) : T(0);
   for (std::size_t i = 0; i < n; ++i) mask->data()[i] = mask->data()[i] >= T(p) ? keep_scale : T(0);
   auto out = detail::new_output<T>("dropout", x.shape());
-  for (std::size_t i = 0; i < n; ++i) out->value.data()[i] = x.data()[i] * mask->data()[i];
+  for (std::size_t i = 0; i < n; ++i) out->value.template data<T>()[i] = x.template data<T>()[i] * mask->data()[i];
   return detail::finish<T>("dropout", out, {detail::impl_ptr(x)}, {0, 0, std::move(mask)}, [n](const detail::Grad<T>& g) {
     const T* m = g.template data<Buffer<T>>().data();
     const T* dy = g.dy();
-    T* dx = g.in(0).grad_acc();
+    T* dx = g.grad_acc(0);
     for (std::size_t i = 0; i < n; ++i) dx[i] += dy[i] * m[i];  // dx = dy mask
   });
 }
 
-#define TG_INSTANTIATE(T)                                                  \
-  template TensorT<T> softmax(const TensorT<T>&, long);                    \
-  template TensorT<T> log_softmax(const TensorT<T>&, long);                \
-  template TensorT<T> embedding(const TensorT<T>&, const IdTensor&);       \
-  template TensorT<T> cross_entropy(const TensorT<T>&, const IdTensor&);   \
-  template TensorT<T> cross_entropy(const TensorT<T>&, const IdTensor&, const IdTensor&); \
-  template TensorT<T> mse(const TensorT<T>&, const TensorT<T>&);           \
-  template TensorT<T> dropout(const TensorT<T>&, double, bool);
-TG_INSTANTIATE(float)
-TG_INSTANTIATE(double)
-#undef TG_INSTANTIATE
+// ===== the public ops: each runs its kernel for its tensors' dtype =====
+
+Tensor softmax(const Tensor& x, long axis) {
+  return detail::dispatch("softmax", {&x}, [&](auto t) { return softmax_kernel<decltype(t)>(x, axis); });
+}
+
+Tensor log_softmax(const Tensor& x, long axis) {
+  return detail::dispatch("log_softmax", {&x}, [&](auto t) { return log_softmax_kernel<decltype(t)>(x, axis); });
+}
+
+Tensor embedding(const Tensor& weight, const IdTensor& ids) {
+  return detail::dispatch("embedding", {&weight}, [&](auto t) { return embedding_kernel<decltype(t)>(weight, ids); });
+}
+
+Tensor cross_entropy(const Tensor& logits, const IdTensor& targets) {
+  return detail::dispatch("cross_entropy", {&logits}, [&](auto t) { return cross_entropy_kernel<decltype(t)>(logits, targets); });
+}
+
+Tensor cross_entropy(const Tensor& logits, const IdTensor& targets, const IdTensor& mask) {
+  return detail::dispatch("cross_entropy", {&logits}, [&](auto t) { return cross_entropy_kernel<decltype(t)>(logits, targets, mask); });
+}
+
+Tensor mse(const Tensor& prediction, const Tensor& target) {
+  return detail::dispatch("mse", {&prediction, &target}, [&](auto t) { return mse_kernel<decltype(t)>(prediction, target); });
+}
+
+Tensor dropout(const Tensor& x, double p, bool train) {
+  return detail::dispatch("dropout", {&x}, [&](auto t) { return dropout_kernel<decltype(t)>(x, p, train); });
+}
 
 }  // namespace tg

@@ -19,12 +19,12 @@ struct Normalized {
 }  // namespace
 
 template <class T>
-TensorT<T> layer_norm(const TensorT<T>& x, const TensorT<T>& gamma, const TensorT<T>& beta, double eps) {
+Tensor layer_norm_kernel(const Tensor& x, const Tensor& gamma, const Tensor& beta, double eps) {
   if (x.dim() < 1)
     throw std::invalid_argument("layer_norm: x must be [..., N], got a scalar of shape " + to_string(x.shape()));
   // No rows, or N = 0: an empty result, as in PyTorch; nothing to normalise (and no 0 / 0).
   const std::size_t N = x.shape().back(), rows = N ? x.numel() / N : 0;
-  for (const TensorT<T>* p : {&gamma, &beta})
+  for (const Tensor* p : {&gamma, &beta})
     if (p->defined() && p->shape() != Shape{N})
       throw std::invalid_argument(detail::shapes_message("layer_norm", "gamma and beta must be [N]",
                                                          x.shape(), p->shape()));
@@ -32,7 +32,7 @@ TensorT<T> layer_norm(const TensorT<T>& x, const TensorT<T>& gamma, const Tensor
   auto out = detail::new_output<T>("layer_norm", x.shape());
   auto saved = std::make_shared<Normalized<T>>(rows, N);
   for (std::size_t r = 0; r < rows; ++r) {
-    const T* xr = x.data() + r * N;
+    const T* xr = x.template data<T>() + r * N;
     double mean = 0, var = 0;
     for (std::size_t j = 0; j < N; ++j) mean += xr[j];
     mean /= double(N);
@@ -43,7 +43,7 @@ TensorT<T> layer_norm(const TensorT<T>& x, const TensorT<T>& gamma, const Tensor
       const T xh = T(xr[j] - mean) * rs;
       saved->xhat.data()[r * N + j] = xh;
       // y = xhat * gamma + beta
-      out->value.data()[r * N + j] = (gamma.defined() ? xh * gamma.data()[j] : xh) + (beta.defined() ? beta.data()[j] : T(0));
+      out->value.template data<T>()[r * N + j] = (gamma.defined() ? xh * gamma.template data<T>()[j] : xh) + (beta.defined() ? beta.template data<T>()[j] : T(0));
     }
   }
   // dx reads gamma; x itself is not read again (xhat and rstd are the node's data)
@@ -52,15 +52,15 @@ TensorT<T> layer_norm(const TensorT<T>& x, const TensorT<T>& gamma, const Tensor
                            {saves, 0, std::move(saved)}, [rows, N](const detail::Grad<T>& g) {
     const Normalized<T>& saved = g.template data<Normalized<T>>();
     const T* dy = g.dy();
-    const T* gamma = g.defined(1) ? g.in(1).value.data() : nullptr;
+    const T* gamma = g.defined(1) ? g.x(1) : nullptr;
     std::vector<T> dxhat(N);
     for (std::size_t r = 0; r < rows; ++r) {
       const T* d = dy + r * N;
       const T* xh = saved.xhat.data() + r * N;
       if (g.needs(1))  // dgamma += dy * xhat, summed over rows
-        for (std::size_t j = 0; j < N; ++j) g.in(1).grad_acc()[j] += d[j] * xh[j];
+        for (std::size_t j = 0; j < N; ++j) g.grad_acc(1)[j] += d[j] * xh[j];
       if (g.needs(2))  // dbeta += dy, summed over rows
-        detail::add_into(g.in(2).grad_acc(), d, N);
+        detail::add_into(g.grad_acc(2), d, N);
       if (!g.needs(0)) continue;
       // dxhat = dy * gamma; dx = rstd (dxhat - mean(dxhat) - xhat mean(dxhat xhat))
       double m1 = 0, m2 = 0;
@@ -71,14 +71,17 @@ TensorT<T> layer_norm(const TensorT<T>& x, const TensorT<T>& gamma, const Tensor
       }
       m1 /= double(N);
       m2 /= double(N);
-      T* dx = g.in(0).grad_acc() + r * N;
+      T* dx = g.grad_acc(0) + r * N;
       const T rs = saved.rstd.data()[r];
       for (std::size_t j = 0; j < N; ++j) dx[j] += rs * (dxhat[j] - T(m1) - xh[j] * T(m2));
     }
   });
 }
 
-template TensorT<float> layer_norm(const TensorT<float>&, const TensorT<float>&, const TensorT<float>&, double);
-template TensorT<double> layer_norm(const TensorT<double>&, const TensorT<double>&, const TensorT<double>&, double);
+// ===== the public ops: each runs its kernel for its tensors' dtype =====
+
+Tensor layer_norm(const Tensor& x, const Tensor& gamma, const Tensor& beta, double eps) {
+  return detail::dispatch("layer_norm", {&x, &gamma, &beta}, [&](auto t) { return layer_norm_kernel<decltype(t)>(x, gamma, beta, eps); });
+}
 
 }  // namespace tg

@@ -15,10 +15,10 @@ namespace {
 // 1/n (mean). An empty x has nothing to walk: out is 0 (sum) or NaN (mean) everywhere, and its
 // backward adds nothing (x's gradient is empty); this also keeps [2^40, 0] from looping 2^40 times.
 template <class T>
-TensorT<T> reduce(const char* op, const TensorT<T>& x, AxisView v, const Shape& out_shape, bool mean) {
+Tensor reduce(const char* op, const Tensor& x, AxisView v, const Shape& out_shape, bool mean) {
   auto out = detail::new_output<T>(op, out_shape);
-  const T* xv = x.data();
-  T* y = out->value.data();
+  const T* xv = x.template data<T>();
+  T* y = out->value.template data<T>();
   const bool empty = x.numel() == 0;
   const double scale = mean && v.n ? 1.0 / double(v.n) : 1.0;
   if (empty) std::fill_n(y, out->value.size(), mean ? std::numeric_limits<T>::quiet_NaN() : T(0));
@@ -35,7 +35,7 @@ TensorT<T> reduce(const char* op, const TensorT<T>& x, AxisView v, const Shape& 
     if (empty) return;  // no element of x was summed
     // dx[o, k, i] += scale * dy[o, i]: every summed element gets the output's gradient
     const T* dy = g.dy();
-    T* dx = g.in(0).grad_acc();
+    T* dx = g.grad_acc(0);
     const T s = static_cast<T>(scale);
     for (std::size_t o = 0; o < v.outer; ++o)
       for (std::size_t k = 0; k < v.n; ++k) {
@@ -55,40 +55,49 @@ Shape reduced_shape(const Shape& s, std::size_t axis, bool keepdims) {
 }
 
 template <class T>
-TensorT<T> reduce_axis(const char* op, const TensorT<T>& x, long axis, bool keepdims, bool mean) {
+Tensor reduce_axis(const char* op, const Tensor& x, long axis, bool keepdims, bool mean) {
   const std::size_t ax = normalize_axis(op, axis, x.dim());
-  return reduce(op, x, axis_view(x.shape(), ax), reduced_shape(x.shape(), ax, keepdims), mean);
+  return reduce<T>(op, x, axis_view(x.shape(), ax), reduced_shape(x.shape(), ax, keepdims), mean);
 }
 
 }  // namespace
 
 template <class T>
-TensorT<T> sum(const TensorT<T>& x) {
-  return reduce("sum", x, AxisView{1, x.numel(), 1}, Shape{}, false);
+Tensor sum_kernel(const Tensor& x) {
+  return reduce<T>("sum", x, AxisView{1, x.numel(), 1}, Shape{}, false);
 }
 
 template <class T>
-TensorT<T> mean(const TensorT<T>& x) {
-  return reduce("mean", x, AxisView{1, x.numel(), 1}, Shape{}, true);
+Tensor mean_kernel(const Tensor& x) {
+  return reduce<T>("mean", x, AxisView{1, x.numel(), 1}, Shape{}, true);
 }
 
 template <class T>
-TensorT<T> sum(const TensorT<T>& x, long axis, bool keepdims) {
-  return reduce_axis("sum", x, axis, keepdims, false);
+Tensor sum_kernel(const Tensor& x, long axis, bool keepdims) {
+  return reduce_axis<T>("sum", x, axis, keepdims, false);
 }
 
 template <class T>
-TensorT<T> mean(const TensorT<T>& x, long axis, bool keepdims) {
-  return reduce_axis("mean", x, axis, keepdims, true);
+Tensor mean_kernel(const Tensor& x, long axis, bool keepdims) {
+  return reduce_axis<T>("mean", x, axis, keepdims, true);
 }
 
-#define TG_INSTANTIATE(T)                                 \
-  template TensorT<T> sum(const TensorT<T>&);             \
-  template TensorT<T> mean(const TensorT<T>&);            \
-  template TensorT<T> sum(const TensorT<T>&, long, bool); \
-  template TensorT<T> mean(const TensorT<T>&, long, bool);
-TG_INSTANTIATE(float)
-TG_INSTANTIATE(double)
-#undef TG_INSTANTIATE
+// ===== the public ops: each runs its kernel for its tensors' dtype =====
+
+Tensor sum(const Tensor& x) {
+  return detail::dispatch("sum", {&x}, [&](auto t) { return sum_kernel<decltype(t)>(x); });
+}
+
+Tensor sum(const Tensor& x, long axis, bool keepdims) {
+  return detail::dispatch("sum", {&x}, [&](auto t) { return sum_kernel<decltype(t)>(x, axis, keepdims); });
+}
+
+Tensor mean(const Tensor& x) {
+  return detail::dispatch("mean", {&x}, [&](auto t) { return mean_kernel<decltype(t)>(x); });
+}
+
+Tensor mean(const Tensor& x, long axis, bool keepdims) {
+  return detail::dispatch("mean", {&x}, [&](auto t) { return mean_kernel<decltype(t)>(x, axis, keepdims); });
+}
 
 }  // namespace tg

@@ -9,7 +9,7 @@
 namespace tg {
 
 template <class T>
-TensorT<T> reshape(const TensorT<T>& x, const Shape& shape) {
+Tensor reshape_kernel(const Tensor& x, const Shape& shape) {
   // Checked first: [2^32, 2^32] has "0 elements" modulo 2^64 and would pass for an empty x.
   try {
     checked_numel("reshape", shape, sizeof(T));
@@ -26,7 +26,7 @@ TensorT<T> reshape(const TensorT<T>& x, const Shape& shape) {
 }
 
 template <class T>
-TensorT<T> concat(const std::vector<TensorT<T>>& xs, long axis) {
+Tensor concat_kernel(const std::vector<Tensor>& xs, long axis) {
   if (xs.empty()) throw std::invalid_argument("concat: needs at least one tensor");
   const Shape& first = xs[0].shape();
   const std::size_t ax = normalize_axis("concat", axis, first.size());
@@ -51,7 +51,7 @@ TensorT<T> concat(const std::vector<TensorT<T>>& xs, long axis) {
   for (const auto& x : xs) {
     const AxisView v = axis_view(x.shape(), ax);
     for (std::size_t o = 0; o < v.outer && v.n * v.inner != 0; ++o)  // out[o, at:at+n, :] = x[o, :, :]
-      std::memcpy(out->value.data() + (o * ov.n + at) * ov.inner, x.data() + o * v.n * v.inner,
+      std::memcpy(out->value.template data<T>() + (o * ov.n + at) * ov.inner, x.template data<T>() + o * v.n * v.inner,
                   v.n * v.inner * sizeof(T));
     inputs.push_back(detail::impl_ptr(x));
     at += v.n;
@@ -59,11 +59,11 @@ TensorT<T> concat(const std::vector<TensorT<T>>& xs, long axis) {
   return detail::finish<T>("concat", out, inputs, {}, [n = xs.size(), ax, ov](const detail::Grad<T>& g) {
     std::size_t at = 0;  // where input k starts along the axis
     for (std::size_t k = 0; k < n; at += g.in(k).shape[ax], ++k) {
-      TensorImpl<T>& x = g.in(k);
+      TensorImpl& x = g.in(k);
       if (!x.requires_grad || numel(x.shape) == 0) continue;  // an empty piece has no gradient
       const AxisView v = axis_view(x.shape, ax);
       bool fresh;  // every element of dx is written: Note [first write assigns]
-      T* dx = x.grad_for_overwrite(fresh);
+      T* dx = x.template grad_for_overwrite<T>(fresh);
       for (std::size_t r = 0; r < v.outer; ++r) {  // dx[r, :, :] += dy[r, at:at+n, :]
         const T* src = g.dy() + (r * ov.n + at) * ov.inner;
         if (fresh) std::copy_n(src, v.n * v.inner, dx + r * v.n * v.inner);
@@ -74,7 +74,7 @@ TensorT<T> concat(const std::vector<TensorT<T>>& xs, long axis) {
 }
 
 template <class T>
-TensorT<T> slice(const TensorT<T>& x, long axis, std::size_t start, std::size_t length) {
+Tensor slice_kernel(const Tensor& x, long axis, std::size_t start, std::size_t length) {
   const std::size_t ax = normalize_axis("slice", axis, x.dim());
   const AxisView v = axis_view(x.shape(), ax);
   if (start > v.n || length > v.n - start)
@@ -84,23 +84,22 @@ TensorT<T> slice(const TensorT<T>& x, long axis, std::size_t start, std::size_t 
   Shape os = x.shape();
   os[ax] = length;
   const std::size_t run = length * v.inner;  // contiguous elements per outer index
-  std::shared_ptr<TensorImpl<T>> out;
+  std::shared_ptr<TensorImpl> out;
   if (v.outer == 1) {  // one contiguous run: a view (Note [views])
     out = detail::new_view<T>(os, x, start * v.inner);
   } else {
     out = detail::new_output<T>("slice", os);
     for (std::size_t o = 0; o < v.outer && run; ++o)  // out[o, :, :] = x[o, start:start+length, :]
-      std::memcpy(out->value.data() + o * run, x.data() + (o * v.n + start) * v.inner, run * sizeof(T));
+      std::memcpy(out->value.template data<T>() + o * run, x.template data<T>() + (o * v.n + start) * v.inner, run * sizeof(T));
   }
   return detail::finish<T>("slice", out, {detail::impl_ptr(x)}, {}, [v, start, run](const detail::Grad<T>& g) {
-    T* dx = g.in(0).grad_acc();
+    T* dx = g.grad_acc(0);
     for (std::size_t o = 0; o < v.outer; ++o)  // dx[o, start:start+length, :] += dy[o]
       detail::add_into(dx + (o * v.n + start) * v.inner, g.dy() + o * run, run);
   });
 }
 
-template <class T>
-std::vector<TensorT<T>> split(const TensorT<T>& x, const std::vector<std::size_t>& sizes, long axis) {
+std::vector<Tensor> split(const Tensor& x, const std::vector<std::size_t>& sizes, long axis) {
   const std::size_t ax = normalize_axis("split", axis, x.dim());
   std::size_t total = 0;
   for (std::size_t s : sizes)
@@ -111,7 +110,7 @@ std::vector<TensorT<T>> split(const TensorT<T>& x, const std::vector<std::size_t
     throw std::invalid_argument("split: the sizes add up to " + std::to_string(total) +
                                 " but axis " + std::to_string(ax) + " of shape " +
                                 to_string(x.shape()) + " has " + std::to_string(x.shape()[ax]));
-  std::vector<TensorT<T>> parts;
+  std::vector<Tensor> parts;
   std::size_t at = 0;
   for (std::size_t s : sizes) {
     parts.push_back(slice(x, long(ax), at, s));
@@ -120,25 +119,48 @@ std::vector<TensorT<T>> split(const TensorT<T>& x, const std::vector<std::size_t
   return parts;
 }
 
-template <class T>
-std::vector<TensorT<T>> chunk(const TensorT<T>& x, std::size_t n, long axis) {
+std::vector<Tensor> chunk(const Tensor& x, std::size_t n, long axis) {
   const std::size_t ax = normalize_axis("chunk", axis, x.dim());
   // An axis of size 0 is cut into n empty pieces (PyTorch too), but not more than a vector holds.
-  if (n == 0 || x.shape()[ax] % n != 0 || n > std::vector<TensorT<T>>().max_size())
+  if (n == 0 || x.shape()[ax] % n != 0 || n > std::vector<Tensor>().max_size())
     throw std::invalid_argument("chunk: axis " + std::to_string(ax) + " of shape " +
                                 to_string(x.shape()) + " cannot be cut into " +
                                 std::to_string(n) + " equal pieces");
   return split(x, std::vector<std::size_t>(n, x.shape()[ax] / n), long(ax));
 }
 
-#define TG_INSTANTIATE(T)                                                                      \
-  template TensorT<T> reshape(const TensorT<T>&, const Shape&);                                \
-  template TensorT<T> concat(const std::vector<TensorT<T>>&, long);                            \
-  template TensorT<T> slice(const TensorT<T>&, long, std::size_t, std::size_t);                \
-  template std::vector<TensorT<T>> split(const TensorT<T>&, const std::vector<std::size_t>&, long); \
-  template std::vector<TensorT<T>> chunk(const TensorT<T>&, std::size_t, long);
-TG_INSTANTIATE(float)
-TG_INSTANTIATE(double)
-#undef TG_INSTANTIATE
+// y = x converted to To; dx += dy converted back to From.
+template <class From, class To>
+Tensor to_dtype_kernel(const Tensor& x) {
+  auto out = detail::new_output<To>("to_dtype", x.shape());
+  std::copy_n(x.template data<From>(), x.numel(), out->value.template data<To>());
+  return detail::finish<To>("to_dtype", out, {detail::impl_ptr(x)}, {}, [](const detail::Grad<To>& g) {
+    const std::size_t n = numel(g.out().shape);
+    From* dx = g.in(0).template grad_acc<From>();
+    for (std::size_t i = 0; i < n; ++i) dx[i] += static_cast<From>(g.dy()[i]);
+  });
+}
+
+// ===== the public ops: each runs its kernel for its tensors' dtype =====
+
+Tensor reshape(const Tensor& x, const Shape& shape) {
+  return detail::dispatch("reshape", {&x}, [&](auto t) { return reshape_kernel<decltype(t)>(x, shape); });
+}
+
+Tensor concat(const std::vector<Tensor>& xs, long axis) {
+  if (xs.empty()) throw std::invalid_argument("concat: needs at least one tensor");
+  return visit_dtype(detail::common_dtype("concat", xs), [&](auto t) { return concat_kernel<decltype(t)>(xs, axis); });
+}
+
+Tensor slice(const Tensor& x, long axis, std::size_t start, std::size_t length) {
+  return detail::dispatch("slice", {&x}, [&](auto t) { return slice_kernel<decltype(t)>(x, axis, start, length); });
+}
+
+Tensor to_dtype(const Tensor& x, Dtype dtype) {
+  if (x.dtype() == dtype) return x;
+  return visit_dtype(x.dtype(), [&](auto from) {
+    return visit_dtype(dtype, [&](auto to) { return to_dtype_kernel<decltype(from), decltype(to)>(x); });
+  });
+}
 
 }  // namespace tg

@@ -41,7 +41,7 @@ void for_each_saved(const detail::Node& n, F f) {
 
 // "input 1 (a leaf of shape [3, 4], parameter 'fc.weight')", "output (a tensor of shape [3]
 // made by 'tanh')"
-std::string describe(const ImplBase& t, const char* what, std::size_t k) {
+std::string describe(const TensorImpl& t, const char* what, std::size_t k) {
   std::string s = what;
   if (std::string(what) == "input") s += " " + std::to_string(k);
   s += t.is_leaf ? " (a leaf of shape " + to_string(t.shape)
@@ -50,7 +50,7 @@ std::string describe(const ImplBase& t, const char* what, std::size_t k) {
   return s + ")";
 }
 
-[[noreturn]] void throw_modified(const detail::Node& n, const ImplBase& t, const char* what, std::size_t k,
+[[noreturn]] void throw_modified(const detail::Node& n, const TensorImpl& t, const char* what, std::size_t k,
                                  std::uint64_t then, std::uint64_t now) {
   throw std::logic_error("backward: op '" + std::string(n.op) + "'" + detail::time_step_text(n.time_step) +
                          " saved its " + describe(t, what, k) +
@@ -61,7 +61,7 @@ std::string describe(const ImplBase& t, const char* what, std::size_t k) {
 
 // Note [versions]: a value a backward reads must be the one its op saw.
 void check_saved_versions(const detail::Node& n) {
-  for_each_saved(n, [&](std::size_t slot, std::size_t k, const ImplBase& t, const char* what) {
+  for_each_saved(n, [&](std::size_t slot, std::size_t k, const TensorImpl& t, const char* what) {
     if (t.version() != n.saved_versions[slot]) throw_modified(n, t, what, k, n.saved_versions[slot], t.version());
   });
 }
@@ -90,7 +90,7 @@ void pass_dy(detail::Node& n) {
 
 void check_input_grads(const detail::Node& n) {
   for (std::size_t k = 0; k < n.inputs.size(); ++k) {
-    const ImplBase* in = n.inputs[k];
+    const TensorImpl* in = n.inputs[k];
     if (in && in->requires_grad && !in->grad_finite())
       throw NonFiniteError("anomaly: the backward of op '" + std::string(n.op) + "'" +
                            detail::time_step_text(n.time_step) +
@@ -151,13 +151,13 @@ TimeStepScope::~TimeStepScope() { time_step = previous_; }
 long current_time_step() { return time_step; }
 std::string time_step_text(long t) { return t >= 0 ? " at time step " + std::to_string(t) : std::string(); }
 
-void NodeInputs::push_back(std::shared_ptr<ImplBase> p) {
+void NodeInputs::push_back(std::shared_ptr<TensorImpl> p) {
   if (n_ < kInline) inline_[n_] = std::move(p);
   else more_.push_back(std::move(p));
   ++n_;
 }
 
-void record_op(const char* op, const std::shared_ptr<ImplBase>& out, const std::shared_ptr<ImplBase>* inputs,
+void record_op(const char* op, const std::shared_ptr<TensorImpl>& out, const std::shared_ptr<TensorImpl>* inputs,
                std::size_t n, TensorSet saves, TensorSet passes_dy, std::shared_ptr<void> data,
                std::function<void(Node&)> backward) {
   Node node;
@@ -186,7 +186,7 @@ void record(Node&& node) {
   node.out->tape_epoch = tape.epoch;
   node.out->tape_index = tape.nodes.size();
   node.time_step = time_step;
-  for_each_saved(node, [&](std::size_t slot, std::size_t, const ImplBase& t, const char*) {
+  for_each_saved(node, [&](std::size_t slot, std::size_t, const TensorImpl& t, const char*) {
     node.saved_versions[slot] = t.version();
   });
   tape.nodes.push_back(std::move(node));
@@ -225,7 +225,7 @@ void sweep_from(std::size_t last, bool retain_graph) {
 
 }  // namespace
 
-void backward_from(ImplBase& root, bool retain_graph) { sweep_from(root.tape_index, retain_graph); }
+void backward_from(TensorImpl& root, bool retain_graph) { sweep_from(root.tape_index, retain_graph); }
 
 const Node* CapturedGraph::outside_input() const {
   for (const Node& n : nodes)
@@ -246,10 +246,10 @@ CapturedGraph capture(const std::function<void()>& f) {
   return graph;
 }
 
-void backward_captured(CapturedGraph&& graph, const std::vector<const ImplBase*>& roots) {
+void backward_captured(CapturedGraph&& graph, const std::vector<const TensorImpl*>& roots) {
   std::size_t last = 0;
   bool any = false;
-  for (const ImplBase* r : roots)
+  for (const TensorImpl* r : roots)
     if (!r->is_leaf && r->tape_epoch == graph.epoch) {
       last = std::max(last, r->tape_index);
       any = true;

@@ -7,35 +7,52 @@
 #include <cmath>
 #include <cstring>
 
-#include <xtensor/xbuilder.hpp>
-
 #include <tapegrad/autograd/detail/node.hpp>
+#include <tapegrad/autograd/ops.hpp>
 
 namespace tg {
 namespace {
 
-template <class T>
-bool all_finite(const Buffer<T>& b) {
-  const T* p = b.data();
-  for (std::size_t i = 0; i < b.size(); ++i)
-    if (!std::isfinite(p[i])) return false;
-  return true;
+bool all_finite(const Storage& s) {
+  return visit_dtype(s.dtype(), [&](auto t) {
+    using T = decltype(t);
+    const T* p = s.template data<T>();
+    for (std::size_t i = 0; i < s.size(); ++i)
+      if (!std::isfinite(p[i])) return false;
+    return true;
+  });
 }
 
-template <class T>
-std::shared_ptr<TensorImpl<T>> leaf(const char* op, const Shape& shape, bool requires_grad) {
-  auto impl = std::make_shared<TensorImpl<T>>();
+std::shared_ptr<TensorImpl> leaf(const char* op, const Shape& shape, Dtype dtype, bool requires_grad) {
+  auto impl = std::make_shared<TensorImpl>();
   impl->shape = shape;
-  impl->value = detail::allocate_value<T>(op, shape);
+  impl->dtype = dtype;
+  impl->value = detail::allocate_value(op, shape, dtype);
   impl->requires_grad = requires_grad;
   return impl;
 }
 
-template <class T>
-std::shared_ptr<TensorImpl<T>> filled(const char* op, const Shape& shape, T fill, bool requires_grad) {
-  auto impl = leaf<T>(op, shape, requires_grad);
-  std::fill_n(impl->value.data(), impl->value.size(), fill);
+std::shared_ptr<TensorImpl> filled(const char* op, const Shape& shape, double fill, Dtype dtype,
+                                   bool requires_grad) {
+  auto impl = leaf(op, shape, dtype, requires_grad);
+  visit_dtype(dtype, [&](auto t) {
+    using T = decltype(t);
+    std::fill_n(impl->value.template data<T>(), impl->value.size(), static_cast<T>(fill));
+  });
   return impl;
+}
+
+template <class T>
+std::shared_ptr<TensorImpl> copied(const char* op, const xt::xarray<T>& value, bool requires_grad) {
+  auto impl = leaf(op, value.shape(), dtype_of<T>(), requires_grad);
+  std::copy(value.begin(), value.end(), impl->value.template data<T>());
+  return impl;
+}
+
+[[noreturn]] void throw_wrong_dtype(const char* what, const TensorImpl& im, Dtype want) {
+  throw std::invalid_argument(std::string(what) + "<" + (want == kFloat32 ? "float" : "double") +
+                              ">: the tensor" + (im.name.empty() ? "" : " '" + im.name + "'") + " is " +
+                              dtype_name(im.dtype) + ", not " + dtype_name(want) + " (Note [dtypes])");
 }
 
 }  // namespace
@@ -44,138 +61,122 @@ namespace detail {
 void throw_undefined_tensor() {
   throw std::logic_error("tapegrad: use of an undefined (default-constructed) tensor");
 }
-}  // namespace detail
 
-template <class T>
-void TensorImpl<T>::keep_retained_grad() {
-  if (grad.empty()) return;
-  if (retained.empty()) retained = Buffer<T>::zeros(grad.size());
-  for (std::size_t i = 0; i < grad.size(); ++i) retained.data()[i] += grad.data()[i];
-}
-
-template <class T>
-void TensorImpl<T>::add_gradient_of(ImplBase& out_base, bool may_take) {
-  auto& out = static_cast<TensorImpl<T>&>(out_base);  // a node's tensors share one scalar type
-  const std::size_t n = numel(shape);
-  if (n != numel(out.shape)) {  // broadcast: dy summed over the expanded dims
-    detail::accumulate_sum_to(grad_acc(), shape, out.grad.data(), out.shape);
-  } else if (grad.empty() && may_take) {
-    grad = std::move(out.grad);
-  } else if (grad.empty()) {  // Note [first write assigns]
-    grad = Buffer<T>(n);
-    std::copy_n(out.grad.data(), n, grad.data());
-  } else {
-    detail::add_into(grad.data(), out.grad.data(), n);
+Storage allocate_value(const char* op, const Shape& shape, Dtype dtype) {
+  const std::size_t n = checked_numel(op, shape, dtype_size(dtype));
+  try {
+    return Storage(dtype, n);
+  } catch (const std::bad_alloc&) {
+    throw_allocation_error(op, to_string(shape), n * dtype_size(dtype));
   }
 }
+}  // namespace detail
 
-template <class T>
-bool TensorImpl<T>::value_finite() const {
-  return all_finite(value);
+void TensorImpl::keep_retained_grad() {
+  if (grad.empty()) return;
+  if (retained.empty()) retained = Storage::zeros(dtype, grad.size());
+  visit_dtype(dtype, [&](auto t) {
+    using T = decltype(t);
+    detail::add_into(retained.template data<T>(), grad.template data<T>(), grad.size());
+  });
 }
 
-template <class T>
-bool TensorImpl<T>::grad_finite() const {
-  return all_finite(grad);
+void TensorImpl::add_gradient_of(TensorImpl& out, bool may_take) {
+  // a node's tensors share one dtype (each op's dispatch checked its inputs)
+  const std::size_t n = numel(shape);
+  if (n == numel(out.shape) && grad.empty() && may_take) {
+    grad = std::move(out.grad);
+    return;
+  }
+  visit_dtype(dtype, [&](auto t) {
+    using T = decltype(t);
+    if (n != numel(out.shape)) {  // broadcast: dy summed over the expanded dims
+      detail::accumulate_sum_to(grad_acc<T>(), shape, out.grad.template data<T>(), out.shape);
+    } else if (grad.empty()) {  // Note [first write assigns]
+      grad = Storage(dtype, n);
+      std::copy_n(out.grad.template data<T>(), n, grad.template data<T>());
+    } else {
+      detail::add_into(grad.template data<T>(), out.grad.template data<T>(), n);
+    }
+  });
 }
 
-template <class T>
-TensorT<T> TensorT<T>::param(const xt::xarray<T>& value) {
-  auto impl = leaf<T>("param", value.shape(), true);
-  std::copy(value.begin(), value.end(), impl->value.data());
-  return TensorT(impl);
+bool TensorImpl::value_finite() const { return all_finite(value); }
+bool TensorImpl::grad_finite() const { return all_finite(grad); }
+
+Tensor Tensor::from_array(const xt::xarray<float>& value, bool requires_grad, const char* op) {
+  return Tensor(copied(op, value, requires_grad));
 }
 
-template <class T>
-TensorT<T> TensorT<T>::constant(const xt::xarray<T>& value) {
-  auto impl = leaf<T>("constant", value.shape(), false);
-  std::copy(value.begin(), value.end(), impl->value.data());
-  return TensorT(impl);
+Tensor Tensor::from_array(const xt::xarray<double>& value, bool requires_grad, const char* op) {
+  return Tensor(copied(op, value, requires_grad));
 }
 
-template <class T>
-TensorT<T> TensorT<T>::full(const Shape& shape, T fill, bool requires_grad) {
-  return TensorT(filled("full", shape, fill, requires_grad));
+Tensor Tensor::full(const Shape& shape, double fill, Dtype dtype, bool requires_grad) {
+  return Tensor(filled("full", shape, fill, dtype, requires_grad));
 }
 
-template <class T>
-TensorT<T> TensorT<T>::zeros(const Shape& shape, bool requires_grad) {
-  return TensorT(filled("zeros", shape, T(0), requires_grad));
+Tensor Tensor::zeros(const Shape& shape, Dtype dtype, bool requires_grad) {
+  return Tensor(filled("zeros", shape, 0.0, dtype, requires_grad));
 }
 
-template <class T>
-TensorT<T> TensorT<T>::scalar(T value, bool requires_grad) {
-  return TensorT(filled("scalar", Shape{}, value, requires_grad));
+Tensor Tensor::scalar(double value, Dtype dtype, bool requires_grad) {
+  return Tensor(filled("scalar", Shape{}, value, dtype, requires_grad));
 }
 
-template <class T>
-TensorImpl<T>& TensorT<T>::impl() const {
+TensorImpl& Tensor::impl() const {
   if (!impl_) detail::throw_undefined_tensor();
   return *impl_;
 }
 
-template <class T>
-const Shape& TensorT<T>::shape() const {
-  return impl().shape;
+Dtype Tensor::dtype() const { return impl().dtype; }
+
+const Shape& Tensor::shape() const { return impl().shape; }
+
+const void* Tensor::value_bytes_as(Dtype want, const char* what) const {
+  const TensorImpl& im = impl();
+  if (im.dtype != want) throw_wrong_dtype(what, im, want);
+  return im.value.raw();
 }
 
-template <class T>
-const T* TensorT<T>::data() const {
-  return impl().value.data();
-}
-
-template <class T>
-T* TensorT<T>::mutable_data() {
-  TensorImpl<T>& im = impl();
+void* Tensor::mutable_value_bytes_as(Dtype want) {
+  TensorImpl& im = impl();
+  if (im.dtype != want) throw_wrong_dtype("mutable_data", im, want);
   im.bump_version();
-  return im.value.data();
+  return im.value.raw();
 }
 
-template <class T>
-std::uint64_t TensorT<T>::version() const {
-  return impl().version();
+void* Tensor::grad_bytes_as(Dtype want) {
+  TensorImpl& im = impl();
+  if (im.dtype != want) throw_wrong_dtype("grad_data", im, want);
+  if (!im.is_leaf || !im.requires_grad)
+    throw std::logic_error("grad_data: only leaves that require grad (parameters) have a "
+                           "writable gradient");
+  if (im.grad.empty()) im.grad = Storage::zeros(im.dtype, tg::numel(im.shape));
+  return im.grad.raw();
 }
 
-template <class T>
-bool TensorT<T>::requires_grad() const {
-  return impl().requires_grad;
-}
+std::uint64_t Tensor::version() const { return impl().version(); }
 
-template <class T>
-bool TensorT<T>::is_leaf() const {
-  return impl().is_leaf;
-}
+bool Tensor::requires_grad() const { return impl().requires_grad; }
 
-template <class T>
-const char* TensorT<T>::producer_op() const {
-  return impl().op;
-}
+bool Tensor::is_leaf() const { return impl().is_leaf; }
 
-template <class T>
-const std::string& TensorT<T>::name() const {
-  return impl().name;
-}
+const char* Tensor::producer_op() const { return impl().op; }
 
-template <class T>
-void TensorT<T>::set_name(std::string name) {
-  impl().name = std::move(name);
-}
+const std::string& Tensor::name() const { return impl().name; }
 
-template <class T>
-std::size_t TensorT<T>::size(long axis) const {
-  return shape()[normalize_axis("size", axis, dim())];
-}
+void Tensor::set_name(std::string name) { impl().name = std::move(name); }
 
-template <class T>
-T TensorT<T>::item() const {
+std::size_t Tensor::size(long axis) const { return shape()[normalize_axis("size", axis, dim())]; }
+
+double Tensor::item() const {
   if (numel() != 1)
-    throw std::invalid_argument("item: needs a one-element tensor, got shape " +
-                                to_string(shape()));
-  return data()[0];
+    throw std::invalid_argument("item: needs a one-element tensor, got shape " + to_string(shape()));
+  return visit_dtype(dtype(), [&](auto t) { return static_cast<double>(data<decltype(t)>()[0]); });
 }
 
-template <class T>
-void TensorT<T>::set_requires_grad(bool on) {
+void Tensor::set_requires_grad(bool on) {
   if (!is_leaf())
     throw std::logic_error("set_requires_grad: only leaves can change it; this tensor was "
                            "produced by op '" + std::string(impl().op) +
@@ -184,16 +185,14 @@ void TensorT<T>::set_requires_grad(bool on) {
   if (!on) impl().release_grad();
 }
 
-template <class T>
-void TensorT<T>::retain_grad() {
+void Tensor::retain_grad() {
   if (!requires_grad())
     throw std::logic_error("retain_grad: the tensor does not require grad, so it never gets one");
   if (!is_leaf()) impl().retains_grad = true;  // leaves keep their gradient anyway
 }
 
-template <class T>
-TensorT<T> TensorT<T>::grad() const {
-  TensorImpl<T>& im = impl();
+Tensor Tensor::grad() const {
+  TensorImpl& im = impl();
   if (!im.requires_grad)
     throw std::logic_error("grad: the tensor does not require grad; create it with "
                            "Tensor::param() or set_requires_grad(true)");
@@ -204,81 +203,67 @@ TensorT<T> TensorT<T>::grad() const {
                            "on it before backward() to keep it.");
   // Note [reading gradients]: a copy, or undefined when there is none; nothing is allocated
   // in the tensor itself.
-  const Buffer<T>& g = im.is_leaf ? im.grad : im.retained;
-  if (g.empty()) return TensorT();
-  auto out = leaf<T>("grad", im.shape, false);
-  std::copy_n(g.data(), g.size(), out->value.data());
-  return TensorT(out);
+  const Storage& g = im.is_leaf ? im.grad : im.retained;
+  if (g.empty()) return Tensor();
+  auto out = leaf("grad", im.shape, im.dtype, false);
+  if (g.bytes()) std::memcpy(out->value.raw(), g.raw(), g.bytes());
+  return Tensor(out);
 }
 
-template <class T>
-T* TensorT<T>::grad_data() {
-  if (!is_leaf() || !requires_grad())
-    throw std::logic_error("grad_data: only leaves that require grad (parameters) have a "
-                           "writable gradient");
-  return impl().grad_acc();
-}
+bool Tensor::has_grad() const { return is_leaf() ? impl().has_grad() : !impl().retained.empty(); }
 
-template <class T>
-bool TensorT<T>::has_grad() const {
-  return is_leaf() ? impl().has_grad() : !impl().retained.empty();
-}
-
-template <class T>
-void TensorT<T>::zero_grad(bool set_to_none) {
-  TensorImpl<T>& im = impl();
+void Tensor::zero_grad(bool set_to_none) {
+  TensorImpl& im = impl();
   if (set_to_none) {
     if (im.is_leaf) im.release_grad();
     im.retained.reset();
     return;
   }
-  if (!im.grad.empty() && im.is_leaf) std::memset(im.grad.data(), 0, im.grad.size() * sizeof(T));
-  if (!im.retained.empty()) std::memset(im.retained.data(), 0, im.retained.size() * sizeof(T));
+  if (!im.grad.empty() && im.is_leaf) std::memset(im.grad.raw(), 0, im.grad.bytes());
+  if (!im.retained.empty()) std::memset(im.retained.raw(), 0, im.retained.bytes());
 }
 
-template <class T>
-void TensorT<T>::backward(bool retain_graph) {
+void Tensor::backward(bool retain_graph) {
   if (defined() && numel() != 1)
     throw std::logic_error("backward: the output has shape " + to_string(shape()) +
                            "; backward() without a seed gradient needs a one-element tensor "
                            "(a loss). Reduce it with sum() or mean(), or pass a seed of the "
                            "same shape.");
-  backward(xt::xarray<T>(xt::ones<T>(shape())), retain_graph);
+  backward(Tensor::full(shape(), 1.0, dtype()), retain_graph);
 }
 
-template <class T>
-void TensorT<T>::backward(const xt::xarray<T>& seed, bool retain_graph) {
-  TensorImpl<T>& im = impl();
+void Tensor::backward(const Tensor& seed, bool retain_graph) {
+  TensorImpl& im = impl();
   if (!im.requires_grad)
     throw std::logic_error("backward: the tensor does not require grad (it was computed from "
                            "constants only, or under NoGradGuard), so there is nothing to "
                            "differentiate");
-  if (Shape(seed.shape()) != im.shape)
-    throw std::invalid_argument("backward: the seed gradient has shape " +
-                                to_string(seed.shape()) + " but the output has shape " +
-                                to_string(im.shape));
+  if (seed.shape() != im.shape)
+    throw std::invalid_argument("backward: the seed gradient has shape " + to_string(seed.shape()) +
+                                " but the output has shape " + to_string(im.shape));
+  if (seed.dtype() != im.dtype)
+    throw std::invalid_argument(std::string("backward: the seed gradient is ") + dtype_name(seed.dtype()) +
+                                " but the output is " + dtype_name(im.dtype));
   if (!im.is_leaf && im.tape_epoch != detail::current_epoch())
     throw std::logic_error("backward: the graph of this tensor (produced by op '" +
                            std::string(im.op) +
                            "') was already released by an earlier backward() or clear_tape(). "
                            "Recompute the forward pass, or pass retain_graph=true to the first "
                            "backward() if you really need two.");
-  T* g = im.grad_acc();
-  std::size_t i = 0;
-  for (T s : seed) g[i++] += s;
+  visit_dtype(im.dtype, [&](auto t) {
+    using T = decltype(t);
+    detail::add_into(im.template grad_acc<T>(), seed.template data<T>(), tg::numel(im.shape));
+  });
   if (!im.is_leaf) detail::backward_from(im, retain_graph);
 }
 
-template <class T>
-TensorT<T> TensorT<T>::detach() const {
-  auto impl = leaf<T>("detach", shape(), false);
-  std::copy_n(data(), numel(), impl->value.data());
-  return TensorT(impl);
+Tensor Tensor::detach() const {
+  const TensorImpl& im = impl();
+  auto out = leaf("detach", im.shape, im.dtype, false);
+  if (im.value.bytes()) std::memcpy(out->value.raw(), im.value.raw(), im.value.bytes());
+  return Tensor(out);
 }
 
-template struct TensorImpl<float>;
-template struct TensorImpl<double>;
-template class TensorT<float>;
-template class TensorT<double>;
+Tensor Tensor::to(Dtype dtype) const { return to_dtype(*this, dtype); }
 
 }  // namespace tg

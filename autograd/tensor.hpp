@@ -1,6 +1,6 @@
 #pragma once
-// TensorT<T>: a handle to a value (and, when it requires grad, a gradient) that ops record on
-// the calling thread's tape. Tensor is float (training), TensorD is double (gradient checks).
+// Tensor: a handle to a value (and, when it requires grad, a gradient) of a runtime dtype,
+// float32 or float64, that ops record on the calling thread's tape.
 #include <algorithm>
 #include <cstdint>
 #include <initializer_list>
@@ -13,57 +13,87 @@
 #include <xtensor/xarray.hpp>
 
 #include <tapegrad/autograd/buffer_pool.hpp>
+#include <tapegrad/autograd/dtype.hpp>
 #include <tapegrad/autograd/shape.hpp>
 
 namespace tg {
 
-template <class T>
 struct TensorImpl;  // detail/tensor_impl.hpp: the value, gradient and graph links
 namespace detail {
 struct TensorAccess;
 }
 
-template <class T>
-class TensorT {
+// Note [dtypes]: a tensor's dtype is a run-time property, so models, layers and optimizers are
+// plain classes; float32 trains, float64 checks gradients (Module::to(kFloat64), gradcheck).
+// - Ops compute in their inputs' dtype and return it; two dtypes in one op is
+//   std::invalid_argument naming the op and both dtypes (no silent promotion). to(dtype)
+//   converts, and gradients flow through it.
+// - Typed access names the element type, data<float>(), and a dtype other than the tensor's
+//   is std::invalid_argument naming both: memory is never reinterpreted.
+// - Class ids, targets, masks and indices are IdTensors (int64, below), outside this rule.
+class Tensor {
  public:
-  using value_type = T;
   // Read-only xtensor view over a tensor's buffer (no copy).
+  template <class T>
   using View = decltype(xt::adapt(std::declval<const T*>(), std::size_t{}, xt::no_ownership(),
                                   std::declval<const Shape&>()));
 
-  TensorT() = default;  // an undefined tensor; defined() is false
+  Tensor() = default;  // an undefined tensor; defined() is false
 
-  // A leaf that requires grad: a trainable parameter or a gradcheck input.
+  // A leaf that requires grad (a trainable parameter, a gradcheck input), holding a copy of
+  // `value`: an xtensor expression of float (float32) or double (float64).
   // Every constructor checks the shape (Note [checked sizes] in shape.hpp): one whose element
   // or byte count overflows is std::invalid_argument; memory that cannot be had is
   // AllocationError, a std::bad_alloc naming the function and the bytes.
-  static TensorT param(const xt::xarray<T>& value);
+  template <class E>
+  static Tensor param(const xt::xexpression<E>& value) {
+    return from_expression(value.derived_cast(), true, "param");
+  }
   // A leaf without grad: data, targets, constants.
-  static TensorT constant(const xt::xarray<T>& value);
-  static TensorT zeros(const Shape& shape, bool requires_grad = false);
-  static TensorT full(const Shape& shape, T fill, bool requires_grad = false);
-  static TensorT scalar(T value, bool requires_grad = false);
+  template <class E>
+  static Tensor constant(const xt::xexpression<E>& value) {
+    return from_expression(value.derived_cast(), false, "constant");
+  }
+  static Tensor zeros(const Shape& shape, Dtype dtype = kFloat32, bool requires_grad = false);
+  static Tensor full(const Shape& shape, double fill, Dtype dtype = kFloat32, bool requires_grad = false);
+  static Tensor scalar(double value, Dtype dtype = kFloat32, bool requires_grad = false);
 
   // Every member but defined() needs a defined tensor: std::logic_error otherwise.
   bool defined() const { return impl_ != nullptr; }
+  Dtype dtype() const;
   const Shape& shape() const;
   std::size_t dim() const { return shape().size(); }
   std::size_t numel() const { return tg::numel(shape()); }
   std::size_t size(long axis) const;
 
-  // The value, read-only (no copy).
-  const T* data() const;
+  // The value, read-only (no copy); T must be the dtype's type (Note [dtypes]).
+  template <class T>
+  const T* data() const {
+    return static_cast<const T*>(value_bytes_as(dtype_of<T>(), "data"));
+  }
   // Note [versions]: the value, for writing in place (initialisation, optimizer steps, loads).
   // Every call counts as a write: it bumps the version of the tensor's storage (shared with
   // its views and base), and backward() refuses a graph that saved this value before the
   // write (std::logic_error naming the op and the tensor), as PyTorch does.
-  T* mutable_data();
+  template <class T>
+  T* mutable_data() {
+    return static_cast<T*>(mutable_value_bytes_as(dtype_of<T>()));
+  }
   // How many in-place writes the storage has seen (mutable_data() calls, optimizer steps,
-  // loads); a view and its base share the count.
+  // loads, Module::to); a view and its base share the count.
   std::uint64_t version() const;
-  View value() const { return xt::adapt(data(), numel(), xt::no_ownership(), shape()); }
-  xt::xarray<T> to_xarray() const { return value(); }
-  T item() const;  // the value of a one-element tensor
+  template <class T>
+  View<T> value() const {
+    return xt::adapt(data<T>(), numel(), xt::no_ownership(), shape());
+  }
+  // A copy of the value as T, converted from the tensor's dtype when it differs.
+  template <class T>
+  xt::xarray<T> to_xarray() const {
+    xt::xarray<T> out = xt::xarray<T>::from_shape(shape());
+    visit_dtype(dtype(), [&](auto s) { std::copy_n(data<decltype(s)>(), numel(), out.data()); });
+    return out;
+  }
+  double item() const;  // the value of a one-element tensor
 
   bool requires_grad() const;
   // Leaves only: turns gradient tracking on or off (freezing a parameter).
@@ -76,7 +106,7 @@ class TensorT {
   const std::string& name() const;
   void set_name(std::string name);
   // Whether both handles refer to the same tensor (PyTorch's `a is b`).
-  bool is_same(const TensorT& other) const { return impl_ == other.impl_; }
+  bool is_same(const Tensor& other) const { return impl_ == other.impl_; }
   // Keep this non-leaf's gradient after backward() (to read dL/dh_t, say).
   void retain_grad();
 
@@ -87,40 +117,103 @@ class TensorT {
   // None. So grad().defined() == has_grad(); a tensor of zero elements never has one.
   // std::logic_error for a tensor that does not require grad, or a non-leaf that did not
   // retain_grad().
-  TensorT grad() const;
+  Tensor grad() const;
   // The one way to write into a leaf's gradient outside backward: allocates it as zeros when
   // there is none (so has_grad() becomes true), for code that must write, such as the ranks
   // of a distributed allreduce that lack a gradient. Code that only reads checks has_grad()
   // first (optimizers, clipping).
-  T* grad_data();
+  template <class T>
+  T* grad_data() {
+    return static_cast<T*>(grad_bytes_as(dtype_of<T>()));
+  }
   bool has_grad() const;
   // Zeroes the gradient, keeping its buffer (a tensor that had a gradient still has one, of
   // zeros); with set_to_none, releases it instead, so has_grad() is false until the next
   // backward reaches the tensor (PyTorch's zero_grad(set_to_none=True)).
   void zero_grad(bool set_to_none = false);
 
-  // Reverse sweep from this tensor. Without a seed it must hold one element (a loss).
-  // The tape is released afterwards unless retain_graph is true.
+  // Reverse sweep from this tensor. Without a seed it must hold one element (a loss); a seed
+  // has the tensor's shape and dtype. The tape is released afterwards unless retain_graph.
   void backward(bool retain_graph = false);
-  void backward(const xt::xarray<T>& seed, bool retain_graph = false);
+  void backward(const Tensor& seed, bool retain_graph = false);
 
   // A leaf with this value and no history: gradients stop here (truncated BPTT).
-  TensorT detach() const;
+  Tensor detach() const;
+  // This tensor in `dtype`: itself when it already is, else a converted copy that records
+  // the conversion, so gradients flow back in the original dtype.
+  Tensor to(Dtype dtype) const;
 
  private:
   friend struct detail::TensorAccess;  // library code reaches the implementation through it
-  explicit TensorT(std::shared_ptr<TensorImpl<T>> impl) : impl_(std::move(impl)) {}
-  TensorImpl<T>& impl() const;
-  std::shared_ptr<TensorImpl<T>> impl_;
+  explicit Tensor(std::shared_ptr<TensorImpl> impl) : impl_(std::move(impl)) {}
+  TensorImpl& impl() const;
+  const void* value_bytes_as(Dtype want, const char* what) const;
+  void* mutable_value_bytes_as(Dtype want);
+  void* grad_bytes_as(Dtype want);
+  static Tensor from_array(const xt::xarray<float>& value, bool requires_grad, const char* op);
+  static Tensor from_array(const xt::xarray<double>& value, bool requires_grad, const char* op);
+  template <class E>
+  static Tensor from_expression(const E& e, bool requires_grad, const char* op) {
+    using V = std::decay_t<typename E::value_type>;
+    static_assert(std::is_same<V, float>::value || std::is_same<V, double>::value,
+                  "Tensor::param/constant take float (float32) or double (float64) values; "
+                  "convert others with xt::cast<float>");
+    if constexpr (std::is_same<E, xt::xarray<V>>::value) return from_array(e, requires_grad, op);
+    else return from_array(xt::xarray<V>(e), requires_grad, op);
+  }
+
+  std::shared_ptr<TensorImpl> impl_;
 };
 
-using Tensor = TensorT<float>;
-using TensorD = TensorT<double>;
+inline Tensor detach(const Tensor& x) { return x.detach(); }
 
+// Transitional (issue 16, until every layer and test is written against Tensor): a Tensor
+// known to hold T, with the typed members of the former template API. It converts from any
+// Tensor of dtype T (another dtype is std::invalid_argument) and to Tensor freely.
 template <class T>
-TensorT<T> detach(const TensorT<T>& x) {
-  return x.detach();
-}
+class TensorT : public Tensor {
+ public:
+  using value_type = T;
+  using View = Tensor::View<T>;
+
+  TensorT() = default;
+  TensorT(Tensor t) : Tensor(checked(std::move(t))) {}  // NOLINT: implicit on purpose
+
+  static TensorT param(const xt::xarray<T>& value) { return Tensor::param(value); }
+  static TensorT constant(const xt::xarray<T>& value) { return Tensor::constant(value); }
+  static TensorT zeros(const Shape& shape, bool requires_grad = false) {
+    return Tensor::zeros(shape, dtype_of<T>(), requires_grad);
+  }
+  static TensorT full(const Shape& shape, T fill, bool requires_grad = false) {
+    return Tensor::full(shape, fill, dtype_of<T>(), requires_grad);
+  }
+  static TensorT scalar(T value, bool requires_grad = false) {
+    return Tensor::scalar(value, dtype_of<T>(), requires_grad);
+  }
+
+  const T* data() const { return Tensor::data<T>(); }
+  T* mutable_data() { return Tensor::mutable_data<T>(); }
+  View value() const { return Tensor::value<T>(); }
+  xt::xarray<T> to_xarray() const { return Tensor::to_xarray<T>(); }
+  T item() const { return static_cast<T>(Tensor::item()); }
+  TensorT grad() const { return Tensor::grad(); }
+  T* grad_data() { return Tensor::grad_data<T>(); }
+  using Tensor::backward;
+  void backward(const xt::xarray<T>& seed, bool retain_graph = false) {
+    Tensor::backward(Tensor::constant(seed), retain_graph);
+  }
+  TensorT detach() const { return Tensor::detach(); }
+
+ private:
+  static Tensor checked(Tensor t) {
+    if (t.defined() && t.dtype() != dtype_of<T>())
+      throw std::invalid_argument(std::string("a ") + dtype_name(t.dtype()) + " tensor where a " +
+                                  dtype_name(dtype_of<T>()) + " one is needed");
+    return t;
+  }
+};
+
+using TensorD = TensorT<double>;
 
 // Class ids, targets and masks: integer tensors (any integer xtensor expression: int32 or
 // int64 arrays), held as int64. A default IdTensor (and IdTensor{}) holds no ids: shape [0].
@@ -144,8 +237,5 @@ class IdTensor {
  private:
   xt::xarray<std::int64_t> ids_;
 };
-
-extern template class TensorT<float>;
-extern template class TensorT<double>;
 
 }  // namespace tg

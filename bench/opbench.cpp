@@ -16,7 +16,7 @@ void forward(benchmark::State& state, const tg::Shape& sa, const tg::Shape& sb, 
   const Tensor a = Tensor::param(tg::randn<float>(sa)), b = Tensor::param(tg::randn<float>(sb));
   for (auto _ : state) {
     Tensor y = op(a, b);
-    benchmark::DoNotOptimize(y.data());
+    benchmark::DoNotOptimize(y.data<float>());
     tg::clear_tape();
   }
 }
@@ -26,11 +26,11 @@ template <class Op>
 void forward_backward(benchmark::State& state, const tg::Shape& sa, const tg::Shape& sb, Op op) {
   tg::manual_seed(0);
   Tensor a = Tensor::param(tg::randn<float>(sa)), b = Tensor::param(tg::randn<float>(sb));
-  const xt::xarray<float> seed = xt::ones<float>(op(a, b).shape());
+  const Tensor seed = Tensor::full(op(a, b).shape(), 1.0);
   tg::clear_tape();
   for (auto _ : state) {
     op(a, b).backward(seed);
-    benchmark::DoNotOptimize(a.grad_data());
+    benchmark::DoNotOptimize(a.grad_data<float>());
   }
 }
 

@@ -71,13 +71,13 @@ void broadcast_parameters(const std::vector<Tensor>& params, int root) {
   require_same_count(total_numel(params), "the number of parameters");
   std::vector<float> buffer(total_numel(params));  // [sum of numel(p)]
   float* at = buffer.data();
-  for (const auto& p : params) at = std::copy(p.data(), p.data() + p.numel(), at);
+  for (const auto& p : params) at = std::copy(p.data<float>(), p.data<float>() + p.numel(), at);
   constexpr std::size_t kMaxCount = std::size_t(1) << 30;  // MPI counts are ints
   for (std::size_t at = 0; at < buffer.size(); at += kMaxCount)
     MPI_Bcast(buffer.data() + at, int(std::min(kMaxCount, buffer.size() - at)), MPI_FLOAT, root, MPI_COMM_WORLD);
   const float* from = buffer.data();
   for (auto p : params) {
-    std::copy(from, from + p.numel(), p.mutable_data());
+    std::copy(from, from + p.numel(), p.mutable_data<float>());
     from += p.numel();
   }
 }
@@ -112,7 +112,7 @@ std::vector<std::string> allgather(const std::string& value) {
 Tensor gather_rows(const Tensor& local, int root) {
   if (local.dim() == 0) throw std::invalid_argument("tg::dist::gather_rows: a scalar has no rows");
   const std::size_t row = local.numel() / std::max<std::size_t>(1, local.shape()[0]);  // floats per row
-  if (!initialized()) return Tensor::constant(xt::xarray<float>(local.value()));
+  if (!initialized()) return Tensor::constant(xt::xarray<float>(local.value<float>()));
   require_same_count(row, "gather_rows' row size");
   const int mine = int(local.numel());
   const GatherLayout at = gather_layout(mine);
@@ -120,7 +120,7 @@ Tensor gather_rows(const Tensor& local, int root) {
   shape[0] = std::size_t(at.total) / std::max<std::size_t>(1, row);  // [sum N_r, ...]
   const bool me = rank() == root;
   std::vector<float> all(me ? std::size_t(at.total) : 0);
-  MPI_Gatherv(local.data(), mine, MPI_FLOAT, all.data(), at.counts.data(), at.offsets.data(), MPI_FLOAT, root,
+  MPI_Gatherv(local.data<float>(), mine, MPI_FLOAT, all.data(), at.counts.data(), at.offsets.data(), MPI_FLOAT, root,
               MPI_COMM_WORLD);
   if (!me) return Tensor::zeros({0});
   xt::xarray<float> value = xt::adapt(all, shape);

@@ -46,7 +46,7 @@ void GradientAllreduce::average() {
   for (std::size_t k = 0; k < params_.size(); ++k) {  // pack; zeros where this rank has none
     if (!has_grad_[k]) continue;
     Tensor& p = params_[k];
-    at = p.has_grad() ? std::copy(p.grad_data(), p.grad_data() + p.numel(), at) : std::fill_n(at, p.numel(), 0.0f);
+    at = p.has_grad() ? std::copy(p.grad_data<float>(), p.grad_data<float>() + p.numel(), at) : std::fill_n(at, p.numel(), 0.0f);
   }
   const std::size_t count = std::size_t(at - buffer_.data());  // the same on every rank
   if (initialized()) {
@@ -63,7 +63,7 @@ void GradientAllreduce::average() {
   for (std::size_t k = 0; k < params_.size(); ++k) {  // unpack: sum -> mean over ranks
     if (!has_grad_[k]) continue;  // no rank reached it: it stays without a gradient
     Tensor& p = params_[k];
-    float* g = p.grad_data();  // allocates a zero gradient where this rank had none
+    float* g = p.grad_data<float>();  // allocates a zero gradient where this rank had none
     for (std::size_t i = 0; i < p.numel(); ++i) g[i] = from[i] / n;
     from += p.numel();
   }

@@ -17,12 +17,12 @@ int main() {
     loss.backward();                           // one reverse sweep; grads accumulate in W, b
     Tensor db = b.grad();                      // a copy of dL/db
     std::printf("step %d  loss %.4f  dL/db = [%.4f %.4f %.4f]  spare.grad() %s\n", step, loss.item(),
-                db.value()(0), db.value()(1), db.value()(2),
+                db.value<float>()(0), db.value<float>()(1), db.value<float>()(2),
                 spare.grad().defined() ? "defined" : "undefined");  // backward never reached it
     for (Tensor p : {W, b, spare}) {  // plain SGD, lr 0.5, on the leaves that have a gradient
       if (!p.has_grad()) continue;
-      float* w = p.mutable_data();  // an in-place write: bumps p's version
-      for (std::size_t i = 0; i < p.numel(); ++i) w[i] -= 0.5f * p.grad_data()[i];
+      float* w = p.mutable_data<float>();  // an in-place write: bumps p's version
+      for (std::size_t i = 0; i < p.numel(); ++i) w[i] -= 0.5f * p.grad_data<float>()[i];
       p.zero_grad(true);  // set to none: undefined until a backward reaches p again
     }
   }

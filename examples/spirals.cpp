@@ -43,9 +43,9 @@ int main() {
   make_spirals(500, points, labels);
   const Tensor x = Tensor::constant(points);  // [B, 2]
   const tg::IdTensor y = labels;              // [B]
-  Tensor W1 = init(H, 2), b1 = Tensor::zeros({H}, true);
-  Tensor W2 = init(H, H), b2 = Tensor::zeros({H}, true);
-  Tensor W3 = init(2, H), b3 = Tensor::zeros({2}, true);
+  Tensor W1 = init(H, 2), b1 = Tensor::zeros({H}, tg::kFloat32, true);
+  Tensor W2 = init(H, H), b2 = Tensor::zeros({H}, tg::kFloat32, true);
+  Tensor W3 = init(2, H), b3 = Tensor::zeros({2}, tg::kFloat32, true);
   std::vector<Tensor> params = {W1, b1, W2, b2, W3, b3};
   std::vector<std::vector<float>> velocity;
   for (auto& p : params) velocity.emplace_back(p.numel(), 0.0f);
@@ -62,8 +62,8 @@ int main() {
     Tensor loss = tg::cross_entropy(logits, y);
     loss.backward();
     for (std::size_t k = 0; k < params.size(); ++k) {  // v = mu v + g; p -= lr v
-      float* p = params[k].mutable_data();
-      float* g = params[k].grad_data();
+      float* p = params[k].mutable_data<float>();
+      float* g = params[k].grad_data<float>();
       for (std::size_t i = 0; i < params[k].numel(); ++i) {
         velocity[k][i] = momentum * velocity[k][i] + g[i];
         p[i] -= lr * velocity[k][i];
@@ -73,7 +73,7 @@ int main() {
     if (step % 1000 == 0 || step == 1) {
       std::size_t correct = 0;
       for (std::size_t r = 0; r < labels.size(); ++r)
-        correct += (logits.value()(r, 1) > logits.value()(r, 0)) == (labels(r) == 1);
+        correct += (logits.value<float>()(r, 1) > logits.value<float>()(r, 0)) == (labels(r) == 1);
       const double secs = std::chrono::duration<double>(std::chrono::steady_clock::now() - start).count();
       std::printf("step %4d  loss %.4f  accuracy %5.1f%%  %.1fs\n", step, loss.item(),
                   100.0 * double(correct) / double(labels.size()), secs);

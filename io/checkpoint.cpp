@@ -90,8 +90,7 @@ std::map<std::string, std::string> caller_metadata(const SafetensorsFile& f) {
   return out;
 }
 
-template <class T>
-void check_param_names(const NamedTensorsT<T>& params, const char* who) {
+void check_param_names(const NamedTensors& params, const char* who) {
   for (const auto& [name, p] : params)
     if (starts_with(name, kOptimPrefix) || starts_with(name, kExtraPrefix))
       throw std::invalid_argument(std::string(who) + ": the parameter name '" + name +
@@ -163,7 +162,7 @@ template <class T>
 struct LoadPlan {
   struct Copy {
     std::string stored;        // the tensor's name in the file
-    TensorT<T> into;           // where it goes
+    Tensor into;           // where it goes
     const StoredTensor* from;  // its dtype and shape match `into`
   };
   std::vector<Copy> params, extras;
@@ -183,15 +182,15 @@ struct TensorIndex {
   TensorIndex(const Reader& reader, const SafetensorsFile& f) : r(reader) {
     for (const auto& [name, t] : f.tensors) by_name.emplace(name, &t);
   }
-  typename LoadPlan<T>::Copy find(const std::string& stored, const TensorT<T>& into,
+  typename LoadPlan<T>::Copy find(const std::string& stored, const Tensor& into,
                                   const std::string& what) const {
-    const Dtype want = dtype_of<T>();
+    const StoredDtype want = stored_dtype_of<T>();
     const auto it = by_name.find(stored);
     if (it == by_name.end()) throw r.fail("missing tensor '" + stored + "' (" + what + ")");
     const StoredTensor& t = *it->second;
     if (t.dtype() != want)
-      throw r.fail("tensor '" + stored + "' has dtype " + dtype_name(t.dtype()) + " but " + what +
-                   " is " + dtype_name(want));
+      throw r.fail("tensor '" + stored + "' has dtype " + stored_dtype_name(t.dtype()) + " but " + what +
+                   " is " + stored_dtype_name(want));
     if (t.shape() != into.shape())
       throw r.fail("tensor '" + stored + "' has shape " + to_string(t.shape()) + " but " + what +
                    " has shape " + to_string(into.shape()));
@@ -235,12 +234,12 @@ void gather_optimizer(const Reader& r, const SafetensorsFile& f, const Optimizer
   }
   if (f.metadata.count(group_key(groups, "lr")) || f.metadata.count(group_key(groups, "weight_decay")))
     throw r.fail("its optimizer has settings for more groups than its " + std::to_string(groups));
-  const Dtype want = dtype_of<T>();
+  const StoredDtype want = stored_dtype_of<T>();
   const std::string step_prefix = kOptimPrefix + "step.";
   for (const auto& [name, t] : f.tensors) {
     if (!starts_with(name, kOptimPrefix)) continue;
     const std::string key = name.substr(kOptimPrefix.size());
-    if (t.dtype() == Dtype::I64 && starts_with(name, step_prefix)) {
+    if (t.dtype() == StoredDtype::I64 && starts_with(name, step_prefix)) {
       if (t.numel() != 1)
         throw r.fail("the step count '" + quote_input(name) + "' must hold one element, got shape " +
                      to_string(t.shape()));
@@ -248,9 +247,9 @@ void gather_optimizer(const Reader& r, const SafetensorsFile& f, const Optimizer
       continue;
     }
     if (t.dtype() != want)
-      throw r.fail("tensor '" + quote_input(name) + "' has dtype " + dtype_name(t.dtype()) +
-                   " but the optimizer's state is " + dtype_name(want));
-    plan.state.emplace_back(key, TensorT<T>::constant(t.template get<T>()));
+      throw r.fail("tensor '" + quote_input(name) + "' has dtype " + stored_dtype_name(t.dtype()) +
+                   " but the optimizer's state is " + stored_dtype_name(want));
+    plan.state.emplace_back(key, Tensor::constant(t.template get<T>()));
   }
 }
 
@@ -298,7 +297,7 @@ void validate(const Reader& r, const LoadPlan<T>& plan, const OptimizerT<T>* opt
   for (const auto* list : {&plan.params, &plan.extras})
     for (const auto& c : *list)
       require_finite(r, c.stored, static_cast<const T*>(c.from->bytes()), c.from->numel());
-  for (const auto& [name, t] : plan.state) require_finite(r, kOptimPrefix + name, t.data(), t.numel());
+  for (const auto& [name, t] : plan.state) require_finite(r, kOptimPrefix + name, t.template data<T>(), t.numel());
   if (optimizer) {
     for (std::size_t g = 0; g < plan.lrs.size(); ++g) {
       try {
@@ -337,8 +336,8 @@ void commit(const LoadPlan<T>& plan, OptimizerT<T>* optimizer, LRScheduler* sche
   if (scheduler) scheduler->load_state(plan.last_step, plan.base_lrs);
   for (const auto* list : {&plan.params, &plan.extras})
     for (const auto& c : *list) {
-      TensorT<T> into = c.into;
-      if (into.numel()) std::memcpy(into.mutable_data(), c.from->bytes(), into.numel() * sizeof(T));
+      Tensor into = c.into;
+      if (into.numel()) std::memcpy(into.template mutable_data<T>(), c.from->bytes(), into.numel() * sizeof(T));
     }
 }
 

@@ -33,25 +33,28 @@ using json = nlohmann::json;
 
 // ---- dtypes and StoredTensor ----
 
-const char* dtype_name(Dtype dtype) {
+const char* stored_dtype_name(StoredDtype dtype) {
   switch (dtype) {
-    case Dtype::F32: return "F32";
-    case Dtype::F64: return "F64";
-    case Dtype::I64: return "I64";
+    case StoredDtype::F32: return "F32";
+    case StoredDtype::F64: return "F64";
+    case StoredDtype::I64: return "I64";
   }
   return "?";
 }
 
-std::size_t dtype_size(Dtype dtype) {
+std::size_t stored_dtype_size(StoredDtype dtype) {
   switch (dtype) {
-    case Dtype::F32: return 4;
-    case Dtype::F64: return 8;
-    case Dtype::I64: return 8;
+    case StoredDtype::F32: return 4;
+    case StoredDtype::F64: return 8;
+    case StoredDtype::I64: return 8;
   }
   return 0;
 }
 
-Dtype StoredTensor::dtype() const { return static_cast<Dtype>(value_.index()); }
+StoredTensor::StoredTensor(const Tensor& t)
+    : value_(visit_dtype(t.dtype(), [&](auto s) { return Value(t.to_xarray<decltype(s)>()); })) {}
+
+StoredDtype StoredTensor::dtype() const { return static_cast<StoredDtype>(value_.index()); }
 
 const Shape& StoredTensor::shape() const {
   return std::visit([](const auto& a) -> const Shape& { return a.shape(); }, value_);
@@ -68,8 +71,8 @@ const void* StoredTensor::bytes() const {
 template <class T>
 const xt::xarray<T>& StoredTensor::get() const {
   if (const auto* a = std::get_if<xt::xarray<T>>(&value_)) return *a;
-  throw CheckpointError(std::string("StoredTensor: the tensor holds ") + dtype_name(dtype()) +
-                        " values, not " + dtype_name(dtype_of<T>()));
+  throw CheckpointError(std::string("StoredTensor: the tensor holds ") + stored_dtype_name(dtype()) +
+                        " values, not " + stored_dtype_name(stored_dtype_of<T>()));
 }
 template const xt::xarray<float>& StoredTensor::get<float>() const;
 template const xt::xarray<double>& StoredTensor::get<double>() const;
@@ -251,7 +254,7 @@ bool checked_mul(std::uint64_t a, std::uint64_t b, std::uint64_t& out) {
 
 struct Entry {
   std::string name;
-  Dtype dtype;
+  StoredDtype dtype;
   Shape shape;
   std::uint64_t begin, end;
 };
@@ -279,8 +282,8 @@ void save_safetensors(const std::string& path, const StoredTensors& tensors,
   std::uint32_t data_crc = static_cast<std::uint32_t>(::crc32(0L, Z_NULL, 0));
   std::vector<Piece> pieces(2);  // the length and the header come first
   for (const auto& [name, t] : tensors) {
-    const std::size_t nbytes = t.numel() * dtype_size(t.dtype());
-    header[name] = {{"dtype", dtype_name(t.dtype())},
+    const std::size_t nbytes = t.numel() * stored_dtype_size(t.dtype());
+    header[name] = {{"dtype", stored_dtype_name(t.dtype())},
                     {"shape", std::vector<std::size_t>(t.shape().begin(), t.shape().end())},
                     {"data_offsets", {offset, offset + nbytes}}};
     offset += nbytes;
@@ -318,8 +321,7 @@ void save_safetensors(const std::string& path, const StoredTensors& tensors,
   write_file_atomically(path, pieces);
 }
 
-template <class T>
-void save_safetensors(const std::string& path, const NamedTensorsT<T>& tensors,
+void save_safetensors(const std::string& path, const NamedTensors& tensors,
                       const std::map<std::string, std::string>& metadata) {
   StoredTensors stored;
   stored.reserve(tensors.size());
@@ -331,10 +333,6 @@ void save_safetensors(const std::string& path, const NamedTensorsT<T>& tensors,
   save_safetensors(path, stored, metadata);
 }
 
-template void save_safetensors(const std::string&, const NamedTensorsT<float>&,
-                               const std::map<std::string, std::string>&);
-template void save_safetensors(const std::string&, const NamedTensorsT<double>&,
-                               const std::map<std::string, std::string>&);
 
 // ---- reading ----
 //
@@ -510,12 +508,12 @@ void verify_header_crc(const unsigned char* length, const std::string& header_te
                    crc_hex(actual) + " (the file is corrupt)");
 }
 
-Dtype parse_dtype(const json& dt, const std::string& tensor, const Source& src) {
+StoredDtype parse_dtype(const json& dt, const std::string& tensor, const Source& src) {
   if (!dt.is_string()) throw src.fail(tensor + ": dtype is not a string");
   const std::string d = dt.get<std::string>();
-  if (d == "F32") return Dtype::F32;
-  if (d == "F64") return Dtype::F64;
-  if (d == "I64") return Dtype::I64;
+  if (d == "F32") return StoredDtype::F32;
+  if (d == "F64") return StoredDtype::F64;
+  if (d == "I64") return StoredDtype::I64;
   throw src.fail(tensor + ": unsupported dtype '" + quote_input(d) + "' (tapegrad reads F32, F64 and I64)");
 }
 
@@ -549,10 +547,10 @@ Entry parse_entry(const std::string& name, const json& v, std::uint64_t section_
   e.end = off[1].get<std::uint64_t>();
   const std::string range = "data_offsets [" + std::to_string(e.begin) + ", " + std::to_string(e.end) + "]";
   std::uint64_t nbytes = 0;
-  if (!checked_mul(numel, dtype_size(e.dtype), nbytes)) throw src.fail(tensor + ": its shape overflows");
+  if (!checked_mul(numel, stored_dtype_size(e.dtype), nbytes)) throw src.fail(tensor + ": its shape overflows");
   if (e.end < e.begin) throw src.fail(tensor + ": " + range + " end before they begin");
   if (e.end - e.begin != nbytes)
-    throw src.fail(tensor + ": shape " + to_string(e.shape) + " of " + dtype_name(e.dtype) +
+    throw src.fail(tensor + ": shape " + to_string(e.shape) + " of " + stored_dtype_name(e.dtype) +
                    " needs " + std::to_string(nbytes) + " bytes but " + range + " hold " +
                    std::to_string(e.end - e.begin));
   if (e.end > section_size)
@@ -644,9 +642,9 @@ StoredTensors read_tensors(const std::vector<Entry>& entries, const Source& src,
   tensors.reserve(entries.size());
   for (const Entry& e : entries) {
     switch (e.dtype) {
-      case Dtype::F32: tensors.emplace_back(e.name, read_values<float>(e, src, fill)); break;
-      case Dtype::F64: tensors.emplace_back(e.name, read_values<double>(e, src, fill)); break;
-      case Dtype::I64: tensors.emplace_back(e.name, read_values<std::int64_t>(e, src, fill)); break;
+      case StoredDtype::F32: tensors.emplace_back(e.name, read_values<float>(e, src, fill)); break;
+      case StoredDtype::F64: tensors.emplace_back(e.name, read_values<double>(e, src, fill)); break;
+      case StoredDtype::I64: tensors.emplace_back(e.name, read_values<std::int64_t>(e, src, fill)); break;
     }
   }
   return tensors;

@@ -90,18 +90,18 @@ constexpr std::size_t kSafetensorsMaxEntries = 100000;
 constexpr std::size_t kSafetensorsMaxRank = 64;
 
 // The dtypes tapegrad reads and writes, by their safetensors names.
-enum class Dtype { F32, F64, I64 };
-const char* dtype_name(Dtype dtype);  // "F32", "F64", "I64"
-std::size_t dtype_size(Dtype dtype);  // bytes per element
+enum class StoredDtype { F32, F64, I64 };
+const char* stored_dtype_name(StoredDtype dtype);  // "F32", "F64", "I64"
+std::size_t stored_dtype_size(StoredDtype dtype);  // bytes per element
 // float -> F32, double -> F64, std::int64_t -> I64
 template <class T>
-constexpr Dtype dtype_of() {
+constexpr StoredDtype stored_dtype_of() {
   static_assert(std::is_same<T, float>::value || std::is_same<T, double>::value ||
                     std::is_same<T, std::int64_t>::value,
                 "tapegrad stores float (F32), double (F64) and std::int64_t (I64)");
-  if constexpr (std::is_same<T, float>::value) return Dtype::F32;
-  else if constexpr (std::is_same<T, double>::value) return Dtype::F64;
-  else return Dtype::I64;
+  if constexpr (std::is_same<T, float>::value) return StoredDtype::F32;
+  else if constexpr (std::is_same<T, double>::value) return StoredDtype::F64;
+  else return StoredDtype::I64;
 }
 
 // One tensor as stored: its dtype, shape and values (an owning copy).
@@ -113,15 +113,14 @@ class StoredTensor {
   StoredTensor(xt::xarray<float> value) : value_(std::move(value)) {}  // NOLINT: implicit
   StoredTensor(xt::xarray<double> value) : value_(std::move(value)) {}  // NOLINT
   StoredTensor(xt::xarray<std::int64_t> value) : value_(std::move(value)) {}  // NOLINT
-  template <class T>
-  StoredTensor(const TensorT<T>& t) : value_(xt::xarray<T>(t.value())) {}  // NOLINT: a copy
+  StoredTensor(const Tensor& t);  // NOLINT: implicit; a copy in the tensor's dtype
 
-  Dtype dtype() const;
+  StoredDtype dtype() const;
   const Shape& shape() const;
   std::size_t numel() const;
   // The values as xt::xarray<T>; CheckpointError if the dtype is another one.
   template <class T> const xt::xarray<T>& get() const;
-  const void* bytes() const;  // the values' bytes, numel() * dtype_size(dtype())
+  const void* bytes() const;  // the values' bytes, numel() * stored_dtype_size(dtype())
   const Value& value() const { return value_; }
 
  private:
@@ -150,8 +149,7 @@ struct SafetensorsFile {
 // (the temporary file cannot be created, written (ENOSPC, EFBIG), fsynced or renamed).
 void save_safetensors(const std::string& path, const StoredTensors& tensors,
                       const std::map<std::string, std::string>& metadata = {});
-template <class T>
-void save_safetensors(const std::string& path, const NamedTensorsT<T>& tensors,
+void save_safetensors(const std::string& path, const NamedTensors& tensors,
                       const std::map<std::string, std::string>& metadata = {});
 
 // Reads and validates a whole file (see the list above and Note [hostile files]): FileIoError
@@ -161,9 +159,5 @@ SafetensorsFile load_safetensors(const std::string& path);
 // The same checks on bytes in memory; `source` names them in error messages.
 SafetensorsFile parse_safetensors(const void* data, std::size_t size, const std::string& source);
 
-extern template void save_safetensors(const std::string&, const NamedTensorsT<float>&,
-                                      const std::map<std::string, std::string>&);
-extern template void save_safetensors(const std::string&, const NamedTensorsT<double>&,
-                                      const std::map<std::string, std::string>&);
 
 }  // namespace tg

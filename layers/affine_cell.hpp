@@ -13,14 +13,14 @@ class AffineCellT : public CellT<T> {
  public:
   AffineCellT(std::size_t input_size, std::size_t hidden_size, std::size_t gates, const char* name);
   std::size_t gates() const { return gates_; }
-  TensorT<T> project_input(const TensorT<T>& x) const override;  // [N, I] -> [N, G*H]
+  Tensor project_input(const Tensor& x) const override;  // [N, I] -> [N, G*H]
 
-  TensorT<T> weight_ih, weight_hh, bias_ih, bias_hh;
+  Tensor weight_ih, weight_hh, bias_ih, bias_hh;
 
  protected:
-  TensorT<T> project_hidden(const TensorT<T>& h) const;  // [B, H] -> [B, G*H]
+  Tensor project_hidden(const Tensor& h) const;  // [B, H] -> [B, G*H]
   // xp + h W_hh^T + b_hh in one op: [B, G*H] (the pre-activation of RNN and LSTM gates)
-  TensorT<T> preactivation(const TensorT<T>& xp, const TensorT<T>& h) const;
+  Tensor preactivation(const Tensor& xp, const Tensor& h) const;
 
  private:
   std::size_t gates_;

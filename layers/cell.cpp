@@ -13,7 +13,7 @@ CellT<T>::CellT(std::size_t input_size, std::size_t hidden_size, const char* nam
 }
 
 template <class T>
-StateT<T> CellT<T>::forward(const TensorT<T>& x, const StateT<T>& state) const {
+StateT<T> CellT<T>::forward(const Tensor& x, const StateT<T>& state) const {
   if (x.dim() != 2 || x.shape()[1] != input_size_)
     throw std::invalid_argument(std::string(name_) + ": input must be [B, " + std::to_string(input_size_) +
                                 "], got " + to_string(x.shape()));
@@ -24,7 +24,7 @@ StateT<T> CellT<T>::forward(const TensorT<T>& x, const StateT<T>& state) const {
 template <class T>
 StateT<T> CellT<T>::initial_state(std::size_t batch) const {
   StateT<T> state;
-  for (std::size_t k = 0; k < state_size(); ++k) state.push_back(TensorT<T>::zeros({batch, hidden_size_}));
+  for (std::size_t k = 0; k < state_size(); ++k) state.push_back(Tensor::zeros({batch, hidden_size_}, dtype_of<T>()));
   return state;
 }
 

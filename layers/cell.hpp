@@ -9,8 +9,10 @@
 namespace tg {
 
 // A cell's recurrent state: state[0] is always h [B, H] (the output); an LSTM adds c [B, H].
+using State = std::vector<Tensor>;
+// Transitional (issue 16): the former per-dtype name.
 template <class T>
-using StateT = std::vector<TensorT<T>>;
+using StateT = State;
 
 template <class T>
 class CellT : public ModuleT<T> {
@@ -25,13 +27,13 @@ class CellT : public ModuleT<T> {
 
   // The part of the step that depends on the input only, for a whole block at once:
   // x [N, I] -> [N, P] (one GEMM for T*B rows instead of T small ones).
-  virtual TensorT<T> project_input(const TensorT<T>& x) const = 0;
+  virtual Tensor project_input(const Tensor& x) const = 0;
   // One time step from a projected input xp [B, P] and the previous state.
-  virtual StateT<T> step(const TensorT<T>& xp, const StateT<T>& state) const = 0;
+  virtual StateT<T> step(const Tensor& xp, const StateT<T>& state) const = 0;
 
   // A single step from a raw input x [B, I]: project_input then step.
-  StateT<T> forward(const TensorT<T>& x, const StateT<T>& state) const;
-  StateT<T> operator()(const TensorT<T>& x, const StateT<T>& state) const { return forward(x, state); }
+  StateT<T> forward(const Tensor& x, const StateT<T>& state) const;
+  StateT<T> operator()(const Tensor& x, const StateT<T>& state) const { return forward(x, state); }
   // Zeros of the right shapes for a batch of B.
   StateT<T> initial_state(std::size_t batch) const;
   // std::invalid_argument naming the cell unless `state` fits a batch of B.
@@ -43,7 +45,6 @@ class CellT : public ModuleT<T> {
 };
 
 using Cell = CellT<float>;
-using State = StateT<float>;
 extern template class CellT<float>;
 extern template class CellT<double>;
 

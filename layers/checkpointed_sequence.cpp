@@ -39,16 +39,15 @@ IdTensor rows(const IdTensor& ids, std::size_t t0, std::size_t t1) {
   return IdTensor(out);
 }
 
-template <class T>
-std::size_t state_bytes(const std::vector<TensorT<T>>& state) {
+std::size_t state_bytes(const std::vector<Tensor>& state) {
   std::size_t n = 0;
-  for (const auto& s : state) n += s.numel() * sizeof(T);
+  for (const auto& s : state) n += s.numel() * dtype_size(s.dtype());
   return n;
 }
 
 // fn's outputs checked against what came in, as the vector checkpoint returns: loss, state...
 template <class T>
-std::vector<TensorT<T>> checked_outputs(SegmentOutput<T>&& out, const std::vector<TensorT<T>>& in) {
+std::vector<Tensor> checked_outputs(SegmentOutput<T>&& out, const std::vector<Tensor>& in) {
   if (!out.loss.defined() || out.loss.numel() != 1)
     throw std::invalid_argument("run_checkpointed: a segment must return a one-element loss, got " +
                                 (out.loss.defined() ? "shape " + to_string(out.loss.shape()) : std::string("none")));
@@ -60,7 +59,7 @@ std::vector<TensorT<T>> checked_outputs(SegmentOutput<T>&& out, const std::vecto
       throw std::invalid_argument("run_checkpointed: state tensor " + std::to_string(i) + " came in with shape " +
                                   to_string(in[i].shape()) + " and went out " +
                                   (out.state[i].defined() ? "with shape " + to_string(out.state[i].shape()) : "undefined"));
-  std::vector<TensorT<T>> all{std::move(out.loss)};
+  std::vector<Tensor> all{std::move(out.loss)};
   for (auto& s : out.state) all.push_back(std::move(s));
   return all;
 }
@@ -68,7 +67,7 @@ std::vector<TensorT<T>> checked_outputs(SegmentOutput<T>&& out, const std::vecto
 // The bytes one step records: fn over the first steps, on a tape of its own, then released.
 // The library RNG is put back, so the run draws what it would have drawn without the probe.
 template <class T>
-std::size_t measured_step_bytes(const IdTensor& ids, const std::vector<TensorT<T>>& state, const SegmentFn<T>& fn) {
+std::size_t measured_step_bytes(const IdTensor& ids, const std::vector<Tensor>& state, const SegmentFn<T>& fn) {
   const std::size_t steps = std::min(kProbeSteps, ids.shape()[0]);
   const detail::RngSnapshot rng = detail::rng_snapshot();
   std::size_t bytes = 0;
@@ -115,7 +114,7 @@ std::size_t segment_steps_for_budget(std::size_t bytes, std::size_t T, std::size
 }
 
 template <class T>
-CheckpointedRun<T> run_checkpointed(IdTensor all_ids, const std::vector<TensorT<T>>& state, const SegmentFn<T>& fn,
+CheckpointedRun<T> run_checkpointed(IdTensor all_ids, const std::vector<Tensor>& state, const SegmentFn<T>& fn,
                                     const SegmentLength& length) {
   // One copy of the ids (none when the caller moves them in), shared by the segments, which
   // cut their rows only when they run: the ids are the one O(T) state besides the boundaries.
@@ -139,13 +138,15 @@ CheckpointedRun<T> run_checkpointed(IdTensor all_ids, const std::vector<TensorT<
                                   " bytes with its backward, measured) and " +
                                   std::to_string(steps) + " boundary states");
   }
-  std::vector<TensorT<T>> carried = state;
+  std::vector<Tensor> carried = state;
   for (std::size_t t0 = 0; t0 < steps; t0 += run.segment_steps) {
     const std::size_t t1 = std::min(steps, t0 + run.segment_steps);
-    auto segment = [fn, shared, t0, t1](const std::vector<TensorT<T>>& in) {
-      return checked_outputs(fn(rows(*shared, t0, t1), in), in);
+    auto segment = [fn, shared, t0, t1](const std::vector<Tensor>& in) {
+      const std::vector<Tensor> typed(in.begin(), in.end());
+      const std::vector<Tensor> outs = checked_outputs(fn(rows(*shared, t0, t1), typed), typed);
+      return std::vector<Tensor>(outs.begin(), outs.end());
     };
-    std::vector<TensorT<T>> out = checkpoint<T>(segment, carried);
+    const std::vector<Tensor> out = checkpoint(segment, std::vector<Tensor>(carried.begin(), carried.end()));
     run.loss = run.loss.defined() ? run.loss + reshape(out[0], run.loss.shape()) : out[0];
     carried.assign(out.begin() + 1, out.end());
     ++run.segments;
@@ -154,9 +155,9 @@ CheckpointedRun<T> run_checkpointed(IdTensor all_ids, const std::vector<TensorT<
   return run;
 }
 
-template CheckpointedRun<float> run_checkpointed(IdTensor, const std::vector<TensorT<float>>&, const SegmentFn<float>&,
+template CheckpointedRun<float> run_checkpointed(IdTensor, const std::vector<Tensor>&, const SegmentFn<float>&,
                                                  const SegmentLength&);
-template CheckpointedRun<double> run_checkpointed(IdTensor, const std::vector<TensorT<double>>&,
+template CheckpointedRun<double> run_checkpointed(IdTensor, const std::vector<Tensor>&,
                                                   const SegmentFn<double>&, const SegmentLength&);
 
 }  // namespace tg

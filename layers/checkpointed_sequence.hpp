@@ -22,14 +22,14 @@ namespace tg {
 
 template <class T>
 struct SegmentOutput {
-  TensorT<T> loss;                // a one-element tensor: the segment's share of the loss
-  std::vector<TensorT<T>> state;  // the outgoing state, as many tensors as came in
+  Tensor loss;                // a one-element tensor: the segment's share of the loss
+  std::vector<Tensor> state;  // the outgoing state, as many tensors as came in
 };
 
 // (the segment's token ids [k, ...], the incoming state) -> its loss and outgoing state. It runs
 // again during backward, so what it captures by reference must outlive backward().
 template <class T>
-using SegmentFn = std::function<SegmentOutput<T>(const IdTensor& ids, const std::vector<TensorT<T>>& state)>;
+using SegmentFn = std::function<SegmentOutput<T>(const IdTensor& ids, const std::vector<Tensor>& state)>;
 
 // How long a segment is: a fixed number of steps, or the longest whose memory fits a budget.
 class SegmentLength {
@@ -56,8 +56,8 @@ class SegmentLength {
 
 template <class T>
 struct CheckpointedRun {
-  TensorT<T> loss;                // the sum of the segments' losses
-  std::vector<TensorT<T>> state;  // the state after the last step
+  Tensor loss;                // the sum of the segments' losses
+  std::vector<Tensor> state;  // the state after the last step
   std::size_t segment_steps = 0;  // k
   std::size_t segments = 0;       // ceil(T / k)
 };
@@ -67,16 +67,16 @@ struct CheckpointedRun {
 // std::invalid_argument for T = 0, k = 0, a state tensor that is undefined, or a segment that
 // returns a loss of more than one element or a state of another length or shape.
 template <class T>
-CheckpointedRun<T> run_checkpointed(IdTensor ids, const std::vector<TensorT<T>>& state, const SegmentFn<T>& fn,
+CheckpointedRun<T> run_checkpointed(IdTensor ids, const std::vector<Tensor>& state, const SegmentFn<T>& fn,
                                     const SegmentLength& length);
 
 // The k that SegmentLength::memory(bytes) gives for T steps of step_bytes each and boundaries of
 // boundary_bytes each (exposed for tests and benchmarks); 0 when no k fits.
 std::size_t segment_steps_for_budget(std::size_t bytes, std::size_t T, std::size_t step_bytes, std::size_t boundary_bytes);
 
-extern template CheckpointedRun<float> run_checkpointed(IdTensor, const std::vector<TensorT<float>>&,
+extern template CheckpointedRun<float> run_checkpointed(IdTensor, const std::vector<Tensor>&,
                                                         const SegmentFn<float>&, const SegmentLength&);
-extern template CheckpointedRun<double> run_checkpointed(IdTensor, const std::vector<TensorT<double>>&,
+extern template CheckpointedRun<double> run_checkpointed(IdTensor, const std::vector<Tensor>&,
                                                          const SegmentFn<double>&, const SegmentLength&);
 
 }  // namespace tg

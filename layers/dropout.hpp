@@ -12,8 +12,8 @@ class DropoutT : public ModuleT<T> {
     if (!(p >= 0.0 && p <= 1.0))
       throw std::invalid_argument("Dropout: p must be in [0, 1], got " + std::to_string(p));
   }
-  TensorT<T> forward(const TensorT<T>& x) const { return dropout(x, p_, this->is_training()); }
-  TensorT<T> operator()(const TensorT<T>& x) const { return forward(x); }
+  Tensor forward(const Tensor& x) const { return dropout(x, p_, this->is_training()); }
+  Tensor operator()(const Tensor& x) const { return forward(x); }
   double p() const { return p_; }
 
  private:

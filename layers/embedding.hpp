@@ -8,10 +8,10 @@ template <class T>
 class EmbeddingT : public ModuleT<T> {
  public:
   EmbeddingT(std::size_t num_embeddings, std::size_t embedding_dim);
-  TensorT<T> forward(const IdTensor& ids) const;  // ids [S...] -> [S..., E]
-  TensorT<T> operator()(const IdTensor& ids) const { return forward(ids); }
+  Tensor forward(const IdTensor& ids) const;  // ids [S...] -> [S..., E]
+  Tensor operator()(const IdTensor& ids) const { return forward(ids); }
 
-  TensorT<T> weight;  // [V, E]
+  Tensor weight;  // [V, E]
 };
 
 using Embedding = EmbeddingT<float>;

@@ -8,13 +8,13 @@ template <class T>
 GRUCellT<T>::GRUCellT(std::size_t I, std::size_t H) : AffineCellT<T>(I, H, 3, "GRUCell") {}
 
 template <class T>
-StateT<T> GRUCellT<T>::step(const TensorT<T>& xp, const StateT<T>& state) const {
-  const TensorT<T>& h = state[0];                        // [B, H]
+StateT<T> GRUCellT<T>::step(const Tensor& xp, const StateT<T>& state) const {
+  const Tensor& h = state[0];                        // [B, H]
   const auto x3 = chunk(xp, 3, 1);                        // x_r | x_z | x_n
   const auto h3 = chunk(this->project_hidden(h), 3, 1);  // h_r | h_z | h_n
-  const TensorT<T> r = sigmoid(x3[0] + h3[0]);
-  const TensorT<T> z = sigmoid(x3[1] + h3[1]);
-  const TensorT<T> n = tanh(x3[2] + r * h3[2]);
+  const Tensor r = sigmoid(x3[0] + h3[0]);
+  const Tensor z = sigmoid(x3[1] + h3[1]);
+  const Tensor n = tanh(x3[2] + r * h3[2]);
   return {n + z * (h - n)};  // (1 - z) n + z h
 }
 

@@ -13,7 +13,7 @@ class GRUCellT : public AffineCellT<T> {
  public:
   GRUCellT(std::size_t input_size, std::size_t hidden_size);
   std::size_t state_size() const override { return 1; }
-  StateT<T> step(const TensorT<T>& xp, const StateT<T>& state) const override;
+  StateT<T> step(const Tensor& xp, const StateT<T>& state) const override;
 };
 
 using GRUCell = GRUCellT<float>;

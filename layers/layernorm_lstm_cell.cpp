@@ -10,7 +10,7 @@ namespace tg {
 template <class T>
 LayerNormLSTMCellT<T>::LayerNormLSTMCellT(std::size_t I, std::size_t H) : CellT<T>(I, H, "LayerNormLSTMCell") {
   const T k = T(1) / std::sqrt(T(H));
-  auto param = [this](const char* name, xt::xarray<T> v) { return this->register_parameter(name, TensorT<T>::param(v)); };
+  auto param = [this](const char* name, xt::xarray<T> v) { return this->register_parameter(name, Tensor::param(v)); };
   weight_ih = param("weight_ih", uniform<T>({4 * H, I}, -k, k));
   weight_hh = param("weight_hh", uniform<T>({4 * H, H}, -k, k));
   bias = param("bias", uniform<T>({4 * H}, -k, k));
@@ -23,18 +23,18 @@ LayerNormLSTMCellT<T>::LayerNormLSTMCellT(std::size_t I, std::size_t H) : CellT<
 }
 
 template <class T>
-TensorT<T> LayerNormLSTMCellT<T>::project_input(const TensorT<T>& x) const {
+Tensor LayerNormLSTMCellT<T>::project_input(const Tensor& x) const {
   return layer_norm(linear(x, weight_ih), ln_ih_weight, ln_ih_bias);  // LN_ih(x W_ih^T)
 }
 
 template <class T>
-StateT<T> LayerNormLSTMCellT<T>::step(const TensorT<T>& xp, const StateT<T>& state) const {
-  const TensorT<T>& h = state[0];
-  const TensorT<T>& c = state[1];
-  const TensorT<T> gates = xp + layer_norm(linear(h, weight_hh), ln_hh_weight, ln_hh_bias) + bias;  // [B, 4H]
+StateT<T> LayerNormLSTMCellT<T>::step(const Tensor& xp, const StateT<T>& state) const {
+  const Tensor& h = state[0];
+  const Tensor& c = state[1];
+  const Tensor gates = xp + layer_norm(linear(h, weight_hh), ln_hh_weight, ln_hh_bias) + bias;  // [B, 4H]
   const auto g4 = chunk(gates, 4, 1);
-  const TensorT<T> i = sigmoid(g4[0]), f = sigmoid(g4[1]), g = tanh(g4[2]), o = sigmoid(g4[3]);
-  const TensorT<T> c_next = f * c + i * g;
+  const Tensor i = sigmoid(g4[0]), f = sigmoid(g4[1]), g = tanh(g4[2]), o = sigmoid(g4[3]);
+  const Tensor c_next = f * c + i * g;
   return {o * tanh(layer_norm(c_next, ln_c_weight, ln_c_bias)), c_next};
 }
 

@@ -14,12 +14,12 @@ class LayerNormLSTMCellT : public CellT<T> {
  public:
   LayerNormLSTMCellT(std::size_t input_size, std::size_t hidden_size);
   std::size_t state_size() const override { return 2; }
-  TensorT<T> project_input(const TensorT<T>& x) const override;  // [N, I] -> [N, 4H]
-  StateT<T> step(const TensorT<T>& xp, const StateT<T>& state) const override;
+  Tensor project_input(const Tensor& x) const override;  // [N, I] -> [N, 4H]
+  StateT<T> step(const Tensor& xp, const StateT<T>& state) const override;
 
-  TensorT<T> weight_ih, weight_hh, bias;                // [4H, I], [4H, H], [4H]
-  TensorT<T> ln_ih_weight, ln_ih_bias, ln_hh_weight, ln_hh_bias;  // [4H] each
-  TensorT<T> ln_c_weight, ln_c_bias;                    // [H]
+  Tensor weight_ih, weight_hh, bias;                // [4H, I], [4H, H], [4H]
+  Tensor ln_ih_weight, ln_ih_bias, ln_hh_weight, ln_hh_bias;  // [4H] each
+  Tensor ln_c_weight, ln_c_bias;                    // [H]
 };
 
 using LayerNormLSTMCell = LayerNormLSTMCellT<float>;

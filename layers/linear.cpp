@@ -13,12 +13,12 @@ LinearT<T>::LinearT(std::size_t in, std::size_t out) {
     throw std::invalid_argument("Linear: sizes must be positive, got in_features " +
                                 std::to_string(in) + ", out_features " + std::to_string(out));
   const T k = T(1) / std::sqrt(T(in));
-  weight = this->register_parameter("weight", TensorT<T>::param(uniform<T>({out, in}, -k, k)));
-  bias = this->register_parameter("bias", TensorT<T>::param(uniform<T>({out}, -k, k)));
+  weight = this->register_parameter("weight", Tensor::param(uniform<T>({out, in}, -k, k)));
+  bias = this->register_parameter("bias", Tensor::param(uniform<T>({out}, -k, k)));
 }
 
 template <class T>
-TensorT<T> LinearT<T>::forward(const TensorT<T>& x) const {
+Tensor LinearT<T>::forward(const Tensor& x) const {
   if (x.dim() < 1 || x.shape().back() != in_features())
     throw std::invalid_argument("Linear: input " + to_string(x.shape()) +
                                 " must end in in_features = " + std::to_string(in_features()));
@@ -26,7 +26,7 @@ TensorT<T> LinearT<T>::forward(const TensorT<T>& x) const {
   // [..., I] -> [N, I] -> [N, O] -> [..., O]
   Shape out_shape = x.shape();
   out_shape.back() = out_features();
-  const TensorT<T> flat = reshape(x, {x.numel() / in_features(), in_features()});
+  const Tensor flat = reshape(x, {x.numel() / in_features(), in_features()});
   return reshape(linear(flat, weight, bias), out_shape);
 }
 

@@ -9,13 +9,13 @@ template <class T>
 class LinearT : public ModuleT<T> {
  public:
   LinearT(std::size_t in_features, std::size_t out_features);
-  TensorT<T> forward(const TensorT<T>& x) const;  // [..., I] -> [..., O]
-  TensorT<T> operator()(const TensorT<T>& x) const { return forward(x); }
+  Tensor forward(const Tensor& x) const;  // [..., I] -> [..., O]
+  Tensor operator()(const Tensor& x) const { return forward(x); }
   std::size_t in_features() const { return weight.shape()[1]; }
   std::size_t out_features() const { return weight.shape()[0]; }
 
-  TensorT<T> weight;  // [O, I]
-  TensorT<T> bias;    // [O]
+  Tensor weight;  // [O, I]
+  Tensor bias;    // [O]
 };
 
 using Linear = LinearT<float>;

@@ -14,7 +14,7 @@ class LSTMCellT : public AffineCellT<T> {
  public:
   LSTMCellT(std::size_t input_size, std::size_t hidden_size, bool forget_bias_one = false);
   std::size_t state_size() const override { return 2; }
-  StateT<T> step(const TensorT<T>& xp, const StateT<T>& state) const override;
+  StateT<T> step(const Tensor& xp, const StateT<T>& state) const override;
 };
 
 using LSTMCell = LSTMCellT<float>;

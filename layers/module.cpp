@@ -18,14 +18,14 @@ NamedTensorsT<T> ModuleT<T>::named_parameters() const {
 }
 
 template <class T>
-std::vector<TensorT<T>> ModuleT<T>::parameters() const {
-  std::vector<TensorT<T>> out;
+std::vector<Tensor> ModuleT<T>::parameters() const {
+  std::vector<Tensor> out;
   for (auto& [name, p] : named_parameters()) out.push_back(p);
   return out;
 }
 
 template <class T>
-TensorT<T> ModuleT<T>::parameter(const std::string& name) const {
+Tensor ModuleT<T>::parameter(const std::string& name) const {
   for (auto& [n, p] : named_parameters())
     if (n == name) return p;
   throw std::out_of_range("parameter: this module has no parameter named '" + name + "'");
@@ -64,7 +64,7 @@ std::size_t ModuleT<T>::set_requires_grad(const std::string& prefix, bool on) {
 }
 
 template <class T>
-TensorT<T> ModuleT<T>::register_parameter(const std::string& name, TensorT<T> value) {
+Tensor ModuleT<T>::register_parameter(const std::string& name, Tensor value) {
   if (name.empty() || name.find('.') != std::string::npos)
     throw std::invalid_argument("register_parameter: '" + name + "' must be non-empty without dots");
   for (auto& [n, p] : params_)

@@ -23,9 +23,9 @@ class ModuleT {
 
   // Every parameter, own ones first in registration order, then each child's under its prefix.
   NamedTensorsT<T> named_parameters() const;
-  std::vector<TensorT<T>> parameters() const;
+  std::vector<Tensor> parameters() const;
   // The parameter called `name` (dotted path); std::out_of_range naming it if there is none.
-  TensorT<T> parameter(const std::string& name) const;
+  Tensor parameter(const std::string& name) const;
   std::size_t parameter_count() const;  // number of scalar weights
 
   // Train mode (dropout active) or eval mode; applies to every child, registered with
@@ -42,7 +42,7 @@ class ModuleT {
   std::size_t set_requires_grad(const std::string& prefix, bool on);
 
  protected:
-  TensorT<T> register_parameter(const std::string& name, TensorT<T> value);
+  Tensor register_parameter(const std::string& name, Tensor value);
   void register_module(const std::string& name, ModuleT& child);
   // A child that follows train()/eval() but whose parameters are not collected under it: the
   // parent registers them itself, under its own names (Recurrent flattens its cells' parameters
@@ -52,7 +52,7 @@ class ModuleT {
  private:
   void collect(const std::string& prefix, NamedTensorsT<T>& out) const;
 
-  std::vector<std::pair<std::string, TensorT<T>>> params_;
+  std::vector<std::pair<std::string, Tensor>> params_;
   std::vector<std::pair<std::string, ModuleT*>> children_;
   std::vector<ModuleT*> mode_children_;  // train()/eval() only (register_mode_child)
   bool training_ = true;

@@ -51,7 +51,7 @@ std::vector<StateT<T>> RecurrentT<T>::initial_state(std::size_t batch) const {
 }
 
 template <class T>
-RecurrentOutput<T> RecurrentT<T>::forward(const TensorT<T>& x, const std::vector<StateT<T>>& initial,
+RecurrentOutput<T> RecurrentT<T>::forward(const Tensor& x, const std::vector<StateT<T>>& initial,
                                           const SequenceMask* mask, std::size_t detach_at) const {
   if (x.dim() != 3 || x.shape()[2] != input_size_)
     throw std::invalid_argument("Recurrent: input must be time-first [T, B, I] with I = " +
@@ -66,9 +66,9 @@ RecurrentOutput<T> RecurrentT<T>::forward(const TensorT<T>& x, const std::vector
     throw std::invalid_argument("Recurrent: the initial state has " + std::to_string(initial.size()) +
                                 " entries, expected num_layers * directions = " + std::to_string(cells_.size()));
   RecurrentOutput<T> out;
-  TensorT<T> layer_in = reshape(x, {T_ * B, input_size_});  // [T*B, I]
+  Tensor layer_in = reshape(x, {T_ * B, input_size_});  // [T*B, I]
   for (std::size_t l = 0; l < num_layers(); ++l) {
-    std::vector<TensorT<T>> dir_outputs;
+    std::vector<Tensor> dir_outputs;
     for (std::size_t d = 0; d < D; ++d) {
       const CellT<T>& c = *cells_[l * D + d];
       StateT<T> s0 = initial.empty() ? c.initial_state(B) : initial[l * D + d];
@@ -84,10 +84,9 @@ RecurrentOutput<T> RecurrentT<T>::forward(const TensorT<T>& x, const std::vector
   return out;
 }
 
-template <class T>
-TensorT<T> stack_states(const std::vector<StateT<T>>& states, std::size_t which) {
+Tensor stack_states(const std::vector<State>& states, std::size_t which) {
   if (states.empty()) throw std::invalid_argument("stack_states: no states");
-  std::vector<TensorT<T>> parts;
+  std::vector<Tensor> parts;
   for (const auto& s : states) {
     if (which >= s.size())
       throw std::out_of_range("stack_states: the state has no tensor " + std::to_string(which));
@@ -121,7 +120,5 @@ template class LSTMT<float>;
 template class LSTMT<double>;
 template class GRUT<float>;
 template class GRUT<double>;
-template TensorT<float> stack_states(const std::vector<StateT<float>>&, std::size_t);
-template TensorT<double> stack_states(const std::vector<StateT<double>>&, std::size_t);
 
 }  // namespace tg

@@ -21,7 +21,7 @@ struct RecurrentOptions {
 
 template <class T>
 struct RecurrentOutput {
-  TensorT<T> output;              // [T, B, D*H]: the last layer's outputs at every step
+  Tensor output;              // [T, B, D*H]: the last layer's outputs at every step
   std::vector<StateT<T>> state;   // final state of layer l, direction d at [l*D + d] (PyTorch's order)
 };
 
@@ -36,9 +36,9 @@ class RecurrentT : public ModuleT<T> {
   // x [T, B, I] with T >= 1 (T = 0 is std::invalid_argument, as in PyTorch; B = 0 gives empty
   // outputs and states); initial: one state per layer and direction ({} = zeros); mask: variable
   // lengths; detach_at: detach every layer's state before that step (TBPTT(k1, k2)).
-  RecurrentOutput<T> forward(const TensorT<T>& x, const std::vector<StateT<T>>& initial = {},
+  RecurrentOutput<T> forward(const Tensor& x, const std::vector<StateT<T>>& initial = {},
                              const SequenceMask* mask = nullptr, std::size_t detach_at = kNoDetach) const;
-  RecurrentOutput<T> operator()(const TensorT<T>& x, const std::vector<StateT<T>>& initial = {},
+  RecurrentOutput<T> operator()(const Tensor& x, const std::vector<StateT<T>>& initial = {},
                                 const SequenceMask* mask = nullptr) const {
     return forward(x, initial, mask);
   }
@@ -61,8 +61,7 @@ class RecurrentT : public ModuleT<T> {
 };
 
 // h (which = 0) or c (which = 1) of every layer and direction stacked as [L*D, B, H] (PyTorch's h_n).
-template <class T>
-TensorT<T> stack_states(const std::vector<StateT<T>>& states, std::size_t which = 0);
+Tensor stack_states(const std::vector<State>& states, std::size_t which = 0);
 
 template <class T>
 class RNNT : public RecurrentT<T> {

@@ -11,7 +11,7 @@ class RNNCellT : public AffineCellT<T> {
  public:
   RNNCellT(std::size_t input_size, std::size_t hidden_size, Nonlinearity act = Nonlinearity::tanh);
   std::size_t state_size() const override { return 1; }
-  StateT<T> step(const TensorT<T>& xp, const StateT<T>& state) const override;
+  StateT<T> step(const Tensor& xp, const StateT<T>& state) const override;
   Nonlinearity nonlinearity() const { return act_; }
 
  private:

@@ -41,9 +41,9 @@ SequenceMask::SequenceMask(std::vector<std::size_t> lengths, std::size_t steps)
 }
 
 template <class T>
-TensorT<T> SequenceMask::keep(std::size_t t) const {
-  auto k = TensorT<T>::zeros({batch(), 1});
-  for (std::size_t b = 0; b < batch(); ++b) k.mutable_data()[b] = t < lengths_[b] ? T(1) : T(0);
+Tensor SequenceMask::keep(std::size_t t) const {
+  auto k = Tensor::zeros({batch(), 1}, dtype_of<T>());
+  for (std::size_t b = 0; b < batch(); ++b) k.template mutable_data<T>()[b] = t < lengths_[b] ? T(1) : T(0);
   return k;
 }
 
@@ -55,7 +55,7 @@ IdTensor SequenceMask::as_ids() const {
 }
 
 template <class T>
-SequenceRun<T> run_cell(const CellT<T>& cell, const TensorT<T>& x, std::size_t steps,
+SequenceRun<T> run_cell(const CellT<T>& cell, const Tensor& x, std::size_t steps,
                         StateT<T> state, const SequenceMask* mask, bool reverse, std::size_t detach_at) {
   if (x.dim() != 2 || steps == 0 || x.shape()[0] % steps != 0 || x.shape()[1] != cell.input_size())
     throw std::invalid_argument("run_cell: input must be [T*B, I] with T = " + std::to_string(steps) +
@@ -67,8 +67,8 @@ SequenceRun<T> run_cell(const CellT<T>& cell, const TensorT<T>& x, std::size_t s
     throw std::invalid_argument("run_cell: the mask is [" + std::to_string(mask->steps()) + ", " +
                                 std::to_string(mask->batch()) + "] but the input is [T, B] = [" +
                                 std::to_string(steps) + ", " + std::to_string(B) + "]");
-  const TensorT<T> xp = cell.project_input(x);  // [T*B, P]: one GEMM for the whole block
-  std::vector<TensorT<T>> outputs(steps);
+  const Tensor xp = cell.project_input(x);  // [T*B, P]: one GEMM for the whole block
+  std::vector<Tensor> outputs(steps);
   for (std::size_t s = 0; s < steps; ++s) {
     const std::size_t t = reverse ? steps - 1 - s : s;
     const detail::TimeStepScope scope(static_cast<long>(t));  // anomaly messages name the step
@@ -77,7 +77,7 @@ SequenceRun<T> run_cell(const CellT<T>& cell, const TensorT<T>& x, std::size_t s
     StateT<T> next = cell.step(slice(xp, 0, t * B, B), state);  // rows of step t: [B, P]
     if (mask && !mask->all_valid(t)) {
       // Padding freezes the state: next = state + keep * (next - state); outputs there are 0.
-      const TensorT<T> keep = mask->keep<T>(t);  // [B, 1]
+      const Tensor keep = mask->keep<T>(t);  // [B, 1]
       for (std::size_t k = 0; k < next.size(); ++k) next[k] = state[k] + keep * (next[k] - state[k]);
       outputs[t] = next[0] * keep;
     } else {
@@ -88,11 +88,11 @@ SequenceRun<T> run_cell(const CellT<T>& cell, const TensorT<T>& x, std::size_t s
   return {concat(outputs, 0), std::move(state)};  // [T*B, H]
 }
 
-template TensorT<float> SequenceMask::keep<float>(std::size_t) const;
-template TensorT<double> SequenceMask::keep<double>(std::size_t) const;
-template SequenceRun<float> run_cell(const CellT<float>&, const TensorT<float>&, std::size_t, StateT<float>,
+template Tensor SequenceMask::keep<float>(std::size_t) const;
+template Tensor SequenceMask::keep<double>(std::size_t) const;
+template SequenceRun<float> run_cell(const CellT<float>&, const Tensor&, std::size_t, StateT<float>,
                                      const SequenceMask*, bool, std::size_t);
-template SequenceRun<double> run_cell(const CellT<double>&, const TensorT<double>&, std::size_t,
+template SequenceRun<double> run_cell(const CellT<double>&, const Tensor&, std::size_t,
                                       StateT<double>, const SequenceMask*, bool, std::size_t);
 
 }  // namespace tg

@@ -21,7 +21,7 @@ class SequenceMask {
   bool all_valid(std::size_t t) const { return t < min_length_; }
   // 1 where step t of a stream is real, 0 where it is padding: [B, 1], broadcasts over H.
   template <class T>
-  TensorT<T> keep(std::size_t t) const;
+  Tensor keep(std::size_t t) const;
   // The same as a [T, B] 0/1 integer tensor (for masked losses).
   IdTensor as_ids() const;
 
@@ -34,7 +34,7 @@ constexpr std::size_t kNoDetach = std::numeric_limits<std::size_t>::max();
 
 template <class T>
 struct SequenceRun {
-  TensorT<T> outputs;  // [T*B, H], row t*B + b is step t of stream b
+  Tensor outputs;  // [T*B, H], row t*B + b is step t of stream b
   StateT<T> state;     // the final state
 };
 
@@ -42,7 +42,7 @@ struct SequenceRun {
 // detach_at: the state is detached before the step with that index in walking order, so the
 // gradient flows back through the last (T - detach_at) steps only (TBPTT(k1, k2)).
 template <class T>
-SequenceRun<T> run_cell(const CellT<T>& cell, const TensorT<T>& x, std::size_t steps,
+SequenceRun<T> run_cell(const CellT<T>& cell, const Tensor& x, std::size_t steps,
                         StateT<T> state, const SequenceMask* mask = nullptr, bool reverse = false,
                         std::size_t detach_at = kNoDetach);
 

@@ -20,7 +20,7 @@ TBPTT<T>::TBPTT(const RecurrentT<T>& layer, std::size_t k1, std::size_t k2)
 }
 
 template <class T>
-RecurrentOutput<T> TBPTT<T>::forward(const TensorT<T>& x, const SequenceMask* mask) {
+RecurrentOutput<T> TBPTT<T>::forward(const Tensor& x, const SequenceMask* mask) {
   if (x.dim() != 3 || x.shape()[0] == 0 || x.shape()[0] > k1_)
     throw std::invalid_argument("TBPTT: a block must be [T, B, I] with 1 <= T <= k1 = " + std::to_string(k1_) +
                                 ", got " + to_string(x.shape()));
@@ -51,7 +51,7 @@ void TBPTT<T>::reset_streams(const std::vector<std::size_t>& streams) {
   for (auto& s : state_)
     for (auto& t : s) {
       const std::size_t H = t.shape()[1];
-      for (std::size_t b : streams) std::fill_n(t.mutable_data() + b * H, H, T(0));
+      for (std::size_t b : streams) std::fill_n(t.template mutable_data<T>() + b * H, H, T(0));
     }
 }
 

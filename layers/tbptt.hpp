@@ -25,7 +25,7 @@ class TBPTT {
   TBPTT(const RecurrentT<T>& layer, std::size_t k1, std::size_t k2 = 0);
 
   // One block x [T, B, I] with T <= k1 (the stream's last block may be shorter).
-  RecurrentOutput<T> forward(const TensorT<T>& x, const SequenceMask* mask = nullptr);
+  RecurrentOutput<T> forward(const Tensor& x, const SequenceMask* mask = nullptr);
 
   // Forget the carried state: the next block starts from zeros (a new epoch).
   void reset() { state_.clear(); }

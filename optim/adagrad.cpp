@@ -19,8 +19,8 @@ AdagradT<T>::AdagradT(std::vector<ParamGroupT<T>> groups, const AdagradOptions& 
 template <class T>
 void AdagradT<T>::update(typename OptimizerT<T>::Slot& s, double lr, double weight_decay) {
   const std::size_t n = s.param.numel();
-  T* p = s.param.mutable_data();
-  const T* grad = s.param.grad_data();
+  T* p = s.param.template mutable_data<T>();
+  const T* grad = s.param.template grad_data<T>();
   T* sum = s.buffers[0].data();
   const T clr = T(lr / (1.0 + double(s.step - 1) * options_.lr_decay));  // γ̃ = γ/(1+(t-1)η)
   const T lambda = T(weight_decay), eps = T(options_.eps);

@@ -23,7 +23,7 @@ class AdagradT : public OptimizerT<T> {
   AdagradT(std::vector<ParamGroupT<T>> groups, const AdagradOptions& options = {});
   AdagradT(const NamedTensorsT<T>& params, const AdagradOptions& options = {})
       : AdagradT(std::vector<ParamGroupT<T>>{ParamGroupT<T>(params)}, options) {}
-  AdagradT(const std::vector<TensorT<T>>& params, const AdagradOptions& options = {})
+  AdagradT(const std::vector<Tensor>& params, const AdagradOptions& options = {})
       : AdagradT(std::vector<ParamGroupT<T>>{ParamGroupT<T>(params)}, options) {}
 
   const char* name() const override { return "Adagrad"; }

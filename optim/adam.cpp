@@ -20,8 +20,8 @@ AdamT<T>::AdamT(const char* who, std::vector<ParamGroupT<T>> groups, const AdamO
 template <class T>
 void AdamT<T>::update(typename OptimizerT<T>::Slot& s, double lr, double weight_decay) {
   const std::size_t n = s.param.numel();
-  T* p = s.param.mutable_data();
-  const T* grad = s.param.grad_data();
+  T* p = s.param.template mutable_data<T>();
+  const T* grad = s.param.template grad_data<T>();
   T* m = s.buffers[0].data();
   T* v = s.buffers[1].data();
   const double t = double(s.step);

@@ -35,7 +35,7 @@ class AdamT : public OptimizerT<T> {
       : AdamT("Adam", std::move(groups), options, false) {}
   AdamT(const NamedTensorsT<T>& params, const AdamOptions& options = {})
       : AdamT(std::vector<ParamGroupT<T>>{ParamGroupT<T>(params)}, options) {}
-  AdamT(const std::vector<TensorT<T>>& params, const AdamOptions& options = {})
+  AdamT(const std::vector<Tensor>& params, const AdamOptions& options = {})
       : AdamT(std::vector<ParamGroupT<T>>{ParamGroupT<T>(params)}, options) {}
 
   const char* name() const override { return decoupled_ ? "AdamW" : "Adam"; }
@@ -58,7 +58,7 @@ class AdamWT : public AdamT<T> {
       : AdamT<T>("AdamW", std::move(groups), to_adam(options), true) {}
   AdamWT(const NamedTensorsT<T>& params, const AdamWOptions& options = {})
       : AdamWT(std::vector<ParamGroupT<T>>{ParamGroupT<T>(params)}, options) {}
-  AdamWT(const std::vector<TensorT<T>>& params, const AdamWOptions& options = {})
+  AdamWT(const std::vector<Tensor>& params, const AdamWOptions& options = {})
       : AdamWT(std::vector<ParamGroupT<T>>{ParamGroupT<T>(params)}, options) {}
 
  private:

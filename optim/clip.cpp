@@ -13,16 +13,12 @@ namespace tg {
 namespace {
 
 // Both containers seen alike, without copying them (clipping runs every step: no allocation).
-template <class T>
-const TensorT<T>& tensor_at(const std::vector<TensorT<T>>& ps, std::size_t k) { return ps[k]; }
-template <class T>
-const TensorT<T>& tensor_at(const NamedTensorsT<T>& ps, std::size_t k) { return ps[k].second; }
-template <class T>
-std::string label_at(const std::vector<TensorT<T>>&, std::size_t k) {
+const Tensor& tensor_at(const std::vector<Tensor>& ps, std::size_t k) { return ps[k]; }
+const Tensor& tensor_at(const NamedTensors& ps, std::size_t k) { return ps[k].second; }
+std::string label_at(const std::vector<Tensor>&, std::size_t k) {
   return "#" + std::to_string(k);
 }
-template <class T>
-std::string label_at(const NamedTensorsT<T>& ps, std::size_t k) {
+std::string label_at(const NamedTensors& ps, std::size_t k) {
   return ps[k].first.empty() ? "#" + std::to_string(k) : "'" + ps[k].first + "'";
 }
 
@@ -44,7 +40,7 @@ double sum_of_squares(const T* g, std::size_t n) {
 }
 
 // Calls f(k, g, n) for every parameter that takes part: a leaf that requires grad and has a
-// gradient buffer g of n elements.
+// gradient buffer g of n elements (a float* or double*, the parameter's dtype).
 template <class Params, class F>
 void for_each_grad(const char* who, const Params& params, F&& f) {
   for (std::size_t k = 0; k < params.size(); ++k) {
@@ -56,7 +52,7 @@ void for_each_grad(const char* who, const Params& params, F&& f) {
     if (!p.is_leaf())
       throw std::invalid_argument(std::string(who) + ": parameter " + label_at(params, k) +
                                   " is not a leaf; clipping acts on parameters' gradients");
-    f(k, p.grad_data(), p.numel());
+    visit_dtype(p.dtype(), [&](auto t) { f(k, p.template grad_data<decltype(t)>(), p.numel()); });
   }
 }
 
@@ -128,30 +124,9 @@ void clip_value(const Params& params, double clip_value) {
 
 }  // namespace
 
-template <class T>
-double clip_grad_norm(const std::vector<TensorT<T>>& params, double max_norm) {
-  return clip_norm(params, max_norm);
-}
-template <class T>
-double clip_grad_norm(const NamedTensorsT<T>& params, double max_norm) {
-  return clip_norm(params, max_norm);
-}
-template <class T>
-void clip_grad_value(const std::vector<TensorT<T>>& params, double v) {
-  clip_value(params, v);
-}
-template <class T>
-void clip_grad_value(const NamedTensorsT<T>& params, double v) {
-  clip_value(params, v);
-}
-
-#define TG_INSTANTIATE(T)                                                      \
-  template double clip_grad_norm(const std::vector<TensorT<T>>&, double);      \
-  template double clip_grad_norm(const NamedTensorsT<T>&, double);             \
-  template void clip_grad_value(const std::vector<TensorT<T>>&, double);       \
-  template void clip_grad_value(const NamedTensorsT<T>&, double);
-TG_INSTANTIATE(float)
-TG_INSTANTIATE(double)
-#undef TG_INSTANTIATE
+double clip_grad_norm(const std::vector<Tensor>& params, double max_norm) { return clip_norm(params, max_norm); }
+double clip_grad_norm(const NamedTensors& params, double max_norm) { return clip_norm(params, max_norm); }
+void clip_grad_value(const std::vector<Tensor>& params, double v) { clip_value(params, v); }
+void clip_grad_value(const NamedTensors& params, double v) { clip_value(params, v); }
 
 }  // namespace tg

@@ -20,15 +20,11 @@ namespace tg {
 // max_norm / (total + 1e-6) when that factor is < 1. Returns total, the norm before clipping.
 // max_norm = +inf measures the norm (and checks it is finite) without clipping.
 // std::invalid_argument if max_norm is negative or NaN.
-template <class T>
-double clip_grad_norm(const std::vector<TensorT<T>>& params, double max_norm);
-template <class T>
-double clip_grad_norm(const NamedTensorsT<T>& params, double max_norm);
+double clip_grad_norm(const std::vector<Tensor>& params, double max_norm);
+double clip_grad_norm(const NamedTensors& params, double max_norm);
 
 // Clamps every gradient element into [-clip_value, clip_value].
-template <class T>
-void clip_grad_value(const std::vector<TensorT<T>>& params, double clip_value);
-template <class T>
-void clip_grad_value(const NamedTensorsT<T>& params, double clip_value);
+void clip_grad_value(const std::vector<Tensor>& params, double clip_value);
+void clip_grad_value(const NamedTensors& params, double clip_value);
 
 }  // namespace tg

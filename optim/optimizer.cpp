@@ -65,11 +65,10 @@ void OptimizerBase::set_weight_decay(std::size_t group, double weight_decay) {
 
 // ---- groups ----
 
-template <class T>
-std::vector<ParamGroupT<T>> weight_decay_groups(const NamedTensorsT<T>& params) {
-  NamedTensorsT<T> decay, no_decay;
+std::vector<ParamGroup> weight_decay_groups(const NamedTensors& params) {
+  NamedTensors decay, no_decay;
   for (const auto& [name, p] : params) (p.dim() >= 2 ? decay : no_decay).emplace_back(name, p);
-  return {ParamGroupT<T>(std::move(decay)), ParamGroupT<T>(std::move(no_decay), std::nullopt, 0.0)};
+  return {ParamGroup(std::move(decay)), ParamGroup(std::move(no_decay), std::nullopt, 0.0)};
 }
 
 // ---- OptimizerT ----
@@ -153,8 +152,8 @@ NamedTensorsT<T> OptimizerT<T>::named_parameters() const {
 }
 
 template <class T>
-std::vector<TensorT<T>> OptimizerT<T>::parameters() const {
-  std::vector<TensorT<T>> out;
+std::vector<Tensor> OptimizerT<T>::parameters() const {
+  std::vector<Tensor> out;
   for (const Slot& s : slots_) out.push_back(s.param);
   return out;
 }
@@ -174,11 +173,11 @@ NamedTensorsT<T> OptimizerT<T>::state() const {
         throw std::overflow_error("state: the step count " + std::to_string(s.step) + " of '" +
                                   s.name + "' is not exact in this scalar type (float counts "
                                   "exactly up to 2^24); use a double optimizer");
-      out.emplace_back("step." + s.name, TensorT<T>::scalar(static_cast<T>(s.step)));
+      out.emplace_back("step." + s.name, Tensor::scalar(static_cast<T>(s.step), dtype_of<T>()));
     }
     for (std::size_t k = 0; k < state_names_.size(); ++k) {
-      TensorT<T> t = TensorT<T>::zeros(s.param.shape());
-      if (t.numel()) std::memcpy(t.mutable_data(), s.buffers[k].data(), t.numel() * sizeof(T));
+      Tensor t = Tensor::zeros(s.param.shape(), dtype_of<T>());
+      if (t.numel()) std::memcpy(t.template mutable_data<T>(), s.buffers[k].data(), t.numel() * sizeof(T));
       out.emplace_back(state_names_[k] + "." + s.name, t);
     }
   }
@@ -192,8 +191,8 @@ typename OptimizerT<T>::ExactState OptimizerT<T>::exact_state() const {
     if (s.fresh) continue;
     if (counts_steps_) out.steps.emplace_back("step." + s.name, std::int64_t(s.step));
     for (std::size_t k = 0; k < state_names_.size(); ++k) {
-      TensorT<T> t = TensorT<T>::zeros(s.param.shape());
-      if (t.numel()) std::memcpy(t.mutable_data(), s.buffers[k].data(), t.numel() * sizeof(T));
+      Tensor t = Tensor::zeros(s.param.shape(), dtype_of<T>());
+      if (t.numel()) std::memcpy(t.template mutable_data<T>(), s.buffers[k].data(), t.numel() * sizeof(T));
       out.buffers.emplace_back(state_names_[k] + "." + s.name, t);
     }
   }
@@ -260,7 +259,7 @@ void OptimizerT<T>::check_state(const NamedTensorsT<T>& state, const StepCounts&
       if (t.numel() != 1)
         throw std::invalid_argument("load_state: the step count '" + key +
                                     "' must hold one element, got shape " + to_string(t.shape()));
-      check_count(key, static_cast<double>(t.data()[0]));
+      check_count(key, static_cast<double>(t.template data<T>()[0]));
     } else if (t.shape() != slots_[slot].param.shape()) {
       throw std::invalid_argument("load_state: the state tensor '" + key + "' has shape " +
                                   to_string(t.shape()) + " but parameter '" +
@@ -300,11 +299,11 @@ void OptimizerT<T>::load_state(const NamedTensorsT<T>& state, const StepCounts& 
     const std::size_t i = slot_of.at(key.substr(dot + 1));
     next[i].fresh = false;
     if (counts_steps_ && kind == "step") {
-      next[i].step = static_cast<long>(t.data()[0]);
+      next[i].step = static_cast<long>(t.template data<T>()[0]);
       continue;
     }
     for (std::size_t k = 0; k < state_names_.size(); ++k)
-      if (state_names_[k] == kind) next[i].buffers[k].assign(t.data(), t.data() + t.numel());
+      if (state_names_[k] == kind) next[i].buffers[k].assign(t.template data<T>(), t.template data<T>() + t.numel());
   }
   for (const auto& [key, count] : steps) {  // "step.<name>", checked
     const std::size_t i = slot_of.at(key.substr(key.find('.') + 1));
@@ -319,8 +318,6 @@ void OptimizerT<T>::load_state(const NamedTensorsT<T>& state, const StepCounts& 
   }
 }
 
-template std::vector<ParamGroupT<float>> weight_decay_groups(const NamedTensorsT<float>&);
-template std::vector<ParamGroupT<double>> weight_decay_groups(const NamedTensorsT<double>&);
 template class OptimizerT<float>;
 template class OptimizerT<double>;
 

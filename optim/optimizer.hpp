@@ -34,27 +34,27 @@ namespace tg {
 // Parameters sharing one lr and one weight decay ("no weight decay on biases" is two groups).
 // An unset lr or weight decay takes the optimizer's value. Tensors given without names are
 // called "<group>.<index>" ("0.0", "0.1", "1.0", ...) in the optimizer's state.
-template <class T>
-struct ParamGroupT {
-  NamedTensorsT<T> params;
+struct ParamGroup {
+  NamedTensors params;
   std::optional<double> lr;
   std::optional<double> weight_decay;
 
-  ParamGroupT(NamedTensorsT<T> named, std::optional<double> lr_ = std::nullopt,
+  ParamGroup(NamedTensors named, std::optional<double> lr_ = std::nullopt,
               std::optional<double> weight_decay_ = std::nullopt)
       : params(std::move(named)), lr(lr_), weight_decay(weight_decay_) {}
-  ParamGroupT(const std::vector<TensorT<T>>& tensors, std::optional<double> lr_ = std::nullopt,
+  ParamGroup(const std::vector<Tensor>& tensors, std::optional<double> lr_ = std::nullopt,
               std::optional<double> weight_decay_ = std::nullopt)
       : lr(lr_), weight_decay(weight_decay_) {
     for (const auto& t : tensors) params.emplace_back(std::string(), t);
   }
 };
-using ParamGroup = ParamGroupT<float>;
+// Transitional (issue 16): the former per-dtype name.
+template <class T>
+using ParamGroupT = ParamGroup;
 
 // The usual recipe as two groups: every parameter of rank >= 2 (matrices, embeddings) keeps the
 // optimizer's weight decay; every parameter of rank <= 1 (biases, gains) gets none.
-template <class T>
-std::vector<ParamGroupT<T>> weight_decay_groups(const NamedTensorsT<T>& params);
+std::vector<ParamGroup> weight_decay_groups(const NamedTensors& params);
 
 // What learning-rate schedules see: the groups' lr and weight decay, independent of the
 // scalar type.
@@ -103,7 +103,7 @@ class OptimizerT : public OptimizerBase {
 
   // Every parameter, group by group, with its state name.
   NamedTensorsT<T> named_parameters() const;
-  std::vector<TensorT<T>> parameters() const;
+  std::vector<Tensor> parameters() const;
   std::size_t num_params() const;
 
   // A copy of the per-parameter state (Note [optimizer state names]).
@@ -132,7 +132,7 @@ class OptimizerT : public OptimizerBase {
  protected:
   // One parameter and its state, as update() sees it.
   struct Slot {
-    TensorT<T> param;
+    Tensor param;
     std::string name;
     std::size_t group = 0;
     long step = 0;                         // updates so far, this one included

@@ -28,8 +28,8 @@ RMSpropT<T>::RMSpropT(std::vector<ParamGroupT<T>> groups, const RMSpropOptions& 
 template <class T>
 void RMSpropT<T>::update(typename OptimizerT<T>::Slot& s, double lr, double weight_decay) {
   const std::size_t n = s.param.numel();
-  T* p = s.param.mutable_data();
-  const T* grad = s.param.grad_data();
+  T* p = s.param.template mutable_data<T>();
+  const T* grad = s.param.template grad_data<T>();
   const bool momentum = options_.momentum > 0.0, centered = options_.centered;
   T* v = s.buffers[0].data();
   T* b = momentum ? s.buffers[1].data() : nullptr;

@@ -26,7 +26,7 @@ class RMSpropT : public OptimizerT<T> {
   RMSpropT(std::vector<ParamGroupT<T>> groups, const RMSpropOptions& options = {});
   RMSpropT(const NamedTensorsT<T>& params, const RMSpropOptions& options = {})
       : RMSpropT(std::vector<ParamGroupT<T>>{ParamGroupT<T>(params)}, options) {}
-  RMSpropT(const std::vector<TensorT<T>>& params, const RMSpropOptions& options = {})
+  RMSpropT(const std::vector<Tensor>& params, const RMSpropOptions& options = {})
       : RMSpropT(std::vector<ParamGroupT<T>>{ParamGroupT<T>(params)}, options) {}
 
   const char* name() const override { return "RMSprop"; }

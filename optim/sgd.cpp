@@ -24,8 +24,8 @@ SGDT<T>::SGDT(std::vector<ParamGroupT<T>> groups, const SGDOptions& o)
 template <class T>
 void SGDT<T>::update(typename OptimizerT<T>::Slot& s, double lr, double weight_decay) {
   const std::size_t n = s.param.numel();
-  T* p = s.param.mutable_data();
-  const T* grad = s.param.grad_data();
+  T* p = s.param.template mutable_data<T>();
+  const T* grad = s.param.template grad_data<T>();
   T* b = s.buffers.empty() ? nullptr : s.buffers[0].data();
   const T gamma = T(lr), lambda = T(weight_decay), mu = T(options_.momentum);
   const T one_minus_tau = T(1.0 - options_.dampening);

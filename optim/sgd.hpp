@@ -23,7 +23,7 @@ class SGDT : public OptimizerT<T> {
   SGDT(std::vector<ParamGroupT<T>> groups, const SGDOptions& options = {});
   SGDT(const NamedTensorsT<T>& params, const SGDOptions& options = {})
       : SGDT(std::vector<ParamGroupT<T>>{ParamGroupT<T>(params)}, options) {}
-  SGDT(const std::vector<TensorT<T>>& params, const SGDOptions& options = {})
+  SGDT(const std::vector<Tensor>& params, const SGDOptions& options = {})
       : SGDT(std::vector<ParamGroupT<T>>{ParamGroupT<T>(params)}, options) {}
 
   const char* name() const override { return "SGD"; }

@@ -78,20 +78,20 @@ inline void check_tape_still_works() {
 template <class F>
 void check_float_matches_double(F f, const std::vector<xt::xarray<double>>& inputs) {
   std::vector<TensorD> xd;
-  std::vector<Tensor> xf;
+  std::vector<tg::TensorT<float>> xf;
   for (const auto& v : inputs) {
     xd.push_back(TensorD::param(v));
-    xf.push_back(Tensor::param(xt::xarray<float>(xt::cast<float>(v))));
+    xf.push_back(tg::TensorT<float>::param(xt::xarray<float>(xt::cast<float>(v))));
   }
   // One backward releases the whole tape, so each precision runs forward + backward in turn.
   const TensorD yd = f(xd);
   tg::sum(yd).backward();
   const Tensor yf = f(xf);
   tg::sum(yf).backward();
-  check_close(yf.value(), yd.to_xarray(), 1e-5);
+  check_close(yf.value<float>(), yd.to_xarray(), 1e-5);
   for (std::size_t k = 0; k < inputs.size(); ++k) {
     CAPTURE(k);
-    check_close(xf[k].grad().value(), xt::xarray<double>(xd[k].grad().value()), 1e-5);
+    check_close(xf[k].grad().value(), xd[k].grad().to_xarray(), 1e-5);
   }
 }
 

@@ -6,6 +6,7 @@
 
 #include "test_helpers.hpp"
 
+using tg::Tensor;
 using tg::TensorD;
 using StateD = tg::StateT<double>;
 
@@ -25,14 +26,14 @@ double affine(const xt::xarray<double>& W, const xt::xarray<double>& bias, const
 
 // Gradchecks `steps` steps of `cell` w.r.t. every input, the initial state and every parameter.
 void gradcheck_cell(const tg::CellT<double>& cell, std::size_t steps) {
-  std::vector<TensorD> inputs;
+  std::vector<Tensor> inputs;
   for (std::size_t t = 0; t < steps; ++t) inputs.push_back(tgtest::param({B, cell.input_size()}));
   for (std::size_t k = 0; k < cell.state_size(); ++k) inputs.push_back(tgtest::param({B, cell.hidden_size()}, -0.5, 0.5));
   for (const auto& p : cell.parameters()) inputs.push_back(p);
   const std::size_t S = cell.state_size();
-  auto f = [&cell, steps, S](const std::vector<TensorD>& in) {
+  auto f = [&cell, steps, S](const std::vector<Tensor>& in) {
     StateD s(in.begin() + steps, in.begin() + steps + S);
-    std::vector<TensorD> outs;
+    std::vector<Tensor> outs;
     for (std::size_t t = 0; t < steps; ++t) {
       s = cell(in[t], s);
       outs.push_back(s[0]);  // every h_t
@@ -59,11 +60,11 @@ TEST_CASE("cells: parameter names and shapes are PyTorch's") {
   CHECK(tg::GRUCellT<double>(I, H).weight_ih.shape() == tg::Shape{3 * H, I});
   CHECK(tg::RNNCellT<double>(I, H).weight_hh.shape() == tg::Shape{H, H});
   for (const auto& [name, p] : lstm.named_parameters())  // U(-1/sqrt(H), 1/sqrt(H))
-    CHECK(xt::amax(xt::abs(p.value()))() <= 1.0 / std::sqrt(double(H)));
+    CHECK(xt::amax(xt::abs(p.value<double>()))() <= 1.0 / std::sqrt(double(H)));
   tg::LSTMCellT<double> fb(I, H, true);
-  CHECK(fb.bias_ih.value()(H) == 1.0);      // forget slice [H, 2H) of b_ih is 1
-  CHECK(fb.bias_hh.value()(H + 1) == 0.0);  // and of b_hh 0: the sum is 1
-  CHECK(fb.bias_ih.value()(0) != 1.0);
+  CHECK(fb.bias_ih.value<double>()(H) == 1.0);      // forget slice [H, 2H) of b_ih is 1
+  CHECK(fb.bias_hh.value<double>()(H + 1) == 0.0);  // and of b_hh 0: the sum is 1
+  CHECK(fb.bias_ih.value<double>()(0) != 1.0);
 }
 
 TEST_CASE("LSTMCell: one step equals plain loops of PyTorch's equations") {
@@ -72,15 +73,15 @@ TEST_CASE("LSTMCell: one step equals plain loops of PyTorch's equations") {
   const xt::xarray<double> x = tg::uniform<double>({B, I}, -1, 1), h = tg::uniform<double>({B, H}, -1, 1),
                            c = tg::uniform<double>({B, H}, -1, 1);
   const StateD next = cell(TensorD::constant(x), {TensorD::constant(h), TensorD::constant(c)});
-  const auto Wi = cell.weight_ih.to_xarray(), Wh = cell.weight_hh.to_xarray(), bi = cell.bias_ih.to_xarray(),
-             bh = cell.bias_hh.to_xarray();
+  const auto Wi = cell.weight_ih.to_xarray<double>(), Wh = cell.weight_hh.to_xarray<double>(), bi = cell.bias_ih.to_xarray<double>(),
+             bh = cell.bias_hh.to_xarray<double>();
   for (std::size_t b = 0; b < B; ++b)
     for (std::size_t j = 0; j < H; ++j) {
       auto gate = [&](std::size_t g) { return affine(Wi, bi, x, b, g * H + j) + affine(Wh, bh, h, b, g * H + j); };
       const double i_ = sigm(gate(0)), f_ = sigm(gate(1)), g_ = std::tanh(gate(2)), o_ = sigm(gate(3));
       const double c2 = f_ * c(b, j) + i_ * g_;
-      CHECK(next[1].value()(b, j) == doctest::Approx(c2).epsilon(1e-12));
-      CHECK(next[0].value()(b, j) == doctest::Approx(o_ * std::tanh(c2)).epsilon(1e-12));
+      CHECK(next[1].value<double>()(b, j) == doctest::Approx(c2).epsilon(1e-12));
+      CHECK(next[0].value<double>()(b, j) == doctest::Approx(o_ * std::tanh(c2)).epsilon(1e-12));
     }
 }
 
@@ -89,14 +90,14 @@ TEST_CASE("GRUCell: one step equals plain loops of PyTorch's equations") {
   tg::GRUCellT<double> cell(I, H);
   const xt::xarray<double> x = tg::uniform<double>({B, I}, -1, 1), h = tg::uniform<double>({B, H}, -1, 1);
   const StateD next = cell(TensorD::constant(x), {TensorD::constant(h)});
-  const auto Wi = cell.weight_ih.to_xarray(), Wh = cell.weight_hh.to_xarray(), bi = cell.bias_ih.to_xarray(),
-             bh = cell.bias_hh.to_xarray();
+  const auto Wi = cell.weight_ih.to_xarray<double>(), Wh = cell.weight_hh.to_xarray<double>(), bi = cell.bias_ih.to_xarray<double>(),
+             bh = cell.bias_hh.to_xarray<double>();
   for (std::size_t b = 0; b < B; ++b)
     for (std::size_t j = 0; j < H; ++j) {
       const double r = sigm(affine(Wi, bi, x, b, j) + affine(Wh, bh, h, b, j));
       const double z = sigm(affine(Wi, bi, x, b, H + j) + affine(Wh, bh, h, b, H + j));
       const double n = std::tanh(affine(Wi, bi, x, b, 2 * H + j) + r * affine(Wh, bh, h, b, 2 * H + j));
-      CHECK(next[0].value()(b, j) == doctest::Approx((1 - z) * n + z * h(b, j)).epsilon(1e-12));
+      CHECK(next[0].value<double>()(b, j) == doctest::Approx((1 - z) * n + z * h(b, j)).epsilon(1e-12));
     }
 }
 
@@ -108,10 +109,10 @@ TEST_CASE("RNNCell: one step equals plain loops, tanh and relu") {
     const StateD next = cell(TensorD::constant(x), {TensorD::constant(h)});
     for (std::size_t b = 0; b < B; ++b)
       for (std::size_t j = 0; j < H; ++j) {
-        const double pre = affine(cell.weight_ih.to_xarray(), cell.bias_ih.to_xarray(), x, b, j) +
-                           affine(cell.weight_hh.to_xarray(), cell.bias_hh.to_xarray(), h, b, j);
+        const double pre = affine(cell.weight_ih.to_xarray<double>(), cell.bias_ih.to_xarray<double>(), x, b, j) +
+                           affine(cell.weight_hh.to_xarray<double>(), cell.bias_hh.to_xarray<double>(), h, b, j);
         const double want = act == tg::Nonlinearity::tanh ? std::tanh(pre) : std::max(pre, 0.0);
-        CHECK(next[0].value()(b, j) == doctest::Approx(want).epsilon(1e-12));
+        CHECK(next[0].value<double>()(b, j) == doctest::Approx(want).epsilon(1e-12));
       }
   }
 }
@@ -142,7 +143,7 @@ TEST_CASE("BPTT: the gradient of a 2-step unrolled LSTM equals hand-composed ops
   s = cell(x0, s);
   s = cell(x1, s);
   tg::sum(s[0] * s[0]).backward();
-  const xt::xarray<double> dW_cell = cell.weight_hh.grad().value(), dx0_cell = x0.grad().value();
+  const xt::xarray<double> dW_cell = cell.weight_hh.grad().value<double>(), dx0_cell = x0.grad().value();
   cell.zero_grad();
   TensorD(x0).zero_grad();
   // The same two steps composed by hand from matmul/transpose/slice, one gate at a time.
@@ -158,7 +159,7 @@ TEST_CASE("BPTT: the gradient of a 2-step unrolled LSTM equals hand-composed ops
   auto [h1, c1] = step(x0, TensorD::zeros({B, H}), TensorD::zeros({B, H}));
   auto [h2, c2] = step(x1, h1, c1);
   tg::sum(h2 * h2).backward();
-  CHECK(xt::allclose(cell.weight_hh.grad().value(), dW_cell, 1e-12, 1e-12));
+  CHECK(xt::allclose(cell.weight_hh.grad().value<double>(), dW_cell, 1e-12, 1e-12));
   CHECK(xt::allclose(x0.grad().value(), dx0_cell, 1e-12, 1e-12));
   CHECK(xt::amax(xt::abs(dx0_cell))() > 0.0);  // the gradient did flow back to step 0
 }

@@ -178,7 +178,7 @@ TEST_CASE("char_lm: a diverging run exits with 3 and keeps the last good checkpo
     const auto meta = tg::read_checkpoint_metadata(ckpt);
     CHECK(std::stoul(meta.at("train.step")) < 100);
     for (const auto& [name, t] : tg::load_safetensors(ckpt).tensors)
-      if (t.dtype() == tg::Dtype::F32) CHECK_MESSAGE(xt::all(xt::isfinite(t.get<float>())), name);
+      if (t.dtype() == tg::StoredDtype::F32) CHECK_MESSAGE(xt::all(xt::isfinite(t.get<float>())), name);
   }
 }
 

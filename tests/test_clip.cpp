@@ -41,7 +41,7 @@ TEST_CASE("clip_grad_norm: returns the pre-clip norm and scales by max_norm over
   // Gradients (3, 4) and (12): total norm sqrt(9 + 16 + 144) = 13, exactly.
   TensorD a = with_grad<double>({1, 2}, {3, 4});
   TensorD b = with_grad<double>({5}, {12});
-  const double norm = tg::clip_grad_norm(std::vector<TensorD>{a, b}, 6.5);
+  const double norm = tg::clip_grad_norm(std::vector<Tensor>{a, b}, 6.5);
   CHECK(norm == 13.0);
   const double coef = 6.5 / (13.0 + 1e-6);  // PyTorch's clip coefficient
   CHECK(grad_of(a) == std::vector<double>{3 * coef, 4 * coef});
@@ -53,18 +53,18 @@ TEST_CASE("clip_grad_norm: returns the pre-clip norm and scales by max_norm over
   Tensor fb = with_grad<float>({0}, {12});
   CHECK(tg::clip_grad_norm(tg::NamedTensors{{"a", fa}, {"b", fb}}, 1.0) == 13.0);
   const float fcoef = float(1.0 / (13.0 + 1e-6));
-  CHECK(grad_of(fa) == std::vector<float>{3.0f * fcoef, 4.0f * fcoef});
-  CHECK(grad_of(fb) == std::vector<float>{12.0f * fcoef});
+  CHECK(grad_of<float>(fa) == std::vector<float>{3.0f * fcoef, 4.0f * fcoef});
+  CHECK(grad_of<float>(fb) == std::vector<float>{12.0f * fcoef});
 }
 
 TEST_CASE("clip_grad_norm: a norm within max_norm leaves the gradients bit-identical") {
   TensorD a = with_grad<double>({1, 2}, {0.3, -0.4});
   const auto before = grad_bits<double>({a});
-  CHECK(tg::clip_grad_norm(std::vector<TensorD>{a}, 1.0) == doctest::Approx(0.5).epsilon(1e-15));
+  CHECK(tg::clip_grad_norm(std::vector<Tensor>{a}, 1.0) == doctest::Approx(0.5).epsilon(1e-15));
   CHECK(grad_bits<double>({a}) == before);
   // max_norm equal to the norm: the coefficient norm/(norm+1e-6) < 1 still scales, as in PyTorch.
   const double total = std::sqrt(0.3 * 0.3 + 0.4 * 0.4);
-  CHECK(tg::clip_grad_norm(std::vector<TensorD>{a}, total) == total);
+  CHECK(tg::clip_grad_norm(std::vector<Tensor>{a}, total) == total);
   CHECK(grad_of(a)[0] == 0.3 * (total / (total + 1e-6)));
 }
 
@@ -76,24 +76,24 @@ TEST_CASE("clip_grad_norm: many gradients match an independent double computatio
   for (std::size_t n : {1u, 7u, 64u, 1000u, 33u}) {
     Tensor p = Tensor::param(tg::randn<float>({n}));
     const auto g = tg::randn<float>({n}, 0.0f, 3.0f);
-    std::copy(g.begin(), g.end(), p.grad_data());
+    std::copy(g.begin(), g.end(), p.grad_data<float>());
     for (float x : g) sum_sq += double(x) * double(x);
     ps.push_back(p);
   }
   const double total = std::sqrt(sum_sq);
   std::vector<std::vector<float>> original;
-  for (auto p : ps) original.push_back(grad_of(p));
+  for (auto p : ps) original.push_back(grad_of<float>(p));
   const double norm = tg::clip_grad_norm(ps, 2.0);
   CHECK(norm == doctest::Approx(total).epsilon(1e-14));  // summation order differs
   const float coef = float(2.0 / (norm + 1e-6));
   for (std::size_t k = 0; k < ps.size(); ++k) {
     expected.emplace_back();
     for (float g : original[k]) expected.back().push_back(g * coef);
-    CHECK(grad_of(ps[k]) == expected[k]);
+    CHECK(grad_of<float>(ps[k]) == expected[k]);
   }
   double after = 0.0;
   for (auto p : ps)
-    for (float x : grad_of(p)) after += double(x) * double(x);
+    for (float x : grad_of<float>(p)) after += double(x) * double(x);
   CHECK(std::sqrt(after) == doctest::Approx(2.0).epsilon(1e-5));
 }
 
@@ -103,9 +103,9 @@ TEST_CASE("clip_grad_norm: frozen parameters and parameters without a gradient a
   frozen.set_requires_grad(false);  // releases its gradient
   TensorD no_grad = TensorD::param(xt::xarray<double>{7.0});
   TensorD constant = TensorD::constant(xt::xarray<double>{1.0});
-  CHECK(tg::clip_grad_norm(std::vector<TensorD>{a, frozen, no_grad, constant}, 100.0) == 5.0);
+  CHECK(tg::clip_grad_norm(std::vector<Tensor>{a, frozen, no_grad, constant}, 100.0) == 5.0);
   CHECK_FALSE(no_grad.has_grad());  // no buffer was created for it
-  CHECK(tg::clip_grad_norm(std::vector<TensorD>{no_grad}, 1.0) == 0.0);
+  CHECK(tg::clip_grad_norm(std::vector<Tensor>{no_grad}, 1.0) == 0.0);
 }
 
 TEST_CASE("clip_grad_norm and clip_grad_value: a parameter whose grad() was read but that backward never "
@@ -115,7 +115,7 @@ TEST_CASE("clip_grad_norm and clip_grad_value: a parameter whose grad() was read
   tg::sum(a * TensorD::constant(xt::xarray<double>{3.0, 4.0})).backward();  // grad a = [3, 4]
   (void)unreached.grad();
   CHECK_FALSE(unreached.has_grad());
-  const std::vector<TensorD> ps{a, unreached};
+  const std::vector<Tensor> ps{a, unreached};
   CHECK(tg::clip_grad_norm(ps, 1.0) == doctest::Approx(5.0));
   CHECK_FALSE(unreached.has_grad());
   tg::clip_grad_value(ps, 0.1);
@@ -149,7 +149,7 @@ TEST_CASE("clip_grad_norm: NaN or infinite gradients throw NonFiniteError and ch
 
 TEST_CASE("clip_grad_norm: huge finite double gradients do not overflow the norm") {
   TensorD a = with_grad<double>({0, 0}, {3e200, 4e200});
-  const double norm = tg::clip_grad_norm(std::vector<TensorD>{a}, 1.0);
+  const double norm = tg::clip_grad_norm(std::vector<Tensor>{a}, 1.0);
   CHECK(norm == doctest::Approx(5e200).epsilon(1e-15));
   CHECK(grad_of(a)[0] == doctest::Approx(0.6).epsilon(1e-12));
   CHECK(grad_of(a)[1] == doctest::Approx(0.8).epsilon(1e-12));
@@ -157,14 +157,14 @@ TEST_CASE("clip_grad_norm: huge finite double gradients do not overflow the norm
 
 TEST_CASE("clip_grad_norm: max_norm must be non-negative, and infinity only measures") {
   TensorD a = with_grad<double>({1}, {3});
-  CHECK_THROWS_WITH_AS(tg::clip_grad_norm(std::vector<TensorD>{a}, -1.0),
+  CHECK_THROWS_WITH_AS(tg::clip_grad_norm(std::vector<Tensor>{a}, -1.0),
                        "clip_grad_norm: max_norm must be >= 0 (or +inf: no clipping), got -1",
                        std::invalid_argument);
-  CHECK(tg::clip_grad_norm(std::vector<TensorD>{a}, std::numeric_limits<double>::infinity()) == 3.0);
+  CHECK(tg::clip_grad_norm(std::vector<Tensor>{a}, std::numeric_limits<double>::infinity()) == 3.0);
   CHECK(grad_of(a)[0] == 3.0);
-  CHECK_THROWS_AS(tg::clip_grad_norm(std::vector<TensorD>{a}, std::nan("")), std::invalid_argument);
-  CHECK_THROWS_AS(tg::clip_grad_norm(std::vector<TensorD>{TensorD()}, 1.0), std::invalid_argument);
-  CHECK(tg::clip_grad_norm(std::vector<TensorD>{a}, 0.0) == 3.0);  // max_norm 0 zeroes them
+  CHECK_THROWS_AS(tg::clip_grad_norm(std::vector<Tensor>{a}, std::nan("")), std::invalid_argument);
+  CHECK_THROWS_AS(tg::clip_grad_norm(std::vector<Tensor>{TensorD()}, 1.0), std::invalid_argument);
+  CHECK(tg::clip_grad_norm(std::vector<Tensor>{a}, 0.0) == 3.0);  // max_norm 0 zeroes them
   CHECK(grad_of(a)[0] == 0.0);
 }
 
@@ -172,19 +172,19 @@ TEST_CASE("clip_grad_value: every element ends in the closed interval, the rest 
   const double inf = std::numeric_limits<double>::infinity();
   TensorD a = with_grad<double>({0, 0, 0, 0, 0, 0}, {-3.0, -0.5, 0.0, 0.49, 2.0, inf});
   TensorD b = with_grad<double>({0, 0}, {-inf, 0.5});
-  tg::clip_grad_value(std::vector<TensorD>{a, b}, 0.5);
+  tg::clip_grad_value(std::vector<Tensor>{a, b}, 0.5);
   CHECK(grad_of(a) == std::vector<double>{-0.5, -0.5, 0.0, 0.49, 0.5, 0.5});
   CHECK(grad_of(b) == std::vector<double>{-0.5, 0.5});
 
   tg::manual_seed(5);
   Tensor f = Tensor::param(tg::randn<float>({257}));
   const auto g = tg::randn<float>({257}, 0.0f, 4.0f);
-  std::copy(g.begin(), g.end(), f.grad_data());
+  std::copy(g.begin(), g.end(), f.grad_data<float>());
   tg::clip_grad_value(tg::NamedTensors{{"f", f}}, 1.25);
   for (std::size_t i = 0; i < 257; ++i) {
-    CHECK(f.grad_data()[i] >= -1.25f);
-    CHECK(f.grad_data()[i] <= 1.25f);
-    if (std::fabs(g(i)) <= 1.25f) CHECK(f.grad_data()[i] == g(i));
+    CHECK(f.grad_data<float>()[i] >= -1.25f);
+    CHECK(f.grad_data<float>()[i] <= 1.25f);
+    if (std::fabs(g(i)) <= 1.25f) CHECK(f.grad_data<float>()[i] == g(i));
   }
 }
 
@@ -192,7 +192,7 @@ TEST_CASE("clip_grad_value: a NaN throws NonFiniteError and changes nothing") {
   TensorD a = with_grad<double>({0, 0}, {5.0, -5.0});
   TensorD b = with_grad<double>({0, 0}, {1.0, std::nan("")});
   const auto before = grad_bits<double>({a, b});
-  CHECK_THROWS_AS(tg::clip_grad_value(std::vector<TensorD>{a, b}, 1.0), tg::NonFiniteError);
+  CHECK_THROWS_AS(tg::clip_grad_value(std::vector<Tensor>{a, b}, 1.0), tg::NonFiniteError);
   CHECK(grad_bits<double>({a, b}) == before);
-  CHECK_THROWS_AS(tg::clip_grad_value(std::vector<TensorD>{a}, -1.0), std::invalid_argument);
+  CHECK_THROWS_AS(tg::clip_grad_value(std::vector<Tensor>{a}, -1.0), std::invalid_argument);
 }

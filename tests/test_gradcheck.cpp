@@ -1,11 +1,12 @@
 // gradcheck itself: it must pass correct gradients and catch wrong ones.
 #include "test_helpers.hpp"
 
+using tg::Tensor;
 using tg::TensorD;
 
 TEST_CASE("gradcheck: passes a correct composite function") {
   tg::manual_seed(3);
-  auto f = [](const std::vector<TensorD>& in) { return tg::tanh(tg::matmul(in[0], in[1])) * in[0]; };
+  auto f = [](const std::vector<Tensor>& in) { return tg::tanh(tg::matmul(in[0], in[1])) * in[0]; };
   const auto r = tg::gradcheck(f, {tgtest::param({3, 3}), tgtest::param({3, 3})});
   CHECK_MESSAGE(r.passed, r);
   CHECK(r.elements_checked == 18);
@@ -13,14 +14,14 @@ TEST_CASE("gradcheck: passes a correct composite function") {
 
 TEST_CASE("gradcheck: catches a gradient that is missing a path") {
   // f = detach(x) * x has value x^2 but analytic gradient x (one path cut): must fail.
-  auto f = [](const std::vector<TensorD>& in) { return tg::detach(in[0]) * in[0]; };
+  auto f = [](const std::vector<Tensor>& in) { return tg::detach(in[0]) * in[0]; };
   const auto r = tg::gradcheck(f, {TensorD::param({1.0, 2.0, -3.0})});
   CHECK_FALSE(r.passed);
   CHECK(r.message.find("input 0") != std::string::npos);
 }
 
 TEST_CASE("gradcheck: skips inputs that do not require grad and validates eps") {
-  auto f = [](const std::vector<TensorD>& in) { return in[0] * in[1]; };
+  auto f = [](const std::vector<Tensor>& in) { return in[0] * in[1]; };
   const auto r = tg::gradcheck(f, {TensorD::param({1.0, 2.0}), TensorD::constant({3.0, 4.0})});
   CHECK_MESSAGE(r.passed, r);
   CHECK(r.elements_checked == 2);
@@ -29,7 +30,7 @@ TEST_CASE("gradcheck: skips inputs that do not require grad and validates eps") 
 
 TEST_CASE("gradcheck: leaves the caller's tensors and gradients untouched") {
   TensorD x = TensorD::param({0.5, 1.5});
-  auto f = [](const std::vector<TensorD>& in) { return tg::exp(in[0]); };
+  auto f = [](const std::vector<Tensor>& in) { return tg::exp(in[0]); };
   CHECK(tg::gradcheck(f, {x}));
   CHECK_FALSE(x.has_grad());  // it had none, and has none afterwards
   CHECK_FALSE(x.grad().defined());

@@ -28,9 +28,9 @@ inline tg::TensorD param(const tg::Shape& shape, double lo = -1.0, double hi = 1
 inline void check_tape_works() {
   auto x = tg::Tensor::param(xt::xarray<float>{1.f, -2.f, 3.f});
   tg::sum(x * x).backward();
-  CHECK(x.grad().value()(0) == doctest::Approx(2.0));
-  CHECK(x.grad().value()(1) == doctest::Approx(-4.0));
-  CHECK(x.grad().value()(2) == doctest::Approx(6.0));
+  CHECK(x.grad().value<float>()(0) == doctest::Approx(2.0));
+  CHECK(x.grad().value<float>()(1) == doctest::Approx(-4.0));
+  CHECK(x.grad().value<float>()(2) == doctest::Approx(6.0));
   tg::clear_tape();
 }
 

@@ -53,7 +53,7 @@ TEST_CASE("Module: zero_grad() keeps zero gradients, zero_grad(true) releases th
   CHECK_FALSE(m.rnn.parameter("weight_hh_l0").has_grad());
   m.zero_grad();
   CHECK(m.out.weight.has_grad());
-  CHECK(xt::all(xt::equal(m.out.weight.grad().value(), 0.0f)));
+  CHECK(xt::all(xt::equal(m.out.weight.grad().value<float>(), 0.0f)));
   CHECK_FALSE(m.rnn.parameter("weight_hh_l0").has_grad());  // zeroing creates none
   m.zero_grad(true);
   for (const auto& [name, p] : m.named_parameters()) CHECK_MESSAGE(!p.has_grad(), name);
@@ -63,12 +63,12 @@ TEST_CASE("Module: zero_grad() keeps zero gradients, zero_grad(true) releases th
 TEST_CASE("Linear, Embedding, Dropout: values, shapes and init") {
   tg::manual_seed(5);
   tg::LinearT<double> lin(3, 2);
-  CHECK(xt::amax(xt::abs(lin.weight.value()))() <= 1.0 / std::sqrt(3.0));
+  CHECK(xt::amax(xt::abs(lin.weight.value<double>()))() <= 1.0 / std::sqrt(3.0));
   const tg::TensorD x = tg::TensorD::constant({{1.0, 2.0, 3.0}});
   const tg::TensorD y = lin(x);
   for (std::size_t o = 0; o < 2; ++o) {
-    double want = lin.bias.value()(o);
-    for (std::size_t i = 0; i < 3; ++i) want += lin.weight.value()(o, i) * x.value()(0, i);
+    double want = lin.bias.value<double>()(o);
+    for (std::size_t i = 0; i < 3; ++i) want += lin.weight.value<double>()(o, i) * x.value()(0, i);
     CHECK(y.value()(0, o) == doctest::Approx(want));
   }
   CHECK(lin(tg::TensorD::zeros({4, 5, 3})).shape() == tg::Shape{4, 5, 2});  // [T, B, I] -> [T, B, O]
@@ -77,13 +77,13 @@ TEST_CASE("Linear, Embedding, Dropout: values, shapes and init") {
   tg::EmbeddingT<double> emb(5, 2);
   const tg::TensorD e = emb(xt::xarray<int>{{4, 0}});
   CHECK(e.shape() == tg::Shape{1, 2, 2});
-  CHECK(e.value()(0, 0, 1) == emb.weight.value()(4, 1));
+  CHECK(e.value()(0, 0, 1) == emb.weight.value<double>()(4, 1));
 
   tg::DropoutT<double> drop(0.5);
   const tg::TensorD ones = tg::TensorD::full({1000}, 1.0);
-  const auto kept = xt::sum(drop(ones).value())();  // survivors are scaled by 2
+  const auto kept = xt::sum(drop(ones).value<double>())();  // survivors are scaled by 2
   CHECK(kept == doctest::Approx(1000.0).epsilon(0.15));
   drop.eval();
-  CHECK(drop(ones).value() == ones.value());
+  CHECK(drop(ones).value<double>() == ones.value());
   CHECK_THROWS_AS(tg::Dropout(1.5), std::invalid_argument);
 }

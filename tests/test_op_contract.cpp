@@ -19,17 +19,17 @@ using tgtest::check_error;
 TEST_CASE("versions: mutable_data() counts a write, data() does not; a view shares its base's count") {
   Tensor p = Tensor::param(xt::xarray<float>{{1.f, 2.f}, {3.f, 4.f}});
   CHECK(p.version() == 0);
-  (void)p.data();
+  (void)p.data<float>();
   CHECK(p.version() == 0);
-  p.mutable_data()[0] = 5.f;
+  p.mutable_data<float>()[0] = 5.f;
   CHECK(p.version() == 1);
   const Tensor row = tg::slice(p, 0, 1, 1);  // a view of p's second row (Note [views])
   const Tensor flat = tg::reshape(p, {4});   // a view of all of p
   CHECK(row.version() == 1);
-  Tensor(flat).mutable_data()[3] = 7.f;  // a write through one view ...
+  Tensor(flat).mutable_data<float>()[3] = 7.f;  // a write through one view ...
   CHECK(p.version() == 2);               // ... counts for the base and every other view
   CHECK(row.version() == 2);
-  CHECK(row.value()(0, 1) == 7.f);
+  CHECK(row.value<float>()(0, 1) == 7.f);
   CHECK(tg::detach(p).version() == 0);  // a copy has storage of its own
 }
 
@@ -53,7 +53,7 @@ TEST_CASE("versions: backward refuses a saved input written in place, naming the
   tg::Linear lin(3, 2);
   const Tensor x = Tensor::param(xt::ones<float>({4, 3}));
   Tensor loss = tg::sum(lin(x));   // linear saved the weight for dx
-  lin.weight.mutable_data()[0] += 1.f;  // an in-place write after the save
+  lin.weight.mutable_data<float>()[0] += 1.f;  // an in-place write after the save
   check_error<std::logic_error>([&] { loss.backward(); },
                                 {"backward", "'linear'", "input 1", "a leaf of shape [2, 3]", "parameter 'weight'",
                                  "written in place", "version 1", "saved at version 0"});
@@ -73,7 +73,7 @@ TEST_CASE("versions: a parameter of a nested module is named by its dotted path"
   CHECK(net.fc.weight.name() == "fc.weight");
   const Tensor x = Tensor::param(xt::ones<float>({4, 3}));
   Tensor loss = tg::sum(net.fc(x));
-  net.parameter("fc.weight").mutable_data()[0] = 0.5f;
+  net.parameter("fc.weight").mutable_data<float>()[0] = 0.5f;
   check_error<std::logic_error>([&] { loss.backward(); }, {"parameter 'fc.weight'", "[2, 3]"});
   tg::LSTM lstm(2, 3);  // Recurrent names its cells' parameters PyTorch's way
   CHECK(lstm.parameter("weight_hh_l0").name() == "weight_hh_l0");
@@ -169,8 +169,8 @@ TEST_CASE("op contract: a node owns its inputs; a graph whose handles were all d
 namespace {
 
 // A new leaf that requires grad, with t's value.
-TensorD leaf_copy(const tg::TensorImpl<double>& t) {
-  return TensorD::param(xt::xarray<double>(xt::adapt(t.value.data(), tg::numel(t.shape), xt::no_ownership(), t.shape)));
+TensorD leaf_copy(const tg::TensorImpl& t) {
+  return TensorD::param(xt::xarray<double>(xt::adapt(t.value.data<double>(), tg::numel(t.shape), xt::no_ownership(), t.shape)));
 }
 
 // y = tanh(x W^T), computed without recording and recomputed in its own backward with a
@@ -182,7 +182,7 @@ TensorD recomputed_tanh_linear(const TensorD& x, const TensorD& w) {
     y = tg::tanh(tg::linear(x, w));
   }
   auto out = tg::detail::new_output<double>("recomputed_tanh_linear", y.shape());
-  std::copy_n(y.data(), y.numel(), out->value.data());
+  std::copy_n(y.data(), y.numel(), out->value.data<double>());
   using tg::detail::input_bit;
   return tg::detail::finish<double>(
       "recomputed_tanh_linear", out, {tg::detail::impl_ptr(x), tg::detail::impl_ptr(w)}, {input_bit(0) | input_bit(1)},
@@ -196,7 +196,7 @@ TensorD recomputed_tanh_linear(const TensorD& x, const TensorD& w) {
         for (std::size_t k = 0; k < 2; ++k) {
           if (!g.needs(k)) continue;
           const TensorD d = (k == 0 ? xd : wd).grad();
-          double* acc = g.in(k).grad_acc();
+          double* acc = g.grad_acc(k);
           for (std::size_t i = 0; i < d.numel(); ++i) acc[i] += d.data()[i];
         }
       });
@@ -206,13 +206,13 @@ TensorD recomputed_tanh_linear(const TensorD& x, const TensorD& w) {
 
 TEST_CASE("op contract: a backward may run a nested forward and backward (re-entrant), gradcheck") {
   tg::manual_seed(11);
-  const tg::GradcheckFn f = [](const std::vector<TensorD>& in) {
+  const tg::GradcheckFn f = [](const std::vector<Tensor>& in) {
     // The outer graph reads w too, and its linear stages w's gradient (Note [deferred weight
     // gradients]) while the nested backward adds into it.
     const TensorD h = recomputed_tanh_linear(tg::linear(in[0], in[1]), in[1]);  // [4, 3]
     return tg::sigmoid(tg::linear(h, in[2])) * tg::linear(in[0], in[1]);
   };
-  CHECK_GRADCHECK(f, (std::vector<TensorD>{tgtest::param({4, 3}), tgtest::param({3, 3}), tgtest::param({3, 3})}));
+  CHECK_GRADCHECK(f, (std::vector<Tensor>{tgtest::param({4, 3}), tgtest::param({3, 3}), tgtest::param({3, 3})}));
   CHECK(tg::tape_stats().nodes == 0);
 }
 

@@ -44,14 +44,14 @@ void check_linear(const Shape& bias_shape, bool with_bias) {
   const TensorD x = tgtest::param({4, 3});
   const TensorD w = tgtest::param({5, 3});
   const TensorD b = with_bias ? tgtest::param(bias_shape) : TensorD();
-  const tg::GradcheckFn f = [](const std::vector<TensorD>& in) {
+  const tg::GradcheckFn f = [](const std::vector<Tensor>& in) {
     return in.size() == 3 ? tg::linear(in[0], in[1], in[2]) : tg::linear(in[0], in[1]);
   };
-  std::vector<TensorD> inputs = {x, w};
+  std::vector<Tensor> inputs = {x, w};
   if (with_bias) inputs.push_back(b);
   CHECK_GRADCHECK(f, inputs);
   const xt::xarray<double> bv = with_bias ? b.to_xarray() : xt::xarray<double>();
-  check_close(tg::linear(x, w, b).value(),
+  check_close(tg::linear(x, w, b).value<double>(),
               linear_reference(x.to_xarray(), w.to_xarray(), with_bias ? &bv : nullptr));
 }
 
@@ -59,13 +59,13 @@ void check_linear(const Shape& bias_shape, bool with_bias) {
 void check_transpose(std::size_t R, std::size_t C) {
   tg::manual_seed(43);
   const TensorD x = tgtest::param({R, C});
-  const tg::GradcheckFn f = [](const std::vector<TensorD>& in) { return tg::transpose(in[0]); };
-  const std::vector<TensorD> inputs = {x};
+  const tg::GradcheckFn f = [](const std::vector<Tensor>& in) { return tg::transpose(in[0]); };
+  const std::vector<Tensor> inputs = {x};
   CHECK_GRADCHECK(f, inputs);
   xt::xarray<double> expected = xt::zeros<double>({C, R});
   for (std::size_t r = 0; r < R; ++r)
     for (std::size_t c = 0; c < C; ++c) expected(c, r) = x.value()(r, c);
-  check_close(tg::transpose(x).value(), expected);
+  check_close(tg::transpose(x).value<double>(), expected);
 }
 
 }  // namespace
@@ -74,16 +74,16 @@ void check_transpose(std::size_t R, std::size_t C) {
 
 TEST_CASE("matmul: gradcheck [3,4] x [4,2]") {
   tg::manual_seed(31);
-  const tg::GradcheckFn f = [](const std::vector<TensorD>& in) { return tg::matmul(in[0], in[1]); };
-  const std::vector<TensorD> inputs = {tgtest::param({3, 4}), tgtest::param({4, 2})};
+  const tg::GradcheckFn f = [](const std::vector<Tensor>& in) { return tg::matmul(in[0], in[1]); };
+  const std::vector<Tensor> inputs = {tgtest::param({3, 4}), tgtest::param({4, 2})};
   CHECK_GRADCHECK(f, inputs);
 }
 
 TEST_CASE("matmul: gradcheck with one constant operand (each side)") {
   tg::manual_seed(37);
-  const tg::GradcheckFn f = [](const std::vector<TensorD>& in) { return tg::matmul(in[0], in[1]); };
-  const std::vector<TensorD> left_param = {tgtest::param({2, 3}), TensorD::constant(tg::uniform<double>({3, 5}, -1, 1))};
-  const std::vector<TensorD> right_param = {TensorD::constant(tg::uniform<double>({2, 3}, -1, 1)), tgtest::param({3, 5})};
+  const tg::GradcheckFn f = [](const std::vector<Tensor>& in) { return tg::matmul(in[0], in[1]); };
+  const std::vector<Tensor> left_param = {tgtest::param({2, 3}), TensorD::constant(tg::uniform<double>({3, 5}, -1, 1))};
+  const std::vector<Tensor> right_param = {TensorD::constant(tg::uniform<double>({2, 3}, -1, 1)), tgtest::param({3, 5})};
   CHECK_GRADCHECK(f, left_param);
   CHECK_GRADCHECK(f, right_param);
 }
@@ -102,18 +102,18 @@ TEST_CASE("matmul: values of a [33,40] x [40,35] product match a triple loop") {
   tg::manual_seed(41);
   const TensorD a = TensorD::constant(tg::uniform<double>({33, 40}, -1, 1));
   const TensorD b = TensorD::constant(tg::uniform<double>({40, 35}, -1, 1));
-  check_close(tg::matmul(a, b).value(), matmul_reference(a.to_xarray(), b.to_xarray()));
+  check_close(tg::matmul(a, b).value<double>(), matmul_reference(a.to_xarray(), b.to_xarray()));
 }
 
 TEST_CASE("matmul, linear: values match xtensor-blas's xt::linalg::dot, an independent product") {
   tg::manual_seed(43);
   const Tensor a = Tensor::constant(tg::uniform<float>({37, 65}, -1, 1));
   const Tensor b = Tensor::constant(tg::uniform<float>({65, 29}, -1, 1));
-  const xt::xarray<float> expected = xt::linalg::dot(a.to_xarray(), b.to_xarray());  // [37, 29]
-  check_close(tg::matmul(a, b).value(), xt::cast<double>(expected), 1e-5);
+  const xt::xarray<float> expected = xt::linalg::dot(a.to_xarray<float>(), b.to_xarray<float>());  // [37, 29]
+  check_close(tg::matmul(a, b).value<float>(), xt::cast<double>(expected), 1e-5);
   // linear(x, W) = x W^T, with W = b^T stored [29, 65]
-  const Tensor w = Tensor::constant(xt::xarray<float>(xt::transpose(b.to_xarray())));
-  check_close(tg::linear(a, w).value(), xt::cast<double>(expected), 1e-5);
+  const Tensor w = Tensor::constant(xt::xarray<float>(xt::transpose(b.to_xarray<float>())));
+  check_close(tg::linear(a, w).value<float>(), xt::cast<double>(expected), 1e-5);
 }
 
 // ===== transpose =====
@@ -131,8 +131,8 @@ TEST_CASE("linear: gradcheck and values with a [1,O] bias") { check_linear({1, 5
 TEST_CASE("linear: gradcheck of a layer on constant data (only weight and bias require grad)") {
   tg::manual_seed(53);
   const TensorD x = TensorD::constant(tg::uniform<double>({6, 3}, -1, 1));
-  const tg::GradcheckFn f = [x](const std::vector<TensorD>& in) { return tg::tanh(tg::linear(x, in[0], in[1])); };
-  const std::vector<TensorD> inputs = {tgtest::param({2, 3}), tgtest::param({2})};
+  const tg::GradcheckFn f = [x](const std::vector<Tensor>& in) { return tg::tanh(tg::linear(x, in[0], in[1])); };
+  const std::vector<Tensor> inputs = {tgtest::param({2, 3}), tgtest::param({2})};
   CHECK_GRADCHECK(f, inputs);
 }
 
@@ -219,8 +219,8 @@ TEST_CASE("linear: a weight shared by many small calls gets the same gradient as
   // ... equal one call of 40 rows, and a call of 300 rows (not staged) passes gradcheck.
   tg::sum(tg::square(tg::linear(x, w))).backward();
   CHECK(xt::allclose(staged, w.grad().value(), 1e-12, 1e-12));
-  auto f = [](const std::vector<TensorD>& in) { return tg::linear(in[0], in[1], in[2]); };
-  CHECK_GRADCHECK(f, (std::vector<TensorD>{tgtest::param({300, 2}), tgtest::param({2, 2}), tgtest::param({2})}));
+  auto f = [](const std::vector<Tensor>& in) { return tg::linear(in[0], in[1], in[2]); };
+  CHECK_GRADCHECK(f, (std::vector<Tensor>{tgtest::param({300, 2}), tgtest::param({2, 2}), tgtest::param({2})}));
 }
 
 TEST_CASE("linear: anomaly mode names linear when a staged weight gradient is non-finite") {
@@ -235,11 +235,11 @@ TEST_CASE("linear: anomaly mode names linear when a staged weight gradient is no
 
 TEST_CASE("linear with a residual: gradcheck w.r.t. all four inputs, and the value equals linear + add") {
   tg::manual_seed(92);
-  auto f = [](const std::vector<TensorD>& in) { return tg::linear(in[0], in[1], in[2], in[3]); };
-  CHECK_GRADCHECK(f, (std::vector<TensorD>{tgtest::param({3, 4}), tgtest::param({5, 4}), tgtest::param({5}),
+  auto f = [](const std::vector<Tensor>& in) { return tg::linear(in[0], in[1], in[2], in[3]); };
+  CHECK_GRADCHECK(f, (std::vector<Tensor>{tgtest::param({3, 4}), tgtest::param({5, 4}), tgtest::param({5}),
                                            tgtest::param({3, 5})}));
   const TensorD x = tgtest::param({2, 3}), w = tgtest::param({4, 3}), r = tgtest::param({2, 4});
-  CHECK(xt::allclose(tg::linear(x, w, TensorD(), r).value(), (tg::linear(x, w) + r).value(), 1e-14, 1e-14));
+  CHECK(xt::allclose(tg::linear(x, w, TensorD(), r).value<double>(), (tg::linear(x, w) + r).value<double>(), 1e-14, 1e-14));
   CHECK_THROWS_WITH_AS(tg::linear(x, w, TensorD(), tgtest::param({2, 5})), doctest::Contains("residual"),
                        std::invalid_argument);
   tg::clear_tape();

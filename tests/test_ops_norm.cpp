@@ -3,15 +3,16 @@
 
 #include "test_helpers.hpp"
 
+using tg::Tensor;
 using tg::TensorD;
 
 TEST_CASE("layer_norm: gradcheck w.r.t. x, gamma and beta") {
   tg::manual_seed(41);
-  auto f = [](const std::vector<TensorD>& in) { return tg::layer_norm(in[0], in[1], in[2]); };
-  CHECK_GRADCHECK(f, (std::vector<TensorD>{tgtest::param({3, 5}), tgtest::param({5}), tgtest::param({5})}));
-  CHECK_GRADCHECK(f, (std::vector<TensorD>{tgtest::param({2, 3, 4}), tgtest::param({4}), tgtest::param({4})}));
-  auto plain = [](const std::vector<TensorD>& in) { return tg::layer_norm(in[0], TensorD(), TensorD()); };
-  CHECK_GRADCHECK(plain, (std::vector<TensorD>{tgtest::param({4, 6})}));
+  auto f = [](const std::vector<Tensor>& in) { return tg::layer_norm(in[0], in[1], in[2]); };
+  CHECK_GRADCHECK(f, (std::vector<Tensor>{tgtest::param({3, 5}), tgtest::param({5}), tgtest::param({5})}));
+  CHECK_GRADCHECK(f, (std::vector<Tensor>{tgtest::param({2, 3, 4}), tgtest::param({4}), tgtest::param({4})}));
+  auto plain = [](const std::vector<Tensor>& in) { return tg::layer_norm(in[0], TensorD(), TensorD()); };
+  CHECK_GRADCHECK(plain, (std::vector<Tensor>{tgtest::param({4, 6})}));
 }
 
 TEST_CASE("layer_norm: values equal plain loops") {

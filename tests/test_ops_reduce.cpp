@@ -7,6 +7,7 @@
 #include "op_checks.hpp"
 
 using tg::Shape;
+using tg::Tensor;
 using tg::TensorD;
 using tgtest::check_close;
 using tgtest::check_error;
@@ -36,9 +37,9 @@ xt::xarray<double> reduce_reference(const xt::xarray<double>& x, std::size_t axi
   return out;
 }
 
-using AxisReduce = TensorD (*)(const TensorD&, long, bool);
-const AxisReduce kSumAxis = &tg::sum<double>;
-const AxisReduce kMeanAxis = &tg::mean<double>;
+using AxisReduce = tg::Tensor (*)(const tg::Tensor&, long, bool);
+const AxisReduce kSumAxis = &tg::sum;
+const AxisReduce kMeanAxis = &tg::mean;
 
 // Along every axis of a [2, 3, 4] tensor, positive and negative spellings: gradcheck, and
 // values (and shape) against reduce_reference.
@@ -47,24 +48,24 @@ void check_axis_reduction(AxisReduce op, bool mean, bool keepdims) {
   const TensorD x = tgtest::param({2, 3, 4});
   for (long axis : {0L, 1L, 2L, -1L, -2L, -3L}) {
     CAPTURE(axis);
-    const tg::GradcheckFn f = [op, axis, keepdims](const std::vector<TensorD>& in) {
+    const tg::GradcheckFn f = [op, axis, keepdims](const std::vector<Tensor>& in) {
       return op(in[0], axis, keepdims);
     };
-    const std::vector<TensorD> inputs = {x};
+    const std::vector<Tensor> inputs = {x};
     CHECK_GRADCHECK(f, inputs);
     const std::size_t ax = axis < 0 ? std::size_t(axis + 3) : std::size_t(axis);
-    check_close(op(x, axis, keepdims).value(), reduce_reference(x.to_xarray(), ax, keepdims, mean));
+    check_close(op(x, axis, keepdims).value<double>(), reduce_reference(x.to_xarray(), ax, keepdims, mean));
   }
 }
 
-using AllReduce = TensorD (*)(const TensorD&);
+using AllReduce = tg::Tensor (*)(const tg::Tensor&);
 
 // Over all elements of a [3, 4] tensor: shape [], value the plain loop's total (or average).
 void check_all_reduction(AllReduce op, bool mean) {
   tg::manual_seed(19);
   const TensorD x = tgtest::param({3, 4});
-  const tg::GradcheckFn f = [op](const std::vector<TensorD>& in) { return op(in[0]); };
-  const std::vector<TensorD> inputs = {x};
+  const tg::GradcheckFn f = [op](const std::vector<Tensor>& in) { return op(in[0]); };
+  const std::vector<Tensor> inputs = {x};
   CHECK_GRADCHECK(f, inputs);
   double total = 0;
   for (double v : x.to_xarray()) total += v;
@@ -77,8 +78,8 @@ void check_all_reduction(AllReduce op, bool mean) {
 
 // ===== gradchecks: all elements, each axis, keepdims on and off =====
 
-TEST_CASE("sum: gradcheck and values over all elements") { check_all_reduction(&tg::sum<double>, false); }
-TEST_CASE("mean: gradcheck and values over all elements") { check_all_reduction(&tg::mean<double>, true); }
+TEST_CASE("sum: gradcheck and values over all elements") { check_all_reduction(static_cast<AllReduce>(&tg::sum), false); }
+TEST_CASE("mean: gradcheck and values over all elements") { check_all_reduction(static_cast<AllReduce>(&tg::mean), true); }
 TEST_CASE("sum: gradcheck and values along each axis, keepdims=false") { check_axis_reduction(kSumAxis, false, false); }
 TEST_CASE("sum: gradcheck and values along each axis, keepdims=true") { check_axis_reduction(kSumAxis, false, true); }
 TEST_CASE("mean: gradcheck and values along each axis, keepdims=false") { check_axis_reduction(kMeanAxis, true, false); }
@@ -90,13 +91,13 @@ TEST_CASE("sum, mean: hand-computed values and shapes of a [2, 3] matrix") {
   const TensorD x = TensorD::constant({{1.0, 2.0, 3.0}, {4.0, 5.0, 6.0}});
   CHECK(tg::sum(x).item() == 21.0);
   CHECK(tg::mean(x).item() == 3.5);
-  check_close(tg::sum(x, 0).value(), {5.0, 7.0, 9.0});
-  check_close(tg::sum(x, -1).value(), {6.0, 15.0});
+  check_close(tg::sum(x, 0).value<double>(), {5.0, 7.0, 9.0});
+  check_close(tg::sum(x, -1).value<double>(), {6.0, 15.0});
   xt::xarray<double> row_sums = {6.0, 15.0};
   row_sums.reshape({2, 1});  // keepdims: [2, 1]
-  check_close(tg::sum(x, 1, true).value(), row_sums);
-  check_close(tg::mean(x, 0, true).value(), {{2.5, 3.5, 4.5}});
-  check_close(tg::mean(x, -1).value(), {2.0, 5.0});
+  check_close(tg::sum(x, 1, true).value<double>(), row_sums);
+  check_close(tg::mean(x, 0, true).value<double>(), {{2.5, 3.5, 4.5}});
+  check_close(tg::mean(x, -1).value<double>(), {2.0, 5.0});
   CHECK(tg::sum(TensorD::constant({4.0, -1.0}), 0).shape() == Shape{});  // 1-D to a scalar
 }
 

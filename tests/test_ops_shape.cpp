@@ -6,6 +6,7 @@
 #include "op_checks.hpp"
 
 using tg::Shape;
+using tg::Tensor;
 using tg::TensorD;
 using tgtest::check_close;
 using tgtest::check_error;
@@ -52,27 +53,27 @@ xt::xarray<double> concat_reference(const std::vector<xt::xarray<double>>& xs, s
 // three, and values against concat_reference.
 void check_concat(const std::vector<Shape>& shapes, long axis) {
   tg::manual_seed(61);
-  std::vector<TensorD> inputs;
+  std::vector<Tensor> inputs;
   std::vector<xt::xarray<double>> values;
   for (const Shape& s : shapes) {
     inputs.push_back(tgtest::param(s));
-    values.push_back(inputs.back().to_xarray());
+    values.push_back(inputs.back().to_xarray<double>());
   }
-  const tg::GradcheckFn f = [axis](const std::vector<TensorD>& in) { return tg::concat(in, axis); };
+  const tg::GradcheckFn f = [axis](const std::vector<Tensor>& in) { return tg::concat(in, axis); };
   CHECK_GRADCHECK(f, inputs);
   const std::size_t ax = axis < 0 ? std::size_t(axis + long(shapes[0].size())) : std::size_t(axis);
-  check_close(tg::concat(inputs, axis).value(), concat_reference(values, ax));
+  check_close(tg::concat(inputs, axis).value<double>(), concat_reference(values, ax));
 }
 
 // slice(x, axis, start, length) of a [3, 4, 5] parameter: gradcheck and values.
 void check_slice(long axis, std::size_t start, std::size_t length) {
   tg::manual_seed(67);
   const TensorD x = tgtest::param({3, 4, 5});
-  const tg::GradcheckFn f = [=](const std::vector<TensorD>& in) { return tg::slice(in[0], axis, start, length); };
-  const std::vector<TensorD> inputs = {x};
+  const tg::GradcheckFn f = [=](const std::vector<Tensor>& in) { return tg::slice(in[0], axis, start, length); };
+  const std::vector<Tensor> inputs = {x};
   CHECK_GRADCHECK(f, inputs);
   const std::size_t ax = axis < 0 ? std::size_t(axis + 3) : std::size_t(axis);
-  check_close(tg::slice(x, axis, start, length).value(), slice_reference(x.to_xarray(), ax, start, length));
+  check_close(tg::slice(x, axis, start, length).value<double>(), slice_reference(x.to_xarray(), ax, start, length));
 }
 
 }  // namespace
@@ -84,8 +85,8 @@ TEST_CASE("reshape: gradcheck and values, [2,3,4] to [6,4], [24] and [4,1,6]") {
   const TensorD x = tgtest::param({2, 3, 4});
   for (const Shape& to : {Shape{6, 4}, Shape{24}, Shape{4, 1, 6}}) {
     CAPTURE(tg::to_string(to));
-    const tg::GradcheckFn f = [to](const std::vector<TensorD>& in) { return tg::reshape(in[0], to); };
-    const std::vector<TensorD> inputs = {x};
+    const tg::GradcheckFn f = [to](const std::vector<Tensor>& in) { return tg::reshape(in[0], to); };
+    const std::vector<Tensor> inputs = {x};
     CHECK_GRADCHECK(f, inputs);
     const TensorD y = tg::reshape(x, to);
     REQUIRE(y.shape() == to);
@@ -112,7 +113,7 @@ TEST_CASE("concat: hand-computed values, a constant input gets no gradient") {
   const TensorD b = TensorD::constant(column);           // [2, 1]
   const TensorD y = tg::concat<double>({a, b}, 1);
   check_close(y.value(), {{1.0, 2.0, 5.0}, {3.0, 4.0, 6.0}});
-  check_close(tg::concat<double>({a, a}, 0).value(), {{1.0, 2.0}, {3.0, 4.0}, {1.0, 2.0}, {3.0, 4.0}});
+  check_close(tg::concat<double>({a, a}, 0).value<double>(), {{1.0, 2.0}, {3.0, 4.0}, {1.0, 2.0}, {3.0, 4.0}});
   tg::sum(y * TensorD::constant({1.0, 2.0, 3.0})).backward();
   check_close(a.grad().value(), {{1.0, 2.0}, {1.0, 2.0}});
   CHECK_THROWS_AS(b.grad(), std::logic_error);
@@ -134,17 +135,17 @@ TEST_CASE("slice: gradcheck and values, the whole axis and an empty slice") {
 TEST_CASE("split: gradcheck and values, sizes {1, 3, 2} along axis 1") {
   tg::manual_seed(73);
   const TensorD x = tgtest::param({2, 6, 3});
-  const tg::GradcheckFn f = [](const std::vector<TensorD>& in) {
+  const tg::GradcheckFn f = [](const std::vector<Tensor>& in) {
     auto p = tg::split(in[0], {1, 3, 2}, 1);
     return tg::concat<double>({p[2], p[1] * 2.0, p[0]}, 1);
   };
-  const std::vector<TensorD> inputs = {x};
+  const std::vector<Tensor> inputs = {x};
   CHECK_GRADCHECK(f, inputs);
   const auto pieces = tg::split(x, {1, 3, 2}, -2);
   REQUIRE(pieces.size() == 3);
-  check_close(pieces[0].value(), slice_reference(x.to_xarray(), 1, 0, 1));
-  check_close(pieces[1].value(), slice_reference(x.to_xarray(), 1, 1, 3));
-  check_close(pieces[2].value(), slice_reference(x.to_xarray(), 1, 4, 2));
+  check_close(pieces[0].value<double>(), slice_reference(x.to_xarray(), 1, 0, 1));
+  check_close(pieces[1].value<double>(), slice_reference(x.to_xarray(), 1, 1, 3));
+  check_close(pieces[2].value<double>(), slice_reference(x.to_xarray(), 1, 4, 2));
 }
 
 // LSTM gate slicing: gates [B, 4H] -> i, f, g, o, each [B, H]; c' = f c + i g; h' = o tanh(c').
@@ -153,12 +154,12 @@ TEST_CASE("chunk: gradcheck and values, the 4 gates of a [B,4H] tensor") {
   tg::manual_seed(79);
   const TensorD gates = tgtest::param({B, 4 * H});
   const TensorD c = tgtest::param({B, H});
-  const tg::GradcheckFn f = [](const std::vector<TensorD>& in) {
+  const tg::GradcheckFn f = [](const std::vector<Tensor>& in) {
     const auto g = tg::chunk(in[0], 4, 1);
     const TensorD c_next = tg::sigmoid(g[1]) * in[1] + tg::sigmoid(g[0]) * tg::tanh(g[2]);
     return tg::sigmoid(g[3]) * tg::tanh(c_next);
   };
-  const std::vector<TensorD> inputs = {gates, c};
+  const std::vector<Tensor> inputs = {gates, c};
   CHECK_GRADCHECK(f, inputs);
   const auto g = tg::chunk(gates, 4, -1);
   REQUIRE(g.size() == 4);
@@ -167,17 +168,17 @@ TEST_CASE("chunk: gradcheck and values, the 4 gates of a [B,4H] tensor") {
     xt::xarray<double> expected = xt::zeros<double>({B, H});  // columns [kH, (k+1)H)
     for (std::size_t b = 0; b < B; ++b)
       for (std::size_t h = 0; h < H; ++h) expected(b, h) = gates.value()(b, k * H + h);
-    check_close(g[k].value(), expected);
+    check_close(g[k].value<double>(), expected);
   }
 }
 
 TEST_CASE("chunk: gradcheck along axis 0 of a [6,2] tensor") {
   tg::manual_seed(83);
-  const tg::GradcheckFn f = [](const std::vector<TensorD>& in) {
+  const tg::GradcheckFn f = [](const std::vector<Tensor>& in) {
     auto p = tg::chunk(in[0], 3, 0);
     return p[0] * p[1] - p[2];
   };
-  const std::vector<TensorD> inputs = {tgtest::param({6, 2})};
+  const std::vector<Tensor> inputs = {tgtest::param({6, 2})};
   CHECK_GRADCHECK(f, inputs);
 }
 
@@ -188,29 +189,29 @@ TEST_CASE("views: reshape and row slices share their input's memory and keep it 
   const float* base_data = nullptr;
   {
     auto x = tg::Tensor::param(xt::arange<float>(24).reshape({6, 4}));  // dropped at the end of the block
-    base_data = x.data();
+    base_data = x.data<float>();
     kept_reshape = tg::reshape(tg::reshape(x, {24}), {2, 12});  // a view of a view: still x's memory
     kept_slice = tg::slice(x, 0, 2, 3);                          // rows 2-4
-    CHECK(kept_reshape.data() == base_data);
-    CHECK(kept_slice.data() == base_data + 8);
-    CHECK(tg::slice(x, 1, 1, 2).data() != base_data + 1);  // columns are not contiguous: a copy
+    CHECK(kept_reshape.data<float>() == base_data);
+    CHECK(kept_slice.data<float>() == base_data + 8);
+    CHECK(tg::slice(x, 1, 1, 2).data<float>() != base_data + 1);  // columns are not contiguous: a copy
     // Writing into the base shows through the view (Note [views]), as in PyTorch.
-    x.mutable_data()[9] = 100.f;
-    CHECK(kept_slice.value()(0, 1) == 100.f);
+    x.mutable_data<float>()[9] = 100.f;
+    CHECK(kept_slice.value<float>()(0, 1) == 100.f);
     tg::clear_tape();  // no node owns x now; only the views do
   }
-  CHECK(kept_slice.value()(2, 3) == 19.f);  // read after x's handle is gone (ASan: no use after free)
-  CHECK(kept_reshape.value()(1, 11) == 23.f);
+  CHECK(kept_slice.value<float>()(2, 3) == 19.f);  // read after x's handle is gone (ASan: no use after free)
+  CHECK(kept_reshape.value<float>()(1, 11) == 23.f);
   // Views hold no memory of their own: the tape's byte count is the base's alone.
   tg::clear_tape();
   auto y = tg::Tensor::param(xt::ones<float>({4, 8}));
   auto r = tg::reshape(tg::slice(y * 2.f, 0, 1, 2), {16});
   CHECK(tg::tape_stats().recorded_bytes == 4 * 8 * sizeof(float));
   tg::sum(r).backward();  // gradients are ordinary buffers: rows 1-2 get 2, the others 0
-  CHECK(y.grad().value()(0, 0) == 0.f);
-  CHECK(y.grad().value()(1, 0) == 2.f);
-  CHECK(y.grad().value()(2, 7) == 2.f);
-  CHECK(y.grad().value()(3, 7) == 0.f);
+  CHECK(y.grad().value<float>()(0, 0) == 0.f);
+  CHECK(y.grad().value<float>()(1, 0) == 2.f);
+  CHECK(y.grad().value<float>()(2, 7) == 2.f);
+  CHECK(y.grad().value<float>()(3, 7) == 0.f);
 }
 
 TEST_CASE("reshape: a different element count names both shapes") {
@@ -225,7 +226,7 @@ TEST_CASE("concat: mismatched shapes, ranks, an empty list or a bad axis are rej
                                      {"concat", "[2, 3]", "[4, 4]"});
   check_error<std::invalid_argument>([&] { tg::concat<double>({tg::exp(a), tgtest::param({2, 3, 1})}, 1); },
                                      {"concat", "[2, 3]", "[2, 3, 1]"});
-  check_error<std::invalid_argument>([] { tg::concat(std::vector<TensorD>{}, 0); }, {"concat"});
+  check_error<std::invalid_argument>([] { tg::concat(std::vector<Tensor>{}, 0); }, {"concat"});
   check_error<std::invalid_argument>([&] { tg::concat<double>({a, a}, 2); }, {"concat", "axis 2"});
   tgtest::check_tape_still_works();
 }

@@ -13,6 +13,7 @@
 
 #include "test_helpers.hpp"
 
+using tg::Tensor;
 using tg::TensorD;
 
 // ---- counting heap allocations (step() must not allocate after its first call) ----
@@ -76,7 +77,7 @@ template <class T>
 std::vector<double> flat_params(const QuadT<T>& q) {
   std::vector<double> out;
   for (const auto& [name, p] : q.named_parameters())
-    for (std::size_t i = 0; i < p.numel(); ++i) out.push_back(double(p.data()[i]));
+    for (std::size_t i = 0; i < p.numel(); ++i) out.push_back(double(p.template data<T>()[i]));
   return out;
 }
 
@@ -363,7 +364,7 @@ TEST_CASE("parameter groups: each group steps with its own lr and weight decay")
   {
     // Tensors given without names are called "<group>.<index>".
     Quad q;
-    tg::AdamD opt({tg::ParamGroupT<double>(std::vector<TensorD>{q.w}), tg::ParamGroupT<double>(std::vector<TensorD>{q.b})});
+    tg::AdamD opt({tg::ParamGroupT<double>(std::vector<Tensor>{q.w}), tg::ParamGroupT<double>(std::vector<Tensor>{q.b})});
     const auto named = opt.named_parameters();
     CHECK(named[0].first == "0.0");
     CHECK(named[1].first == "1.0");
@@ -469,7 +470,7 @@ TEST_CASE("state: 5 steps, state(), load_state into a fresh optimizer, 5 more eq
 
     Quad resumed;  // a fresh model with the first one's values, and a fresh optimizer
     for (const auto& [name, p] : first.named_parameters())
-      std::memcpy(resumed.parameter(name).mutable_data(), p.data(), p.numel() * sizeof(double));
+      std::memcpy(resumed.parameter(name).mutable_data<double>(), p.data<double>(), p.numel() * sizeof(double));
     auto opt2 = make(resumed);
     opt2->load_state(saved);
     run(*opt2, resumed, 5);

@@ -50,7 +50,7 @@ void check_fixture(const std::string& name) {
     REQUIRE_MESSAGE(fx["params"].contains(pname), "PyTorch has no parameter " << pname);
     const auto v = load(fx["params"][pname]);
     REQUIRE(tg::Shape(v.shape()) == p.shape());
-    std::copy(v.begin(), v.end(), p.mutable_data());
+    std::copy(v.begin(), v.end(), p.mutable_data<float>());
   }
   const Tensor x = Tensor::param(load(fx["x"]));
   const bool lstm = cell == "lstm";
@@ -71,17 +71,17 @@ void check_fixture(const std::string& name) {
   loss.backward();
 
   double max_abs = 0, w = 0;
-  w = std::max(w, worst(out.output.to_xarray(), load(fx["output"]), max_abs));
-  w = std::max(w, worst(h_n.to_xarray(), load(fx["h_n"]), max_abs));
-  if (lstm) w = std::max(w, worst(tg::stack_states(out.state, 1).to_xarray(), load(fx["c_n"]), max_abs));
-  w = std::max(w, worst(x.grad().value(), load(fx["grad_x"]), max_abs));
+  w = std::max(w, worst(out.output.to_xarray<float>(), load(fx["output"]), max_abs));
+  w = std::max(w, worst(h_n.to_xarray<float>(), load(fx["h_n"]), max_abs));
+  if (lstm) w = std::max(w, worst(tg::stack_states(out.state, 1).to_xarray<float>(), load(fx["c_n"]), max_abs));
+  w = std::max(w, worst(x.grad().value<float>(), load(fx["grad_x"]), max_abs));
   const auto gh0 = load(fx["grad_h0"]);
   const xt::xarray<float> gc0 = lstm ? load(fx["grad_c0"]) : xt::xarray<float>();
   for (std::size_t k = 0; k < init.size(); ++k) {
-    w = std::max(w, worst(init[k][0].grad().value(), xt::view(gh0, k), max_abs));
-    if (lstm) w = std::max(w, worst(init[k][1].grad().value(), xt::view(gc0, k), max_abs));
+    w = std::max(w, worst(init[k][0].grad().value<float>(), xt::view(gh0, k), max_abs));
+    if (lstm) w = std::max(w, worst(init[k][1].grad().value<float>(), xt::view(gc0, k), max_abs));
   }
-  for (auto& [pname, p] : layer->named_parameters()) w = std::max(w, worst(p.grad().value(), load(fx["grads"][pname]), max_abs));
+  for (auto& [pname, p] : layer->named_parameters()) w = std::max(w, worst(p.grad().value<float>(), load(fx["grads"][pname]), max_abs));
   MESSAGE(name << " (" << B << " streams): max |tapegrad - PyTorch| = " << max_abs << ", worst error / tolerance = " << w);
   CHECK(w <= 1.0);
 }

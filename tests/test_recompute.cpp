@@ -6,6 +6,7 @@
 #include "op_checks.hpp"
 #include "test_helpers.hpp"
 
+using tg::Tensor;
 using tg::TensorD;
 using tgtest::check_error;
 
@@ -27,7 +28,7 @@ TensorD unrolled_loss(const Rnn& rnn, const TensorD& x, const TensorD& h0, const
     const std::size_t t1 = std::min(T, t0 + (k ? k : T));
     // in[0]: the carried state [B, H]; in[1]: the segment's inputs [t1 - t0, B, I], which may
     // be a non-leaf of the outer graph, so it is an input of the checkpoint
-    auto segment = [rnn, v, p](const std::vector<TensorD>& in) {  // by value: it runs again in backward
+    auto segment = [rnn, v, p](const std::vector<Tensor>& in) {  // by value: it runs again in backward
       const TensorD& xs = in[1];
       TensorD hs = in[0], part = TensorD::scalar(0.0);
       for (std::size_t t = 0; t < xs.shape()[0]; ++t) {
@@ -35,19 +36,19 @@ TensorD unrolled_loss(const Rnn& rnn, const TensorD& x, const TensorD& h0, const
         if (p > 0) hs = tg::dropout(hs, p, true);
         part = part + tg::sum(hs * v);
       }
-      return std::vector<TensorD>{hs, part};
+      return std::vector<Tensor>{hs, part};
     };
-    const std::vector<TensorD> in = {h, tg::slice(x, 0, t0, t1 - t0)};
-    std::vector<TensorD> out = k ? tg::checkpoint<double>(segment, in, {recompute}) : segment(in);
+    const std::vector<Tensor> in = {h, tg::slice(x, 0, t0, t1 - t0)};
+    std::vector<Tensor> out = k ? tg::checkpoint(segment, in, {recompute}) : segment(in);
     h = out[0];
     loss = loss + out[1];
   }
   return loss;
 }
 
-std::vector<xt::xarray<double>> grads_of(const std::vector<TensorD>& ts) {
+std::vector<xt::xarray<double>> grads_of(const std::vector<Tensor>& ts) {
   std::vector<xt::xarray<double>> g;
-  for (const auto& t : ts) g.push_back(t.grad().to_xarray());
+  for (const auto& t : ts) g.push_back(t.grad().to_xarray<double>());
   return g;
 }
 
@@ -58,7 +59,7 @@ bool bitwise_equal(const xt::xarray<double>& a, const xt::xarray<double>& b) {
 struct Problem {
   Rnn rnn;
   TensorD x, h0, v;
-  std::vector<TensorD> params() const { return {rnn.W, rnn.U, h0}; }
+  std::vector<Tensor> params() const { return {rnn.W, rnn.U, h0}; }
   void zero_grad() const {
     for (auto p : params()) p.zero_grad(true);
   }
@@ -76,12 +77,12 @@ Problem make_problem(std::size_t T, std::size_t B = 3, std::size_t I = 4, std::s
 
 TEST_CASE("checkpoint: gradcheck of segments that read a parameter and a non-leaf input") {
   tg::manual_seed(5);
-  const tg::GradcheckFn f = [](const std::vector<TensorD>& in) {
+  const tg::GradcheckFn f = [](const std::vector<Tensor>& in) {
     const Rnn rnn{in[1], in[2]};
     const TensorD x = tg::reshape(in[0], {4, 2, 3});  // a non-leaf: its gradient flows through the segments
     return unrolled_loss(rnn, x, in[3], TensorD::constant(xt::ones<double>({2, 3})), 2, true) * tg::sum(in[3]);
   };
-  CHECK_GRADCHECK(f, (std::vector<TensorD>{tgtest::param({4, 6}), tgtest::param({3, 3}, -0.5, 0.5),
+  CHECK_GRADCHECK(f, (std::vector<Tensor>{tgtest::param({4, 6}), tgtest::param({3, 3}, -0.5, 0.5),
                                            tgtest::param({3, 3}, -0.5, 0.5), tgtest::param({2, 3})}));
 }
 
@@ -135,7 +136,7 @@ TEST_CASE("checkpoint: a non-leaf that requires grad reaching fn outside its inp
   const TensorD z = tg::tanh(w);  // a non-leaf of the outer graph
   check_error<std::logic_error>(
       [&] {
-        tg::checkpoint<double>([&](const std::vector<TensorD>& in) { return std::vector<TensorD>{in[0] * z}; },
+        tg::checkpoint([&](const std::vector<Tensor>& in) { return std::vector<Tensor>{in[0] * z}; },
                                {tgtest::param({2, 2})});
       },
       {"checkpoint", "'mul'", "[2, 2]", "'tanh'", "not one of checkpoint's inputs"});
@@ -146,8 +147,8 @@ TEST_CASE("checkpoint: a non-leaf that requires grad reaching fn outside its inp
 TEST_CASE("checkpoint: an input written in place before backward is refused") {
   TensorD h = tgtest::param({2, 3});
   const TensorD w = tgtest::param({3, 3});
-  const auto out = tg::checkpoint<double>(
-      [&](const std::vector<TensorD>& in) { return std::vector<TensorD>{tg::tanh(tg::linear(in[0], w))}; }, {h});
+  const auto out = tg::checkpoint(
+      [&](const std::vector<Tensor>& in) { return std::vector<Tensor>{tg::tanh(tg::linear(in[0], w))}; }, {h});
   TensorD loss = tg::sum(out[0]);
   h.mutable_data()[0] = 4.0;
   check_error<std::logic_error>([&] { loss.backward(); }, {"checkpoint's input 0", "[2, 3]", "written in place"});
@@ -156,17 +157,17 @@ TEST_CASE("checkpoint: an input written in place before backward is refused") {
 
 TEST_CASE("checkpoint: nested segments gradcheck") {
   tg::manual_seed(8);
-  const tg::GradcheckFn f = [](const std::vector<TensorD>& in) {
+  const tg::GradcheckFn f = [](const std::vector<Tensor>& in) {
     const TensorD w = in[1];
-    auto inner = [w](const std::vector<TensorD>& x) { return std::vector<TensorD>{tg::sigmoid(tg::linear(x[0], w))}; };
-    auto outer = [w, inner](const std::vector<TensorD>& x) {
-      const TensorD a = tg::checkpoint<double>(inner, {x[0]})[0];
-      return std::vector<TensorD>{tg::tanh(tg::linear(a, w)) * x[1], a};
+    auto inner = [w](const std::vector<Tensor>& x) { return std::vector<Tensor>{tg::sigmoid(tg::linear(x[0], w))}; };
+    auto outer = [w, inner](const std::vector<Tensor>& x) {
+      const TensorD a = tg::checkpoint(inner, {x[0]})[0];
+      return std::vector<Tensor>{tg::tanh(tg::linear(a, w)) * x[1], a};
     };
-    const auto out = tg::checkpoint<double>(outer, {in[0], in[2]});
+    const auto out = tg::checkpoint(outer, {in[0], in[2]});
     return out[0] + out[1];
   };
-  CHECK_GRADCHECK(f, (std::vector<TensorD>{tgtest::param({2, 3}), tgtest::param({3, 3}), tgtest::param({2, 3})}));
+  CHECK_GRADCHECK(f, (std::vector<Tensor>{tgtest::param({2, 3}), tgtest::param({3, 3}), tgtest::param({2, 3})}));
   CHECK(tg::tape_stats().nodes == 0);
 }
 
@@ -174,8 +175,8 @@ TEST_CASE("checkpoint: gradients reach a parameter when no input requires grad; 
   const TensorD w = tgtest::param({3});
   const TensorD c = TensorD::constant(xt::xarray<double>{1.0, 2.0, 3.0});
   TensorD h = tgtest::param({3});
-  const auto out = tg::checkpoint<double>(
-      [&](const std::vector<TensorD>& in) { return std::vector<TensorD>{in[0] * w, in[1]}; }, {c, h});
+  const auto out = tg::checkpoint(
+      [&](const std::vector<Tensor>& in) { return std::vector<Tensor>{in[0] * w, in[1]}; }, {c, h});
   tg::sum(out[0] + out[1] * 2.0).backward();
   tgtest::check_close(w.grad().value(), {1.0, 2.0, 3.0});  // d/dw sum(c w) = c
   tgtest::check_close(h.grad().value(), {2.0, 2.0, 2.0});  // h returned as is
@@ -185,10 +186,10 @@ TEST_CASE("checkpoint: under NoGradGuard fn just runs and nothing is recorded") 
   const TensorD w = tgtest::param({2});
   tg::NoGradGuard no_grad;
   const auto out =
-      tg::checkpoint<double>([&](const std::vector<TensorD>& in) { return std::vector<TensorD>{in[0] * w}; },
+      tg::checkpoint([&](const std::vector<Tensor>& in) { return std::vector<Tensor>{in[0] * w}; },
                              {TensorD::constant(xt::xarray<double>{3.0, 4.0})});
   CHECK_FALSE(out[0].requires_grad());
-  CHECK(out[0].value()(1) == doctest::Approx(4.0 * w.value()(1)));
+  CHECK(out[0].value<double>()(1) == doctest::Approx(4.0 * w.value()(1)));
   CHECK(tg::tape_stats().nodes == 0);
 }
 
@@ -196,7 +197,7 @@ TEST_CASE("checkpoint: anomaly mode names the op inside fn") {
   const tg::AnomalyModeGuard anomaly;
   check_error<tg::NonFiniteError>(
       [&] {
-        tg::checkpoint<double>([](const std::vector<TensorD>& in) { return std::vector<TensorD>{tg::log(in[0])}; },
+        tg::checkpoint([](const std::vector<Tensor>& in) { return std::vector<Tensor>{tg::log(in[0])}; },
                                {TensorD::param(xt::xarray<double>{-1.0})});
       },
       {"'log'"});
@@ -206,12 +207,12 @@ TEST_CASE("checkpoint: anomaly mode names the op inside fn") {
 TEST_CASE("checkpoint: bad arguments") {
   const TensorD x = tgtest::param({2});
   check_error<std::invalid_argument>(
-      [&] { tg::checkpoint<double>([](const std::vector<TensorD>&) { return std::vector<TensorD>{}; }, {x}); },
+      [&] { tg::checkpoint([](const std::vector<Tensor>&) { return std::vector<Tensor>{}; }, {x}); },
       {"checkpoint", "no tensor"});
   check_error<std::invalid_argument>(
-      [&] { tg::checkpoint<double>([](const std::vector<TensorD>& in) { return in; }, {x, TensorD()}); },
+      [&] { tg::checkpoint([](const std::vector<Tensor>& in) { return in; }, {x, TensorD()}); },
       {"checkpoint", "input 1", "undefined"});
-  check_error<std::invalid_argument>([&] { tg::checkpoint<double>({}, {x}); }, {"checkpoint", "fn is empty"});
+  check_error<std::invalid_argument>([&] { tg::checkpoint({}, {x}); }, {"checkpoint", "fn is empty"});
   tgtest::check_tape_works();
 }
 
@@ -225,19 +226,19 @@ struct CharModel {
   tg::EmbeddingT<double> embed{7, 4};
   tg::LSTMCellT<double> cell{4, 6};
   tg::LinearT<double> head{6, 7};
-  std::vector<TensorD> parameters() const {
-    std::vector<TensorD> ps = embed.parameters();
+  std::vector<Tensor> parameters() const {
+    std::vector<Tensor> ps = embed.parameters();
     for (const auto& p : cell.parameters()) ps.push_back(p);
     for (const auto& p : head.parameters()) ps.push_back(p);
     return ps;
   }
   // The summed cross-entropy of the segment's steps, and the state after them.
-  tg::SegmentOutput<double> run(const tg::IdTensor& ids, const std::vector<TensorD>& state) const {
+  tg::SegmentOutput<double> run(const tg::IdTensor& ids, const std::vector<Tensor>& state) const {
     const std::size_t k = ids.shape()[0], B = ids.shape()[1];
     const xt::xarray<std::int64_t> inputs = xt::view(ids.array(), xt::all(), xt::all(), 0);   // [k, B]
     const xt::xarray<std::int64_t> targets = xt::view(ids.array(), xt::all(), xt::all(), 1);  // [k, B]
     const TensorD x = embed(tg::IdTensor(inputs));  // [k, B, E]
-    std::vector<TensorD> s = state;
+    std::vector<Tensor> s = state;
     TensorD loss = TensorD::scalar(0.0);
     for (std::size_t t = 0; t < k; ++t) {
       s = cell(tg::reshape(tg::slice(x, 0, t, 1), {B, 4}), s);
@@ -260,7 +261,7 @@ TEST_CASE("run_checkpointed: any segmentation gives the whole sequence's loss an
   tg::manual_seed(4);
   const CharModel m;
   const tg::IdTensor ids = random_ids(30, 3);
-  const auto fn = [&m](const tg::IdTensor& i, const std::vector<TensorD>& s) { return m.run(i, s); };
+  const auto fn = [&m](const tg::IdTensor& i, const std::vector<Tensor>& s) { return m.run(i, s); };
   // The reference: one graph over all 30 steps, no checkpoint.
   TensorD whole = m.run(ids, m.cell.initial_state(3)).loss;
   whole.backward();
@@ -288,7 +289,7 @@ TEST_CASE("run_checkpointed: a memory budget picks the segment length from the m
   tg::manual_seed(6);
   const CharModel m;
   const tg::IdTensor ids = random_ids(64, 2);
-  const auto fn = [&m](const tg::IdTensor& i, const std::vector<TensorD>& s) { return m.run(i, s); };
+  const auto fn = [&m](const tg::IdTensor& i, const std::vector<Tensor>& s) { return m.run(i, s); };
   const std::string rng_before = tg::rng_state();
   auto run = tg::run_checkpointed<double>(ids, m.cell.initial_state(2), fn, tg::SegmentLength::memory(300'000));
   CHECK(tg::rng_state() == rng_before);  // the probe's draws were put back (this model draws none)
@@ -306,13 +307,13 @@ TEST_CASE("run_checkpointed: a memory budget picks the segment length from the m
 
 TEST_CASE("run_checkpointed: bad arguments and bad segments name what was wrong") {
   const CharModel m;
-  const auto fn = [&m](const tg::IdTensor& i, const std::vector<TensorD>& s) { return m.run(i, s); };
+  const auto fn = [&m](const tg::IdTensor& i, const std::vector<Tensor>& s) { return m.run(i, s); };
   const auto state = m.cell.initial_state(2);
   check_error<std::invalid_argument>([&] { tg::SegmentLength::steps(0); }, {"SegmentLength::steps"});
   check_error<std::invalid_argument>(
       [&] { tg::run_checkpointed<double>(tg::IdTensor(), state, fn, tg::SegmentLength::steps(2)); },
       {"run_checkpointed", "T > 0"});
-  const tg::SegmentFn<double> drops_state = [&m](const tg::IdTensor& i, const std::vector<TensorD>& s) {
+  const tg::SegmentFn<double> drops_state = [&m](const tg::IdTensor& i, const std::vector<Tensor>& s) {
     auto out = m.run(i, s);
     out.state.pop_back();
     return out;

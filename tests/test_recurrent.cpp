@@ -6,6 +6,7 @@
 
 #include <tapegrad/autograd/detail/node.hpp>  // TimeStepScope
 
+using tg::Tensor;
 using tg::TensorD;
 using StateD = tg::StateT<double>;
 
@@ -20,7 +21,7 @@ std::unique_ptr<tg::RecurrentT<double>> make_layer(const std::string& kind, std:
 
 // Every output and every final state tensor, flattened into one [N] tensor.
 TensorD everything(const tg::RecurrentOutput<double>& out) {
-  std::vector<TensorD> parts = {tg::reshape(out.output, {out.output.numel()})};
+  std::vector<Tensor> parts = {tg::reshape(out.output, {out.output.numel()})};
   for (const auto& s : out.state)
     for (const auto& t : s) parts.push_back(tg::reshape(t, {t.numel()}));
   return tg::concat(parts, 0);
@@ -36,11 +37,11 @@ TEST_CASE("Recurrent: gradcheck of 2-layer RNN, LSTM and GRU, one and two direct
       CAPTURE(bidir);
       tg::manual_seed(71);
       auto layer = make_layer(kind, I, H, {2, bidir, 0.0});
-      std::vector<TensorD> inputs = {tgtest::param({T, B, I})};
+      std::vector<Tensor> inputs = {tgtest::param({T, B, I})};
       const std::size_t S = kind == "lstm" ? 2 : 1, cells = 2 * layer->num_directions();
       for (std::size_t k = 0; k < cells * S; ++k) inputs.push_back(tgtest::param({B, H}, -0.5, 0.5));
       for (const auto& p : layer->parameters()) inputs.push_back(p);
-      auto f = [&](const std::vector<TensorD>& in) {
+      auto f = [&](const std::vector<Tensor>& in) {
         std::vector<StateD> init(cells);
         for (std::size_t k = 0; k < cells; ++k) init[k].assign(in.begin() + 1 + k * S, in.begin() + 1 + (k + 1) * S);
         return everything(layer->forward(in[0], init));
@@ -67,10 +68,10 @@ TEST_CASE("Recurrent: dropout between layers acts in train mode only") {
   tg::GRUT<double> drop(3, 4, {2, false, 0.5});
   const TensorD x = TensorD::constant(tg::randn<double>({5, 2, 3}));
   drop.eval();
-  const xt::xarray<double> a = drop(x).output.value(), b = drop(x).output.value();
+  const xt::xarray<double> a = drop(x).output.value<double>(), b = drop(x).output.value<double>();
   CHECK(a == b);
   drop.train();
-  CHECK_FALSE(xt::allclose(drop(x).output.value(), a));
+  CHECK_FALSE(xt::allclose(drop(x).output.value<double>(), a));
   tg::clear_tape();
 }
 
@@ -79,7 +80,7 @@ TEST_CASE("TBPTT: block 2's gradients equal a run of block 2 alone from block 1'
   tg::LSTMT<double> lstm(3, 4, {2, false, 0.0});
   const TensorD x = TensorD::constant(tg::randn<double>({8, 2, 3}));
   const TensorD x1 = tg::slice(x, 0, 0, 4), x2 = tg::slice(x, 0, 4, 4);
-  const auto whole = lstm(x).output.to_xarray();  // an uncut run, for the forward values
+  const auto whole = lstm(x).output.to_xarray<double>();  // an uncut run, for the forward values
   tg::clear_tape();
 
   tg::TBPTT<double> tbptt(lstm, 4);
@@ -89,15 +90,15 @@ TEST_CASE("TBPTT: block 2's gradients equal a run of block 2 alone from block 1'
   const std::vector<StateD> carried = tbptt.state();
   const auto out2 = tbptt.forward(x2);
   tg::sum(tg::square(out2.output)).backward();
-  const xt::xarray<double> g_tbptt = lstm.parameter("weight_hh_l0").grad().value();
+  const xt::xarray<double> g_tbptt = lstm.parameter("weight_hh_l0").grad().value<double>();
   // The forward values equal the uncut run's, block by block.
-  CHECK(xt::allclose(out1.output.value(), xt::view(whole, xt::range(0, 4)), 1e-12, 1e-12));
-  CHECK(xt::allclose(out2.output.value(), xt::view(whole, xt::range(4, 8)), 1e-12, 1e-12));
+  CHECK(xt::allclose(out1.output.value<double>(), xt::view(whole, xt::range(0, 4)), 1e-12, 1e-12));
+  CHECK(xt::allclose(out2.output.value<double>(), xt::view(whole, xt::range(4, 8)), 1e-12, 1e-12));
 
   lstm.zero_grad();
   const auto alone = lstm.forward(x2, carried);  // block 2 from the detached state
   tg::sum(tg::square(alone.output)).backward();
-  CHECK(lstm.parameter("weight_hh_l0").grad().value() == g_tbptt);  // identical, bit for bit
+  CHECK(lstm.parameter("weight_hh_l0").grad().value<double>() == g_tbptt);  // identical, bit for bit
   CHECK(xt::amax(xt::abs(g_tbptt))() > 0.0);
 }
 
@@ -149,7 +150,7 @@ TEST_CASE("masks: a padded batch of lengths 3..9 equals running each sequence al
     for (const auto& s : batched.state) loss = loss + tg::sum(s[0]) + tg::sum(s[1]);
     loss.backward();
     std::vector<xt::xarray<double>> g_batched;
-    for (const auto& p : lstm.parameters()) g_batched.push_back(p.grad().value());
+    for (const auto& p : lstm.parameters()) g_batched.push_back(p.grad().value<double>());
     lstm.zero_grad();
     // One at a time.
     for (std::size_t b = 0; b < B; ++b) {
@@ -157,15 +158,15 @@ TEST_CASE("masks: a padded batch of lengths 3..9 equals running each sequence al
       const xt::xarray<double> xb = xt::view(x, xt::range(0, n), xt::range(b, b + 1), xt::all());
       const xt::xarray<double> wb = xt::view(w, xt::range(0, n), xt::range(b, b + 1), xt::all());
       const auto alone = lstm.forward(TensorD::constant(xb));
-      const xt::xarray<double> ob = xt::view(batched.output.value(), xt::range(0, n), xt::range(b, b + 1), xt::all());
-      CHECK(xt::allclose(alone.output.value(), ob, 1e-12, 1e-12));
+      const xt::xarray<double> ob = xt::view(batched.output.value<double>(), xt::range(0, n), xt::range(b, b + 1), xt::all());
+      CHECK(xt::allclose(alone.output.value<double>(), ob, 1e-12, 1e-12));
       if (n < T) {  // padded outputs are zeros
-        const xt::xarray<double> pad = xt::view(batched.output.value(), xt::range(n, T), b, xt::all());
+        const xt::xarray<double> pad = xt::view(batched.output.value<double>(), xt::range(n, T), b, xt::all());
         CHECK(xt::amax(xt::abs(pad))() == 0.0);
       }
       for (std::size_t k = 0; k < alone.state.size(); ++k)
         for (std::size_t j = 0; j < 2; ++j)
-          CHECK(xt::allclose(alone.state[k][j].value(), xt::view(batched.state[k][j].value(), xt::range(b, b + 1)),
+          CHECK(xt::allclose(alone.state[k][j].value<double>(), xt::view(batched.state[k][j].value<double>(), xt::range(b, b + 1)),
                              1e-12, 1e-12));
       TensorD lb = tg::sum(alone.output * TensorD::constant(wb));
       for (const auto& s : alone.state) lb = lb + tg::sum(s[0]) + tg::sum(s[1]);
@@ -173,7 +174,7 @@ TEST_CASE("masks: a padded batch of lengths 3..9 equals running each sequence al
     }
     const auto params = lstm.parameters();
     for (std::size_t k = 0; k < params.size(); ++k)
-      CHECK(xt::allclose(params[k].grad().value(), g_batched[k], 1e-10, 1e-12));
+      CHECK(xt::allclose(params[k].grad().value<double>(), g_batched[k], 1e-10, 1e-12));
   }
 }
 
@@ -213,8 +214,8 @@ TEST_CASE("custom cell: a LayerNorm-LSTM runs in Recurrent and trains through TB
       tg::Tensor loss = tg::mse(head(tg::reshape(out.output, {10, H})), tg::Tensor::constant(yb));
       loss.backward();
       for (auto& p : params) {
-        float* w = p.mutable_data();
-        for (std::size_t i = 0; i < p.numel(); ++i) w[i] -= 0.05f * p.grad_data()[i];
+        float* w = p.mutable_data<float>();
+        for (std::size_t i = 0; i < p.numel(); ++i) w[i] -= 0.05f * p.grad_data<float>()[i];
         p.zero_grad();
       }
       total += loss.item();
@@ -239,8 +240,8 @@ struct DropoutRNNCell : tg::CellT<double> {
     register_module("drop", drop);
   }
   std::size_t state_size() const override { return 1; }
-  TensorD project_input(const TensorD& x) const override { return tg::matmul(x, tg::transpose(weight_ih)); }
-  StateD step(const TensorD& xp, const StateD& state) const override {
+  Tensor project_input(const Tensor& x) const override { return tg::matmul(x, tg::transpose(weight_ih)); }
+  StateD step(const Tensor& xp, const StateD& state) const override {
     return {tg::tanh(xp + tg::matmul(drop(state[0]), tg::transpose(weight_hh)))};
   }
 };
@@ -264,12 +265,12 @@ TEST_CASE("train and eval reach the cells inside Recurrent, and a user cell's ow
     for (bool reverse : {false, true}) CHECK_FALSE(layer.cell(l, reverse).is_training());
   const auto& cell = dynamic_cast<const DropoutRNNCell&>(layer.cell(1, true));
   CHECK_FALSE(cell.drop.is_training());
-  const xt::xarray<double> a = layer(x).output.value(), b = layer(x).output.value();
+  const xt::xarray<double> a = layer(x).output.value<double>(), b = layer(x).output.value<double>();
   CHECK(a == b);  // no dropout in eval mode
   model.train();
   CHECK(layer.cell(0).is_training());
   CHECK(cell.drop.is_training());
-  CHECK_FALSE(xt::allclose(layer(x).output.value(), a));
+  CHECK_FALSE(xt::allclose(layer(x).output.value<double>(), a));
   tg::clear_tape();
 }
 
@@ -291,14 +292,14 @@ TEST_CASE("hello: an LSTM learns to predict ello from hell") {
     logits = out(lstm(emb(input)).output);  // [4, 1, 4]
     tg::cross_entropy(logits, target).backward();
     for (auto& p : params) {
-      float* w = p.mutable_data();
-      for (std::size_t i = 0; i < p.numel(); ++i) w[i] -= 0.5f * p.grad_data()[i];
+      float* w = p.mutable_data<float>();
+      for (std::size_t i = 0; i < p.numel(); ++i) w[i] -= 0.5f * p.grad_data<float>()[i];
       p.zero_grad();
     }
   }
   std::string predicted;
   for (std::size_t t = 0; t < 4; ++t) {
-    const auto row = xt::view(logits.value(), t, 0, xt::all());
+    const auto row = xt::view(logits.value<float>(), t, 0, xt::all());
     predicted += "helo"[xt::argmax(row)()];
   }
   CHECK(predicted == "ello");

@@ -4,6 +4,7 @@
 
 #include "test_helpers.hpp"
 
+using tg::Tensor;
 using tg::TensorD;
 
 TEST_CASE("backward: gradients reach leaves through a shared subexpression") {

@@ -17,12 +17,12 @@ TEST_CASE("tensor: leaves from values, shapes, item") {
   CHECK_THROWS_AS(p.item(), std::invalid_argument);
   CHECK_THROWS_AS(p.size(2), std::invalid_argument);
 
-  Tensor c = Tensor::constant({1.5f});
+  Tensor c = Tensor::constant(xt::xarray<float>{1.5f});
   CHECK_FALSE(c.requires_grad());
   CHECK(c.item() == 1.5f);
   CHECK_THROWS_AS(c.grad(), std::logic_error);
 
-  CHECK(Tensor::zeros({3, 2}).value() == xt::zeros<float>({3, 2}));
+  CHECK(Tensor::zeros({3, 2}).value<float>() == xt::zeros<float>({3, 2}));
   CHECK(TensorD::full({2}, 7.0).value()(1) == 7.0);
   CHECK(TensorD::scalar(2.5).shape().empty());
 }

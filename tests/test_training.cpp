@@ -14,8 +14,8 @@ namespace {
 // One SGD step on every parameter, then zero its gradient.
 void sgd(std::vector<Tensor>& params, float lr) {
   for (auto& p : params) {
-    float* w = p.mutable_data();
-    for (std::size_t i = 0; i < p.numel(); ++i) w[i] -= lr * p.grad_data()[i];
+    float* w = p.mutable_data<float>();
+    for (std::size_t i = 0; i < p.numel(); ++i) w[i] -= lr * p.grad_data<float>()[i];
     p.zero_grad();
   }
 }
@@ -61,13 +61,13 @@ TEST_CASE("training: a bigram model of tinyshakespeare beats the uniform and uni
 
 TEST_CASE("training: an MLP learns XOR") {
   tg::manual_seed(1);
-  const Tensor x = Tensor::constant({{0.f, 0.f}, {0.f, 1.f}, {1.f, 0.f}, {1.f, 1.f}});  // [4, 2]
+  const Tensor x = Tensor::constant(xt::xarray<float>{{0.f, 0.f}, {0.f, 1.f}, {1.f, 0.f}, {1.f, 1.f}});  // [4, 2]
   xt::xarray<float> targets = {0.f, 1.f, 1.f, 0.f};
   targets.reshape({4, 1});
   const Tensor t = Tensor::constant(targets);  // [4, 1]
   std::vector<Tensor> params = {
-      Tensor::param(tg::uniform<float>({8, 2}, -1, 1)), Tensor::zeros({8}, true),
-      Tensor::param(tg::uniform<float>({1, 8}, -1, 1)), Tensor::zeros({1}, true)};
+      Tensor::param(tg::uniform<float>({8, 2}, -1, 1)), Tensor::zeros({8}, tg::kFloat32, true),
+      Tensor::param(tg::uniform<float>({1, 8}, -1, 1)), Tensor::zeros({1}, tg::kFloat32, true)};
   float loss = 1;
   for (int step = 0; step < 2000 && loss > 1e-3f; ++step) {
     Tensor h = tg::tanh(tg::linear(x, params[0], params[1]));      // [4, 8]

@@ -18,7 +18,7 @@ constexpr std::size_t kStageRows = 256;
 
 // Stages dW += dy^T x for a leaf weight W [O, I]: dy [N, O], x [N, I].
 template <class T>
-void defer_weight_grad(TensorImpl<T>& weight, const T* dy, const T* x, std::size_t N);
+void defer_weight_grad(TensorImpl& weight, const T* dy, const T* x, std::size_t N);
 
 // Adds every staged gradient into its weight (one GEMM each) and empties the stage; with
 // anomaly mode on, throws NonFiniteError naming the weight's shape if one became non-finite.

@@ -27,7 +27,7 @@
 
 namespace tg {
 
-struct ImplBase;
+struct TensorImpl;
 
 namespace detail {
 
@@ -40,28 +40,28 @@ constexpr TensorSet kOutput = TensorSet(1) << 31;
 // The handles of a node's inputs: four inline (every op but concat), more on the heap.
 class NodeInputs {
  public:
-  void push_back(std::shared_ptr<ImplBase> p);
+  void push_back(std::shared_ptr<TensorImpl> p);
   std::size_t size() const { return n_; }
-  ImplBase* operator[](std::size_t k) const { return handle(k).get(); }  // null: an undefined optional input
-  const std::shared_ptr<ImplBase>& handle(std::size_t k) const { return k < kInline ? inline_[k] : more_[k - kInline]; }
+  TensorImpl* operator[](std::size_t k) const { return handle(k).get(); }  // null: an undefined optional input
+  const std::shared_ptr<TensorImpl>& handle(std::size_t k) const { return k < kInline ? inline_[k] : more_[k - kInline]; }
 
  private:
   static constexpr std::size_t kInline = 4;
-  std::array<std::shared_ptr<ImplBase>, kInline> inline_;
-  std::vector<std::shared_ptr<ImplBase>> more_;
+  std::array<std::shared_ptr<TensorImpl>, kInline> inline_;
+  std::vector<std::shared_ptr<TensorImpl>> more_;
   std::size_t n_ = 0;
 };
 
 struct Node {
   const char* op = "";
-  std::shared_ptr<ImplBase> out;
+  std::shared_ptr<TensorImpl> out;
   NodeInputs inputs;
   TensorSet saves = 0;      // the values the backward reads (Note [versions])
   TensorSet passes_dy = 0;  // inputs whose gradient is dy itself, added by the engine
   std::array<std::uint64_t, kMaxSavedInputs + 1> saved_versions{};  // in bit order, the output last
   std::shared_ptr<void> data;                 // what the forward computed for the backward
   std::function<void(Node&)> backward;        // adds into the inputs' gradients; may be empty
-  const ImplBase* stale = nullptr;            // an input whose own graph was already released
+  const TensorImpl* stale = nullptr;            // an input whose own graph was already released
   long time_step = -1;                        // the sequence step that recorded it (-1: none)
 };
 
@@ -93,20 +93,20 @@ struct CapturedGraph {
 CapturedGraph capture(const std::function<void()>& f);
 // Backward over a captured graph whose roots' gradients the caller has seeded (roots may be
 // leaves: then there is nothing to sweep for them), then releases it.
-void backward_captured(CapturedGraph&& graph, const std::vector<const ImplBase*>& roots);
+void backward_captured(CapturedGraph&& graph, const std::vector<const TensorImpl*>& roots);
 
 std::uint64_t current_epoch();
 // Records an op: marks `out` as its non-leaf output, builds the node from the inputs (null for
 // an undefined optional input; an input whose graph was released makes the node stale), what
 // the op declared (saves, passes_dy, data) and its backward, and appends it (record).
-void record_op(const char* op, const std::shared_ptr<ImplBase>& out, const std::shared_ptr<ImplBase>* inputs,
+void record_op(const char* op, const std::shared_ptr<TensorImpl>& out, const std::shared_ptr<TensorImpl>* inputs,
                std::size_t n, TensorSet saves, TensorSet passes_dy, std::shared_ptr<void> data,
                std::function<void(Node&)> backward);
 // Appends a node: sets out->tape_epoch/tape_index, the node's time step and the versions of
 // the values it saves.
 void record(Node&& node);
 // Reverse sweep from the node that produced `root` (whose gradient is already seeded).
-void backward_from(ImplBase& root, bool retain_graph);
+void backward_from(TensorImpl& root, bool retain_graph);
 
 }  // namespace detail
 }  // namespace tg

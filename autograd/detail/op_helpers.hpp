@@ -24,7 +24,7 @@ namespace tg::detail {
 
 // An op's inputs (undefined optional inputs are null). Not an xt::svector: that container
 // only suits trivially copyable types.
-using Inputs = std::vector<std::shared_ptr<ImplBase>>;
+using Inputs = std::vector<std::shared_ptr<TensorImpl>>;
 
 // An op's output: std::invalid_argument naming the op when the shape's size overflows, an
 // AllocationError (std::bad_alloc) naming it when the memory cannot be had (Note [checked sizes]).
@@ -32,21 +32,23 @@ using Inputs = std::vector<std::shared_ptr<ImplBase>>;
 // skips its node; a backward that can run with an empty input (a reduction over nothing, a
 // product with K = 0) must not touch that input's (null) gradient.
 template <class T>
-std::shared_ptr<TensorImpl<T>> new_output(const char* op, const Shape& shape) {
-  auto out = std::make_shared<TensorImpl<T>>();
+std::shared_ptr<TensorImpl> new_output(const char* op, const Shape& shape) {
+  auto out = std::make_shared<TensorImpl>();
   out->shape = shape;
-  out->value = allocate_value<T>(op, shape);
+  out->dtype = dtype_of<T>();
+  out->value = allocate_value(op, shape, out->dtype);
   return out;
 }
 
 // An output whose value is `shape`'s worth of x's value from element `offset` on, without a
 // copy (Note [views]). The caller has checked that the elements lie inside x.
 template <class T>
-std::shared_ptr<TensorImpl<T>> new_view(const Shape& shape, const TensorT<T>& x, std::size_t offset) {
-  auto out = std::make_shared<TensorImpl<T>>();
+std::shared_ptr<TensorImpl> new_view(const Shape& shape, const Tensor& x, std::size_t offset) {
+  auto out = std::make_shared<TensorImpl>();
   out->shape = shape;
-  TensorImpl<T>& in = impl_of(x);
-  out->value = Buffer<T>::borrowed(in.value.data() + offset, numel(shape));
+  out->dtype = dtype_of<T>();
+  TensorImpl& in = impl_of(x);
+  out->value = Storage::borrowed(in.value.data<T>() + offset, out->dtype, numel(shape));
   out->base = in.base ? in.base : impl_ptr(x);
   return out;
 }
@@ -66,10 +68,17 @@ class Grad {
  public:
   explicit Grad(Node& node) : node_(node) {}
   // The output's gradient, of the output's shape.
-  const T* dy() const { return out().grad.data(); }
-  const TensorImpl<T>& out() const { return static_cast<const TensorImpl<T>&>(*node_.out); }
+  const T* dy() const { return out().grad.template data<T>(); }
+  const TensorImpl& out() const { return *node_.out; }
   // Input k; needs(k) first for an optional one.
-  TensorImpl<T>& in(std::size_t k) const { return static_cast<TensorImpl<T>&>(*node_.inputs[k]); }
+  TensorImpl& in(std::size_t k) const { return *node_.inputs[k]; }
+  // Input k's value, and the output's.
+  const T* x(std::size_t k) const { return in(k).value.template data<T>(); }
+  const T* y() const { return out().value.template data<T>(); }
+  // Input k's gradient to add into (allocated as zeros), or to assign on its first write
+  // (Note [first write assigns]).
+  T* grad_acc(std::size_t k) const { return in(k).template grad_acc<T>(); }
+  T* grad_for_overwrite(std::size_t k, bool& fresh) const { return in(k).template grad_for_overwrite<T>(fresh); }
   // Whether optional input k was given (an undefined tensor is not).
   bool defined(std::size_t k) const { return node_.inputs[k] != nullptr; }
   // Whether input k is defined and takes a gradient.
@@ -83,7 +92,7 @@ class Grad {
   Node& node_;
 };
 
-inline bool wants_grad(const std::shared_ptr<ImplBase>* inputs, std::size_t n) {
+inline bool wants_grad(const std::shared_ptr<TensorImpl>* inputs, std::size_t n) {
   if (!is_grad_enabled()) return false;
   for (std::size_t k = 0; k < n; ++k)
     if (inputs[k] && inputs[k]->requires_grad) return true;
@@ -94,8 +103,8 @@ inline bool wants_grad(const std::shared_ptr<ImplBase>* inputs, std::size_t n) {
 // taking const Grad<T>& whose closure holds scalars only, or nullptr when the op's gradient
 // is only what passes_dy declares.
 template <class T, class Backward>
-TensorT<T> finish(const char* op, std::shared_ptr<TensorImpl<T>> out,
-                  const std::shared_ptr<ImplBase>* inputs, std::size_t n, Recording&& rec,
+Tensor finish(const char* op, std::shared_ptr<TensorImpl> out,
+                  const std::shared_ptr<TensorImpl>* inputs, std::size_t n, Recording&& rec,
                   Backward&& backward) {
   using Fn = std::decay_t<Backward>;
   static_assert(std::is_trivially_copyable<Fn>::value,
@@ -113,17 +122,30 @@ TensorT<T> finish(const char* op, std::shared_ptr<TensorImpl<T>> out,
 }
 
 template <class T, class Backward>
-TensorT<T> finish(const char* op, std::shared_ptr<TensorImpl<T>> out,
-                  std::initializer_list<std::shared_ptr<ImplBase>> inputs, Recording&& rec, Backward&& backward) {
+Tensor finish(const char* op, std::shared_ptr<TensorImpl> out,
+                  std::initializer_list<std::shared_ptr<TensorImpl>> inputs, Recording&& rec, Backward&& backward) {
   return finish<T>(op, std::move(out), inputs.begin(), inputs.size(), std::move(rec),
                    std::forward<Backward>(backward));
 }
 
 template <class T, class Backward>
-TensorT<T> finish(const char* op, std::shared_ptr<TensorImpl<T>> out, const Inputs& inputs, Recording&& rec,
+Tensor finish(const char* op, std::shared_ptr<TensorImpl> out, const Inputs& inputs, Recording&& rec,
                   Backward&& backward) {
   return finish<T>(op, std::move(out), inputs.data(), inputs.size(), std::move(rec),
                    std::forward<Backward>(backward));
+}
+
+// Note [dtypes]: the dtype an op computes in, that of its defined tensors (undefined ones are
+// optional inputs left out); std::invalid_argument naming the op and both dtypes when two
+// differ, std::logic_error (an undefined tensor) when none is defined.
+Dtype common_dtype(const char* op, std::initializer_list<const Tensor*> tensors);
+Dtype common_dtype(const char* op, const std::vector<Tensor>& tensors);
+
+// kernel(T{}) for the op's dtype: the one place an op goes from a runtime dtype to its typed
+// kernel.
+template <class Kernel>
+decltype(auto) dispatch(const char* op, std::initializer_list<const Tensor*> tensors, Kernel&& kernel) {
+  return visit_dtype(common_dtype(op, tensors), std::forward<Kernel>(kernel));
 }
 
 // "op: <what> shapes [a] and [b]" for std::invalid_argument messages.

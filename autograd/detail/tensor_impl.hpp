@@ -1,5 +1,5 @@
 #pragma once
-// The implementation behind a TensorT handle, and the one door through which library code
+// The implementation behind a Tensor handle, and the one door through which library code
 // reaches it (TensorAccess). Internal to tapegrad: user code sees only tensor.hpp.
 #include <cstdint>
 #include <memory>
@@ -23,8 +23,9 @@ namespace tg {
 // step's rows of a [T*B, P] projection), are contiguous, so their outputs borrow the input's
 // memory instead of copying it; their gradients are separate buffers as for any op. As in
 // PyTorch, writing into a view's or its base's value in place writes into both.
-struct ImplBase {
+struct TensorImpl {
   Shape shape;
+  Dtype dtype = Dtype::float32;  // of value, grad and retained alike
   bool requires_grad = false;
   bool is_leaf = true;        // parameters, constants and detached values
   bool retains_grad = false;  // non-leaf whose gradient is kept after backward()
@@ -34,104 +35,72 @@ struct ImplBase {
   std::string name;              // a parameter's name in its module ("" otherwise), for messages
   // Set when the value is a view (reshape, a slice of whole rows): the tensor that owns the
   // memory, kept alive by this pointer. Always an owner itself, so views never chain.
-  std::shared_ptr<const ImplBase> base;
+  std::shared_ptr<const TensorImpl> base;
   // Note [versions]: how many times the storage was written in place since it was made. It
   // lives with the storage (the base of a view), so a view and its base share it.
   mutable std::uint64_t own_version = 0;
+  Storage value;
+  Storage grad;      // leaf: accumulated gradient; non-leaf: lives only during backward()
+  Storage retained;  // non-leaf with retain_grad(): its gradient after backward()
 
   std::uint64_t version() const { return base ? base->own_version : own_version; }
   void bump_version() const { ++(base ? base->own_version : own_version); }
 
-  virtual ~ImplBase() = default;
-  virtual bool has_grad() const = 0;
-  virtual void release_grad() = 0;
-  virtual void keep_retained_grad() = 0;  // retained += grad (retain_grad() on a non-leaf)
-  virtual bool value_finite() const = 0;
-  virtual bool grad_finite() const = 0;
-  virtual std::size_t value_bytes() const = 0;
-  // grad += out's gradient, summed over broadcast dims to this shape (Note [op contract]:
-  // an input whose gradient is dy itself). With may_take, a tensor of out's size that has no
-  // gradient yet takes out's buffer instead of a copy; out must not read it afterwards.
-  virtual void add_gradient_of(ImplBase& out, bool may_take) = 0;
-};
-
-template <class T>
-struct TensorImpl final : ImplBase {
-  static_assert(std::is_floating_point<T>::value, "tensors hold float or double");
-  Buffer<T> value;
-  Buffer<T> grad;      // leaf: accumulated gradient; non-leaf: lives only during backward()
-  Buffer<T> retained;  // non-leaf with retain_grad(): its gradient after backward()
-
   // The gradient buffer, allocated as zeros on first use; backward functions add into it.
+  // T is the dtype's type (the op's dispatch matched them).
+  template <class T>
   T* grad_acc() {
-    if (grad.empty()) grad = Buffer<T>::zeros(numel(shape));
-    return grad.data();
+    if (grad.empty()) grad = Storage::zeros(dtype, numel(shape));
+    return grad.data<T>();
   }
   // Note [first write assigns]: for a backward that writes every element of the gradient. When
   // the buffer is new it comes back uninitialised with fresh = true, and the caller assigns
   // (=) instead of adding (+=): no zero-fill and no read of zeros. Later writers add as usual.
+  template <class T>
   T* grad_for_overwrite(bool& fresh) {
     fresh = grad.empty();
-    if (fresh) grad = Buffer<T>(numel(shape));
-    return grad.data();
+    if (fresh) grad = Storage(dtype, numel(shape));
+    return grad.data<T>();
   }
-  bool has_grad() const override { return !grad.empty(); }
-  void release_grad() override { grad.reset(); }
-  void keep_retained_grad() override;
-  bool value_finite() const override;
-  bool grad_finite() const override;
-  std::size_t value_bytes() const override { return value.owned() ? value.size() * sizeof(T) : 0; }
-  void add_gradient_of(ImplBase& out, bool may_take) override;
+  bool has_grad() const { return !grad.empty(); }
+  void release_grad() { grad.reset(); }
+  void keep_retained_grad();  // retained += grad (retain_grad() on a non-leaf)
+  bool value_finite() const;
+  bool grad_finite() const;
+  std::size_t value_bytes() const { return value.owned() ? value.bytes() : 0; }
+  // grad += out's gradient, summed over broadcast dims to this shape (Note [op contract]:
+  // an input whose gradient is dy itself). With may_take, a tensor of out's size that has no
+  // gradient yet takes out's buffer instead of a copy; out must not read it afterwards.
+  void add_gradient_of(TensorImpl& out, bool may_take);
 };
 
 namespace detail {
 
 [[noreturn]] void throw_undefined_tensor();
 
-// The value buffer of a new tensor of `shape` made by `op`: the shape is checked first (Note
+// The value storage of a new tensor of `shape` made by `op`: the shape is checked first (Note
 // [checked sizes], std::invalid_argument), and a failed allocation is an AllocationError
 // (a std::bad_alloc) naming the op, the shape and the bytes.
-template <class T>
-Buffer<T> allocate_value(const char* op, const Shape& shape) {
-  const std::size_t n = checked_numel(op, shape, sizeof(T));
-  try {
-    return Buffer<T>(n);
-  } catch (const std::bad_alloc&) {
-    throw_allocation_error(op, to_string(shape), n * sizeof(T));
-  }
-}
+Storage allocate_value(const char* op, const Shape& shape, Dtype dtype);
 }  // namespace detail
 
 namespace detail {
 
-// Library code's access to a handle's implementation (TensorT keeps it private).
+// Library code's access to a handle's implementation (Tensor keeps it private).
 struct TensorAccess {
-  template <class T>
-  static const std::shared_ptr<TensorImpl<T>>& ptr(const TensorT<T>& t) {
-    return t.impl_;
-  }
-  template <class T>
-  static TensorT<T> wrap(std::shared_ptr<TensorImpl<T>> impl) {
-    return TensorT<T>(std::move(impl));
-  }
+  static const std::shared_ptr<TensorImpl>& ptr(const Tensor& t) { return t.impl_; }
+  static Tensor wrap(std::shared_ptr<TensorImpl> impl) { return Tensor(std::move(impl)); }
 };
 
 // The implementation of a defined tensor; std::logic_error for an undefined one.
-template <class T>
-TensorImpl<T>& impl_of(const TensorT<T>& t) {
+inline TensorImpl& impl_of(const Tensor& t) {
   const auto& p = TensorAccess::ptr(t);
   if (!p) throw_undefined_tensor();
   return *p;
 }
 // The shared implementation (null for an undefined tensor): what a tape node holds.
-template <class T>
-const std::shared_ptr<TensorImpl<T>>& impl_ptr(const TensorT<T>& t) {
-  return TensorAccess::ptr(t);
-}
-template <class T>
-TensorT<T> wrap(std::shared_ptr<TensorImpl<T>> impl) {
-  return TensorAccess::wrap(std::move(impl));
-}
+inline const std::shared_ptr<TensorImpl>& impl_ptr(const Tensor& t) { return TensorAccess::ptr(t); }
+inline Tensor wrap(std::shared_ptr<TensorImpl> impl) { return TensorAccess::wrap(std::move(impl)); }
 
 }  // namespace detail
 }  // namespace tg

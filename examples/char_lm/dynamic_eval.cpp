@@ -26,7 +26,7 @@ constexpr double kDecayGrid[] = {0.0, 0.001, 0.002, 0.005, 0.01, 0.02};
 class AdaptedWeights {
  public:
   explicit AdaptedWeights(CharLM& model) : params_(model.parameters()) {
-    for (const tg::Tensor& p : params_) trained_.emplace_back(p.data(), p.data() + p.numel());
+    for (const tg::Tensor& p : params_) trained_.emplace_back(p.data<float>(), p.data<float>() + p.numel());
   }
   ~AdaptedWeights() { restore(); }
   AdaptedWeights(const AdaptedWeights&) = delete;
@@ -38,7 +38,7 @@ class AdaptedWeights {
     for (std::size_t i = 0; i < params_.size(); ++i) {
       tg::Tensor& p = params_[i];
       if (!p.has_grad()) continue;
-      const float* g = p.grad_data();
+      const float* g = p.grad_data<float>();
       const float* rms = stats.rms[i].data();
       const float* theta0 = trained_[i].data();
       float* theta = values(p);
@@ -54,7 +54,7 @@ class AdaptedWeights {
   void restore() {
     for (std::size_t i = 0; i < params_.size(); ++i) std::copy(trained_[i].begin(), trained_[i].end(), values(params_[i]));
   }
-  static float* values(tg::Tensor& p) { return p.mutable_data(); }  // a write: bumps the version
+  static float* values(tg::Tensor& p) { return p.mutable_data<float>(); }  // a write: bumps the version
 
   std::vector<tg::Tensor> params_;
   std::vector<std::vector<float>> trained_;  // θ₀
@@ -82,7 +82,7 @@ GradientStats gradient_stats(const CharLM& model, const std::vector<int>& train,
     tg::cross_entropy(model.forward(x, tbptt), y).backward();  // g: gradient of the batch's mean loss
     for (std::size_t i = 0; i < params.size(); ++i) {
       if (!params[i].has_grad()) continue;
-      const float* g = params[i].grad_data();
+      const float* g = params[i].grad_data<float>();
       for (std::size_t k = 0; k < params[i].numel(); ++k) sum_sq[i][k] += double(g[k]) * g[k];
       params[i].zero_grad(true);
     }

@@ -74,7 +74,7 @@ std::vector<std::vector<int>> sample(const CharLM& model, const std::vector<int>
   tg::Tensor logits = model.forward(ids, state);  // [P, N, V]
   std::vector<std::vector<int>> out(N);
   for (std::size_t i = 0; i < s.length; ++i) {
-    const float* last = logits.data() + (logits.shape()[0] - 1) * N * V;  // the last step's [N, V]
+    const float* last = logits.data<float>() + (logits.shape()[0] - 1) * N * V;  // the last step's [N, V]
     xt::xarray<int> next = xt::xarray<int>::from_shape({1, N});
     for (std::size_t n = 0; n < N; ++n) out[n].push_back(next(0, n) = draw(last + n * V, V, s));
     logits = model.forward(next, state);  // [1, N, V]

@@ -20,7 +20,7 @@ namespace {
 bool finite(const std::vector<tg::Tensor>& params) {
   for (const auto& p : params)
     for (std::size_t i = 0; i < p.numel(); ++i)
-      if (!std::isfinite(p.data()[i])) return false;
+      if (!std::isfinite(p.data<float>()[i])) return false;
   return true;
 }
 

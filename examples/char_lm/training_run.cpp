@@ -40,7 +40,7 @@ std::vector<tg::State> states_from(const tg::NamedTensors& extra, const CharLM& 
 
 // Rows [first, first + count) of a [B, H] state: this rank's streams.
 tg::Tensor rows_of(const tg::Tensor& t, std::size_t first, std::size_t count) {
-  return tg::Tensor::constant(xt::xarray<float>(xt::view(t.value(), xt::range(first, first + count), xt::all())));
+  return tg::Tensor::constant(xt::xarray<float>(xt::view(t.value<float>(), xt::range(first, first + count), xt::all())));
 }
 
 // Columns [first, first + count) of a [T, B] block: this rank's streams.

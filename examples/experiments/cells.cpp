@@ -19,14 +19,14 @@ std::unique_ptr<tg::CellT<T>> make_cell(const std::string& name, std::size_t inp
 
 template <class T>
 void scale_recurrent_weights(tg::CellT<T>& cell, double factor) {
-  tg::TensorT<T> w = cell.parameter("weight_hh");  // shares storage with the cell's parameter
-  T* data = w.mutable_data();
+  tg::Tensor w = cell.parameter("weight_hh");  // shares storage with the cell's parameter
+  T* data = w.mutable_data<T>();
   for (std::size_t i = 0; i < w.numel(); ++i) data[i] = T(double(data[i]) * factor);
 }
 
 template <class T>
-std::vector<tg::TensorT<T>> all_parameters(const tg::ModuleT<T>& a, const tg::ModuleT<T>& b) {
-  std::vector<tg::TensorT<T>> params = a.parameters();
+std::vector<tg::Tensor> all_parameters(const tg::ModuleT<T>& a, const tg::ModuleT<T>& b) {
+  std::vector<tg::Tensor> params = a.parameters();
   for (auto& p : b.parameters()) params.push_back(p);
   return params;
 }
@@ -34,7 +34,7 @@ std::vector<tg::TensorT<T>> all_parameters(const tg::ModuleT<T>& a, const tg::Mo
 #define TGEXP_INSTANTIATE(T)                                                                                  \
   template std::unique_ptr<tg::CellT<T>> make_cell<T>(const std::string&, std::size_t, std::size_t);           \
   template void scale_recurrent_weights<T>(tg::CellT<T>&, double);                                            \
-  template std::vector<tg::TensorT<T>> all_parameters<T>(const tg::ModuleT<T>&, const tg::ModuleT<T>&);
+  template std::vector<tg::Tensor> all_parameters<T>(const tg::ModuleT<T>&, const tg::ModuleT<T>&);
 TGEXP_INSTANTIATE(float)
 TGEXP_INSTANTIATE(double)
 

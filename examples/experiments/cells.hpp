@@ -22,6 +22,6 @@ void scale_recurrent_weights(tg::CellT<T>& cell, double factor);
 
 // Every parameter of a cell and a head, in one list for the optimizer.
 template <class T>
-std::vector<tg::TensorT<T>> all_parameters(const tg::ModuleT<T>& a, const tg::ModuleT<T>& b);
+std::vector<tg::Tensor> all_parameters(const tg::ModuleT<T>& a, const tg::ModuleT<T>& b);
 
 }  // namespace tgexp

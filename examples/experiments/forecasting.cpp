@@ -94,7 +94,7 @@ ForecastResult run_forecasting(const ForecastConfig& c) {
     for (std::size_t t = 0; t < steps; ++t) x(t, 0) = float(s[t]);
     const Tensor forecast = model.forward(x, steps, 1);  // row t forecasts s[t+1]
     std::vector<double> pred(c.test_length);
-    for (std::size_t i = 0; i < c.test_length; ++i) pred[i] = double(forecast.data()[train_end + i - 1]);
+    for (std::size_t i = 0; i < c.test_length; ++i) pred[i] = double(forecast.data<float>()[train_end + i - 1]);
     result.test_mse.push_back(mean_squared(pred, truth));
     result.prediction.push_back(std::move(pred));
   }

@@ -13,7 +13,7 @@
 namespace tgexp {
 namespace {
 
-using Tensor = tg::TensorT<float>;
+using Tensor = tg::Tensor;
 using State = std::vector<Tensor>;
 constexpr std::int64_t kNoTarget = -1;
 
@@ -43,7 +43,7 @@ struct RecallModel {
         cell(c.embedding, c.hidden_size, /*forget_bias_one=*/true),
         head(c.hidden_size, c.keys) {
     // Gate order i | f | g | o: the forget gate's bias is b_ih[H, 2H) (b_hh's stays 0).
-    float* b = cell.bias_ih.mutable_data();
+    float* b = cell.bias_ih.mutable_data<float>();
     for (std::size_t j = c.hidden_size; j < 2 * c.hidden_size; ++j) b[j] = float(forget_bias);
   }
   std::vector<Tensor> parameters() const {
@@ -118,7 +118,7 @@ double accuracy(const KeyRecallConfig& c, const RecallModel& m, std::size_t D) {
     const tg::IdTensor ids = make_batch(c, D, B, rng);
     Tensor logits;
     m.run(ids, m.cell.initial_state(B), &logits);
-    const xt::xarray<float> l = logits.to_xarray();  // [B, K]
+    const xt::xarray<float> l = logits.to_xarray<float>();  // [B, K]
     for (std::size_t b = 0; b < B; ++b) {
       std::size_t best = 0;
       for (std::size_t j = 1; j < c.keys; ++j)

@@ -20,7 +20,7 @@ PaddedBatch pad_time_major(const std::vector<Tokens>& sequences, int pad, std::s
 
 int argmax_row(const tg::Tensor& logits, std::size_t r) {
   const std::size_t C = logits.shape().back();
-  const float* row = logits.data() + r * C;
+  const float* row = logits.data<float>() + r * C;
   return int(std::max_element(row, row + C) - row);
 }
 

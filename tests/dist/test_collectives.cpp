@@ -37,7 +37,7 @@ TEST_CASE("dist: the gradient allreduce of known tensors is the exact mean over 
   std::vector<tg::Tensor> params{param_with({3, 5}, 0), param_with({7}, 0), param_with({2, 2, 2}, 0)};
   std::size_t offset = 0;
   for (auto& p : params) {
-    float* g = p.grad_data();
+    float* g = p.grad_data<float>();
     for (std::size_t i = 0; i < p.numel(); ++i) g[i] = known(r, offset + i);
     offset += p.numel();
   }
@@ -48,7 +48,7 @@ TEST_CASE("dist: the gradient allreduce of known tensors is the exact mean over 
   offset = 0;
   std::size_t wrong = 0;
   for (auto& p : params) {
-    const float* g = p.grad_data();
+    const float* g = p.grad_data<float>();
     for (std::size_t i = 0; i < p.numel(); ++i) {
       double sum = 0;
       for (int k = 0; k < n; ++k) sum += double(known(k, offset + i));
@@ -59,11 +59,11 @@ TEST_CASE("dist: the gradient allreduce of known tensors is the exact mean over 
   CHECK(wrong == 0);
   // The buffer is reused: a second step averages the new gradients, not the old ones.
   for (auto& p : params) p.zero_grad();
-  float* g0 = params[0].grad_data();
+  float* g0 = params[0].grad_data<float>();
   g0[0] = float(r);  // the other elements stay 0
   grads.average();
-  CHECK(params[0].grad_data()[0] == float(n - 1) / 2.0f);  // mean of 0..n-1
-  CHECK(params[1].grad_data()[3] == 0.0f);
+  CHECK(params[0].grad_data<float>()[0] == float(n - 1) / 2.0f);  // mean of 0..n-1
+  CHECK(params[1].grad_data<float>()[3] == 0.0f);
 }
 
 TEST_CASE("dist: the allreduce zero-fills a gradient some ranks lack and leaves alone a parameter no rank reached") {
@@ -81,15 +81,15 @@ TEST_CASE("dist: the allreduce zero-fills a gradient some ranks lack and leaves 
   // The missing gradient counted as zeros: every rank now has the mean 2 / n.
   CHECK(on_root.has_grad());
   std::size_t wrong = 0;
-  for (std::size_t i = 0; i < 3; ++i) wrong += on_root.grad_data()[i] != 2.0f / float(n);
-  for (std::size_t i = 0; i < 4; ++i) wrong += everywhere.grad_data()[i] != float(n + 1) / 2.0f;
+  for (std::size_t i = 0; i < 3; ++i) wrong += on_root.grad_data<float>()[i] != 2.0f / float(n);
+  for (std::size_t i = 0; i < 4; ++i) wrong += everywhere.grad_data<float>()[i] != float(n + 1) / 2.0f;
   CHECK(wrong == 0);
   // No rank reached it: no gradient anywhere, so a step leaves it alone, as in one process.
   CHECK_FALSE(nowhere.has_grad());
   tg::SGD opt(std::vector<tg::Tensor>{everywhere, on_root, nowhere}, {0.5, 0.9, 0.0, 0.1});
   opt.step();
-  CHECK(nowhere.to_xarray() == xt::xarray<float>(xt::ones<float>({5})));
-  CHECK(on_root.data()[0] != 1.0f);
+  CHECK(nowhere.to_xarray<float>() == xt::xarray<float>(xt::ones<float>({5})));
+  CHECK(on_root.data<float>()[0] != 1.0f);
   // A second round after zero_grad(true): the same rules, the collectives still matched.
   opt.zero_grad(true);
   if (r == n - 1) tg::sum(nowhere * 4.0f).backward();  // now only the last rank reaches it
@@ -98,7 +98,7 @@ TEST_CASE("dist: the allreduce zero-fills a gradient some ranks lack and leaves 
   CHECK_FALSE(on_root.has_grad());
   CHECK(nowhere.has_grad());
   wrong = 0;
-  for (std::size_t i = 0; i < 5; ++i) wrong += nowhere.grad_data()[i] != 4.0f / float(n);
+  for (std::size_t i = 0; i < 5; ++i) wrong += nowhere.grad_data<float>()[i] != 4.0f / float(n);
   CHECK(wrong == 0);
   CHECK(grads.calls() == 2);
   tg::clear_tape();
@@ -109,8 +109,8 @@ TEST_CASE("dist: broadcast_parameters gives every rank the values of rank 0") {
   std::vector<tg::Tensor> params{param_with({4, 3}, float(r) + 0.5f), param_with({5}, float(10 * r))};
   tg::dist::broadcast_parameters(params);
   std::size_t wrong = 0;
-  for (std::size_t i = 0; i < 12; ++i) wrong += params[0].data()[i] != 0.5f;
-  for (std::size_t i = 0; i < 5; ++i) wrong += params[1].data()[i] != 0.0f;
+  for (std::size_t i = 0; i < 12; ++i) wrong += params[0].data<float>()[i] != 0.5f;
+  for (std::size_t i = 0; i < 5; ++i) wrong += params[1].data<float>()[i] != 0.0f;
   CHECK(wrong == 0);
 }
 
@@ -127,7 +127,7 @@ TEST_CASE("dist: gather_rows stacks every rank's rows in rank order on rank 0") 
     for (int k = 0; k < n; ++k)
       for (std::size_t j = 0; j < 2; ++j)
         for (std::size_t c = 0; c < 3; ++c)
-          wrong += all.value()(std::size_t(2 * k) + j, c) != float(100 * k + 10 * int(j) + int(c));
+          wrong += all.value<float>()(std::size_t(2 * k) + j, c) != float(100 * k + 10 * int(j) + int(c));
     CHECK(wrong == 0);
   }
 }
