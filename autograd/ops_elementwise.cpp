@@ -37,7 +37,7 @@ std::shared_ptr<TensorImpl> binary_forward(const char* op, const Tensor& a,
                                               const Tensor& b, F f) {
   const Shape os = broadcast_shapes(op, a.shape(), b.shape());
   auto out = detail::new_output<T>(op, os);
-  detail::broadcast_binary(os, a.template data<T>(), a.shape(), b.template data<T>(), b.shape(), out->value.template data<T>(), f);
+  detail::broadcast_binary(os, detail::values<T>(a), a.shape(), detail::values<T>(b), b.shape(), out->value.template data<T>(), f);
   return out;
 }
 
@@ -62,7 +62,7 @@ template <class T, class F, class DF>
 Tensor unary(const char* op, const Tensor& x, Reads reads, F f, DF df) {
   const std::size_t n = x.numel();
   auto out = detail::new_output<T>(op, x.shape());
-  auto xv = flat(x.template data<T>(), n);
+  auto xv = flat(detail::values<T>(x), n);
   auto yv = flat(out->value.template data<T>(), n);
   xt::noalias(yv) = f(xv);
   return detail::finish<T>(op, out, {detail::impl_ptr(x)}, {saved_by(reads)}, [df, n](const detail::Grad<T>& g) {

@@ -64,7 +64,7 @@ Tensor matmul_kernel(const Tensor& a, const Tensor& b) {
   require_blas_sizes("matmul", M, N, K, a.shape(), b.shape());
   // K = 0 gives zeros [M, N], as in PyTorch (kernels.cpp: BLAS is not called).
   auto out = product_output<T>("matmul", {M, N}, a.shape(), b.shape());
-  detail::gemm(false, false, M, N, K, T(1), a.template data<T>(), K, b.template data<T>(), N, T(0), out->value.template data<T>(), N);
+  detail::gemm(false, false, M, N, K, T(1), detail::values<T>(a), K, detail::values<T>(b), N, T(0), out->value.template data<T>(), N);
   // dA reads B and dB reads A: each is saved only when the other takes a gradient
   const detail::TensorSet saves = (a.requires_grad() ? detail::input_bit(1) : 0) |
                                   (b.requires_grad() ? detail::input_bit(0) : 0);
@@ -90,7 +90,7 @@ Tensor transpose_kernel(const Tensor& x) {
   require_matrix("transpose", "x", x.shape());
   const std::size_t R = x.shape()[0], C = x.shape()[1];
   auto out = detail::new_output<T>("transpose", {C, R});
-  transpose_into(out->value.template data<T>(), x.template data<T>(), R, C, false);
+  transpose_into(out->value.template data<T>(), detail::values<T>(x), R, C, false);
   return detail::finish<T>("transpose", out, {detail::impl_ptr(x)}, {}, [R, C](const detail::Grad<T>& g) {
     transpose_into(g.grad_acc(0), g.dy(), C, R, true);  // dx += dy^T
   });
@@ -120,8 +120,8 @@ Tensor linear_kernel(const Tensor& x, const Tensor& weight, const Tensor& bias,
   T* y = out->value.template data<T>();
   // y [N, O] = residual + b + x [N, I] . W^T (W stored [O, I]): one pass writes residual + b
   // into y, then the GEMM accumulates onto it (beta = 1) instead of a second pass over y.
-  const T* res = residual.defined() ? residual.template data<T>() : nullptr;
-  const T* b = bias.defined() ? bias.template data<T>() : nullptr;
+  const T* res = residual.defined() ? detail::values<T>(residual) : nullptr;
+  const T* b = bias.defined() ? detail::values<T>(bias) : nullptr;
   if (res && b) {
     for (std::size_t r = 0; r < N; ++r)
       for (std::size_t j = 0; j < O; ++j) y[r * O + j] = res[r * O + j] + b[j];
@@ -131,7 +131,7 @@ Tensor linear_kernel(const Tensor& x, const Tensor& weight, const Tensor& bias,
     for (std::size_t r = 0; r < N; ++r) std::copy_n(b, O, y + r * O);
   }
   const bool prefilled = res || b;
-  detail::gemm(false, true, N, O, I, T(1), x.template data<T>(), I, weight.template data<T>(), I, prefilled ? T(1) : T(0), y, O);
+  detail::gemm(false, true, N, O, I, T(1), detail::values<T>(x), I, detail::values<T>(weight), I, prefilled ? T(1) : T(0), y, O);
   // dx reads W and dW reads x: each is saved only when the other takes a gradient; the
   // residual's gradient is dy itself (passes_dy)
   const detail::TensorSet saves = (x.requires_grad() ? detail::input_bit(1) : 0) |

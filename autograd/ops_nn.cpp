@@ -76,7 +76,7 @@ Tensor softmax_op(const char* op, const Tensor& x, long axis, bool log) {
   auto out = detail::new_output<T>(op, x.shape());
   // An empty x (no lines, or lines of no elements: [3, 0] has 3 rows and nothing to take the
   // max of) has an empty output, as in PyTorch, and nothing to compute (Note [empty tensors]).
-  if (x.numel() != 0) softmax_lines(v, x.template data<T>(), out->value.template data<T>(), log);
+  if (x.numel() != 0) softmax_lines(v, detail::values<T>(x), out->value.template data<T>(), log);
   // the backward reads y only
   return detail::finish<T>(op, out, {detail::impl_ptr(x)}, {detail::kOutput}, [v, log](const detail::Grad<T>& g) {
     const T* y = g.y();
@@ -128,7 +128,7 @@ Tensor embedding_kernel(const Tensor& weight, const IdTensor& ids) {
   os.push_back(E);
   auto out = detail::new_output<T>("embedding", os);
   for (std::size_t r = 0; r < n; ++r)  // out[r, :] = W[id_r, :]
-    std::copy_n(weight.template data<T>() + ids.data()[r] * E, E, out->value.template data<T>() + r * E);
+    std::copy_n(detail::values<T>(weight) + ids.data()[r] * E, E, out->value.template data<T>() + r * E);
   // the ids are the node's data; W's value is not read again
   return detail::finish<T>("embedding", out, {detail::impl_ptr(weight)}, {0, 0, std::make_shared<IdTensor>(ids)},
                            [E](const detail::Grad<T>& g) {
@@ -194,13 +194,13 @@ Tensor cross_entropy_rows(const Tensor& logits, const IdTensor& targets, const I
   // p = softmax(logits) [N, C], kept for backward; the loss needs only log p[target] = x - lse.
   Buffer<T>& p = saved->p;
   Buffer<T> lse(N), sum(N);
-  exp_rows(N, C, logits.template data<T>(), p.data(), lse.data(), sum.data());
+  exp_rows(N, C, detail::values<T>(logits), p.data(), lse.data(), sum.data());
   double loss = 0;
   for (std::size_t r = 0; r < N; ++r) {
     T* pr = p.data() + r * C;
     const T inv = T(1) / sum.data()[r];
     for (std::size_t c = 0; c < C; ++c) pr[c] *= inv;
-    if (keep[r] != T(0)) loss -= logits.template data<T>()[r * C + targets.data()[r]] - lse.data()[r];
+    if (keep[r] != T(0)) loss -= detail::values<T>(logits)[r * C + targets.data()[r]] - lse.data()[r];
   }
   auto out = detail::new_output<T>("cross_entropy", Shape{});
   out->value.template data<T>()[0] = T(loss / double(kept));  // mean over the kept rows (kept > 0)
@@ -240,7 +240,7 @@ Tensor mse_kernel(const Tensor& prediction, const Tensor& target) {
   if (n == 0) throw std::invalid_argument("mse: empty tensors of shape " + to_string(prediction.shape()));
   double s = 0;
   for (std::size_t i = 0; i < n; ++i) {
-    const double d = double(prediction.template data<T>()[i]) - double(target.template data<T>()[i]);
+    const double d = double(detail::values<T>(prediction)[i]) - double(detail::values<T>(target)[i]);
     s += d * d;
   }
   auto out = detail::new_output<T>("mse", Shape{});
@@ -274,7 +274,7 @@ Tensor dropout_kernel(const Tensor& x, double p, bool train) {
   const T keep_scale = p < 1.0 ? T(1.0 / (1.0 - p)) : T(0);
   for (std::size_t i = 0; i < n; ++i) mask->data()[i] = mask->data()[i] >= T(p) ? keep_scale : T(0);
   auto out = detail::new_output<T>("dropout", x.shape());
-  for (std::size_t i = 0; i < n; ++i) out->value.template data<T>()[i] = x.template data<T>()[i] * mask->data()[i];
+  for (std::size_t i = 0; i < n; ++i) out->value.template data<T>()[i] = detail::values<T>(x)[i] * mask->data()[i];
   return detail::finish<T>("dropout", out, {detail::impl_ptr(x)}, {0, 0, std::move(mask)}, [n](const detail::Grad<T>& g) {
     const T* m = g.template data<Buffer<T>>().data();
     const T* dy = g.dy();

@@ -32,7 +32,7 @@ Tensor layer_norm_kernel(const Tensor& x, const Tensor& gamma, const Tensor& bet
   auto out = detail::new_output<T>("layer_norm", x.shape());
   auto saved = std::make_shared<Normalized<T>>(rows, N);
   for (std::size_t r = 0; r < rows; ++r) {
-    const T* xr = x.template data<T>() + r * N;
+    const T* xr = detail::values<T>(x) + r * N;
     double mean = 0, var = 0;
     for (std::size_t j = 0; j < N; ++j) mean += xr[j];
     mean /= double(N);
@@ -43,7 +43,7 @@ Tensor layer_norm_kernel(const Tensor& x, const Tensor& gamma, const Tensor& bet
       const T xh = T(xr[j] - mean) * rs;
       saved->xhat.data()[r * N + j] = xh;
       // y = xhat * gamma + beta
-      out->value.template data<T>()[r * N + j] = (gamma.defined() ? xh * gamma.template data<T>()[j] : xh) + (beta.defined() ? beta.template data<T>()[j] : T(0));
+      out->value.template data<T>()[r * N + j] = (gamma.defined() ? xh * detail::values<T>(gamma)[j] : xh) + (beta.defined() ? detail::values<T>(beta)[j] : T(0));
     }
   }
   // dx reads gamma; x itself is not read again (xhat and rstd are the node's data)

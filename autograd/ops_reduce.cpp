@@ -17,7 +17,7 @@ namespace {
 template <class T>
 Tensor reduce(const char* op, const Tensor& x, AxisView v, const Shape& out_shape, bool mean) {
   auto out = detail::new_output<T>(op, out_shape);
-  const T* xv = x.template data<T>();
+  const T* xv = detail::values<T>(x);
   T* y = out->value.template data<T>();
   const bool empty = x.numel() == 0;
   const double scale = mean && v.n ? 1.0 / double(v.n) : 1.0;

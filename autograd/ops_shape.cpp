@@ -51,7 +51,7 @@ Tensor concat_kernel(const std::vector<Tensor>& xs, long axis) {
   for (const auto& x : xs) {
     const AxisView v = axis_view(x.shape(), ax);
     for (std::size_t o = 0; o < v.outer && v.n * v.inner != 0; ++o)  // out[o, at:at+n, :] = x[o, :, :]
-      std::memcpy(out->value.template data<T>() + (o * ov.n + at) * ov.inner, x.template data<T>() + o * v.n * v.inner,
+      std::memcpy(out->value.template data<T>() + (o * ov.n + at) * ov.inner, detail::values<T>(x) + o * v.n * v.inner,
                   v.n * v.inner * sizeof(T));
     inputs.push_back(detail::impl_ptr(x));
     at += v.n;
@@ -90,7 +90,7 @@ Tensor slice_kernel(const Tensor& x, long axis, std::size_t start, std::size_t l
   } else {
     out = detail::new_output<T>("slice", os);
     for (std::size_t o = 0; o < v.outer && run; ++o)  // out[o, :, :] = x[o, start:start+length, :]
-      std::memcpy(out->value.template data<T>() + o * run, x.template data<T>() + (o * v.n + start) * v.inner, run * sizeof(T));
+      std::memcpy(out->value.template data<T>() + o * run, detail::values<T>(x) + (o * v.n + start) * v.inner, run * sizeof(T));
   }
   return detail::finish<T>("slice", out, {detail::impl_ptr(x)}, {}, [v, start, run](const detail::Grad<T>& g) {
     T* dx = g.grad_acc(0);
@@ -133,7 +133,7 @@ std::vector<Tensor> chunk(const Tensor& x, std::size_t n, long axis) {
 template <class From, class To>
 Tensor to_dtype_kernel(const Tensor& x) {
   auto out = detail::new_output<To>("to_dtype", x.shape());
-  std::copy_n(x.template data<From>(), x.numel(), out->value.template data<To>());
+  std::copy_n(detail::values<From>(x), x.numel(), out->value.template data<To>());
   return detail::finish<To>("to_dtype", out, {detail::impl_ptr(x)}, {}, [](const detail::Grad<To>& g) {
     const std::size_t n = numel(g.out().shape);
     From* dx = g.in(0).template grad_acc<From>();

@@ -137,9 +137,28 @@ Tensor finish(const char* op, std::shared_ptr<TensorImpl> out, const Inputs& inp
 
 // Note [dtypes]: the dtype an op computes in, that of its defined tensors (undefined ones are
 // optional inputs left out); std::invalid_argument naming the op and both dtypes when two
-// differ, std::logic_error (an undefined tensor) when none is defined.
-Dtype common_dtype(const char* op, std::initializer_list<const Tensor*> tensors);
+// differ, std::logic_error (an undefined tensor) when none is defined. Inline: every op call
+// passes here.
+[[noreturn]] void throw_mixed_dtypes(const char* op, Dtype a, Dtype b);
+inline Dtype common_dtype(const char* op, std::initializer_list<const Tensor*> tensors) {
+  const TensorImpl* first = nullptr;
+  for (const Tensor* t : tensors) {
+    const TensorImpl* im = impl_ptr(*t).get();
+    if (!im) continue;
+    if (!first) first = im;
+    else if (im->dtype != first->dtype) throw_mixed_dtypes(op, first->dtype, im->dtype);
+  }
+  if (!first) throw_undefined_tensor();
+  return first->dtype;
+}
 Dtype common_dtype(const char* op, const std::vector<Tensor>& tensors);
+
+// A kernel's view of an input's value as T, without the check of Tensor::data<T>: the op's
+// dispatch has matched T to the dtype.
+template <class T>
+const T* values(const Tensor& x) {
+  return impl_of(x).value.template data<T>();
+}
 
 // kernel(T{}) for the op's dtype: the one place an op goes from a runtime dtype to its typed
 // kernel.
