@@ -23,61 +23,6 @@ void* pool_acquire(std::size_t bytes);
 void pool_release(void* ptr, std::size_t bytes) noexcept;
 }  // namespace detail
 
-// A move-only array of n T's: owning, from the pool (contents uninitialized unless zeroed), or
-// borrowed, a view of n elements of another buffer whose owner outlives it (see TensorImpl::base).
-template <class T>
-class Buffer {
- public:
-  Buffer() = default;
-  explicit Buffer(std::size_t n) : n_(n) {
-    if (n_ > std::size_t(PTRDIFF_MAX) / sizeof(T)) throw std::bad_alloc();  // n * sizeof(T) would wrap
-    if (n_) ptr_ = static_cast<T*>(detail::pool_acquire(n_ * sizeof(T)));
-  }
-  static Buffer zeros(std::size_t n) {
-    Buffer b(n);
-    if (n) std::memset(b.ptr_, 0, n * sizeof(T));
-    return b;
-  }
-  static Buffer borrowed(T* ptr, std::size_t n) {
-    Buffer b;
-    b.ptr_ = n ? ptr : nullptr;
-    b.n_ = n;
-    b.owned_ = false;
-    return b;
-  }
-  Buffer(Buffer&& o) noexcept
-      : ptr_(std::exchange(o.ptr_, nullptr)), n_(std::exchange(o.n_, 0)), owned_(std::exchange(o.owned_, true)) {}
-  Buffer& operator=(Buffer&& o) noexcept {
-    if (this != &o) {
-      reset();
-      ptr_ = std::exchange(o.ptr_, nullptr);
-      n_ = std::exchange(o.n_, 0);
-      owned_ = std::exchange(o.owned_, true);
-    }
-    return *this;
-  }
-  Buffer(const Buffer&) = delete;
-  Buffer& operator=(const Buffer&) = delete;
-  ~Buffer() { reset(); }
-
-  void reset() noexcept {
-    if (ptr_ && owned_) detail::pool_release(ptr_, n_ * sizeof(T));
-    ptr_ = nullptr;
-    n_ = 0;
-    owned_ = true;
-  }
-  T* data() noexcept { return ptr_; }
-  const T* data() const noexcept { return ptr_; }
-  std::size_t size() const noexcept { return n_; }
-  bool empty() const noexcept { return ptr_ == nullptr; }
-  bool owned() const noexcept { return owned_; }
-
- private:
-  T* ptr_ = nullptr;
-  std::size_t n_ = 0;
-  bool owned_ = true;
-};
-
 // A tensor's value, gradient or retained gradient: n elements of a runtime dtype, from the
 // pool (owned) or borrowed from another tensor's storage (a view's value). Kernels reach the
 // elements as their type with data<T>(), which the op's dispatch has matched to the dtype.
@@ -145,6 +90,27 @@ class Storage {
   std::size_t n_ = 0;
   Dtype dtype_ = Dtype::float32;
   bool owned_ = true;
+};
+
+// A kernel's scratch array of n T's from the pool (contents uninitialized unless zeroed):
+// a Storage of T's dtype, seen as T.
+template <class T>
+class Buffer {
+ public:
+  Buffer() = default;
+  explicit Buffer(std::size_t n) : storage_(dtype_of<T>(), n) {}
+  static Buffer zeros(std::size_t n) {
+    Buffer b;
+    b.storage_ = Storage::zeros(dtype_of<T>(), n);
+    return b;
+  }
+  T* data() noexcept { return storage_.data<T>(); }
+  const T* data() const noexcept { return storage_.data<T>(); }
+  std::size_t size() const noexcept { return storage_.size(); }
+  bool empty() const noexcept { return storage_.empty(); }
+
+ private:
+  Storage storage_;
 };
 
 }  // namespace tg
