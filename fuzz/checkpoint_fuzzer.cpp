@@ -38,7 +38,7 @@ std::vector<unsigned char> snapshot(const fuzz::FuzzModel& m) {
   auto add_bytes = [&](const void* p, std::size_t n) {
     v.insert(v.end(), static_cast<const unsigned char*>(p), static_cast<const unsigned char*>(p) + n);
   };
-  auto add = [&](const tg::Tensor& t) { add_bytes(t.data(), t.numel() * sizeof(float)); };
+  auto add = [&](const tg::Tensor& t) { add_bytes(t.data<float>(), t.numel() * sizeof(float)); };
   for (const auto& [name, t] : m.model.named_parameters()) add(t);
   const auto state = m.optimizer.exact_state();
   for (const auto& [name, t] : state.buffers) add(t);
@@ -57,7 +57,7 @@ std::vector<unsigned char> snapshot(const fuzz::FuzzModel& m) {
 bool all_finite(const fuzz::FuzzModel& m) {
   auto finite = [](const tg::Tensor& t) {
     for (std::size_t i = 0; i < t.numel(); ++i)
-      if (!std::isfinite(t.data()[i])) return false;
+      if (!std::isfinite(t.data<float>()[i])) return false;
     return true;
   };
   for (const auto& [name, t] : m.model.named_parameters())
