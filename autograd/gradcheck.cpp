@@ -18,7 +18,7 @@ Tensor evaluate(const GradcheckFn& f, const std::vector<Tensor>& xs) {
   if (!y.defined()) throw std::logic_error("gradcheck: f returned an undefined tensor");
   if (y.dtype() != kFloat64)
     throw std::invalid_argument(std::string("gradcheck: f returned a ") + dtype_name(y.dtype()) +
-                                " tensor; gradcheck runs in float64 (convert a model with to(kFloat64))");
+                                " tensor; gradcheck runs in float64 (convert with to(kFloat64))");
   return y;
 }
 
@@ -99,7 +99,7 @@ GradcheckResult gradcheck(const GradcheckFn& f, const std::vector<Tensor>& input
   for (std::size_t k = 0; k < xs.size(); ++k)
     if (xs[k].requires_grad() && xs[k].dtype() != kFloat64)
       throw std::invalid_argument("gradcheck: input " + std::to_string(k) + " is " + dtype_name(xs[k].dtype()) +
-                                  "; gradcheck runs in float64 (convert a model with to(kFloat64))");
+                                  "; gradcheck runs in float64 (convert it with to(kFloat64))");
   const SavedGrads saved_grads(xs);
   clear_tape();
 

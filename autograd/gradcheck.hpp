@@ -21,10 +21,11 @@ std::ostream& operator<<(std::ostream& os, const GradcheckResult& r);
 
 using GradcheckFn = std::function<Tensor(const std::vector<Tensor>&)>;
 
-// f maps the inputs to one float64 output; the inputs that require grad are float64 (a model is
-// converted with Module::to(kFloat64)), else std::invalid_argument. With a fixed random weight w of the output's shape, the
-// analytic gradient of sum(w * f) with respect to every element of every input that requires
-// grad is compared with its central difference (f(x + eps) - f(x - eps)) / 2eps; the check
+// f maps the inputs to one float64 output, and the inputs that require grad are float64
+// (Tensor::to(kFloat64) converts), else std::invalid_argument. With a fixed random weight w of
+// the output's shape, the analytic gradient of sum(w * f) with respect to every element of
+// every input that requires grad is compared with its central difference
+// (f(x + eps) - f(x - eps)) / 2eps; the check
 // passes when |analytic - numeric| <= atol + rtol * |numeric| everywhere. f must be
 // deterministic (re-seed inside f if it draws random numbers, as dropout does).
 // The inputs must be leaves; they are perturbed in place and restored exactly, and their

@@ -1,7 +1,7 @@
 #pragma once
-// Buffer<T>: scratch arrays of a kernel; Storage: a tensor's value or gradient, of a runtime
-// dtype. Both hold pooled memory of a tensor's value and gradient (Note [buffer pool] in
-// buffer_pool.hpp). Internal to tapegrad.
+// Storage: a tensor's value or gradient, of a runtime dtype; Buffer<T>: a kernel's scratch
+// array, a Storage seen as T. Both hold pooled memory (Note [buffer pool] in buffer_pool.hpp).
+// Internal to tapegrad.
 #include <cstddef>
 #include <cstdint>
 #include <cstring>
