@@ -273,7 +273,7 @@ void gather_schedule(const Reader& r, const SafetensorsFile& f, const LRSchedule
     throw r.fail("it holds the position of a " + quote_input(kind) + " schedule, not " +
                  scheduler.name());
   plan.last_step = r.meta_count(f, std::string(kSchedulerKey) + ".last_step",
-                                OptimizerBase::kMaxStepCount);
+                                Optimizer::kMaxStepCount);
   for (std::size_t g = 0; g < scheduler.optimizer().num_groups(); ++g)
     plan.base_lrs.push_back(r.meta_number(f, base_lr_key(g)));
   if (f.metadata.count(base_lr_key(plan.base_lrs.size())))
@@ -301,8 +301,8 @@ void validate(const Reader& r, const LoadPlan<T>& plan, const OptimizerT<T>* opt
   if (optimizer) {
     for (std::size_t g = 0; g < plan.lrs.size(); ++g) {
       try {
-        OptimizerBase::check_lr(plan.lrs[g]);
-        OptimizerBase::check_weight_decay(plan.wds[g]);
+        Optimizer::check_lr(plan.lrs[g]);
+        Optimizer::check_weight_decay(plan.wds[g]);
       } catch (const std::invalid_argument& e) {
         throw r.fail("optimizer group " + std::to_string(g) + ": " + e.what());
       }

@@ -5,7 +5,7 @@
 //   tensors   "<parameter name>"         the model's named_parameters() (PyTorch names)
 //             "optim.<state name>"       optimizer.exact_state(): "optim.exp_avg.rnn.weight_ih_l0",
 //                                        ...; step counts "optim.step.<name>" as 0-d I64 (exact
-//                                        to OptimizerBase::kMaxStepCount; the first release wrote
+//                                        to Optimizer::kMaxStepCount; the first release wrote
 //                                        0-d F32/F64, exact in float only to 2^24: still read)
 //             "extra.<name>"             extra tensors (a carried hidden state, ...)
 //   metadata  "tapegrad.checkpoint_version"  "2" when the file holds I64 step counts, else "1"
@@ -28,9 +28,9 @@
 // float value a load copies (parameters, optimizer state, extras) must be finite, so a NaN or
 // infinity is a CheckpointError naming the tensor and the element; metadata numbers are
 // decimal only (tg::parse_finite / tg::parse_whole: "010" is ten, "0x10", "nan", "1e400" are
-// refused); lrs and weight decays pass the optimizer's own checks (OptimizerBase::check_lr,
+// refused); lrs and weight decays pass the optimizer's own checks (Optimizer::check_lr,
 // check_weight_decay), group counts must match (and be at most 1,000,000), step counts and the
-// schedule's last_step lie in [0, OptimizerBase::kMaxStepCount], base lrs and the lrs they give
+// schedule's last_step lie in [0, Optimizer::kMaxStepCount], base lrs and the lrs they give
 // pass the schedule's check_state. Failures of the system (the file cannot be opened or read,
 // is not a regular file) are FileIoError.
 #include <map>

@@ -17,30 +17,30 @@ struct AdagradOptions {
   double eps = 1e-10;
 };
 
-template <class T>
-class AdagradT : public OptimizerT<T> {
+class Adagrad : public Optimizer {
  public:
-  AdagradT(std::vector<ParamGroupT<T>> groups, const AdagradOptions& options = {});
-  AdagradT(const NamedTensorsT<T>& params, const AdagradOptions& options = {})
-      : AdagradT(std::vector<ParamGroupT<T>>{ParamGroupT<T>(params)}, options) {}
-  AdagradT(const std::vector<Tensor>& params, const AdagradOptions& options = {})
-      : AdagradT(std::vector<ParamGroupT<T>>{ParamGroupT<T>(params)}, options) {}
+  Adagrad(std::vector<ParamGroup> groups, const AdagradOptions& options = {});
+  Adagrad(const NamedTensors& params, const AdagradOptions& options = {})
+      : Adagrad(std::vector<ParamGroup>{ParamGroup(params)}, options) {}
+  Adagrad(const std::vector<Tensor>& params, const AdagradOptions& options = {})
+      : Adagrad(std::vector<ParamGroup>{ParamGroup(params)}, options) {}
 
   const char* name() const override { return "Adagrad"; }
   const AdagradOptions& options() const { return options_; }
 
  protected:
-  T initial_value(std::size_t) const override { return T(options_.initial_accumulator_value); }
-  void update(typename OptimizerT<T>::Slot& slot, double lr, double weight_decay) override;
+  double initial_value(std::size_t) const override { return options_.initial_accumulator_value; }
+  void update(Slot& slot, double lr, double weight_decay) override;
+  template <class T>
+  void update_as(Slot& slot, double lr, double weight_decay);  // for a parameter of T
 
  private:
   AdagradOptions options_;
 };
 
-using Adagrad = AdagradT<float>;
-using AdagradD = AdagradT<double>;
-
-extern template class AdagradT<float>;
-extern template class AdagradT<double>;
+// Transitional (issue 16): the former per-dtype names.
+template <class>
+using AdagradT = Adagrad;
+using AdagradD = Adagrad;
 
 }  // namespace tg

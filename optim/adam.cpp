@@ -6,24 +6,27 @@
 
 namespace tg {
 
-template <class T>
-AdamT<T>::AdamT(const char* who, std::vector<ParamGroupT<T>> groups, const AdamOptions& o,
+Adam::Adam(const char* who, std::vector<ParamGroup> groups, const AdamOptions& o,
                 bool decoupled_weight_decay)
-    : OptimizerT<T>(who, std::move(groups), o.lr, o.weight_decay, {"exp_avg", "exp_avg_sq"}, true),
+    : Optimizer(who, std::move(groups), o.lr, o.weight_decay, {"exp_avg", "exp_avg_sq"}, true),
       options_(o),
       decoupled_(decoupled_weight_decay) {
-  this->require(o.beta1 >= 0.0 && o.beta1 < 1.0, who, "beta1", "in [0, 1)", o.beta1);
-  this->require(o.beta2 >= 0.0 && o.beta2 < 1.0, who, "beta2", "in [0, 1)", o.beta2);
+  require(o.beta1 >= 0.0 && o.beta1 < 1.0, who, "beta1", "in [0, 1)", o.beta1);
+  require(o.beta2 >= 0.0 && o.beta2 < 1.0, who, "beta2", "in [0, 1)", o.beta2);
   detail::require_finite_nonnegative(who, "eps", o.eps);
 }
 
+void Adam::update(Slot& s, double lr, double weight_decay) {
+  visit_dtype(s.param.dtype(), [&](auto t) { update_as<decltype(t)>(s, lr, weight_decay); });
+}
+
 template <class T>
-void AdamT<T>::update(typename OptimizerT<T>::Slot& s, double lr, double weight_decay) {
+void Adam::update_as(Slot& s, double lr, double weight_decay) {
   const std::size_t n = s.param.numel();
   T* p = s.param.template mutable_data<T>();
   const T* grad = s.param.template grad_data<T>();
-  T* m = s.buffers[0].data();
-  T* v = s.buffers[1].data();
+  T* m = s.buffers[0].template mutable_data<T>();
+  T* v = s.buffers[1].template mutable_data<T>();
   const double t = double(s.step);
   const double bias_correction1 = 1.0 - std::pow(options_.beta1, t);
   const double bias_correction2 = 1.0 - std::pow(options_.beta2, t);
@@ -44,10 +47,5 @@ void AdamT<T>::update(typename OptimizerT<T>::Slot& s, double lr, double weight_
     p[i] -= step_size * m[i] / (std::sqrt(v[i]) * inv_sqrt_bc2 + eps);  // θ_t -= γ m̂_t/(√v̂_t+ε)
   }
 }
-
-template class AdamT<float>;
-template class AdamT<double>;
-template class AdamWT<float>;
-template class AdamWT<double>;
 
 }  // namespace tg

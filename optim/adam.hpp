@@ -28,38 +28,38 @@ struct AdamWOptions {
   double weight_decay = 1e-2;  // decoupled: θ -= γ λ θ before the Adam step
 };
 
-template <class T>
-class AdamT : public OptimizerT<T> {
+class Adam : public Optimizer {
  public:
-  AdamT(std::vector<ParamGroupT<T>> groups, const AdamOptions& options = {})
-      : AdamT("Adam", std::move(groups), options, false) {}
-  AdamT(const NamedTensorsT<T>& params, const AdamOptions& options = {})
-      : AdamT(std::vector<ParamGroupT<T>>{ParamGroupT<T>(params)}, options) {}
-  AdamT(const std::vector<Tensor>& params, const AdamOptions& options = {})
-      : AdamT(std::vector<ParamGroupT<T>>{ParamGroupT<T>(params)}, options) {}
+  Adam(std::vector<ParamGroup> groups, const AdamOptions& options = {})
+      : Adam("Adam", std::move(groups), options, false) {}
+  Adam(const NamedTensors& params, const AdamOptions& options = {})
+      : Adam(std::vector<ParamGroup>{ParamGroup(params)}, options) {}
+  Adam(const std::vector<Tensor>& params, const AdamOptions& options = {})
+      : Adam(std::vector<ParamGroup>{ParamGroup(params)}, options) {}
 
   const char* name() const override { return decoupled_ ? "AdamW" : "Adam"; }
   const AdamOptions& options() const { return options_; }
 
  protected:
-  AdamT(const char* who, std::vector<ParamGroupT<T>> groups, const AdamOptions& options,
+  Adam(const char* who, std::vector<ParamGroup> groups, const AdamOptions& options,
         bool decoupled_weight_decay);
-  void update(typename OptimizerT<T>::Slot& slot, double lr, double weight_decay) override;
+  void update(Slot& slot, double lr, double weight_decay) override;
+  template <class T>
+  void update_as(Slot& slot, double lr, double weight_decay);  // for a parameter of T
 
  private:
   AdamOptions options_;
   bool decoupled_;
 };
 
-template <class T>
-class AdamWT : public AdamT<T> {
+class AdamW : public Adam {
  public:
-  AdamWT(std::vector<ParamGroupT<T>> groups, const AdamWOptions& options = {})
-      : AdamT<T>("AdamW", std::move(groups), to_adam(options), true) {}
-  AdamWT(const NamedTensorsT<T>& params, const AdamWOptions& options = {})
-      : AdamWT(std::vector<ParamGroupT<T>>{ParamGroupT<T>(params)}, options) {}
-  AdamWT(const std::vector<Tensor>& params, const AdamWOptions& options = {})
-      : AdamWT(std::vector<ParamGroupT<T>>{ParamGroupT<T>(params)}, options) {}
+  AdamW(std::vector<ParamGroup> groups, const AdamWOptions& options = {})
+      : Adam("AdamW", std::move(groups), to_adam(options), true) {}
+  AdamW(const NamedTensors& params, const AdamWOptions& options = {})
+      : AdamW(std::vector<ParamGroup>{ParamGroup(params)}, options) {}
+  AdamW(const std::vector<Tensor>& params, const AdamWOptions& options = {})
+      : AdamW(std::vector<ParamGroup>{ParamGroup(params)}, options) {}
 
  private:
   static AdamOptions to_adam(const AdamWOptions& o) {
@@ -67,14 +67,12 @@ class AdamWT : public AdamT<T> {
   }
 };
 
-using Adam = AdamT<float>;
-using AdamD = AdamT<double>;
-using AdamW = AdamWT<float>;
-using AdamWD = AdamWT<double>;
-
-extern template class AdamT<float>;
-extern template class AdamT<double>;
-extern template class AdamWT<float>;
-extern template class AdamWT<double>;
+// Transitional (issue 16): the former per-dtype names.
+template <class>
+using AdamT = Adam;
+using AdamD = Adam;
+template <class>
+using AdamWT = AdamW;
+using AdamWD = AdamW;
 
 }  // namespace tg

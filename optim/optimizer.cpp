@@ -5,6 +5,7 @@
 #include <tapegrad/autograd/detail/tensor_impl.hpp>
 #include <tapegrad/autograd/number_text.hpp>
 
+#include <algorithm>
 #include <cmath>
 #include <cstring>
 #include <stdexcept>
@@ -21,43 +22,59 @@ void check_group_index(const char* what, std::size_t group, std::size_t n) {
                             " group(s)");
 }
 
+// A new tensor (no gradient, not shared) holding t's values converted to `dtype`.
+Tensor converted_copy(const Tensor& t, Dtype dtype) {
+  Tensor out = Tensor::zeros(t.shape(), dtype);
+  visit_dtype(dtype, [&](auto d) {
+    using D = decltype(d);
+    const auto values = t.to_xarray<D>();
+    std::copy(values.begin(), values.end(), out.mutable_data<D>());
+  });
+  return out;
+}
+
+// Whether `count` survives a round trip through `dtype` (float32 counts exactly up to 2^24).
+bool count_is_exact(long count, Dtype dtype) {
+  return dtype == kFloat64 ? long(double(count)) == count : long(float(count)) == count;
+}
+
 }  // namespace
 
-// ---- OptimizerBase ----
+// ---- lr and weight decay ----
 
-double OptimizerBase::lr(std::size_t group) const {
+double Optimizer::lr(std::size_t group) const {
   check_group_index("lr", group, lr_.size());
   return lr_[group];
 }
 
-void OptimizerBase::set_lr(double lr) {
+void Optimizer::set_lr(double lr) {
   for (std::size_t g = 0; g < lr_.size(); ++g) set_lr(g, lr);
 }
 
-void OptimizerBase::check_lr(double lr) {
+void Optimizer::check_lr(double lr) {
   if (!(lr >= 0.0) || !std::isfinite(lr))
     throw std::invalid_argument("set_lr: the learning rate must be finite and >= 0, got " +
                                 exact_text(lr));
 }
 
-void OptimizerBase::set_lr(std::size_t group, double lr) {
+void Optimizer::set_lr(std::size_t group, double lr) {
   check_group_index("set_lr", group, lr_.size());
   check_lr(lr);
   lr_[group] = lr;
 }
 
-double OptimizerBase::weight_decay(std::size_t group) const {
+double Optimizer::weight_decay(std::size_t group) const {
   check_group_index("weight_decay", group, weight_decay_.size());
   return weight_decay_[group];
 }
 
-void OptimizerBase::check_weight_decay(double weight_decay) {
+void Optimizer::check_weight_decay(double weight_decay) {
   if (!(weight_decay >= 0.0) || !std::isfinite(weight_decay))
     throw std::invalid_argument("set_weight_decay: the weight decay must be finite and >= 0, got " +
                                 exact_text(weight_decay));
 }
 
-void OptimizerBase::set_weight_decay(std::size_t group, double weight_decay) {
+void Optimizer::set_weight_decay(std::size_t group, double weight_decay) {
   check_group_index("set_weight_decay", group, weight_decay_.size());
   check_weight_decay(weight_decay);
   weight_decay_[group] = weight_decay;
@@ -71,16 +88,14 @@ std::vector<ParamGroup> weight_decay_groups(const NamedTensors& params) {
   return {ParamGroup(std::move(decay)), ParamGroup(std::move(no_decay), std::nullopt, 0.0)};
 }
 
-// ---- OptimizerT ----
+// ---- parameters and state ----
 
-template <class T>
-void OptimizerT<T>::require(bool ok, const char* who, const char* what, const char* rule,
+void Optimizer::require(bool ok, const char* who, const char* what, const char* rule,
                             double value) {
   detail::require(ok, who, what, rule, value);
 }
 
-template <class T>
-OptimizerT<T>::OptimizerT(const char* who, std::vector<ParamGroupT<T>> groups, double lr,
+Optimizer::Optimizer(const char* who, std::vector<ParamGroup> groups, double lr,
                           double weight_decay, std::vector<std::string> state_names,
                           bool counts_steps)
     : state_names_(std::move(state_names)), counts_steps_(counts_steps) {
@@ -124,88 +139,78 @@ OptimizerT<T>::OptimizerT(const char* who, std::vector<ParamGroupT<T>> groups, d
     throw std::invalid_argument(std::string(who) + ": got no parameters to optimize");
 }
 
-template <class T>
-void OptimizerT<T>::step() {
+void Optimizer::step() {
   for (Slot& s : slots_) {
     if (!s.param.requires_grad() || !s.param.has_grad()) continue;  // frozen, or no gradient
+    const Dtype dtype = s.param.dtype();
     if (s.fresh) {
-      s.buffers.resize(state_names_.size());
-      for (std::size_t k = 0; k < s.buffers.size(); ++k)
-        s.buffers[k].assign(s.param.numel(), initial_value(k));
+      s.buffers.clear();
+      for (std::size_t k = 0; k < state_names_.size(); ++k)
+        s.buffers.push_back(Tensor::full(s.param.shape(), initial_value(k), dtype));
     }
+    for (Tensor& b : s.buffers)  // the parameter was converted (Note [optimizer state dtype])
+      if (b.dtype() != dtype) b = converted_copy(b, dtype);
     ++s.step;
     update(s, lr_[s.group], weight_decay_[s.group]);
     s.fresh = false;
   }
 }
 
-template <class T>
-void OptimizerT<T>::zero_grad(bool set_to_none) {
+void Optimizer::zero_grad(bool set_to_none) {
   for (Slot& s : slots_) s.param.zero_grad(set_to_none);
 }
 
-template <class T>
-NamedTensorsT<T> OptimizerT<T>::named_parameters() const {
-  NamedTensorsT<T> out;
+NamedTensors Optimizer::named_parameters() const {
+  NamedTensors out;
   for (const Slot& s : slots_) out.emplace_back(s.name, s.param);
   return out;
 }
 
-template <class T>
-std::vector<Tensor> OptimizerT<T>::parameters() const {
+std::vector<Tensor> Optimizer::parameters() const {
   std::vector<Tensor> out;
   for (const Slot& s : slots_) out.push_back(s.param);
   return out;
 }
 
-template <class T>
-std::size_t OptimizerT<T>::num_params() const {
+std::size_t Optimizer::num_params() const {
   return slots_.size();
 }
 
-template <class T>
-NamedTensorsT<T> OptimizerT<T>::state() const {
-  NamedTensorsT<T> out;
+NamedTensors Optimizer::state() const {
+  NamedTensors out;
   for (const Slot& s : slots_) {
     if (s.fresh) continue;
+    const Dtype dtype = s.param.dtype();
     if (counts_steps_) {
-      if (static_cast<long>(static_cast<T>(s.step)) != s.step)
+      if (!count_is_exact(s.step, dtype))
         throw std::overflow_error("state: the step count " + std::to_string(s.step) + " of '" +
-                                  s.name + "' is not exact in this scalar type (float counts "
-                                  "exactly up to 2^24); use a double optimizer");
-      out.emplace_back("step." + s.name, Tensor::scalar(static_cast<T>(s.step), dtype_of<T>()));
+                                  s.name + "' is not exact in " + dtype_name(dtype) +
+                                  " (float32 counts exactly up to 2^24); use exact_state()");
+      out.emplace_back("step." + s.name, Tensor::scalar(double(s.step), dtype));
     }
-    for (std::size_t k = 0; k < state_names_.size(); ++k) {
-      Tensor t = Tensor::zeros(s.param.shape(), dtype_of<T>());
-      if (t.numel()) std::memcpy(t.template mutable_data<T>(), s.buffers[k].data(), t.numel() * sizeof(T));
-      out.emplace_back(state_names_[k] + "." + s.name, t);
-    }
+    for (std::size_t k = 0; k < state_names_.size(); ++k)
+      out.emplace_back(state_names_[k] + "." + s.name, converted_copy(s.buffers[k], dtype));
   }
   return out;
 }
 
-template <class T>
-typename OptimizerT<T>::ExactState OptimizerT<T>::exact_state() const {
+Optimizer::ExactState Optimizer::exact_state() const {
   ExactState out;
   for (const Slot& s : slots_) {
     if (s.fresh) continue;
     if (counts_steps_) out.steps.emplace_back("step." + s.name, std::int64_t(s.step));
-    for (std::size_t k = 0; k < state_names_.size(); ++k) {
-      Tensor t = Tensor::zeros(s.param.shape(), dtype_of<T>());
-      if (t.numel()) std::memcpy(t.template mutable_data<T>(), s.buffers[k].data(), t.numel() * sizeof(T));
-      out.buffers.emplace_back(state_names_[k] + "." + s.name, t);
-    }
+    for (std::size_t k = 0; k < state_names_.size(); ++k)
+      out.buffers.emplace_back(state_names_[k] + "." + s.name,
+                               converted_copy(s.buffers[k], s.param.dtype()));
   }
   return out;
 }
 
-template <class T>
-void OptimizerT<T>::check_state(const NamedTensorsT<T>& state) const {
+void Optimizer::check_state(const NamedTensors& state) const {
   check_state(state, {});
 }
 
-template <class T>
-void OptimizerT<T>::check_state(const NamedTensorsT<T>& state, const StepCounts& steps) const {
+void Optimizer::check_state(const NamedTensors& state, const StepCounts& steps) const {
   const std::string who = name();
   std::unordered_map<std::string, std::size_t> slot_of;
   for (std::size_t i = 0; i < slots_.size(); ++i) slot_of.emplace(slots_[i].name, i);
@@ -259,7 +264,7 @@ void OptimizerT<T>::check_state(const NamedTensorsT<T>& state, const StepCounts&
       if (t.numel() != 1)
         throw std::invalid_argument("load_state: the step count '" + key +
                                     "' must hold one element, got shape " + to_string(t.shape()));
-      check_count(key, static_cast<double>(t.template data<T>()[0]));
+      check_count(key, t.item());
     } else if (t.shape() != slots_[slot].param.shape()) {
       throw std::invalid_argument("load_state: the state tensor '" + key + "' has shape " +
                                   to_string(t.shape()) + " but parameter '" +
@@ -280,13 +285,11 @@ void OptimizerT<T>::check_state(const NamedTensorsT<T>& state, const StepCounts&
   }
 }
 
-template <class T>
-void OptimizerT<T>::load_state(const NamedTensorsT<T>& state) {
+void Optimizer::load_state(const NamedTensors& state) {
   load_state(state, {});
 }
 
-template <class T>
-void OptimizerT<T>::load_state(const NamedTensorsT<T>& state, const StepCounts& steps) {
+void Optimizer::load_state(const NamedTensors& state, const StepCounts& steps) {
   check_state(state, steps);
   std::unordered_map<std::string, std::size_t> slot_of;
   for (std::size_t i = 0; i < slots_.size(); ++i) slot_of.emplace(slots_[i].name, i);
@@ -299,11 +302,11 @@ void OptimizerT<T>::load_state(const NamedTensorsT<T>& state, const StepCounts& 
     const std::size_t i = slot_of.at(key.substr(dot + 1));
     next[i].fresh = false;
     if (counts_steps_ && kind == "step") {
-      next[i].step = static_cast<long>(t.template data<T>()[0]);
+      next[i].step = static_cast<long>(t.item());
       continue;
     }
     for (std::size_t k = 0; k < state_names_.size(); ++k)
-      if (state_names_[k] == kind) next[i].buffers[k].assign(t.template data<T>(), t.template data<T>() + t.numel());
+      if (state_names_[k] == kind) next[i].buffers[k] = converted_copy(t, slots_[i].param.dtype());
   }
   for (const auto& [key, count] : steps) {  // "step.<name>", checked
     const std::size_t i = slot_of.at(key.substr(key.find('.') + 1));
@@ -317,8 +320,5 @@ void OptimizerT<T>::load_state(const NamedTensorsT<T>& state, const StepCounts& 
     if (slots_[i].fresh) slots_[i].buffers.clear();
   }
 }
-
-template class OptimizerT<float>;
-template class OptimizerT<double>;
 
 }  // namespace tg

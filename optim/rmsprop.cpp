@@ -16,24 +16,27 @@ std::vector<std::string> rmsprop_state(const RMSpropOptions& o) {
 
 }  // namespace
 
-template <class T>
-RMSpropT<T>::RMSpropT(std::vector<ParamGroupT<T>> groups, const RMSpropOptions& o)
-    : OptimizerT<T>("RMSprop", std::move(groups), o.lr, o.weight_decay, rmsprop_state(o), true),
+RMSprop::RMSprop(std::vector<ParamGroup> groups, const RMSpropOptions& o)
+    : Optimizer("RMSprop", std::move(groups), o.lr, o.weight_decay, rmsprop_state(o), true),
       options_(o) {
-  this->require(o.alpha >= 0.0 && o.alpha <= 1.0, "RMSprop", "alpha", "in [0, 1]", o.alpha);
+  require(o.alpha >= 0.0 && o.alpha <= 1.0, "RMSprop", "alpha", "in [0, 1]", o.alpha);
   detail::require_finite_nonnegative("RMSprop", "eps", o.eps);
   detail::require_finite_nonnegative("RMSprop", "momentum", o.momentum);
 }
 
+void RMSprop::update(Slot& s, double lr, double weight_decay) {
+  visit_dtype(s.param.dtype(), [&](auto t) { update_as<decltype(t)>(s, lr, weight_decay); });
+}
+
 template <class T>
-void RMSpropT<T>::update(typename OptimizerT<T>::Slot& s, double lr, double weight_decay) {
+void RMSprop::update_as(Slot& s, double lr, double weight_decay) {
   const std::size_t n = s.param.numel();
   T* p = s.param.template mutable_data<T>();
   const T* grad = s.param.template grad_data<T>();
   const bool momentum = options_.momentum > 0.0, centered = options_.centered;
-  T* v = s.buffers[0].data();
-  T* b = momentum ? s.buffers[1].data() : nullptr;
-  T* g_avg = centered ? s.buffers[momentum ? 2 : 1].data() : nullptr;
+  T* v = s.buffers[0].template mutable_data<T>();
+  T* b = momentum ? s.buffers[1].template mutable_data<T>() : nullptr;
+  T* g_avg = centered ? s.buffers[momentum ? 2 : 1].template mutable_data<T>() : nullptr;
   const T gamma = T(lr), lambda = T(weight_decay), mu = T(options_.momentum);
   const T alpha = T(options_.alpha), one_minus_alpha = T(1.0 - options_.alpha);
   const T eps = T(options_.eps);
@@ -54,8 +57,5 @@ void RMSpropT<T>::update(typename OptimizerT<T>::Slot& s, double lr, double weig
     }
   }
 }
-
-template class RMSpropT<float>;
-template class RMSpropT<double>;
 
 }  // namespace tg

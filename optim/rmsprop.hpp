@@ -20,29 +20,29 @@ struct RMSpropOptions {
   bool centered = false;
 };
 
-template <class T>
-class RMSpropT : public OptimizerT<T> {
+class RMSprop : public Optimizer {
  public:
-  RMSpropT(std::vector<ParamGroupT<T>> groups, const RMSpropOptions& options = {});
-  RMSpropT(const NamedTensorsT<T>& params, const RMSpropOptions& options = {})
-      : RMSpropT(std::vector<ParamGroupT<T>>{ParamGroupT<T>(params)}, options) {}
-  RMSpropT(const std::vector<Tensor>& params, const RMSpropOptions& options = {})
-      : RMSpropT(std::vector<ParamGroupT<T>>{ParamGroupT<T>(params)}, options) {}
+  RMSprop(std::vector<ParamGroup> groups, const RMSpropOptions& options = {});
+  RMSprop(const NamedTensors& params, const RMSpropOptions& options = {})
+      : RMSprop(std::vector<ParamGroup>{ParamGroup(params)}, options) {}
+  RMSprop(const std::vector<Tensor>& params, const RMSpropOptions& options = {})
+      : RMSprop(std::vector<ParamGroup>{ParamGroup(params)}, options) {}
 
   const char* name() const override { return "RMSprop"; }
   const RMSpropOptions& options() const { return options_; }
 
  protected:
-  void update(typename OptimizerT<T>::Slot& slot, double lr, double weight_decay) override;
+  void update(Slot& slot, double lr, double weight_decay) override;
+  template <class T>
+  void update_as(Slot& slot, double lr, double weight_decay);  // for a parameter of T
 
  private:
   RMSpropOptions options_;
 };
 
-using RMSprop = RMSpropT<float>;
-using RMSpropD = RMSpropT<double>;
-
-extern template class RMSpropT<float>;
-extern template class RMSpropT<double>;
+// Transitional (issue 16): the former per-dtype names.
+template <class>
+using RMSpropT = RMSprop;
+using RMSpropD = RMSprop;
 
 }  // namespace tg

@@ -12,7 +12,7 @@ using detail::require_finite_nonnegative;
 
 // ---- LRScheduler ----
 
-LRScheduler::LRScheduler(OptimizerBase& optimizer) : optimizer_(&optimizer) {
+LRScheduler::LRScheduler(Optimizer& optimizer) : optimizer_(&optimizer) {
   for (std::size_t g = 0; g < optimizer.num_groups(); ++g) base_lrs_.push_back(optimizer.lr(g));
 }
 
@@ -51,7 +51,7 @@ void LRScheduler::load_state(long last_step, const std::vector<double>& base_lrs
 
 // ---- the schedules ----
 
-StepLR::StepLR(OptimizerBase& optimizer, long step_size, double gamma)
+StepLR::StepLR(Optimizer& optimizer, long step_size, double gamma)
     : LRScheduler(optimizer), step_size_(step_size), gamma_(gamma) {
   require(step_size > 0, "StepLR", "step_size", "> 0", double(step_size));
   require_finite_nonnegative("StepLR", "gamma", gamma);
@@ -62,7 +62,7 @@ double StepLR::lr_at(long k, double base_lr) const {
   return base_lr * std::pow(gamma_, double(k / step_size_));  // base γ^⌊k/step_size⌋
 }
 
-ExponentialLR::ExponentialLR(OptimizerBase& optimizer, double gamma)
+ExponentialLR::ExponentialLR(Optimizer& optimizer, double gamma)
     : LRScheduler(optimizer), gamma_(gamma) {
   require_finite_nonnegative("ExponentialLR", "gamma", gamma);
   apply();
@@ -72,7 +72,7 @@ double ExponentialLR::lr_at(long k, double base_lr) const {
   return base_lr * std::pow(gamma_, double(k));  // base γ^k
 }
 
-CosineAnnealingLR::CosineAnnealingLR(OptimizerBase& optimizer, long T_max, double eta_min)
+CosineAnnealingLR::CosineAnnealingLR(Optimizer& optimizer, long T_max, double eta_min)
     : LRScheduler(optimizer), T_max_(T_max), eta_min_(eta_min) {
   require(T_max > 0, "CosineAnnealingLR", "T_max", "> 0", double(T_max));
   require_finite_nonnegative("CosineAnnealingLR", "eta_min", eta_min);
@@ -84,10 +84,10 @@ double CosineAnnealingLR::lr_at(long k, double base_lr) const {
   return eta_min_ + (base_lr - eta_min_) * (1.0 + std::cos(M_PI * double(k) / double(T_max_))) / 2.0;
 }
 
-LinearWarmup::LinearWarmup(OptimizerBase& optimizer, long warmup_steps)
+LinearWarmup::LinearWarmup(Optimizer& optimizer, long warmup_steps)
     : LinearWarmup(optimizer, warmup_steps, std::unique_ptr<LRScheduler>()) {}
 
-LinearWarmup::LinearWarmup(OptimizerBase& optimizer, long warmup_steps,
+LinearWarmup::LinearWarmup(Optimizer& optimizer, long warmup_steps,
                            std::unique_ptr<LRScheduler> then)
     : LRScheduler(optimizer), warmup_steps_(warmup_steps), then_(std::move(then)) {
   require(warmup_steps > 0, "LinearWarmup", "warmup_steps", "> 0", double(warmup_steps));

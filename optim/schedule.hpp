@@ -35,7 +35,7 @@ class LRScheduler {
   void step();
   long last_step() const { return last_step_; }
   const std::vector<double>& base_lrs() const { return base_lrs_; }
-  OptimizerBase& optimizer() const { return *optimizer_; }
+  Optimizer& optimizer() const { return *optimizer_; }
   // Restores a saved position and sets the groups' lrs from it. base_lrs: one per group, or
   // empty to keep the current ones. std::invalid_argument (and no change) if last_step < 0,
   // a base lr is negative or not finite, or the count differs from the optimizer's groups.
@@ -44,19 +44,19 @@ class LRScheduler {
   void check_state(long last_step, const std::vector<double>& base_lrs = {}) const;
 
  protected:
-  explicit LRScheduler(OptimizerBase& optimizer);
+  explicit LRScheduler(Optimizer& optimizer);
   // Sets every group's lr for last_step; each concrete scheduler's constructor ends with it.
   void apply();
 
  private:
-  OptimizerBase* optimizer_;
+  Optimizer* optimizer_;
   long last_step_ = 0;
   std::vector<double> base_lrs_;
 };
 
 class StepLR : public LRScheduler {
  public:
-  StepLR(OptimizerBase& optimizer, long step_size, double gamma = 0.1);
+  StepLR(Optimizer& optimizer, long step_size, double gamma = 0.1);
   std::string name() const override { return "StepLR"; }
   double lr_at(long k, double base_lr) const override;
 
@@ -67,7 +67,7 @@ class StepLR : public LRScheduler {
 
 class ExponentialLR : public LRScheduler {
  public:
-  ExponentialLR(OptimizerBase& optimizer, double gamma);
+  ExponentialLR(Optimizer& optimizer, double gamma);
   std::string name() const override { return "ExponentialLR"; }
   double lr_at(long k, double base_lr) const override;
 
@@ -77,7 +77,7 @@ class ExponentialLR : public LRScheduler {
 
 class CosineAnnealingLR : public LRScheduler {
  public:
-  CosineAnnealingLR(OptimizerBase& optimizer, long T_max, double eta_min = 0.0);
+  CosineAnnealingLR(Optimizer& optimizer, long T_max, double eta_min = 0.0);
   std::string name() const override { return "CosineAnnealingLR"; }
   double lr_at(long k, double base_lr) const override;
 
@@ -89,12 +89,12 @@ class CosineAnnealingLR : public LRScheduler {
 class LinearWarmup : public LRScheduler {
  public:
   // Warm-up, then constant base lr.
-  LinearWarmup(OptimizerBase& optimizer, long warmup_steps);
+  LinearWarmup(Optimizer& optimizer, long warmup_steps);
   // Warm-up, then `then` (which must drive the same optimizer), e.g.
   //   tg::LinearWarmup sched(opt, 100, tg::CosineAnnealingLR(opt, 900));
-  LinearWarmup(OptimizerBase& optimizer, long warmup_steps, std::unique_ptr<LRScheduler> then);
+  LinearWarmup(Optimizer& optimizer, long warmup_steps, std::unique_ptr<LRScheduler> then);
   template <class S, class = std::enable_if_t<std::is_base_of<LRScheduler, std::decay_t<S>>::value>>
-  LinearWarmup(OptimizerBase& optimizer, long warmup_steps, S&& then)
+  LinearWarmup(Optimizer& optimizer, long warmup_steps, S&& then)
       : LinearWarmup(optimizer, warmup_steps,
                      std::unique_ptr<LRScheduler>(new std::decay_t<S>(std::forward<S>(then)))) {}
 

@@ -7,26 +7,29 @@
 
 namespace tg {
 
-template <class T>
-SGDT<T>::SGDT(std::vector<ParamGroupT<T>> groups, const SGDOptions& o)
-    : OptimizerT<T>("SGD", std::move(groups), o.lr, o.weight_decay,
+SGD::SGD(std::vector<ParamGroup> groups, const SGDOptions& o)
+    : Optimizer("SGD", std::move(groups), o.lr, o.weight_decay,
                     o.momentum != 0.0 ? std::vector<std::string>{"momentum_buffer"}
                                       : std::vector<std::string>{},
                     false),
       options_(o) {
   detail::require_finite_nonnegative("SGD", "momentum", o.momentum);
-  this->require(o.dampening >= 0.0 && o.dampening <= 1.0, "SGD", "dampening", "in [0, 1]",
+  require(o.dampening >= 0.0 && o.dampening <= 1.0, "SGD", "dampening", "in [0, 1]",
                 o.dampening);
   if (o.nesterov && (o.momentum <= 0.0 || o.dampening != 0.0))
     throw std::invalid_argument("SGD: Nesterov momentum needs momentum > 0 and dampening = 0");
 }
 
+void SGD::update(Slot& s, double lr, double weight_decay) {
+  visit_dtype(s.param.dtype(), [&](auto t) { update_as<decltype(t)>(s, lr, weight_decay); });
+}
+
 template <class T>
-void SGDT<T>::update(typename OptimizerT<T>::Slot& s, double lr, double weight_decay) {
+void SGD::update_as(Slot& s, double lr, double weight_decay) {
   const std::size_t n = s.param.numel();
   T* p = s.param.template mutable_data<T>();
   const T* grad = s.param.template grad_data<T>();
-  T* b = s.buffers.empty() ? nullptr : s.buffers[0].data();
+  T* b = s.buffers.empty() ? nullptr : s.buffers[0].template mutable_data<T>();
   const T gamma = T(lr), lambda = T(weight_decay), mu = T(options_.momentum);
   const T one_minus_tau = T(1.0 - options_.dampening);
   const bool momentum = options_.momentum != 0.0, nesterov = options_.nesterov, first = s.fresh;
@@ -39,8 +42,5 @@ void SGDT<T>::update(typename OptimizerT<T>::Slot& s, double lr, double weight_d
     p[i] -= gamma * g;                                            // θ_t = θ_{t-1} - γ g_t
   }
 }
-
-template class SGDT<float>;
-template class SGDT<double>;
 
 }  // namespace tg

@@ -17,29 +17,29 @@ struct SGDOptions {
   bool nesterov = false;  // needs momentum > 0 and dampening = 0
 };
 
-template <class T>
-class SGDT : public OptimizerT<T> {
+class SGD : public Optimizer {
  public:
-  SGDT(std::vector<ParamGroupT<T>> groups, const SGDOptions& options = {});
-  SGDT(const NamedTensorsT<T>& params, const SGDOptions& options = {})
-      : SGDT(std::vector<ParamGroupT<T>>{ParamGroupT<T>(params)}, options) {}
-  SGDT(const std::vector<Tensor>& params, const SGDOptions& options = {})
-      : SGDT(std::vector<ParamGroupT<T>>{ParamGroupT<T>(params)}, options) {}
+  SGD(std::vector<ParamGroup> groups, const SGDOptions& options = {});
+  SGD(const NamedTensors& params, const SGDOptions& options = {})
+      : SGD(std::vector<ParamGroup>{ParamGroup(params)}, options) {}
+  SGD(const std::vector<Tensor>& params, const SGDOptions& options = {})
+      : SGD(std::vector<ParamGroup>{ParamGroup(params)}, options) {}
 
   const char* name() const override { return "SGD"; }
   const SGDOptions& options() const { return options_; }
 
  protected:
-  void update(typename OptimizerT<T>::Slot& slot, double lr, double weight_decay) override;
+  void update(Slot& slot, double lr, double weight_decay) override;
+  template <class T>
+  void update_as(Slot& slot, double lr, double weight_decay);  // for a parameter of T
 
  private:
   SGDOptions options_;
 };
 
-using SGD = SGDT<float>;
-using SGDD = SGDT<double>;
-
-extern template class SGDT<float>;
-extern template class SGDT<double>;
+// Transitional (issue 16): the former per-dtype names.
+template <class>
+using SGDT = SGD;
+using SGDD = SGD;
 
 }  // namespace tg

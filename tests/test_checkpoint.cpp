@@ -509,7 +509,7 @@ TEST_CASE("hostile checkpoints: every value checked before anything is copied (t
   fs::copy_file(s.path, original);
   const float nan = std::numeric_limits<float>::quiet_NaN();
   const float inf = std::numeric_limits<float>::infinity();
-  const std::string max_step = std::to_string(tg::OptimizerBase::kMaxStepCount);
+  const std::string max_step = std::to_string(tg::Optimizer::kMaxStepCount);
   struct Row {
     std::string what;
     Edit edit;
@@ -541,7 +541,7 @@ TEST_CASE("hostile checkpoints: every value checked before anything is copied (t
       // Step counts: I64, whole, in [0, kMaxStepCount]; the first release's float tensors too.
       {"negative I64 step", set_tensor("optim.step.bias", xt::xarray<std::int64_t>(-1)),
        "optimizer state: load_state: the step count 'step.bias' must be a whole number in [0, " + max_step + "], got -1"},
-      {"I64 step past the limit", set_tensor("optim.step.weight", xt::xarray<std::int64_t>(tg::OptimizerBase::kMaxStepCount + 1)),
+      {"I64 step past the limit", set_tensor("optim.step.weight", xt::xarray<std::int64_t>(tg::Optimizer::kMaxStepCount + 1)),
        "the step count 'step.weight' must be a whole number in [0, " + max_step + "], got 9000000000000001"},
       {"I64 step of two elements", set_tensor("optim.step.weight", xt::xarray<std::int64_t>{1, 2}),
        "the step count 'optim.step.weight' must hold one element, got shape [2]"},

@@ -18,7 +18,7 @@ struct Setup {
 };
 
 // The lrs group g sees for steps 0..n-1 (one scheduler step after each optimizer step).
-std::vector<double> lrs(tg::OptimizerBase& opt, tg::LRScheduler& sched, int n, std::size_t g = 0) {
+std::vector<double> lrs(tg::Optimizer& opt, tg::LRScheduler& sched, int n, std::size_t g = 0) {
   std::vector<double> out;
   for (int k = 0; k < n; ++k) {
     out.push_back(opt.lr(g));

@@ -120,7 +120,7 @@ std::unique_ptr<tg::OptimizerT<float>> make_optimizer(const TrainOptions& o, con
   return std::make_unique<tg::RMSprop>(params, tg::RMSpropOptions{o.lr});
 }
 
-std::unique_ptr<tg::LRScheduler> make_schedule(const TrainOptions& o, tg::OptimizerBase& opt, long total) {
+std::unique_ptr<tg::LRScheduler> make_schedule(const TrainOptions& o, tg::Optimizer& opt, long total) {
   std::unique_ptr<tg::LRScheduler> main;
   if (o.lr_schedule == "cosine") main = std::make_unique<tg::CosineAnnealingLR>(opt, std::max(1L, total - long(o.warmup)));
   if (o.lr_schedule == "step") main = std::make_unique<tg::StepLR>(opt, std::max(1L, total / 4), 0.5);

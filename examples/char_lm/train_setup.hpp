@@ -38,7 +38,7 @@ void check_files(const TrainOptions& o);
 
 std::unique_ptr<tg::OptimizerT<float>> make_optimizer(const TrainOptions& o, const CharLM& model);
 // constant | cosine over `total` steps | step (x0.5 every quarter), after an optional warm-up.
-std::unique_ptr<tg::LRScheduler> make_schedule(const TrainOptions& o, tg::OptimizerBase& opt, long total);
+std::unique_ptr<tg::LRScheduler> make_schedule(const TrainOptions& o, tg::Optimizer& opt, long total);
 // --resume with a larger --steps: a cosine or step schedule was planned for `schedule_steps`
 // and cannot be extended without a jump in the learning rate, so that is refused.
 void check_schedule_horizon(const TrainOptions& o, std::size_t schedule_steps);
