@@ -35,7 +35,7 @@ Tensor leaf_view(const std::shared_ptr<TensorImpl>& x) {
   v->shape = x->shape;
   v->dtype = x->dtype;
   v->value = Storage::borrowed(x->value.raw(), x->dtype, numel(x->shape));
-  v->base = x->base ? x->base : x;
+  v->set_base(x);
   v->requires_grad = x->requires_grad;
   v->name = x->name;
   return detail::wrap(std::move(v));

@@ -151,6 +151,16 @@ TimeStepScope::~TimeStepScope() { time_step = previous_; }
 long current_time_step() { return time_step; }
 std::string time_step_text(long t) { return t >= 0 ? " at time step " + std::to_string(t) : std::string(); }
 
+bool tape_references(const TensorImpl& t) {
+  auto is_t = [&](const TensorImpl* x) { return x && (x == &t || x->base.get() == &t); };
+  for (const Node& n : tape.nodes) {
+    if (is_t(n.out.get())) return true;
+    for (std::size_t k = 0; k < n.inputs.size(); ++k)
+      if (is_t(n.inputs[k])) return true;
+  }
+  return false;
+}
+
 void NodeInputs::push_back(std::shared_ptr<TensorImpl> p) {
   if (n_ < kInline) inline_[n_] = std::move(p);
   else more_.push_back(std::move(p));

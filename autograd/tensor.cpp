@@ -70,6 +70,46 @@ Storage allocate_value(const char* op, const Shape& shape, Dtype dtype) {
     throw_allocation_error(op, to_string(shape), n * dtype_size(dtype));
   }
 }
+
+namespace {
+// from's elements converted to `dtype`, in a new storage.
+Storage converted(const Storage& from, Dtype dtype) {
+  Storage to(dtype, from.size());
+  visit_dtype(from.dtype(), [&](auto f) {
+    visit_dtype(dtype, [&](auto t) {
+      using To = decltype(t);
+      std::transform(from.data<decltype(f)>(), from.data<decltype(f)>() + from.size(), to.data<To>(),
+                     [](auto v) { return static_cast<To>(v); });
+    });
+  });
+  return to;
+}
+}  // namespace
+
+void check_convertible(const Tensor& t, const char* who) {
+  const TensorImpl& im = impl_of(t);
+  const std::string name = im.name.empty() ? std::string("a tensor") : "'" + im.name + "'";
+  if (!im.is_leaf || im.base)
+    throw std::logic_error(std::string(who) + ": " + name + " is not a leaf that owns its memory; "
+                           "only parameters (Tensor::param) convert in place");
+  if (tape_references(im))
+    throw std::logic_error(std::string(who) + ": " + name + " is used by the graph recorded since the last "
+                           "backward; run backward() or clear_tape() before converting");
+}
+
+void convert_in_place(const Tensor& t, Dtype dtype) {
+  check_convertible(t, "convert_in_place");
+  TensorImpl& im = impl_of(t);
+  if (im.dtype == dtype) return;
+  Storage value = converted(im.value, dtype);
+  Storage grad = im.grad.empty() ? Storage() : converted(im.grad, dtype);
+  if (im.view_count > 0) im.retired.push_back(std::move(im.value));  // views still read it
+  im.value = std::move(value);
+  im.grad = std::move(grad);
+  im.dtype = dtype;
+  im.bump_version();
+}
+
 }  // namespace detail
 
 void TensorImpl::keep_retained_grad() {

@@ -36,7 +36,7 @@ struct Model {
     return ps;
   }
   // The summed cross-entropy of steps ids [k, B, 2] (input id, target id) from `state` (h, c).
-  tg::SegmentOutput<float> run(const tg::IdTensor& ids, const std::vector<tg::Tensor>& state) const {
+  tg::SegmentOutput run(const tg::IdTensor& ids, const std::vector<tg::Tensor>& state) const {
     const std::size_t k = ids.shape()[0];
     const xt::xarray<std::int64_t> in = xt::view(ids.array(), xt::all(), xt::all(), 0);       // [k, B]
     const xt::xarray<std::int64_t> target = xt::view(ids.array(), xt::all(), xt::all(), 1);   // [k, B]
@@ -108,7 +108,7 @@ int main(int argc, char** argv) {
       total = model.run(ids, state).loss;
     } else {
       const tg::SegmentLength length = segment ? tg::SegmentLength::steps(segment) : tg::SegmentLength::memory(run_budget);
-      auto run = tg::run_checkpointed<float>(std::move(ids), state, fn, length);
+      auto run = tg::run_checkpointed(std::move(ids), state, fn, length);
       total = run.loss;
       k = run.segment_steps;
     }

@@ -40,7 +40,7 @@ class Workload {
   std::unique_ptr<tg::Linear> out_;
   std::vector<tg::Tensor> params_;
   std::unique_ptr<tg::Adam> opt_;
-  std::unique_ptr<tg::TBPTT<float>> tbptt_;
+  std::unique_ptr<tg::TBPTT> tbptt_;
   std::vector<xt::xarray<int>> xs_, ys_;  // [T, count] each
   std::size_t k_ = 0;
 };

@@ -18,7 +18,7 @@ int main() {
   std::vector<tg::Tensor> params = lstm.parameters();
   for (auto& p : head.parameters()) params.push_back(p);
   tg::Adam opt(params, {3e-3});
-  tg::TBPTT<float> tbptt(lstm, T);                    // carries (h, c), detached at each block
+  tg::TBPTT tbptt(lstm, T);                    // carries (h, c), detached at each block
   for (int epoch = 1; epoch <= 30; ++epoch) {
     tbptt.reset();
     double total = 0;

@@ -100,11 +100,8 @@ void check_param_names(const NamedTensors& params, const char* who) {
 
 }  // namespace
 
-template <class T>
-void save_checkpoint(const std::string& path, const ModuleT<T>& model,
-                     const OptimizerT<typename detail::NonDeduced<T>::type>* optimizer,
-                     const NamedTensorsT<typename detail::NonDeduced<T>::type>& extra,
-                     const std::map<std::string, std::string>& metadata,
+void save_checkpoint(const std::string& path, const Module& model, const Optimizer* optimizer,
+                     const NamedTensors& extra, const std::map<std::string, std::string>& metadata,
                      const LRScheduler* scheduler) {
   std::map<std::string, std::string> meta;
   for (const auto& [k, v] : metadata) {
@@ -117,7 +114,7 @@ void save_checkpoint(const std::string& path, const ModuleT<T>& model,
   meta[kVersionKey] = kVersion;
 
   StoredTensors tensors;
-  const NamedTensorsT<T> params = model.named_parameters();
+  const NamedTensors params = model.named_parameters();
   check_param_names(params, "save_checkpoint");
   for (const auto& [name, p] : params) tensors.emplace_back(name, StoredTensor(p));
   if (optimizer) {
@@ -158,23 +155,23 @@ void save_checkpoint(const std::string& path, const ModuleT<T>& model,
 
 namespace {
 
-template <class T>
 struct LoadPlan {
   struct Copy {
     std::string stored;        // the tensor's name in the file
-    Tensor into;           // where it goes
-    const StoredTensor* from;  // its dtype and shape match `into`
+    Tensor into;               // where it goes
+    const StoredTensor* from;  // F32 or F64, of `into`'s shape; converted to its dtype
   };
   std::vector<Copy> params, extras;
-  NamedTensorsT<T> state;  // the optimizer's tensors, names without "optim."
-  StepCounts steps;        // the optimizer's I64 step counts, names without "optim."
+  NamedTensors state;  // the optimizer's tensors, names without "optim.", as stored
+  StepCounts steps;    // the optimizer's I64 step counts, names without "optim."
   std::vector<double> lrs, wds;
   long last_step = 0;
   std::vector<double> base_lrs;
 };
 
+bool is_float(StoredDtype d) { return d == StoredDtype::F32 || d == StoredDtype::F64; }
+
 // The file's tensors by name, and the lookup of one that must match a destination tensor.
-template <class T>
 struct TensorIndex {
   const Reader& r;
   std::unordered_map<std::string, const StoredTensor*> by_name;
@@ -182,15 +179,13 @@ struct TensorIndex {
   TensorIndex(const Reader& reader, const SafetensorsFile& f) : r(reader) {
     for (const auto& [name, t] : f.tensors) by_name.emplace(name, &t);
   }
-  typename LoadPlan<T>::Copy find(const std::string& stored, const Tensor& into,
-                                  const std::string& what) const {
-    const StoredDtype want = stored_dtype_of<T>();
+  LoadPlan::Copy find(const std::string& stored, const Tensor& into, const std::string& what) const {
     const auto it = by_name.find(stored);
     if (it == by_name.end()) throw r.fail("missing tensor '" + stored + "' (" + what + ")");
     const StoredTensor& t = *it->second;
-    if (t.dtype() != want)
+    if (!is_float(t.dtype()))  // F32 and F64 convert into either (Note [dtypes across files])
       throw r.fail("tensor '" + stored + "' has dtype " + stored_dtype_name(t.dtype()) + " but " + what +
-                   " is " + stored_dtype_name(want));
+                   " is " + dtype_name(into.dtype()));
     if (t.shape() != into.shape())
       throw r.fail("tensor '" + stored + "' has shape " + to_string(t.shape()) + " but " + what +
                    " has shape " + to_string(into.shape()));
@@ -199,10 +194,9 @@ struct TensorIndex {
 };
 
 // The model: exactly its parameters.
-template <class T>
-void gather_params(const Reader& r, const SafetensorsFile& f, const TensorIndex<T>& index,
-                   const ModuleT<T>& model, LoadPlan<T>& plan) {
-  const NamedTensorsT<T> params = model.named_parameters();
+void gather_params(const Reader& r, const SafetensorsFile& f, const TensorIndex& index, const Module& model,
+                   LoadPlan& plan) {
+  const NamedTensors params = model.named_parameters();
   check_param_names(params, "load_checkpoint");
   std::unordered_set<std::string> expected;
   for (const auto& [name, p] : params) {
@@ -216,11 +210,14 @@ void gather_params(const Reader& r, const SafetensorsFile& f, const TensorIndex<
                    "': the model has no parameter of that name");
 }
 
-// The optimizer: same kind, same groups; its lrs, weight decays, state tensors and step
-// counts (I64, or, from the first release, tensors of the scalar type).
-template <class T>
-void gather_optimizer(const Reader& r, const SafetensorsFile& f, const OptimizerT<T>& optimizer,
-                      LoadPlan<T>& plan) {
+// A stored float tensor as a Tensor of its own dtype.
+Tensor as_tensor(const StoredTensor& t) {
+  return t.dtype() == StoredDtype::F32 ? Tensor::constant(t.get<float>()) : Tensor::constant(t.get<double>());
+}
+
+// The optimizer: same kind, same groups; its lrs, weight decays, state tensors (F32 or F64)
+// and step counts (I64, or, from the first release, 0-d float tensors).
+void gather_optimizer(const Reader& r, const SafetensorsFile& f, const Optimizer& optimizer, LoadPlan& plan) {
   const std::string& kind = r.meta(f, kOptimizerKey, "the checkpoint was saved without optimizer state");
   if (kind != optimizer.name())
     throw r.fail("it holds " + quote_input(kind) + " optimizer state, not " + optimizer.name());
@@ -234,7 +231,6 @@ void gather_optimizer(const Reader& r, const SafetensorsFile& f, const Optimizer
   }
   if (f.metadata.count(group_key(groups, "lr")) || f.metadata.count(group_key(groups, "weight_decay")))
     throw r.fail("its optimizer has settings for more groups than its " + std::to_string(groups));
-  const StoredDtype want = stored_dtype_of<T>();
   const std::string step_prefix = kOptimPrefix + "step.";
   for (const auto& [name, t] : f.tensors) {
     if (!starts_with(name, kOptimPrefix)) continue;
@@ -243,19 +239,18 @@ void gather_optimizer(const Reader& r, const SafetensorsFile& f, const Optimizer
       if (t.numel() != 1)
         throw r.fail("the step count '" + quote_input(name) + "' must hold one element, got shape " +
                      to_string(t.shape()));
-      plan.steps.emplace_back(key, *t.template get<std::int64_t>().data());
+      plan.steps.emplace_back(key, *t.get<std::int64_t>().data());
       continue;
     }
-    if (t.dtype() != want)
+    if (!is_float(t.dtype()))
       throw r.fail("tensor '" + quote_input(name) + "' has dtype " + stored_dtype_name(t.dtype()) +
-                   " but the optimizer's state is " + stored_dtype_name(want));
-    plan.state.emplace_back(key, Tensor::constant(t.template get<T>()));
+                   " but optimizer state is float32 or float64");
+    plan.state.emplace_back(key, as_tensor(t));
   }
 }
 
 // Extra tensors: the ones asked for.
-template <class T>
-void gather_extras(const TensorIndex<T>& index, const NamedTensorsT<T>& extra, LoadPlan<T>& plan) {
+void gather_extras(const TensorIndex& index, const NamedTensors& extra, LoadPlan& plan) {
   for (const auto& [name, t] : extra) {
     if (!t.defined())
       throw std::invalid_argument("load_checkpoint: extra tensor '" + name + "' is undefined");
@@ -264,9 +259,7 @@ void gather_extras(const TensorIndex<T>& index, const NamedTensorsT<T>& extra, L
 }
 
 // The schedule: same kind, its position and base lrs.
-template <class T>
-void gather_schedule(const Reader& r, const SafetensorsFile& f, const LRScheduler& scheduler,
-                     LoadPlan<T>& plan) {
+void gather_schedule(const Reader& r, const SafetensorsFile& f, const LRScheduler& scheduler, LoadPlan& plan) {
   const std::string& kind =
       r.meta(f, kSchedulerKey, "the checkpoint was saved without a learning-rate schedule");
   if (kind != scheduler.name())
@@ -280,24 +273,43 @@ void gather_schedule(const Reader& r, const SafetensorsFile& f, const LRSchedule
     throw r.fail("its schedule has more base lrs than the optimizer has groups");
 }
 
-// Every value a float tensor brings must be finite: a NaN or infinity is refused, naming the
-// tensor, rather than loaded into a model that would then compute NaN.
+// Every value a float tensor brings must be finite, and stay finite in the dtype it is loaded
+// into (Note [dtypes across files]): a NaN, an infinity, or a float64 value beyond float32's
+// range bound for float32, is refused, naming the tensor, rather than loaded into a model that
+// would then compute NaN.
 template <class T>
-void require_finite(const Reader& r, const std::string& stored, const T* v, std::size_t n) {
-  for (std::size_t i = 0; i < n; ++i)
+void require_finite_as(const Reader& r, const std::string& stored, const T* v, std::size_t n, Dtype into) {
+  for (std::size_t i = 0; i < n; ++i) {
     if (!std::isfinite(v[i]))
       throw r.fail("tensor '" + quote_input(stored) + "' holds a non-finite value (" +
                    exact_text(double(v[i])) + ") at element " + std::to_string(i));
+    if (into == kFloat32 && !std::isfinite(static_cast<float>(v[i])))
+      throw r.fail("tensor '" + quote_input(stored) + "' holds " + exact_text(double(v[i])) + " at element " +
+                   std::to_string(i) + ", which overflows float32 (the dtype it loads into)");
+  }
+}
+
+void require_finite_as(const Reader& r, const std::string& stored, const StoredTensor& t, Dtype into) {
+  if (t.dtype() == StoredDtype::F32) require_finite_as(r, stored, t.get<float>().data(), t.numel(), into);
+  else require_finite_as(r, stored, t.get<double>().data(), t.numel(), into);
+}
+
+// The dtype the optimizer state tensor `key` ("<kind>.<parameter name>") loads into: its
+// parameter's (float32 when no parameter has that name; check_state refuses the key then).
+Dtype state_dtype(const std::string& key, const Optimizer* optimizer) {
+  const std::string param = key.substr(key.find('.') + 1);
+  if (optimizer)
+    for (const auto& [name, p] : optimizer->named_parameters())
+      if (name == param) return p.dtype();
+  return kFloat32;
 }
 
 // The checks the objects themselves make, and finiteness, run before anything changes.
-template <class T>
-void validate(const Reader& r, const LoadPlan<T>& plan, const OptimizerT<T>* optimizer,
-              const LRScheduler* scheduler) {
+void validate(const Reader& r, const LoadPlan& plan, const Optimizer* optimizer, const LRScheduler* scheduler) {
   for (const auto* list : {&plan.params, &plan.extras})
-    for (const auto& c : *list)
-      require_finite(r, c.stored, static_cast<const T*>(c.from->bytes()), c.from->numel());
-  for (const auto& [name, t] : plan.state) require_finite(r, kOptimPrefix + name, t.template data<T>(), t.numel());
+    for (const auto& c : *list) require_finite_as(r, c.stored, *c.from, c.into.dtype());
+  for (const auto& [name, t] : plan.state)
+    require_finite_as(r, kOptimPrefix + name, StoredTensor(t), state_dtype(name, optimizer));
   if (optimizer) {
     for (std::size_t g = 0; g < plan.lrs.size(); ++g) {
       try {
@@ -322,10 +334,20 @@ void validate(const Reader& r, const LoadPlan<T>& plan, const OptimizerT<T>* opt
   }
 }
 
+// Copies a stored float tensor into `into`, converting to its dtype.
+void copy_converted(const StoredTensor& from, Tensor into) {
+  visit_dtype(into.dtype(), [&](auto v) {
+    using To = decltype(v);
+    To* out = into.mutable_data<To>();
+    if (from.dtype() == StoredDtype::F32) std::copy_n(from.get<float>().data(), from.numel(), out);
+    else std::transform(from.get<double>().data(), from.get<double>().data() + from.numel(), out,
+                        [](double x) { return static_cast<To>(x); });
+  });
+}
+
 // Everything checked: copy. The optimizer goes first: it is the only step that allocates, so
 // running out of memory there still leaves the model untouched.
-template <class T>
-void commit(const LoadPlan<T>& plan, OptimizerT<T>* optimizer, LRScheduler* scheduler) {
+void commit(const LoadPlan& plan, Optimizer* optimizer, LRScheduler* scheduler) {
   if (optimizer) {
     optimizer->load_state(plan.state, plan.steps);
     for (std::size_t g = 0; g < plan.lrs.size(); ++g) {
@@ -335,25 +357,20 @@ void commit(const LoadPlan<T>& plan, OptimizerT<T>* optimizer, LRScheduler* sche
   }
   if (scheduler) scheduler->load_state(plan.last_step, plan.base_lrs);
   for (const auto* list : {&plan.params, &plan.extras})
-    for (const auto& c : *list) {
-      Tensor into = c.into;
-      if (into.numel()) std::memcpy(into.template mutable_data<T>(), c.from->bytes(), into.numel() * sizeof(T));
-    }
+    for (const auto& c : *list)
+      if (c.into.numel()) copy_converted(*c.from, c.into);
 }
 
 }  // namespace
 
-template <class T>
-std::map<std::string, std::string> load_checkpoint(
-    const std::string& path, ModuleT<T>& model,
-    OptimizerT<typename detail::NonDeduced<T>::type>* optimizer,
-    const NamedTensorsT<typename detail::NonDeduced<T>::type>& extra, LRScheduler* scheduler) {
+std::map<std::string, std::string> load_checkpoint(const std::string& path, Module& model, Optimizer* optimizer,
+                                                   const NamedTensors& extra, LRScheduler* scheduler) {
   const Reader r{path};
   const SafetensorsFile f = load_safetensors(path);
   check_format(r, f);
-  LoadPlan<T> plan;
+  LoadPlan plan;
   try {
-    const TensorIndex<T> index(r, f);
+    const TensorIndex index(r, f);
     gather_params(r, f, index, model, plan);
     if (optimizer) gather_optimizer(r, f, *optimizer, plan);
     gather_extras(index, extra, plan);
@@ -377,20 +394,5 @@ CheckpointSummary read_checkpoint_summary(const std::string& path) {
   for (const auto& [name, t] : f.tensors) s.shapes.emplace(name, t.shape());
   return s;
 }
-
-template void save_checkpoint(const std::string&, const ModuleT<float>&, const OptimizerT<float>*,
-                              const NamedTensorsT<float>&,
-                              const std::map<std::string, std::string>&, const LRScheduler*);
-template void save_checkpoint(const std::string&, const ModuleT<double>&,
-                              const OptimizerT<double>*, const NamedTensorsT<double>&,
-                              const std::map<std::string, std::string>&, const LRScheduler*);
-template std::map<std::string, std::string> load_checkpoint(const std::string&, ModuleT<float>&,
-                                                            OptimizerT<float>*,
-                                                            const NamedTensorsT<float>&,
-                                                            LRScheduler*);
-template std::map<std::string, std::string> load_checkpoint(const std::string&, ModuleT<double>&,
-                                                            OptimizerT<double>*,
-                                                            const NamedTensorsT<double>&,
-                                                            LRScheduler*);
 
 }  // namespace tg

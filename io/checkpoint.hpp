@@ -24,6 +24,13 @@
 // names the file and the problem, and leaves all of them exactly as they were. In code:
 // gather (read the file into a plan), validate, commit (the only step that writes).
 //
+// Note [dtypes across files]: a float tensor of the file (F32 or F64) loads into a tensor of
+// either dtype and is converted to it, so a float32 model's checkpoint loads into the same model
+// converted to float64 (Module::to) and back. A value that is finite in the file but overflows
+// float32 on the way down is a CheckpointError naming the tensor and the element, and nothing
+// changes; any other dtype (an I64 tensor where a float one is expected) is refused as before.
+// Optimizer state tensors convert to their parameter's dtype.
+//
 // Every value is checked (Note [hostile files] in safetensors.hpp for the file itself): every
 // float value a load copies (parameters, optimizer state, extras) must be finite, so a NaN or
 // infinity is a CheckpointError naming the tensor and the element; metadata numbers are
@@ -43,36 +50,23 @@
 
 namespace tg {
 
-namespace detail {
-template <class T>
-struct NonDeduced {
-  using type = T;
-};
-}  // namespace detail
-
 // Writes a checkpoint atomically (see save_safetensors; FileIoError when it cannot be written,
 // the old file left as it was). std::invalid_argument for a caller metadata key that is
 // reserved, an extra tensor named twice, or a parameter whose name starts with "optim." or
 // "extra.". Non-finite values are written as they are (and refused by load_checkpoint).
-template <class T>
-void save_checkpoint(const std::string& path, const ModuleT<T>& model,
-                     const OptimizerT<typename detail::NonDeduced<T>::type>* optimizer = nullptr,
-                     const NamedTensorsT<typename detail::NonDeduced<T>::type>& extra = {},
-                     const std::map<std::string, std::string>& metadata = {},
+void save_checkpoint(const std::string& path, const Module& model, const Optimizer* optimizer = nullptr,
+                     const NamedTensors& extra = {}, const std::map<std::string, std::string>& metadata = {},
                      const LRScheduler* scheduler = nullptr);
 
 // Loads a checkpoint into `model` and, when given, `optimizer` (its state, group lrs and weight
-// decays), the `extra` tensors (each "extra.<name>" must exist with that tensor's dtype and
-// shape; extras the file holds but `extra` does not name are ignored) and `scheduler`. The file
+// decays), the `extra` tensors (each "extra.<name>" must exist with that tensor's shape;
+// extras the file holds but `extra` does not name are ignored) and `scheduler`. The file
 // must hold exactly the model's parameters (a missing or unexpected one is an error); an
 // optimizer state it holds is ignored when `optimizer` is null. Returns the caller metadata.
 // Note [loading changes nothing on failure].
-template <class T>
-std::map<std::string, std::string> load_checkpoint(
-    const std::string& path, ModuleT<T>& model,
-    OptimizerT<typename detail::NonDeduced<T>::type>* optimizer = nullptr,
-    const NamedTensorsT<typename detail::NonDeduced<T>::type>& extra = {},
-    LRScheduler* scheduler = nullptr);
+std::map<std::string, std::string> load_checkpoint(const std::string& path, Module& model,
+                                                   Optimizer* optimizer = nullptr, const NamedTensors& extra = {},
+                                                   LRScheduler* scheduler = nullptr);
 
 // The caller metadata of a checkpoint, after checking its CRCs and format version (read it to
 // rebuild the model before load_checkpoint).
@@ -85,18 +79,5 @@ struct CheckpointSummary {
   std::map<std::string, Shape> shapes;  // every tensor of the file, by name
 };
 CheckpointSummary read_checkpoint_summary(const std::string& path);
-
-extern template void save_checkpoint(const std::string&, const ModuleT<float>&,
-                                     const OptimizerT<float>*, const NamedTensorsT<float>&,
-                                     const std::map<std::string, std::string>&, const LRScheduler*);
-extern template void save_checkpoint(const std::string&, const ModuleT<double>&,
-                                     const OptimizerT<double>*, const NamedTensorsT<double>&,
-                                     const std::map<std::string, std::string>&, const LRScheduler*);
-extern template std::map<std::string, std::string> load_checkpoint(
-    const std::string&, ModuleT<float>&, OptimizerT<float>*, const NamedTensorsT<float>&,
-    LRScheduler*);
-extern template std::map<std::string, std::string> load_checkpoint(
-    const std::string&, ModuleT<double>&, OptimizerT<double>*, const NamedTensorsT<double>&,
-    LRScheduler*);
 
 }  // namespace tg

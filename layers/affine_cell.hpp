@@ -1,5 +1,5 @@
 #pragma once
-// AffineCellT: the parameters PyTorch's RNNCell, LSTMCell and GRUCell share, with their names,
+// AffineCell: the parameters PyTorch's RNNCell, LSTMCell and GRUCell share, with their names,
 // shapes and initialisation:
 //   weight_ih [G*H, I], weight_hh [G*H, H], bias_ih [G*H], bias_hh [G*H], all U(-1/sqrt(H), 1/sqrt(H))
 // The input projection of a whole block is x W_ih^T + b_ih (one GEMM); each step adds
@@ -8,10 +8,9 @@
 
 namespace tg {
 
-template <class T>
-class AffineCellT : public CellT<T> {
+class AffineCell : public Cell {
  public:
-  AffineCellT(std::size_t input_size, std::size_t hidden_size, std::size_t gates, const char* name);
+  AffineCell(std::size_t input_size, std::size_t hidden_size, std::size_t gates, const char* name);
   std::size_t gates() const { return gates_; }
   Tensor project_input(const Tensor& x) const override;  // [N, I] -> [N, G*H]
 
@@ -26,7 +25,8 @@ class AffineCellT : public CellT<T> {
   std::size_t gates_;
 };
 
-extern template class AffineCellT<float>;
-extern template class AffineCellT<double>;
+// Transitional (issue 16): the former per-dtype names, removed once callers migrate.
+template <class>
+using AffineCellT = AffineCell;
 
 }  // namespace tg

@@ -4,16 +4,14 @@
 
 namespace tg {
 
-template <class T>
-CellT<T>::CellT(std::size_t input_size, std::size_t hidden_size, const char* name)
+Cell::Cell(std::size_t input_size, std::size_t hidden_size, const char* name)
     : input_size_(input_size), hidden_size_(hidden_size), name_(name) {
   if (input_size == 0 || hidden_size == 0)
     throw std::invalid_argument(std::string(name) + ": input_size and hidden_size must be positive, got " +
                                 std::to_string(input_size) + " and " + std::to_string(hidden_size));
 }
 
-template <class T>
-StateT<T> CellT<T>::forward(const Tensor& x, const StateT<T>& state) const {
+State Cell::forward(const Tensor& x, const State& state) const {
   if (x.dim() != 2 || x.shape()[1] != input_size_)
     throw std::invalid_argument(std::string(name_) + ": input must be [B, " + std::to_string(input_size_) +
                                 "], got " + to_string(x.shape()));
@@ -21,15 +19,13 @@ StateT<T> CellT<T>::forward(const Tensor& x, const StateT<T>& state) const {
   return step(project_input(x), state);
 }
 
-template <class T>
-StateT<T> CellT<T>::initial_state(std::size_t batch) const {
-  StateT<T> state;
-  for (std::size_t k = 0; k < state_size(); ++k) state.push_back(Tensor::zeros({batch, hidden_size_}, dtype_of<T>()));
+State Cell::initial_state(std::size_t batch) const {
+  State state;
+  for (std::size_t k = 0; k < state_size(); ++k) state.push_back(Tensor::zeros({batch, hidden_size_}, dtype()));
   return state;
 }
 
-template <class T>
-void CellT<T>::check_state(const StateT<T>& state, std::size_t batch, const char* who) const {
+void Cell::check_state(const State& state, std::size_t batch, const char* who) const {
   if (state.size() != state_size())
     throw std::invalid_argument(std::string(who) + ": the state holds " + std::to_string(state.size()) +
                                 " tensors, " + name_ + " needs " + std::to_string(state_size()));
@@ -39,8 +35,5 @@ void CellT<T>::check_state(const StateT<T>& state, std::size_t batch, const char
                                   std::to_string(batch) + ", " + std::to_string(hidden_size_) +
                                   "], got " + (s.defined() ? to_string(s.shape()) : "undefined"));
 }
-
-template class CellT<float>;
-template class CellT<double>;
 
 }  // namespace tg

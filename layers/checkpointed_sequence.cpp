@@ -46,8 +46,7 @@ std::size_t state_bytes(const std::vector<Tensor>& state) {
 }
 
 // fn's outputs checked against what came in, as the vector checkpoint returns: loss, state...
-template <class T>
-std::vector<Tensor> checked_outputs(SegmentOutput<T>&& out, const std::vector<Tensor>& in) {
+std::vector<Tensor> checked_outputs(SegmentOutput&& out, const std::vector<Tensor>& in) {
   if (!out.loss.defined() || out.loss.numel() != 1)
     throw std::invalid_argument("run_checkpointed: a segment must return a one-element loss, got " +
                                 (out.loss.defined() ? "shape " + to_string(out.loss.shape()) : std::string("none")));
@@ -66,8 +65,7 @@ std::vector<Tensor> checked_outputs(SegmentOutput<T>&& out, const std::vector<Te
 
 // The bytes one step records: fn over the first steps, on a tape of its own, then released.
 // The library RNG is put back, so the run draws what it would have drawn without the probe.
-template <class T>
-std::size_t measured_step_bytes(const IdTensor& ids, const std::vector<Tensor>& state, const SegmentFn<T>& fn) {
+std::size_t measured_step_bytes(const IdTensor& ids, const std::vector<Tensor>& state, const SegmentFn& fn) {
   const std::size_t steps = std::min(kProbeSteps, ids.shape()[0]);
   const detail::RngSnapshot rng = detail::rng_snapshot();
   std::size_t bytes = 0;
@@ -113,8 +111,7 @@ std::size_t segment_steps_for_budget(std::size_t bytes, std::size_t T, std::size
   return best;
 }
 
-template <class T>
-CheckpointedRun<T> run_checkpointed(IdTensor all_ids, const std::vector<Tensor>& state, const SegmentFn<T>& fn,
+CheckpointedRun run_checkpointed(IdTensor all_ids, const std::vector<Tensor>& state, const SegmentFn& fn,
                                     const SegmentLength& length) {
   // One copy of the ids (none when the caller moves them in), shared by the segments, which
   // cut their rows only when they run: the ids are the one O(T) state besides the boundaries.
@@ -126,7 +123,7 @@ CheckpointedRun<T> run_checkpointed(IdTensor all_ids, const std::vector<Tensor>&
   for (std::size_t i = 0; i < state.size(); ++i)
     if (!state[i].defined()) throw std::invalid_argument("run_checkpointed: state tensor " + std::to_string(i) + " is undefined");
   const std::size_t steps = ids.shape()[0];  // T
-  CheckpointedRun<T> run;
+  CheckpointedRun run;
   run.segment_steps = std::min(steps, length.value());
   if (length.is_budget()) {
     const std::size_t step = measured_step_bytes(ids, state, fn);
@@ -154,10 +151,5 @@ CheckpointedRun<T> run_checkpointed(IdTensor all_ids, const std::vector<Tensor>&
   run.state = std::move(carried);
   return run;
 }
-
-template CheckpointedRun<float> run_checkpointed(IdTensor, const std::vector<Tensor>&, const SegmentFn<float>&,
-                                                 const SegmentLength&);
-template CheckpointedRun<double> run_checkpointed(IdTensor, const std::vector<Tensor>&,
-                                                  const SegmentFn<double>&, const SegmentLength&);
 
 }  // namespace tg

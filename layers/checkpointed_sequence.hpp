@@ -5,9 +5,9 @@
 //
 //   auto segment = [&](const tg::IdTensor& ids, const std::vector<tg::Tensor>& state) {
 //     ... embed ids [k, B], run the cell k steps from `state`, the head, the loss ...
-//     return tg::SegmentOutput<float>{loss_sum, {h, c}};
+//     return tg::SegmentOutput{loss_sum, {h, c}};
 //   };
-//   auto run = tg::run_checkpointed<float>(ids, {h0, c0}, segment, tg::SegmentLength::memory(256 << 20));
+//   auto run = tg::run_checkpointed(ids, {h0, c0}, segment, tg::SegmentLength::memory(256 << 20));
 //   run.loss.backward();  // through all T steps
 //
 // Memory: the token ids (O(T) integers), the T/k boundary states, and one segment's graph
@@ -20,7 +20,6 @@
 
 namespace tg {
 
-template <class T>
 struct SegmentOutput {
   Tensor loss;                // a one-element tensor: the segment's share of the loss
   std::vector<Tensor> state;  // the outgoing state, as many tensors as came in
@@ -28,8 +27,7 @@ struct SegmentOutput {
 
 // (the segment's token ids [k, ...], the incoming state) -> its loss and outgoing state. It runs
 // again during backward, so what it captures by reference must outlive backward().
-template <class T>
-using SegmentFn = std::function<SegmentOutput<T>(const IdTensor& ids, const std::vector<Tensor>& state)>;
+using SegmentFn = std::function<SegmentOutput(const IdTensor& ids, const std::vector<Tensor>& state)>;
 
 // How long a segment is: a fixed number of steps, or the longest whose memory fits a budget.
 class SegmentLength {
@@ -54,7 +52,6 @@ class SegmentLength {
   std::size_t value_;
 };
 
-template <class T>
 struct CheckpointedRun {
   Tensor loss;                // the sum of the segments' losses
   std::vector<Tensor> state;  // the state after the last step
@@ -66,17 +63,11 @@ struct CheckpointedRun {
 // kept until backward (std::move them in to keep one copy).
 // std::invalid_argument for T = 0, k = 0, a state tensor that is undefined, or a segment that
 // returns a loss of more than one element or a state of another length or shape.
-template <class T>
-CheckpointedRun<T> run_checkpointed(IdTensor ids, const std::vector<Tensor>& state, const SegmentFn<T>& fn,
+CheckpointedRun run_checkpointed(IdTensor ids, const std::vector<Tensor>& state, const SegmentFn& fn,
                                     const SegmentLength& length);
 
 // The k that SegmentLength::memory(bytes) gives for T steps of step_bytes each and boundaries of
 // boundary_bytes each (exposed for tests and benchmarks); 0 when no k fits.
 std::size_t segment_steps_for_budget(std::size_t bytes, std::size_t T, std::size_t step_bytes, std::size_t boundary_bytes);
-
-extern template CheckpointedRun<float> run_checkpointed(IdTensor, const std::vector<Tensor>&,
-                                                        const SegmentFn<float>&, const SegmentLength&);
-extern template CheckpointedRun<double> run_checkpointed(IdTensor, const std::vector<Tensor>&,
-                                                         const SegmentFn<double>&, const SegmentLength&);
 
 }  // namespace tg

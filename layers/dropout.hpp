@@ -5,10 +5,9 @@
 
 namespace tg {
 
-template <class T>
-class DropoutT : public ModuleT<T> {
+class Dropout : public Module {
  public:
-  explicit DropoutT(double p) : p_(p) {
+  explicit Dropout(double p) : p_(p) {
     if (!(p >= 0.0 && p <= 1.0))
       throw std::invalid_argument("Dropout: p must be in [0, 1], got " + std::to_string(p));
   }
@@ -20,6 +19,8 @@ class DropoutT : public ModuleT<T> {
   double p_;
 };
 
-using Dropout = DropoutT<float>;
+// Transitional (issue 16): the former per-dtype names, removed once callers migrate.
+template <class>
+using DropoutT = Dropout;
 
 }  // namespace tg

@@ -4,18 +4,17 @@
 
 namespace tg {
 
-template <class T>
-class EmbeddingT : public ModuleT<T> {
+class Embedding : public Module {
  public:
-  EmbeddingT(std::size_t num_embeddings, std::size_t embedding_dim);
+  Embedding(std::size_t num_embeddings, std::size_t embedding_dim);
   Tensor forward(const IdTensor& ids) const;  // ids [S...] -> [S..., E]
   Tensor operator()(const IdTensor& ids) const { return forward(ids); }
 
   Tensor weight;  // [V, E]
 };
 
-using Embedding = EmbeddingT<float>;
-extern template class EmbeddingT<float>;
-extern template class EmbeddingT<double>;
+// Transitional (issue 16): the former per-dtype names, removed once callers migrate.
+template <class>
+using EmbeddingT = Embedding;
 
 }  // namespace tg

@@ -4,11 +4,9 @@
 
 namespace tg {
 
-template <class T>
-GRUCellT<T>::GRUCellT(std::size_t I, std::size_t H) : AffineCellT<T>(I, H, 3, "GRUCell") {}
+GRUCell::GRUCell(std::size_t I, std::size_t H) : AffineCell(I, H, 3, "GRUCell") {}
 
-template <class T>
-StateT<T> GRUCellT<T>::step(const Tensor& xp, const StateT<T>& state) const {
+State GRUCell::step(const Tensor& xp, const State& state) const {
   const Tensor& h = state[0];                        // [B, H]
   const auto x3 = chunk(xp, 3, 1);                        // x_r | x_z | x_n
   const auto h3 = chunk(this->project_hidden(h), 3, 1);  // h_r | h_z | h_n
@@ -17,8 +15,5 @@ StateT<T> GRUCellT<T>::step(const Tensor& xp, const StateT<T>& state) const {
   const Tensor n = tanh(x3[2] + r * h3[2]);
   return {n + z * (h - n)};  // (1 - z) n + z h
 }
-
-template class GRUCellT<float>;
-template class GRUCellT<double>;
 
 }  // namespace tg

@@ -8,16 +8,15 @@
 
 namespace tg {
 
-template <class T>
-class GRUCellT : public AffineCellT<T> {
+class GRUCell : public AffineCell {
  public:
-  GRUCellT(std::size_t input_size, std::size_t hidden_size);
+  GRUCell(std::size_t input_size, std::size_t hidden_size);
   std::size_t state_size() const override { return 1; }
-  StateT<T> step(const Tensor& xp, const StateT<T>& state) const override;
+  State step(const Tensor& xp, const State& state) const override;
 };
 
-using GRUCell = GRUCellT<float>;
-extern template class GRUCellT<float>;
-extern template class GRUCellT<double>;
+// Transitional (issue 16): the former per-dtype names, removed once callers migrate.
+template <class>
+using GRUCellT = GRUCell;
 
 }  // namespace tg

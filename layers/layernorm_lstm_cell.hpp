@@ -1,5 +1,5 @@
 #pragma once
-// A custom cell, written only with autograd ops, that plugs into RecurrentT and TBPTT with no
+// A custom cell, written only with autograd ops, that plugs into Recurrent and TBPTT with no
 // change to them: the layer-normalised LSTM of Ba, Kiros & Hinton (2016), as in PyTorch's
 // JIT benchmark LayerNormLSTMCell. Gate order i | f | g | o:
 //   gates = LN_ih(x W_ih^T) + LN_hh(h W_hh^T) + bias         [B, 4H]
@@ -9,21 +9,20 @@
 
 namespace tg {
 
-template <class T>
-class LayerNormLSTMCellT : public CellT<T> {
+class LayerNormLSTMCell : public Cell {
  public:
-  LayerNormLSTMCellT(std::size_t input_size, std::size_t hidden_size);
+  LayerNormLSTMCell(std::size_t input_size, std::size_t hidden_size);
   std::size_t state_size() const override { return 2; }
   Tensor project_input(const Tensor& x) const override;  // [N, I] -> [N, 4H]
-  StateT<T> step(const Tensor& xp, const StateT<T>& state) const override;
+  State step(const Tensor& xp, const State& state) const override;
 
   Tensor weight_ih, weight_hh, bias;                // [4H, I], [4H, H], [4H]
   Tensor ln_ih_weight, ln_ih_bias, ln_hh_weight, ln_hh_bias;  // [4H] each
   Tensor ln_c_weight, ln_c_bias;                    // [H]
 };
 
-using LayerNormLSTMCell = LayerNormLSTMCellT<float>;
-extern template class LayerNormLSTMCellT<float>;
-extern template class LayerNormLSTMCellT<double>;
+// Transitional (issue 16): the former per-dtype names, removed once callers migrate.
+template <class>
+using LayerNormLSTMCellT = LayerNormLSTMCell;
 
 }  // namespace tg

@@ -5,10 +5,9 @@
 
 namespace tg {
 
-template <class T>
-class LinearT : public ModuleT<T> {
+class Linear : public Module {
  public:
-  LinearT(std::size_t in_features, std::size_t out_features);
+  Linear(std::size_t in_features, std::size_t out_features);
   Tensor forward(const Tensor& x) const;  // [..., I] -> [..., O]
   Tensor operator()(const Tensor& x) const { return forward(x); }
   std::size_t in_features() const { return weight.shape()[1]; }
@@ -18,8 +17,8 @@ class LinearT : public ModuleT<T> {
   Tensor bias;    // [O]
 };
 
-using Linear = LinearT<float>;
-extern template class LinearT<float>;
-extern template class LinearT<double>;
+// Transitional (issue 16): the former per-dtype names, removed once callers migrate.
+template <class>
+using LinearT = Linear;
 
 }  // namespace tg

@@ -6,16 +6,14 @@
 
 namespace tg {
 
-template <class T>
-LSTMCellT<T>::LSTMCellT(std::size_t I, std::size_t H, bool forget_bias_one) : AffineCellT<T>(I, H, 4, "LSTMCell") {
+LSTMCell::LSTMCell(std::size_t I, std::size_t H, bool forget_bias_one) : AffineCell(I, H, 4, "LSTMCell") {
   if (forget_bias_one) {  // rows [H, 2H) of the biases are the forget gate's
-    std::fill_n(this->bias_ih.template mutable_data<T>() + H, H, T(1));
-    std::fill_n(this->bias_hh.template mutable_data<T>() + H, H, T(0));
+    std::fill_n(bias_ih.mutable_data<float>() + H, H, 1.0f);
+    std::fill_n(bias_hh.mutable_data<float>() + H, H, 0.0f);
   }
 }
 
-template <class T>
-StateT<T> LSTMCellT<T>::step(const Tensor& xp, const StateT<T>& state) const {
+State LSTMCell::step(const Tensor& xp, const State& state) const {
   const Tensor& h = state[0];  // [B, H]
   const Tensor& c = state[1];  // [B, H]
   const Tensor gates = this->preactivation(xp, h);  // xp + h W_hh^T + b_hh: [B, 4H]
@@ -24,8 +22,5 @@ StateT<T> LSTMCellT<T>::step(const Tensor& xp, const StateT<T>& state) const {
   const Tensor c_next = f * c + i * g;  // [B, H]
   return {o * tanh(c_next), c_next};
 }
-
-template class LSTMCellT<float>;
-template class LSTMCellT<double>;
 
 }  // namespace tg

@@ -9,16 +9,15 @@
 
 namespace tg {
 
-template <class T>
-class LSTMCellT : public AffineCellT<T> {
+class LSTMCell : public AffineCell {
  public:
-  LSTMCellT(std::size_t input_size, std::size_t hidden_size, bool forget_bias_one = false);
+  LSTMCell(std::size_t input_size, std::size_t hidden_size, bool forget_bias_one = false);
   std::size_t state_size() const override { return 2; }
-  StateT<T> step(const Tensor& xp, const StateT<T>& state) const override;
+  State step(const Tensor& xp, const State& state) const override;
 };
 
-using LSTMCell = LSTMCellT<float>;
-extern template class LSTMCellT<float>;
-extern template class LSTMCellT<double>;
+// Transitional (issue 16): the former per-dtype names, removed once callers migrate.
+template <class>
+using LSTMCellT = LSTMCell;
 
 }  // namespace tg

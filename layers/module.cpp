@@ -2,56 +2,61 @@
 
 #include <stdexcept>
 
+#include <tapegrad/autograd/detail/tensor_impl.hpp>
+
 namespace tg {
 
-template <class T>
-void ModuleT<T>::collect(const std::string& prefix, NamedTensorsT<T>& out) const {
+void Module::collect(const std::string& prefix, NamedTensors& out) const {
   for (const auto& [name, p] : params_) out.emplace_back(prefix + name, p);
   for (const auto& [name, child] : children_) child->collect(prefix + name + ".", out);
 }
 
-template <class T>
-NamedTensorsT<T> ModuleT<T>::named_parameters() const {
-  NamedTensorsT<T> out;
+NamedTensors Module::named_parameters() const {
+  NamedTensors out;
   collect("", out);
   return out;
 }
 
-template <class T>
-std::vector<Tensor> ModuleT<T>::parameters() const {
+std::vector<Tensor> Module::parameters() const {
   std::vector<Tensor> out;
   for (auto& [name, p] : named_parameters()) out.push_back(p);
   return out;
 }
 
-template <class T>
-Tensor ModuleT<T>::parameter(const std::string& name) const {
+Tensor Module::parameter(const std::string& name) const {
   for (auto& [n, p] : named_parameters())
     if (n == name) return p;
   throw std::out_of_range("parameter: this module has no parameter named '" + name + "'");
 }
 
-template <class T>
-std::size_t ModuleT<T>::parameter_count() const {
+std::size_t Module::parameter_count() const {
   std::size_t n = 0;
   for (auto& [name, p] : named_parameters()) n += p.numel();
   return n;
 }
 
-template <class T>
-void ModuleT<T>::train(bool on) {
-  training_ = on;
-  for (auto& [name, child] : children_) child->train(on);
-  for (ModuleT* child : mode_children_) child->train(on);
+void Module::to(Dtype dtype) {
+  const NamedTensors params = named_parameters();
+  for (const auto& [name, p] : params) detail::check_convertible(p, "Module::to");
+  for (const auto& [name, p] : params) detail::convert_in_place(p, dtype);
 }
 
-template <class T>
-void ModuleT<T>::zero_grad(bool set_to_none) {
+Dtype Module::dtype() const {
+  const NamedTensors params = named_parameters();
+  return params.empty() ? kFloat32 : params.front().second.dtype();
+}
+
+void Module::train(bool on) {
+  training_ = on;
+  for (auto& [name, child] : children_) child->train(on);
+  for (Module* child : mode_children_) child->train(on);
+}
+
+void Module::zero_grad(bool set_to_none) {
   for (auto& [name, p] : named_parameters()) p.zero_grad(set_to_none);
 }
 
-template <class T>
-std::size_t ModuleT<T>::set_requires_grad(const std::string& prefix, bool on) {
+std::size_t Module::set_requires_grad(const std::string& prefix, bool on) {
   std::size_t changed = 0;
   for (auto& [name, p] : named_parameters())
     if (name.compare(0, prefix.size(), prefix) == 0) {
@@ -63,8 +68,7 @@ std::size_t ModuleT<T>::set_requires_grad(const std::string& prefix, bool on) {
   return changed;
 }
 
-template <class T>
-Tensor ModuleT<T>::register_parameter(const std::string& name, Tensor value) {
+Tensor Module::register_parameter(const std::string& name, Tensor value) {
   if (name.empty() || name.find('.') != std::string::npos)
     throw std::invalid_argument("register_parameter: '" + name + "' must be non-empty without dots");
   for (auto& [n, p] : params_)
@@ -75,8 +79,7 @@ Tensor ModuleT<T>::register_parameter(const std::string& name, Tensor value) {
   return value;
 }
 
-template <class T>
-void ModuleT<T>::register_module(const std::string& name, ModuleT& child) {
+void Module::register_module(const std::string& name, Module& child) {
   if (name.empty() || name.find('.') != std::string::npos)
     throw std::invalid_argument("register_module: '" + name + "' must be non-empty without dots");
   if (&child == this) throw std::invalid_argument("register_module: a module cannot contain itself");
@@ -85,14 +88,10 @@ void ModuleT<T>::register_module(const std::string& name, ModuleT& child) {
   child.train(training_);
 }
 
-template <class T>
-void ModuleT<T>::register_mode_child(ModuleT& child) {
+void Module::register_mode_child(Module& child) {
   if (&child == this) throw std::invalid_argument("register_mode_child: a module cannot contain itself");
   mode_children_.push_back(&child);
   child.train(training_);
 }
-
-template class ModuleT<float>;
-template class ModuleT<double>;
 
 }  // namespace tg

@@ -13,20 +13,28 @@ namespace tg {
 
 // Children are registered by reference and must be members of their parent (or otherwise
 // outlive it); modules are therefore neither copyable nor movable.
-template <class T>
-class ModuleT {
+class Module {
  public:
-  ModuleT() = default;
-  ModuleT(const ModuleT&) = delete;
-  ModuleT& operator=(const ModuleT&) = delete;
-  virtual ~ModuleT() = default;
+  Module() = default;
+  Module(const Module&) = delete;
+  Module& operator=(const Module&) = delete;
+  virtual ~Module() = default;
 
   // Every parameter, own ones first in registration order, then each child's under its prefix.
-  NamedTensorsT<T> named_parameters() const;
+  NamedTensors named_parameters() const;
   std::vector<Tensor> parameters() const;
   // The parameter called `name` (dotted path); std::out_of_range naming it if there is none.
   Tensor parameter(const std::string& name) const;
   std::size_t parameter_count() const;  // number of scalar weights
+
+  // Converts every parameter (and its gradient) to `dtype` in place: each tensor handle, and
+  // so an optimizer built before, keeps referring to the same parameter (Note [converting in
+  // place] in tensor_impl.hpp). Modules start as float32; to(kFloat64) before a gradient check.
+  // std::logic_error naming the parameter while the graph on the tape uses it (run backward()
+  // or clear_tape() first); nothing changes then.
+  void to(Dtype dtype);
+  // The dtype of the parameters: that of the first one (float32 for a module without any).
+  Dtype dtype() const;
 
   // Train mode (dropout active) or eval mode; applies to every child, registered with
   // register_module or register_mode_child (Recurrent's cells, a user cell's own Dropout).
@@ -43,25 +51,23 @@ class ModuleT {
 
  protected:
   Tensor register_parameter(const std::string& name, Tensor value);
-  void register_module(const std::string& name, ModuleT& child);
+  void register_module(const std::string& name, Module& child);
   // A child that follows train()/eval() but whose parameters are not collected under it: the
   // parent registers them itself, under its own names (Recurrent flattens its cells' parameters
   // to PyTorch's weight_ih_l0, ...). The child must outlive the parent's use of it.
-  void register_mode_child(ModuleT& child);
+  void register_mode_child(Module& child);
 
  private:
-  void collect(const std::string& prefix, NamedTensorsT<T>& out) const;
+  void collect(const std::string& prefix, NamedTensors& out) const;
 
   std::vector<std::pair<std::string, Tensor>> params_;
-  std::vector<std::pair<std::string, ModuleT*>> children_;
-  std::vector<ModuleT*> mode_children_;  // train()/eval() only (register_mode_child)
+  std::vector<std::pair<std::string, Module*>> children_;
+  std::vector<Module*> mode_children_;  // train()/eval() only (register_mode_child)
   bool training_ = true;
 };
 
-using Module = ModuleT<float>;
-using ModuleD = ModuleT<double>;
-
-extern template class ModuleT<float>;
-extern template class ModuleT<double>;
+// Transitional (issue 16): the former per-dtype names, removed once callers migrate.
+template <class>
+using ModuleT = Module;
 
 }  // namespace tg

@@ -9,8 +9,7 @@
 
 namespace tg {
 
-template <class T>
-RecurrentT<T>::RecurrentT(std::size_t input_size, std::size_t hidden_size, RecurrentOptions options,
+Recurrent::Recurrent(std::size_t input_size, std::size_t hidden_size, RecurrentOptions options,
                           CellFactory make_cell)
     : input_size_(input_size), hidden_size_(hidden_size), options_(options) {
   if (options.num_layers == 0) throw std::invalid_argument("Recurrent: num_layers must be at least 1");
@@ -35,23 +34,20 @@ RecurrentT<T>::RecurrentT(std::size_t input_size, std::size_t hidden_size, Recur
     }
 }
 
-template <class T>
-const CellT<T>& RecurrentT<T>::cell(std::size_t layer, bool reverse) const {
+const Cell& Recurrent::cell(std::size_t layer, bool reverse) const {
   if (layer >= num_layers() || (reverse && num_directions() == 1))
     throw std::out_of_range("Recurrent::cell: no cell for layer " + std::to_string(layer) +
                             (reverse ? " (reverse)" : ""));
   return *cells_[layer * num_directions() + (reverse ? 1 : 0)];
 }
 
-template <class T>
-std::vector<StateT<T>> RecurrentT<T>::initial_state(std::size_t batch) const {
-  std::vector<StateT<T>> s;
+std::vector<State> Recurrent::initial_state(std::size_t batch) const {
+  std::vector<State> s;
   for (const auto& c : cells_) s.push_back(c->initial_state(batch));
   return s;
 }
 
-template <class T>
-RecurrentOutput<T> RecurrentT<T>::forward(const Tensor& x, const std::vector<StateT<T>>& initial,
+RecurrentOutput Recurrent::forward(const Tensor& x, const std::vector<State>& initial,
                                           const SequenceMask* mask, std::size_t detach_at) const {
   if (x.dim() != 3 || x.shape()[2] != input_size_)
     throw std::invalid_argument("Recurrent: input must be time-first [T, B, I] with I = " +
@@ -65,14 +61,14 @@ RecurrentOutput<T> RecurrentT<T>::forward(const Tensor& x, const std::vector<Sta
   if (!initial.empty() && initial.size() != cells_.size())
     throw std::invalid_argument("Recurrent: the initial state has " + std::to_string(initial.size()) +
                                 " entries, expected num_layers * directions = " + std::to_string(cells_.size()));
-  RecurrentOutput<T> out;
+  RecurrentOutput out;
   Tensor layer_in = reshape(x, {T_ * B, input_size_});  // [T*B, I]
   for (std::size_t l = 0; l < num_layers(); ++l) {
     std::vector<Tensor> dir_outputs;
     for (std::size_t d = 0; d < D; ++d) {
-      const CellT<T>& c = *cells_[l * D + d];
-      StateT<T> s0 = initial.empty() ? c.initial_state(B) : initial[l * D + d];
-      SequenceRun<T> run = run_cell(c, layer_in, T_, std::move(s0), mask, d == 1, detach_at);
+      const Cell& c = *cells_[l * D + d];
+      State s0 = initial.empty() ? c.initial_state(B) : initial[l * D + d];
+      SequenceRun run = run_cell(c, layer_in, T_, std::move(s0), mask, d == 1, detach_at);
       dir_outputs.push_back(run.outputs);  // [T*B, H]
       out.state.push_back(std::move(run.state));
     }
@@ -96,29 +92,17 @@ Tensor stack_states(const std::vector<State>& states, std::size_t which) {
   return reshape(concat(parts, 0), {parts.size(), bh[0], bh[1]});
 }
 
-template <class T>
-RNNT<T>::RNNT(std::size_t I, std::size_t H, RecurrentOptions options, Nonlinearity act)
-    : RecurrentT<T>(I, H, options, [act](std::size_t in, std::size_t h) {
-        return std::make_unique<RNNCellT<T>>(in, h, act);
+RNN::RNN(std::size_t I, std::size_t H, RecurrentOptions options, Nonlinearity act)
+    : Recurrent(I, H, options, [act](std::size_t in, std::size_t h) {
+        return std::make_unique<RNNCell>(in, h, act);
       }) {}
 
-template <class T>
-LSTMT<T>::LSTMT(std::size_t I, std::size_t H, RecurrentOptions options, bool forget_bias_one)
-    : RecurrentT<T>(I, H, options, [forget_bias_one](std::size_t in, std::size_t h) {
-        return std::make_unique<LSTMCellT<T>>(in, h, forget_bias_one);
+LSTM::LSTM(std::size_t I, std::size_t H, RecurrentOptions options, bool forget_bias_one)
+    : Recurrent(I, H, options, [forget_bias_one](std::size_t in, std::size_t h) {
+        return std::make_unique<LSTMCell>(in, h, forget_bias_one);
       }) {}
 
-template <class T>
-GRUT<T>::GRUT(std::size_t I, std::size_t H, RecurrentOptions options)
-    : RecurrentT<T>(I, H, options, [](std::size_t in, std::size_t h) { return std::make_unique<GRUCellT<T>>(in, h); }) {}
-
-template class RecurrentT<float>;
-template class RecurrentT<double>;
-template class RNNT<float>;
-template class RNNT<double>;
-template class LSTMT<float>;
-template class LSTMT<double>;
-template class GRUT<float>;
-template class GRUT<double>;
+GRU::GRU(std::size_t I, std::size_t H, RecurrentOptions options)
+    : Recurrent(I, H, options, [](std::size_t in, std::size_t h) { return std::make_unique<GRUCell>(in, h); }) {}
 
 }  // namespace tg

@@ -6,20 +6,19 @@ namespace tg {
 
 enum class Nonlinearity { tanh, relu };
 
-template <class T>
-class RNNCellT : public AffineCellT<T> {
+class RNNCell : public AffineCell {
  public:
-  RNNCellT(std::size_t input_size, std::size_t hidden_size, Nonlinearity act = Nonlinearity::tanh);
+  RNNCell(std::size_t input_size, std::size_t hidden_size, Nonlinearity act = Nonlinearity::tanh);
   std::size_t state_size() const override { return 1; }
-  StateT<T> step(const Tensor& xp, const StateT<T>& state) const override;
+  State step(const Tensor& xp, const State& state) const override;
   Nonlinearity nonlinearity() const { return act_; }
 
  private:
   Nonlinearity act_;
 };
 
-using RNNCell = RNNCellT<float>;
-extern template class RNNCellT<float>;
-extern template class RNNCellT<double>;
+// Transitional (issue 16): the former per-dtype names, removed once callers migrate.
+template <class>
+using RNNCellT = RNNCell;
 
 }  // namespace tg

@@ -40,10 +40,12 @@ SequenceMask::SequenceMask(std::vector<std::size_t> lengths, std::size_t steps)
   min_length_ = lengths_.empty() ? 0 : *std::min_element(lengths_.begin(), lengths_.end());
 }
 
-template <class T>
-Tensor SequenceMask::keep(std::size_t t) const {
-  auto k = Tensor::zeros({batch(), 1}, dtype_of<T>());
-  for (std::size_t b = 0; b < batch(); ++b) k.template mutable_data<T>()[b] = t < lengths_[b] ? T(1) : T(0);
+Tensor SequenceMask::keep(std::size_t t, Dtype dtype) const {
+  auto k = Tensor::zeros({batch(), 1}, dtype);
+  visit_dtype(dtype, [&](auto v) {
+    using T = decltype(v);
+    for (std::size_t b = 0; b < batch(); ++b) k.mutable_data<T>()[b] = t < lengths_[b] ? T(1) : T(0);
+  });
   return k;
 }
 
@@ -54,9 +56,8 @@ IdTensor SequenceMask::as_ids() const {
   return m;
 }
 
-template <class T>
-SequenceRun<T> run_cell(const CellT<T>& cell, const Tensor& x, std::size_t steps,
-                        StateT<T> state, const SequenceMask* mask, bool reverse, std::size_t detach_at) {
+SequenceRun run_cell(const Cell& cell, const Tensor& x, std::size_t steps,
+                        State state, const SequenceMask* mask, bool reverse, std::size_t detach_at) {
   if (x.dim() != 2 || steps == 0 || x.shape()[0] % steps != 0 || x.shape()[1] != cell.input_size())
     throw std::invalid_argument("run_cell: input must be [T*B, I] with T = " + std::to_string(steps) +
                                 " and I = " + std::to_string(cell.input_size()) + ", got " +
@@ -74,10 +75,10 @@ SequenceRun<T> run_cell(const CellT<T>& cell, const Tensor& x, std::size_t steps
     const detail::TimeStepScope scope(static_cast<long>(t));  // anomaly messages name the step
     if (s == detach_at)
       for (auto& st : state) st = detach(st);
-    StateT<T> next = cell.step(slice(xp, 0, t * B, B), state);  // rows of step t: [B, P]
+    State next = cell.step(slice(xp, 0, t * B, B), state);  // rows of step t: [B, P]
     if (mask && !mask->all_valid(t)) {
       // Padding freezes the state: next = state + keep * (next - state); outputs there are 0.
-      const Tensor keep = mask->keep<T>(t);  // [B, 1]
+      const Tensor keep = mask->keep(t, state[0].dtype());  // [B, 1]
       for (std::size_t k = 0; k < next.size(); ++k) next[k] = state[k] + keep * (next[k] - state[k]);
       outputs[t] = next[0] * keep;
     } else {
@@ -87,12 +88,5 @@ SequenceRun<T> run_cell(const CellT<T>& cell, const Tensor& x, std::size_t steps
   }
   return {concat(outputs, 0), std::move(state)};  // [T*B, H]
 }
-
-template Tensor SequenceMask::keep<float>(std::size_t) const;
-template Tensor SequenceMask::keep<double>(std::size_t) const;
-template SequenceRun<float> run_cell(const CellT<float>&, const Tensor&, std::size_t, StateT<float>,
-                                     const SequenceMask*, bool, std::size_t);
-template SequenceRun<double> run_cell(const CellT<double>&, const Tensor&, std::size_t,
-                                      StateT<double>, const SequenceMask*, bool, std::size_t);
 
 }  // namespace tg

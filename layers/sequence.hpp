@@ -19,9 +19,9 @@ class SequenceMask {
   std::size_t batch() const { return lengths_.size(); }
   const std::vector<std::size_t>& lengths() const { return lengths_; }
   bool all_valid(std::size_t t) const { return t < min_length_; }
-  // 1 where step t of a stream is real, 0 where it is padding: [B, 1], broadcasts over H.
-  template <class T>
-  Tensor keep(std::size_t t) const;
+  // 1 where step t of a stream is real, 0 where it is padding: [B, 1] of `dtype`, broadcasts
+  // over H.
+  Tensor keep(std::size_t t, Dtype dtype) const;
   // The same as a [T, B] 0/1 integer tensor (for masked losses).
   IdTensor as_ids() const;
 
@@ -32,18 +32,16 @@ class SequenceMask {
 
 constexpr std::size_t kNoDetach = std::numeric_limits<std::size_t>::max();
 
-template <class T>
 struct SequenceRun {
   Tensor outputs;  // [T*B, H], row t*B + b is step t of stream b
-  StateT<T> state;     // the final state
+  State state;     // the final state
 };
 
 // Runs `cell` over x [T*B, I] (time-major rows) from `state`. reverse walks t = T-1 .. 0.
 // detach_at: the state is detached before the step with that index in walking order, so the
 // gradient flows back through the last (T - detach_at) steps only (TBPTT(k1, k2)).
-template <class T>
-SequenceRun<T> run_cell(const CellT<T>& cell, const Tensor& x, std::size_t steps,
-                        StateT<T> state, const SequenceMask* mask = nullptr, bool reverse = false,
+SequenceRun run_cell(const Cell& cell, const Tensor& x, std::size_t steps,
+                        State state, const SequenceMask* mask = nullptr, bool reverse = false,
                         std::size_t detach_at = kNoDetach);
 
 }  // namespace tg

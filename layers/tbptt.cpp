@@ -6,8 +6,7 @@
 
 namespace tg {
 
-template <class T>
-TBPTT<T>::TBPTT(const RecurrentT<T>& layer, std::size_t k1, std::size_t k2)
+TBPTT::TBPTT(const Recurrent& layer, std::size_t k1, std::size_t k2)
     : layer_(layer), k1_(k1), k2_(k2 == 0 ? k1 : k2) {
   if (k1 == 0) throw std::invalid_argument("TBPTT: k1 (steps per block) must be at least 1");
   if (k2_ > k1_)
@@ -19,8 +18,7 @@ TBPTT<T>::TBPTT(const RecurrentT<T>& layer, std::size_t k1, std::size_t k2)
                                 "Run bidirectional layers on whole sequences instead.");
 }
 
-template <class T>
-RecurrentOutput<T> TBPTT<T>::forward(const Tensor& x, const SequenceMask* mask) {
+RecurrentOutput TBPTT::forward(const Tensor& x, const SequenceMask* mask) {
   if (x.dim() != 3 || x.shape()[0] == 0 || x.shape()[0] > k1_)
     throw std::invalid_argument("TBPTT: a block must be [T, B, I] with 1 <= T <= k1 = " + std::to_string(k1_) +
                                 ", got " + to_string(x.shape()));
@@ -31,18 +29,17 @@ RecurrentOutput<T> TBPTT<T>::forward(const Tensor& x, const SequenceMask* mask) 
                                 "; call reset() when the batch changes");
   // The carried state was detached when stored: this block's graph starts here.
   const std::size_t detach_at = steps > k2_ ? steps - k2_ : kNoDetach;
-  RecurrentOutput<T> out = layer_.forward(x, state_, mask, detach_at);
+  RecurrentOutput out = layer_.forward(x, state_, mask, detach_at);
   state_.clear();
   for (const auto& s : out.state) {
-    StateT<T> d;
+    State d;
     for (const auto& t : s) d.push_back(detach(t));
     state_.push_back(std::move(d));
   }
   return out;
 }
 
-template <class T>
-void TBPTT<T>::reset_streams(const std::vector<std::size_t>& streams) {
+void TBPTT::reset_streams(const std::vector<std::size_t>& streams) {
   if (state_.empty()) return;  // already zeros
   const std::size_t B = state_[0][0].shape()[0];
   for (std::size_t b : streams)
@@ -51,12 +48,13 @@ void TBPTT<T>::reset_streams(const std::vector<std::size_t>& streams) {
   for (auto& s : state_)
     for (auto& t : s) {
       const std::size_t H = t.shape()[1];
-      for (std::size_t b : streams) std::fill_n(t.template mutable_data<T>() + b * H, H, T(0));
+      visit_dtype(t.dtype(), [&](auto v) {
+        for (std::size_t b : streams) std::fill_n(t.mutable_data<decltype(v)>() + b * H, H, decltype(v)(0));
+      });
     }
 }
 
-template <class T>
-void TBPTT<T>::set_state(std::vector<StateT<T>> state) {
+void TBPTT::set_state(std::vector<State> state) {
   if (!state.empty() && state.size() != layer_.num_layers() * layer_.num_directions())
     throw std::invalid_argument("TBPTT::set_state: expected one state per layer, got " + std::to_string(state.size()));
   for (std::size_t k = 0; k < state.size(); ++k) {
@@ -66,8 +64,5 @@ void TBPTT<T>::set_state(std::vector<StateT<T>> state) {
   }
   state_ = std::move(state);
 }
-
-template class TBPTT<float>;
-template class TBPTT<double>;
 
 }  // namespace tg

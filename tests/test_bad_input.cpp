@@ -242,51 +242,51 @@ std::vector<BadCall> layer_calls() {
       {"run_cell", "shape: rows not T*B", Expect::invalid_argument, "run_cell",
        [] {
          GRUCell c(3, 4);
-         run_cell<float>(c, P(7, 3), 2, c.initial_state(3));
+         run_cell(c, P(7, 3), 2, c.initial_state(3));
        }},
       {"TBPTT", "size: k1 zero", Expect::invalid_argument, "TBPTT",
        [] {
          LSTM l(3, 4);
-         TBPTT<float>(l, 0);
+         TBPTT(l, 0);
        }},
       {"TBPTT", "size: k2 > k1", Expect::invalid_argument, "TBPTT",
        [] {
          LSTM l(3, 4);
-         TBPTT<float>(l, 8, 9);
+         TBPTT(l, 8, 9);
        }},
       {"TBPTT", "misuse: bidirectional layer", Expect::invalid_argument, "TBPTT",
        [] {
          LSTM l(3, 4, RecurrentOptions{1, true, 0.0});
-         TBPTT<float>(l, 8);
+         TBPTT(l, 8);
        }},
       {"TBPTT::forward", "shape: block longer than k1", Expect::invalid_argument, "TBPTT",
        [] {
          LSTM l(3, 4);
-         TBPTT<float>(l, 4).forward(Tensor::zeros({5, 2, 3}));
+         TBPTT(l, 4).forward(Tensor::zeros({5, 2, 3}));
        }},
       {"TBPTT::forward", "shape: batch changes between blocks", Expect::invalid_argument, "TBPTT",
        [] {
          LSTM l(3, 4);
-         TBPTT<float> tb(l, 4);
+         TBPTT tb(l, 4);
          tb.forward(Tensor::zeros({4, 2, 3}));
          tb.forward(Tensor::zeros({4, 3, 3}));
        }},
       {"TBPTT::reset_streams", "index: no such stream", Expect::out_of_range, "TBPTT::reset_streams",
        [] {
          LSTM l(3, 4);
-         TBPTT<float> tb(l, 4);
+         TBPTT tb(l, 4);
          tb.forward(Tensor::zeros({4, 2, 3}));
          tb.reset_streams({2});
        }},
       {"TBPTT::set_state", "state: wrong count", Expect::invalid_argument, "TBPTT::set_state",
        [] {
          LSTM l(3, 4, RecurrentOptions{2, false, 0.0});
-         TBPTT<float>(l, 4).set_state({l.initial_state(2)[0]});
+         TBPTT(l, 4).set_state({l.initial_state(2)[0]});
        }},
       {"TBPTT::set_state", "state: wrong hidden size", Expect::invalid_argument, "TBPTT::set_state",
        [] {
          GRU l(3, 4);
-         TBPTT<float>(l, 4).set_state({{Tensor::zeros({2, 5})}});
+         TBPTT(l, 4).set_state({{Tensor::zeros({2, 5})}});
        }},
       {"Module::parameter", "name: unknown", Expect::out_of_range, "parameter",
        [] { Linear(3, 2).parameter("nope"); }},

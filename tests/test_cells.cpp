@@ -25,7 +25,7 @@ double affine(const xt::xarray<double>& W, const xt::xarray<double>& bias, const
 }
 
 // Gradchecks `steps` steps of `cell` w.r.t. every input, the initial state and every parameter.
-void gradcheck_cell(const tg::CellT<double>& cell, std::size_t steps) {
+void gradcheck_cell(const tg::Cell& cell, std::size_t steps) {
   std::vector<Tensor> inputs;
   for (std::size_t t = 0; t < steps; ++t) inputs.push_back(tgtest::param({B, cell.input_size()}));
   for (std::size_t k = 0; k < cell.state_size(); ++k) inputs.push_back(tgtest::param({B, cell.hidden_size()}, -0.5, 0.5));
@@ -47,7 +47,8 @@ void gradcheck_cell(const tg::CellT<double>& cell, std::size_t steps) {
 }  // namespace
 
 TEST_CASE("cells: parameter names and shapes are PyTorch's") {
-  tg::LSTMCellT<double> lstm(I, H);
+  tg::LSTMCell lstm(I, H);
+  lstm.to(tg::kFloat64);
   const auto names = lstm.named_parameters();
   REQUIRE(names.size() == 4);
   CHECK(names[0].first == "weight_ih");
@@ -57,11 +58,12 @@ TEST_CASE("cells: parameter names and shapes are PyTorch's") {
   CHECK(names[2].first == "bias_ih");
   CHECK(names[2].second.shape() == tg::Shape{4 * H});
   CHECK(names[3].first == "bias_hh");
-  CHECK(tg::GRUCellT<double>(I, H).weight_ih.shape() == tg::Shape{3 * H, I});
-  CHECK(tg::RNNCellT<double>(I, H).weight_hh.shape() == tg::Shape{H, H});
+  CHECK(tg::GRUCell(I, H).weight_ih.shape() == tg::Shape{3 * H, I});
+  CHECK(tg::RNNCell(I, H).weight_hh.shape() == tg::Shape{H, H});
   for (const auto& [name, p] : lstm.named_parameters())  // U(-1/sqrt(H), 1/sqrt(H))
     CHECK(xt::amax(xt::abs(p.value<double>()))() <= 1.0 / std::sqrt(double(H)));
-  tg::LSTMCellT<double> fb(I, H, true);
+  tg::LSTMCell fb(I, H, true);
+  fb.to(tg::kFloat64);
   CHECK(fb.bias_ih.value<double>()(H) == 1.0);      // forget slice [H, 2H) of b_ih is 1
   CHECK(fb.bias_hh.value<double>()(H + 1) == 0.0);  // and of b_hh 0: the sum is 1
   CHECK(fb.bias_ih.value<double>()(0) != 1.0);
@@ -69,7 +71,8 @@ TEST_CASE("cells: parameter names and shapes are PyTorch's") {
 
 TEST_CASE("LSTMCell: one step equals plain loops of PyTorch's equations") {
   tg::manual_seed(11);
-  tg::LSTMCellT<double> cell(I, H);
+  tg::LSTMCell cell(I, H);
+  cell.to(tg::kFloat64);
   const xt::xarray<double> x = tg::uniform<double>({B, I}, -1, 1), h = tg::uniform<double>({B, H}, -1, 1),
                            c = tg::uniform<double>({B, H}, -1, 1);
   const StateD next = cell(TensorD::constant(x), {TensorD::constant(h), TensorD::constant(c)});
@@ -87,7 +90,8 @@ TEST_CASE("LSTMCell: one step equals plain loops of PyTorch's equations") {
 
 TEST_CASE("GRUCell: one step equals plain loops of PyTorch's equations") {
   tg::manual_seed(12);
-  tg::GRUCellT<double> cell(I, H);
+  tg::GRUCell cell(I, H);
+  cell.to(tg::kFloat64);
   const xt::xarray<double> x = tg::uniform<double>({B, I}, -1, 1), h = tg::uniform<double>({B, H}, -1, 1);
   const StateD next = cell(TensorD::constant(x), {TensorD::constant(h)});
   const auto Wi = cell.weight_ih.to_xarray<double>(), Wh = cell.weight_hh.to_xarray<double>(), bi = cell.bias_ih.to_xarray<double>(),
@@ -104,7 +108,8 @@ TEST_CASE("GRUCell: one step equals plain loops of PyTorch's equations") {
 TEST_CASE("RNNCell: one step equals plain loops, tanh and relu") {
   tg::manual_seed(13);
   for (auto act : {tg::Nonlinearity::tanh, tg::Nonlinearity::relu}) {
-    tg::RNNCellT<double> cell(I, H, act);
+    tg::RNNCell cell(I, H, act);
+    cell.to(tg::kFloat64);
     const xt::xarray<double> x = tg::uniform<double>({B, I}, -1, 1), h = tg::uniform<double>({B, H}, -1, 1);
     const StateD next = cell(TensorD::constant(x), {TensorD::constant(h)});
     for (std::size_t b = 0; b < B; ++b)
@@ -119,11 +124,16 @@ TEST_CASE("RNNCell: one step equals plain loops, tanh and relu") {
 
 TEST_CASE("cells: gradcheck over 1 and 5 steps (inputs, initial state, every parameter)") {
   tg::manual_seed(21);
-  tg::RNNCellT<double> rnn_tanh(I, H), rnn_relu(I, H, tg::Nonlinearity::relu);
-  tg::LSTMCellT<double> lstm(I, H);
-  tg::GRUCellT<double> gru(I, H);
-  tg::LayerNormLSTMCellT<double> ln_lstm(I, H);
-  const std::vector<std::pair<const char*, const tg::CellT<double>*>> cells = {
+  tg::RNNCell rnn_tanh(I, H), rnn_relu(I, H, tg::Nonlinearity::relu);
+  rnn_tanh.to(tg::kFloat64);
+  rnn_relu.to(tg::kFloat64);
+  tg::LSTMCell lstm(I, H);
+  lstm.to(tg::kFloat64);
+  tg::GRUCell gru(I, H);
+  gru.to(tg::kFloat64);
+  tg::LayerNormLSTMCell ln_lstm(I, H);
+  ln_lstm.to(tg::kFloat64);
+  const std::vector<std::pair<const char*, const tg::Cell*>> cells = {
       {"RNNCell tanh", &rnn_tanh}, {"RNNCell relu", &rnn_relu}, {"LSTMCell", &lstm}, {"GRUCell", &gru},
       {"LayerNormLSTMCell", &ln_lstm}};
   for (const auto& [name, cell] : cells)
@@ -136,7 +146,8 @@ TEST_CASE("cells: gradcheck over 1 and 5 steps (inputs, initial state, every par
 
 TEST_CASE("BPTT: the gradient of a 2-step unrolled LSTM equals hand-composed ops") {
   tg::manual_seed(31);
-  tg::LSTMCellT<double> cell(I, H);
+  tg::LSTMCell cell(I, H);
+  cell.to(tg::kFloat64);
   const TensorD x0 = tgtest::param({B, I}), x1 = tgtest::param({B, I});
   // The cell.
   StateD s = cell.initial_state(B);

@@ -19,6 +19,13 @@ namespace tgtest {
     CHECK_MESSAGE(gc_.passed, gc_);                         \
   } while (0)
 
+// A layer held by pointer, converted to float64 for a gradient check (layers start as float32).
+template <class Pointer>
+Pointer to_f64(Pointer layer) {
+  layer->to(tg::kFloat64);
+  return layer;
+}
+
 // A double parameter with values drawn uniformly from [lo, hi) by the library RNG.
 inline tg::TensorD param(const tg::Shape& shape, double lo = -1.0, double hi = 1.0) {
   return tg::TensorD::param(tg::uniform<double>(shape, lo, hi));

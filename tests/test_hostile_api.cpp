@@ -337,12 +337,12 @@ Built layer_case(std::shared_ptr<Layer> layer, Shape x_shape, std::function<Tens
   return b;
 }
 
-TensorD cell_output(const tg::CellT<double>& c, const TensorD& x) {
+TensorD cell_output(const tg::Cell& c, const TensorD& x) {
   const auto s = c.forward(x, c.initial_state(x.shape()[0]));
   return s.size() == 1 ? s[0] : tg::concat(s, 1);
 }
 
-TensorD recurrent_output(const tg::RecurrentT<double>& l, const TensorD& x) {
+TensorD recurrent_output(const tg::Recurrent& l, const TensorD& x) {
   const auto out = l.forward(x);
   for (const auto& s : out.state)
     for (const auto& t : s) CHECK(t.shape() == Shape{x.shape()[1], l.hidden_size()});
@@ -351,49 +351,49 @@ TensorD recurrent_output(const tg::RecurrentT<double>& l, const TensorD& x) {
 
 std::vector<Row> layer_rows() {
   using namespace tg;
-  using L = LinearT<double>;
+  using L = Linear;
   std::vector<Row> t = {
       built("Linear on [0,3]", {0, 2}, [] {
         tg::manual_seed(11);
-        return layer_case<L>(std::make_shared<L>(3, 2), {0, 3}, [](const L& l, const TensorD& x) { return l.forward(x); });
+        return layer_case<L>(tgtest::to_f64(std::make_shared<L>(3, 2)), {0, 3}, [](const L& l, const TensorD& x) { return l.forward(x); });
       }),
       built("Linear on [2,0,3]", {2, 0, 2}, [] {
         tg::manual_seed(12);
-        return layer_case<L>(std::make_shared<L>(3, 2), {2, 0, 3}, [](const L& l, const TensorD& x) { return l.forward(x); });
+        return layer_case<L>(tgtest::to_f64(std::make_shared<L>(3, 2)), {2, 0, 3}, [](const L& l, const TensorD& x) { return l.forward(x); });
       }),
       built("Embedding with 0 ids", {0, 3}, [] {
-        auto e = std::make_shared<EmbeddingT<double>>(5, 3);
+        auto e = tgtest::to_f64(std::make_shared<Embedding>(5, 3));
         return Built{e->parameters(), [e](const std::vector<Tensor>&) { return e->forward(ids_of_shape({0})); }};
       }),
       built("Dropout module on [0,4]", {0, 4}, [] {
-        auto d = std::make_shared<DropoutT<double>>(0.3);
+        auto d = tgtest::to_f64(std::make_shared<Dropout>(0.3));
         return Built{{tgtest::param({0, 4})}, [d](const std::vector<Tensor>& in) { return d->forward(in[0]); }};
       }),
       built("RNNCell with B = 0", {0, 4}, [] {
-        return layer_case<CellT<double>>(std::make_shared<RNNCellT<double>>(3, 4), {0, 3}, cell_output);
+        return layer_case<Cell>(tgtest::to_f64(std::make_shared<RNNCell>(3, 4)), {0, 3}, cell_output);
       }),
       built("LSTMCell with B = 0", {0, 8}, [] {
-        return layer_case<CellT<double>>(std::make_shared<LSTMCellT<double>>(3, 4), {0, 3}, cell_output);
+        return layer_case<Cell>(tgtest::to_f64(std::make_shared<LSTMCell>(3, 4)), {0, 3}, cell_output);
       }),
       built("GRUCell with B = 0", {0, 4}, [] {
-        return layer_case<CellT<double>>(std::make_shared<GRUCellT<double>>(3, 4), {0, 3}, cell_output);
+        return layer_case<Cell>(tgtest::to_f64(std::make_shared<GRUCell>(3, 4)), {0, 3}, cell_output);
       }),
       built("LayerNormLSTMCell with B = 0", {0, 8}, [] {
-        return layer_case<CellT<double>>(std::make_shared<LayerNormLSTMCellT<double>>(3, 4), {0, 3}, cell_output);
+        return layer_case<Cell>(tgtest::to_f64(std::make_shared<LayerNormLSTMCell>(3, 4)), {0, 3}, cell_output);
       }),
       built("RNN with B = 0", {5, 0, 4}, [] {
-        return layer_case<RecurrentT<double>>(std::make_shared<RNNT<double>>(3, 4), {5, 0, 3}, recurrent_output);
+        return layer_case<Recurrent>(tgtest::to_f64(std::make_shared<RNN>(3, 4)), {5, 0, 3}, recurrent_output);
       }),
       built("LSTM, 2 layers, bidirectional, with B = 0", {5, 0, 8}, [] {
-        return layer_case<RecurrentT<double>>(
-            std::make_shared<LSTMT<double>>(3, 4, RecurrentOptions{2, true, 0.0}), {5, 0, 3}, recurrent_output);
+        return layer_case<Recurrent>(
+            tgtest::to_f64(std::make_shared<LSTM>(3, 4, RecurrentOptions{2, true, 0.0})), {5, 0, 3}, recurrent_output);
       }),
       built("GRU with B = 0 and inter-layer dropout", {2, 0, 4}, [] {
-        return layer_case<RecurrentT<double>>(
-            std::make_shared<GRUT<double>>(3, 4, RecurrentOptions{2, false, 0.5}), {2, 0, 3}, recurrent_output);
+        return layer_case<Recurrent>(
+            tgtest::to_f64(std::make_shared<GRU>(3, 4, RecurrentOptions{2, false, 0.5})), {2, 0, 3}, recurrent_output);
       }),
       built("GRU with B = 0 and a mask of 0 streams", {3, 0, 4}, [] {
-        auto l = std::make_shared<GRUT<double>>(3, 4);
+        auto l = tgtest::to_f64(std::make_shared<GRU>(3, 4));
         auto mask = std::make_shared<SequenceMask>(std::vector<std::size_t>{}, 3);
         Built b;
         b.inputs = {tgtest::param({3, 0, 3})};
@@ -402,7 +402,7 @@ std::vector<Row> layer_rows() {
         return b;
       }),
       built("run_cell over 3 steps of B = 0", {0, 4}, [] {
-        auto c = std::make_shared<LSTMCellT<double>>(3, 4);
+        auto c = tgtest::to_f64(std::make_shared<LSTMCell>(3, 4));
         Built b;
         b.inputs = {tgtest::param({0, 3})};
         for (const auto& p : c->parameters()) b.inputs.push_back(p);
@@ -410,12 +410,12 @@ std::vector<Row> layer_rows() {
         return b;
       }),
       built("TBPTT over a block of B = 0", {4, 0, 4}, [] {
-        auto l = std::make_shared<LSTMT<double>>(3, 4);
+        auto l = tgtest::to_f64(std::make_shared<LSTM>(3, 4));
         Built b;
         b.inputs = {tgtest::param({4, 0, 3})};
         for (const auto& p : l->parameters()) b.inputs.push_back(p);
         b.f = [l](const std::vector<Tensor>& in) {
-          TBPTT<double> tb(*l, 4);
+          TBPTT tb(*l, 4);
           return tb.forward(in[0]).output;
         };
         return b;
@@ -432,7 +432,7 @@ std::vector<Row> layer_rows() {
       throws("TBPTT with a block of T = 0", "zero-size", Expect::invalid_argument, "TBPTT",
              [] {
                GRU l(3, 4);
-               TBPTT<float> tb(l, 4);
+               TBPTT tb(l, 4);
                tb.forward(Tensor::zeros({0, 2, 3}, tg::kFloat32, true));
              }),
   };

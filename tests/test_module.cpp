@@ -62,7 +62,8 @@ TEST_CASE("Module: zero_grad() keeps zero gradients, zero_grad(true) releases th
 
 TEST_CASE("Linear, Embedding, Dropout: values, shapes and init") {
   tg::manual_seed(5);
-  tg::LinearT<double> lin(3, 2);
+  tg::Linear lin(3, 2);
+  lin.to(tg::kFloat64);
   CHECK(xt::amax(xt::abs(lin.weight.value<double>()))() <= 1.0 / std::sqrt(3.0));
   const tg::TensorD x = tg::TensorD::constant({{1.0, 2.0, 3.0}});
   const tg::TensorD y = lin(x);
@@ -74,16 +75,96 @@ TEST_CASE("Linear, Embedding, Dropout: values, shapes and init") {
   CHECK(lin(tg::TensorD::zeros({4, 5, 3})).shape() == tg::Shape{4, 5, 2});  // [T, B, I] -> [T, B, O]
   CHECK_THROWS_AS(lin(tg::TensorD::zeros({4, 2})), std::invalid_argument);
 
-  tg::EmbeddingT<double> emb(5, 2);
+  tg::Embedding emb(5, 2);
+  emb.to(tg::kFloat64);
   const tg::TensorD e = emb(xt::xarray<int>{{4, 0}});
   CHECK(e.shape() == tg::Shape{1, 2, 2});
   CHECK(e.value()(0, 0, 1) == emb.weight.value<double>()(4, 1));
 
-  tg::DropoutT<double> drop(0.5);
+  tg::Dropout drop(0.5);
+  drop.to(tg::kFloat64);
   const tg::TensorD ones = tg::TensorD::full({1000}, 1.0);
   const auto kept = xt::sum(drop(ones).value<double>())();  // survivors are scaled by 2
   CHECK(kept == doctest::Approx(1000.0).epsilon(0.15));
   drop.eval();
   CHECK(drop(ones).value<double>() == ones.value());
   CHECK_THROWS_AS(tg::Dropout(1.5), std::invalid_argument);
+}
+
+TEST_CASE("Module::to converts in place: handles, an optimizer built before, and gradients follow") {
+  tg::manual_seed(3);
+  TinyLM m;
+  tg::Tensor w = m.rnn.parameter("weight_hh_l1");  // a handle taken before the conversion
+  tg::Adam opt(m.named_parameters());
+  const tg::IdTensor ids = xt::xarray<std::int64_t>{{1, 2}, {3, 4}, {5, 6}};  // [T 3, B 2]
+  auto loss_of = [&] { return tg::sum(tg::square(m.out(m.rnn(m.emb(ids)).output))); };
+  loss_of().backward();
+  opt.step();  // float32 state
+  const xt::xarray<double> w32 = w.to_xarray<double>(), g32 = w.grad().to_xarray<double>();
+
+  m.to(tg::kFloat64);
+  CHECK(m.dtype() == tg::kFloat64);
+  for (const auto& [name, p] : m.named_parameters()) {
+    CAPTURE(name);
+    CHECK(p.dtype() == tg::kFloat64);
+  }
+  CHECK(w.dtype() == tg::kFloat64);                // the same tensor, converted
+  CHECK(w.to_xarray<double>() == w32);             // float32 -> float64 is exact
+  CHECK(w.grad().to_xarray<double>() == g32);      // and so is its gradient
+  CHECK(m.rnn.initial_state(2)[0][0].dtype() == tg::kFloat64);
+
+  opt.zero_grad();
+  loss_of().backward();                            // the model now runs in float64
+  opt.step();                                      // the optimizer built before updates it
+  CHECK(w.to_xarray<double>() != w32);
+  for (const auto& [name, t] : opt.state()) {
+    CAPTURE(name);
+    CHECK(t.dtype() == tg::kFloat64);              // its state followed (Note [optimizer state dtype])
+  }
+
+  // Back to float32, then a float32 step from the float64 state.
+  m.to(tg::kFloat32);
+  opt.zero_grad();
+  loss_of().backward();
+  opt.step();
+  CHECK(opt.state().front().second.dtype() == tg::kFloat32);
+  CHECK(std::isfinite(loss_of().item()));
+  tg::clear_tape();
+}
+
+TEST_CASE("Module::to refuses while the recorded graph uses a parameter; a view keeps its values") {
+  tg::Linear lin(3, 2);
+  const tg::Tensor y = lin(tg::Tensor::constant(xt::xarray<float>{{1.0f, 2.0f, 3.0f}}));  // on the tape
+  CHECK_THROWS_WITH_AS(lin.to(tg::kFloat64),
+                       "Module::to: 'weight' is used by the graph recorded since the last backward; "
+                       "run backward() or clear_tape() before converting",
+                       std::logic_error);
+  CHECK(lin.dtype() == tg::kFloat32);  // nothing changed
+  CHECK(lin.bias.dtype() == tg::kFloat32);
+  tg::clear_tape();
+
+  tg::Tensor view;
+  {
+    const tg::NoGradGuard no_grad;
+    view = tg::reshape(lin.weight, {6});  // shares the weight's memory (Note [views])
+  }
+  const xt::xarray<float> before = view.to_xarray<float>();
+  lin.to(tg::kFloat64);
+  CHECK(lin.weight.dtype() == tg::kFloat64);
+  CHECK(view.dtype() == tg::kFloat32);               // as a PyTorch view after module.to()
+  CHECK(view.to_xarray<float>() == before);          // reads the old, still-alive memory
+  lin.weight.mutable_data<double>()[0] = 42.0;       // no longer shared
+  CHECK(view.data<float>()[0] == before(0));
+}
+
+TEST_CASE("gradcheck of a plain (non-template) model after Module::to(kFloat64)") {
+  tg::manual_seed(4);
+  TinyLM m;
+  m.eval();  // no dropout: the function must be deterministic
+  m.to(tg::kFloat64);
+  const tg::IdTensor ids = xt::xarray<std::int64_t>{{1, 2}, {3, 4}};
+  const tg::GradcheckResult r = tg::gradcheck(
+      [&](const std::vector<tg::Tensor>&) { return m.out(m.rnn(m.emb(ids)).output); },  // [T, B, 10]
+      m.parameters());
+  CHECK_MESSAGE(r.passed, r);
 }

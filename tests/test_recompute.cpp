@@ -222,18 +222,18 @@ namespace {
 
 // A char model: embedding, LSTM cell, head. ids [T, B, 2] hold each step's input id and target
 // id (a language model's next character), so a segment needs nothing from its neighbours.
-struct CharModel {
-  tg::EmbeddingT<double> embed{7, 4};
-  tg::LSTMCellT<double> cell{4, 6};
-  tg::LinearT<double> head{6, 7};
-  std::vector<Tensor> parameters() const {
-    std::vector<Tensor> ps = embed.parameters();
-    for (const auto& p : cell.parameters()) ps.push_back(p);
-    for (const auto& p : head.parameters()) ps.push_back(p);
-    return ps;
+struct CharModel : tg::Module {
+  tg::Embedding embed{7, 4};
+  tg::LSTMCell cell{4, 6};
+  tg::Linear head{6, 7};
+  CharModel() {
+    register_module("embed", embed);
+    register_module("cell", cell);
+    register_module("head", head);
+    to(tg::kFloat64);  // for the gradient checks
   }
   // The summed cross-entropy of the segment's steps, and the state after them.
-  tg::SegmentOutput<double> run(const tg::IdTensor& ids, const std::vector<Tensor>& state) const {
+  tg::SegmentOutput run(const tg::IdTensor& ids, const std::vector<Tensor>& state) const {
     const std::size_t k = ids.shape()[0], B = ids.shape()[1];
     const xt::xarray<std::int64_t> inputs = xt::view(ids.array(), xt::all(), xt::all(), 0);   // [k, B]
     const xt::xarray<std::int64_t> targets = xt::view(ids.array(), xt::all(), xt::all(), 1);  // [k, B]
@@ -268,7 +268,7 @@ TEST_CASE("run_checkpointed: any segmentation gives the whole sequence's loss an
   const std::vector<xt::xarray<double>> expected = grads_of(m.parameters());
   for (std::size_t k : {30, 7, 1}) {  // one segment; four, the last short; one per step
     for (auto p : m.parameters()) p.zero_grad(true);
-    auto run = tg::run_checkpointed<double>(ids, m.cell.initial_state(3), fn, tg::SegmentLength::steps(k));
+    auto run = tg::run_checkpointed(ids, m.cell.initial_state(3), fn, tg::SegmentLength::steps(k));
     CHECK(run.segment_steps == k);
     CHECK(run.segments == (30 + k - 1) / k);
     CHECK(run.loss.item() == doctest::Approx(whole.item()).epsilon(1e-12));
@@ -291,7 +291,7 @@ TEST_CASE("run_checkpointed: a memory budget picks the segment length from the m
   const tg::IdTensor ids = random_ids(64, 2);
   const auto fn = [&m](const tg::IdTensor& i, const std::vector<Tensor>& s) { return m.run(i, s); };
   const std::string rng_before = tg::rng_state();
-  auto run = tg::run_checkpointed<double>(ids, m.cell.initial_state(2), fn, tg::SegmentLength::memory(300'000));
+  auto run = tg::run_checkpointed(ids, m.cell.initial_state(2), fn, tg::SegmentLength::memory(300'000));
   CHECK(tg::rng_state() == rng_before);  // the probe's draws were put back (this model draws none)
   CHECK(run.segment_steps >= 1);
   CHECK(run.segment_steps < 64);  // 300 kB does not hold all 64 steps of this model
@@ -300,7 +300,7 @@ TEST_CASE("run_checkpointed: a memory budget picks the segment length from the m
   run.loss.backward();
   CHECK(m.head.weight.grad().defined());
   check_error<std::invalid_argument>(
-      [&] { tg::run_checkpointed<double>(ids, m.cell.initial_state(2), fn, tg::SegmentLength::memory(10)); },
+      [&] { tg::run_checkpointed(ids, m.cell.initial_state(2), fn, tg::SegmentLength::memory(10)); },
       {"run_checkpointed", "budget of 10 bytes"});
   tg::clear_tape();
 }
@@ -311,15 +311,15 @@ TEST_CASE("run_checkpointed: bad arguments and bad segments name what was wrong"
   const auto state = m.cell.initial_state(2);
   check_error<std::invalid_argument>([&] { tg::SegmentLength::steps(0); }, {"SegmentLength::steps"});
   check_error<std::invalid_argument>(
-      [&] { tg::run_checkpointed<double>(tg::IdTensor(), state, fn, tg::SegmentLength::steps(2)); },
+      [&] { tg::run_checkpointed(tg::IdTensor(), state, fn, tg::SegmentLength::steps(2)); },
       {"run_checkpointed", "T > 0"});
-  const tg::SegmentFn<double> drops_state = [&m](const tg::IdTensor& i, const std::vector<Tensor>& s) {
+  const tg::SegmentFn drops_state = [&m](const tg::IdTensor& i, const std::vector<Tensor>& s) {
     auto out = m.run(i, s);
     out.state.pop_back();
     return out;
   };
   check_error<std::invalid_argument>(
-      [&] { tg::run_checkpointed<double>(random_ids(4, 2), state, drops_state, tg::SegmentLength::steps(2)); },
+      [&] { tg::run_checkpointed(random_ids(4, 2), state, drops_state, tg::SegmentLength::steps(2)); },
       {"run_checkpointed", "returned 1 state tensors for 2"});
   tg::clear_tape();
   tgtest::check_tape_works();

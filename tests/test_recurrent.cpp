@@ -12,15 +12,15 @@ using StateD = tg::StateT<double>;
 
 namespace {
 
-std::unique_ptr<tg::RecurrentT<double>> make_layer(const std::string& kind, std::size_t I, std::size_t H,
+std::unique_ptr<tg::Recurrent> make_layer(const std::string& kind, std::size_t I, std::size_t H,
                                                    tg::RecurrentOptions o) {
-  if (kind == "rnn") return std::make_unique<tg::RNNT<double>>(I, H, o);
-  if (kind == "lstm") return std::make_unique<tg::LSTMT<double>>(I, H, o);
-  return std::make_unique<tg::GRUT<double>>(I, H, o);
+  if (kind == "rnn") return tgtest::to_f64(std::make_unique<tg::RNN>(I, H, o));
+  if (kind == "lstm") return tgtest::to_f64(std::make_unique<tg::LSTM>(I, H, o));
+  return tgtest::to_f64(std::make_unique<tg::GRU>(I, H, o));
 }
 
 // Every output and every final state tensor, flattened into one [N] tensor.
-TensorD everything(const tg::RecurrentOutput<double>& out) {
+TensorD everything(const tg::RecurrentOutput& out) {
   std::vector<Tensor> parts = {tg::reshape(out.output, {out.output.numel()})};
   for (const auto& s : out.state)
     for (const auto& t : s) parts.push_back(tg::reshape(t, {t.numel()}));
@@ -65,7 +65,8 @@ TEST_CASE("Recurrent: output shapes, PyTorch names and h_n stacking") {
 
 TEST_CASE("Recurrent: dropout between layers acts in train mode only") {
   tg::manual_seed(72);
-  tg::GRUT<double> drop(3, 4, {2, false, 0.5});
+  tg::GRU drop(3, 4, {2, false, 0.5});
+  drop.to(tg::kFloat64);
   const TensorD x = TensorD::constant(tg::randn<double>({5, 2, 3}));
   drop.eval();
   const xt::xarray<double> a = drop(x).output.value<double>(), b = drop(x).output.value<double>();
@@ -77,13 +78,14 @@ TEST_CASE("Recurrent: dropout between layers acts in train mode only") {
 
 TEST_CASE("TBPTT: block 2's gradients equal a run of block 2 alone from block 1's detached state") {
   tg::manual_seed(73);
-  tg::LSTMT<double> lstm(3, 4, {2, false, 0.0});
+  tg::LSTM lstm(3, 4, {2, false, 0.0});
+  lstm.to(tg::kFloat64);
   const TensorD x = TensorD::constant(tg::randn<double>({8, 2, 3}));
   const TensorD x1 = tg::slice(x, 0, 0, 4), x2 = tg::slice(x, 0, 4, 4);
   const auto whole = lstm(x).output.to_xarray<double>();  // an uncut run, for the forward values
   tg::clear_tape();
 
-  tg::TBPTT<double> tbptt(lstm, 4);
+  tg::TBPTT tbptt(lstm, 4);
   const auto out1 = tbptt.forward(x1);
   tg::sum(out1.output).backward();
   lstm.zero_grad();
@@ -104,27 +106,28 @@ TEST_CASE("TBPTT: block 2's gradients equal a run of block 2 alone from block 1'
 
 TEST_CASE("TBPTT(k1, k2): the gradient flows back through the last k2 steps only") {
   tg::manual_seed(74);
-  tg::GRUT<double> gru(2, 3);
+  tg::GRU gru(2, 3);
+  gru.to(tg::kFloat64);
   TensorD x = TensorD::param(tg::randn<double>({6, 1, 2}));
-  tg::TBPTT<double> tbptt(gru, 6, 2);  // k1 = 6, k2 = 2: detach before step 4
+  tg::TBPTT tbptt(gru, 6, 2);  // k1 = 6, k2 = 2: detach before step 4
   tg::sum(tbptt.forward(x).output).backward();
   const xt::xarray<double> gx = x.grad().value();
   // A loss on steps 4 and 5 reaches inputs 4 and 5 only; the loss at every step t reaches x_t.
   for (std::size_t t = 0; t < 6; ++t) CHECK(xt::amax(xt::abs(xt::view(gx, t)))() > 0.0);
   x.zero_grad();
-  tg::TBPTT<double> cut(gru, 6, 2);
+  tg::TBPTT cut(gru, 6, 2);
   tg::sum(tg::slice(cut.forward(x).output, 0, 5, 1)).backward();  // the loss at the last step only
   const xt::xarray<double> g_last = x.grad().value();
   for (std::size_t t = 0; t < 4; ++t) CHECK(xt::amax(xt::abs(xt::view(g_last, t)))() == 0.0);
   CHECK(xt::amax(xt::abs(xt::view(g_last, 4)))() > 0.0);
-  CHECK_THROWS_WITH_AS(tg::TBPTT<double>(gru, 4, 5), doctest::Contains("exceeds k1"), std::invalid_argument);
+  CHECK_THROWS_WITH_AS(tg::TBPTT(gru, 4, 5), doctest::Contains("exceeds k1"), std::invalid_argument);
 }
 
 TEST_CASE("TBPTT: bidirectional layers, oversized blocks and carrying without detach are clear errors") {
   tg::LSTM bi(2, 3, {1, true, 0.0});
-  CHECK_THROWS_WITH_AS(tg::TBPTT<float>(bi, 4), doctest::Contains("bidirectional"), std::invalid_argument);
+  CHECK_THROWS_WITH_AS(tg::TBPTT(bi, 4), doctest::Contains("bidirectional"), std::invalid_argument);
   tg::LSTM lstm(2, 3);
-  tg::TBPTT<float> tbptt(lstm, 4);
+  tg::TBPTT tbptt(lstm, 4);
   CHECK_THROWS_WITH_AS(tbptt.forward(tg::Tensor::zeros({5, 1, 2})), doctest::Contains("k1 = 4"), std::invalid_argument);
   // Carrying the state by hand without detaching: block 2's backward reaches block 1's freed tape.
   auto out1 = lstm(tg::Tensor::zeros({4, 1, 2}));
@@ -138,7 +141,8 @@ TEST_CASE("masks: a padded batch of lengths 3..9 equals running each sequence al
   for (bool bidir : {false, true}) {
     CAPTURE(bidir);
     tg::manual_seed(75);
-    tg::LSTMT<double> lstm(I, H, {2, bidir, 0.0});
+    tg::LSTM lstm(I, H, {2, bidir, 0.0});
+    lstm.to(tg::kFloat64);
     const std::size_t D = bidir ? 2 : 1;
     const xt::xarray<double> x = tg::randn<double>({T, B, I}), w = tg::randn<double>({T, B, D * H});
     std::vector<std::size_t> lengths;
@@ -200,7 +204,7 @@ TEST_CASE("custom cell: a LayerNorm-LSTM runs in Recurrent and trains through TB
   for (auto& p : head.parameters()) params.push_back(p);
   // Predict the next value of a sine wave, 4 blocks of 10 steps per epoch, TBPTT carried.
   xt::xarray<float> wave = xt::sin(xt::linspace<float>(0.0f, 12.0f, 41));
-  tg::TBPTT<float> tbptt(layer, 10);
+  tg::TBPTT tbptt(layer, 10);
   double first = 0, last = 0;
   for (int epoch = 0; epoch < 100; ++epoch) {
     tbptt.reset();
@@ -231,10 +235,10 @@ namespace {
 
 // A user's own cell that holds a Dropout on the recurrent input, registered as a user would
 // (register_parameter, register_module).
-struct DropoutRNNCell : tg::CellT<double> {
+struct DropoutRNNCell : tg::Cell {
   TensorD weight_ih, weight_hh;
-  tg::DropoutT<double> drop{0.5};
-  DropoutRNNCell(std::size_t I, std::size_t H) : tg::CellT<double>(I, H, "DropoutRNNCell") {
+  tg::Dropout drop{0.5};
+  DropoutRNNCell(std::size_t I, std::size_t H) : tg::Cell(I, H, "DropoutRNNCell") {
     weight_ih = register_parameter("weight_ih", TensorD::param(tg::uniform<double>({H, I}, -0.5, 0.5)));
     weight_hh = register_parameter("weight_hh", TensorD::param(tg::uniform<double>({H, H}, -0.5, 0.5)));
     register_module("drop", drop);
@@ -250,14 +254,14 @@ struct DropoutRNNCell : tg::CellT<double> {
 
 TEST_CASE("train and eval reach the cells inside Recurrent, and a user cell's own Dropout") {
   tg::manual_seed(78);
-  tg::RecurrentT<double> layer(3, 6, {2, true, 0.0}, [](std::size_t in, std::size_t h) {
+  tg::Recurrent layer(3, 6, {2, true, 0.0}, [](std::size_t in, std::size_t h) {
     return std::make_unique<DropoutRNNCell>(in, h);
   });
   CHECK(layer.parameter("weight_hh_l1_reverse").shape() == tg::Shape{6, 6});
   CHECK(layer.parameters().size() == 8);  // the Dropouts hold none
-  struct Model : tg::ModuleT<double> {  // the layer as a user's submodule
-    tg::RecurrentT<double>& rnn;
-    explicit Model(tg::RecurrentT<double>& r) : rnn(r) { register_module("rnn", rnn); }
+  struct Model : tg::Module {  // the layer as a user's submodule
+    tg::Recurrent& rnn;
+    explicit Model(tg::Recurrent& r) : rnn(r) { register_module("rnn", rnn); }
   } model(layer);
   const TensorD x = TensorD::constant(tg::randn<double>({5, 4, 3}));
   model.eval();
@@ -307,7 +311,8 @@ TEST_CASE("hello: an LSTM learns to predict ello from hell") {
 
 TEST_CASE("anomaly mode: names the op and the time step that first produced NaN/Inf in a sequence layer") {
   // A relu RNN whose recurrent weights are 1e150: h grows ~1e150x per step and overflows at step 3.
-  tg::RNNT<double> rnn(1, 3, {}, tg::Nonlinearity::relu);
+  tg::RNN rnn(1, 3, {}, tg::Nonlinearity::relu);
+  rnn.to(tg::kFloat64);
   for (const auto& [name, p] : rnn.named_parameters()) {
     const double v = name.rfind("weight_hh", 0) == 0 ? 1e150 : name.rfind("weight_ih", 0) == 0 ? 1.0 : 0.0;
     std::fill_n(TensorD(p).mutable_data(), p.numel(), v);

@@ -105,6 +105,8 @@ void record_op(const char* op, const std::shared_ptr<TensorImpl>& out, const std
 // Appends a node: sets out->tape_epoch/tape_index, the node's time step and the versions of
 // the values it saves.
 void record(Node&& node);
+// Whether a node on this thread's tape reads t or a view of it (Module::to refuses then).
+bool tape_references(const TensorImpl& t);
 // Reverse sweep from the node that produced `root` (whose gradient is already seeded).
 void backward_from(TensorImpl& root, bool retain_graph);
 

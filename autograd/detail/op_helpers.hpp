@@ -49,7 +49,7 @@ std::shared_ptr<TensorImpl> new_view(const Shape& shape, const Tensor& x, std::s
   out->dtype = dtype_of<T>();
   TensorImpl& in = impl_of(x);
   out->value = Storage::borrowed(in.value.data<T>() + offset, out->dtype, numel(shape));
-  out->base = in.base ? in.base : impl_ptr(x);
+  out->set_base(impl_ptr(x));
   return out;
 }
 

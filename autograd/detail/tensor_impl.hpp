@@ -6,6 +6,7 @@
 #include <stdexcept>
 #include <string>
 #include <type_traits>
+#include <vector>
 
 #include <tapegrad/autograd/detail/buffer.hpp>
 #include <tapegrad/autograd/shape.hpp>
@@ -24,6 +25,13 @@ namespace tg {
 // memory instead of copying it; their gradients are separate buffers as for any op. As in
 // PyTorch, writing into a view's or its base's value in place writes into both.
 struct TensorImpl {
+  TensorImpl() = default;
+  TensorImpl(const TensorImpl&) = delete;
+  TensorImpl& operator=(const TensorImpl&) = delete;
+  ~TensorImpl() {
+    if (base) --base->view_count;
+  }
+
   Shape shape;
   Dtype dtype = Dtype::float32;  // of value, grad and retained alike
   bool requires_grad = false;
@@ -36,12 +44,20 @@ struct TensorImpl {
   // Set when the value is a view (reshape, a slice of whole rows): the tensor that owns the
   // memory, kept alive by this pointer. Always an owner itself, so views never chain.
   std::shared_ptr<const TensorImpl> base;
+  mutable std::size_t view_count = 0;  // live views whose base this is (set_base)
+  std::vector<Storage> retired;        // values replaced while views read them (Note [converting in place])
   // Note [versions]: how many times the storage was written in place since it was made. It
   // lives with the storage (the base of a view), so a view and its base share it.
   mutable std::uint64_t own_version = 0;
   Storage value;
   Storage grad;      // leaf: accumulated gradient; non-leaf: lives only during backward()
   Storage retained;  // non-leaf with retain_grad(): its gradient after backward()
+
+  // Makes this tensor a view of `owner`'s memory (or of its base's, when owner is a view).
+  void set_base(const std::shared_ptr<TensorImpl>& owner) {
+    base = owner->base ? owner->base : owner;
+    ++base->view_count;
+  }
 
   std::uint64_t version() const { return base ? base->own_version : own_version; }
   void bump_version() const { ++(base ? base->own_version : own_version); }
@@ -77,6 +93,16 @@ struct TensorImpl {
 namespace detail {
 
 [[noreturn]] void throw_undefined_tensor();
+
+// Note [converting in place]: Module::to converts its parameters' value and gradient to another
+// dtype inside the same TensorImpl, so every handle (a layer's member, an optimizer's slot) sees
+// the new dtype; the version is bumped (Note [versions]). A view made earlier keeps reading the
+// memory it was made from, with the values of then, as a PyTorch view does after module.to():
+// while views live the old value is kept in `retired` instead of being freed. A tensor read by
+// a node on the tape cannot be converted (its backward would accumulate in the old dtype):
+// check_convertible says so, naming the tensor.
+void check_convertible(const Tensor& t, const char* who);
+void convert_in_place(const Tensor& t, Dtype dtype);
 
 // The value storage of a new tensor of `shape` made by `op`: the shape is checked first (Note
 // [checked sizes], std::invalid_argument), and a failed allocation is an AllocationError

@@ -75,7 +75,7 @@ GradientStats gradient_stats(const CharLM& model, const std::vector<int>& train,
   std::vector<tg::Tensor> params = model.parameters();
   std::vector<std::vector<double>> sum_sq(params.size());  // Σ g² over the batches
   for (std::size_t i = 0; i < params.size(); ++i) sum_sq[i].assign(params[i].numel(), 0.0);
-  tg::TBPTT<float> tbptt(model.rnn(), block);
+  tg::TBPTT tbptt(model.rnn(), block);
   for (std::size_t step = 1; step <= batches; ++step) {
     xt::xarray<int> x, y;  // [n, S]
     batcher.block(step, x, y);
@@ -106,7 +106,7 @@ DynamicResult evaluate_dynamic(CharLM& model, const std::vector<int>& ids, const
   if (ids.size() < 2) throw std::invalid_argument("evaluation needs at least 2 characters");
   const auto start = Clock::now();
   AdaptedWeights weights(model);
-  tg::TBPTT<float> tbptt(model.rnn(), s.block);  // carries the state, detached at each segment
+  tg::TBPTT tbptt(model.rnn(), s.block);  // carries the state, detached at each segment
   // Diverged: a non-finite segment loss, or one above 10 ln V (far worse than a uniform guess,
   // the limit training uses); no later segment can recover.
   const double limit = 10 * std::log(double(model.config().vocab));

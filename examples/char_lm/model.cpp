@@ -114,7 +114,7 @@ tg::Tensor CharLM::forward(const tg::IdTensor& ids, std::vector<tg::State>& stat
   return out_(r.output);  // [T, B, V]
 }
 
-tg::Tensor CharLM::forward(const tg::IdTensor& ids, tg::TBPTT<float>& tbptt) const {
+tg::Tensor CharLM::forward(const tg::IdTensor& ids, tg::TBPTT& tbptt) const {
   return out_(tbptt.forward(emb_(ids)).output);
 }
 

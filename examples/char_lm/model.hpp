@@ -36,7 +36,7 @@ class CharLM : public tg::Module {
   // ids [T, B] from `state` ({} = zeros) -> logits [T, B, V]; `state` becomes the final state.
   // Truncated BPTT: when `tbptt` is given, it carries (and detaches) the state instead.
   tg::Tensor forward(const tg::IdTensor& ids, std::vector<tg::State>& state) const;
-  tg::Tensor forward(const tg::IdTensor& ids, tg::TBPTT<float>& tbptt) const;
+  tg::Tensor forward(const tg::IdTensor& ids, tg::TBPTT& tbptt) const;
   const ModelConfig& config() const { return config_; }
   const tg::Recurrent& rnn() const { return *rnn_; }
 

@@ -18,7 +18,7 @@ namespace {
 // The carried hidden state as checkpoint extras, "state.l<k>.h" and "state.l<k>.c", [B, H]:
 // each rank carries its own streams' rows [B/N, H], stacked in rank order on rank 0 (a
 // collective: every rank calls it; the other ranks get empty tensors).
-tg::NamedTensors state_tensors(const CharLM& model, const tg::TBPTT<float>& tbptt, std::size_t local_batch,
+tg::NamedTensors state_tensors(const CharLM& model, const tg::TBPTT& tbptt, std::size_t local_batch,
                                const DataParallel& dp) {
   const auto& st = tbptt.state();
   const std::size_t S = model.rnn().cell(0).state_size();
@@ -86,7 +86,7 @@ TrainingRun::TrainingRun(const TrainOptions& options) : o_(options), dp_(o_.dist
   model_ = std::make_unique<CharLM>(config_);
   opt_ = make_optimizer(o_, *model_);
   sched_ = make_schedule(o_, *opt_, long(schedule_steps_));
-  tbptt_ = std::make_unique<tg::TBPTT<float>>(model_->rnn(), o_.block);
+  tbptt_ = std::make_unique<tg::TBPTT>(model_->rnn(), o_.block);
   params_ = model_->parameters();
   // The RNG key of this rank's stream (dropout masks) in the checkpoint.
   rng_key_ = dp_.rank() == 0 ? "train.rng_state" : "train.rng_state.rank" + std::to_string(dp_.rank());

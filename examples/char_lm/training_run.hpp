@@ -52,7 +52,7 @@ class TrainingRun {
   std::unique_ptr<CharLM> model_;
   std::unique_ptr<tg::OptimizerT<float>> opt_;
   std::unique_ptr<tg::LRScheduler> sched_;
-  std::unique_ptr<tg::TBPTT<float>> tbptt_;
+  std::unique_ptr<tg::TBPTT> tbptt_;
   std::vector<tg::Tensor> params_;
   std::size_t schedule_steps_ = 0, step_ = 0, saved_step_ = 0;
   bool saved_ = false;  // a checkpoint of this run (or the resumed one) is on disk

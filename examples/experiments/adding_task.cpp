@@ -17,10 +17,10 @@ using tg::Tensor;
 struct AddingModel {
   std::unique_ptr<tg::Cell> cell;
   tg::Linear head;
-  AddingModel(const std::string& name, std::size_t hidden) : cell(make_cell<float>(name, 2, hidden)), head(hidden, 1) {}
+  AddingModel(const std::string& name, std::size_t hidden) : cell(make_cell(name, 2, hidden)), head(hidden, 1) {}
 
   Tensor predict(const xt::xarray<float>& x, std::size_t length, std::size_t batch) const {
-    const tg::SequenceRun<float> run = tg::run_cell(*cell, Tensor::constant(x), length, cell->initial_state(batch));
+    const tg::SequenceRun run = tg::run_cell(*cell, Tensor::constant(x), length, cell->initial_state(batch));
     return head(run.state[0]);  // [B, H] -> [B, 1]
   }
 };
@@ -55,7 +55,7 @@ AddingRun train_adding(const std::string& cell, const AddingTrainConfig& c) {
   tg::manual_seed(c.seed);  // the init
   AddingModel model(cell, c.hidden_size);
   scale_recurrent_weights(*model.cell, c.recurrent_scale);
-  const std::vector<Tensor> params = all_parameters<float>(*model.cell, model.head);
+  const std::vector<Tensor> params = all_parameters(*model.cell, model.head);
   std::unique_ptr<tg::OptimizerT<float>> opt;
   if (c.optimizer == "adam") opt = std::make_unique<tg::Adam>(params, tg::AdamOptions{c.lr});
   else if (c.optimizer == "sgd") opt = std::make_unique<tg::SGD>(params, tg::SGDOptions{c.lr});

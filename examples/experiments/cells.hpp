@@ -13,15 +13,12 @@ namespace tgexp {
 const std::vector<std::string>& cell_names();
 
 // A tg::RNNCellT, LSTMCellT or GRUCellT from I to H; std::invalid_argument for any other name.
-template <class T>
-std::unique_ptr<tg::CellT<T>> make_cell(const std::string& name, std::size_t input_size, std::size_t hidden_size);
+std::unique_ptr<tg::Cell> make_cell(const std::string& name, std::size_t input_size, std::size_t hidden_size);
 
 // Multiplies the cell's recurrent weight W_hh [G*H, H] by `factor` (1 = the default init).
-template <class T>
-void scale_recurrent_weights(tg::CellT<T>& cell, double factor);
+void scale_recurrent_weights(tg::Cell& cell, double factor);
 
 // Every parameter of a cell and a head, in one list for the optimizer.
-template <class T>
-std::vector<tg::Tensor> all_parameters(const tg::ModuleT<T>& a, const tg::ModuleT<T>& b);
+std::vector<tg::Tensor> all_parameters(const tg::Module& a, const tg::Module& b);
 
 }  // namespace tgexp

@@ -18,10 +18,10 @@ constexpr double kPi = 3.14159265358979323846;
 struct ForecastModel {
   std::unique_ptr<tg::Cell> cell;
   tg::Linear head;
-  ForecastModel(const std::string& name, std::size_t hidden) : cell(make_cell<float>(name, 1, hidden)), head(hidden, 1) {}
+  ForecastModel(const std::string& name, std::size_t hidden) : cell(make_cell(name, 1, hidden)), head(hidden, 1) {}
   // x [T*B, 1] (time-major rows) -> one forecast per row [T*B, 1]
   Tensor forward(const xt::xarray<float>& x, std::size_t steps, std::size_t batch) const {
-    const tg::SequenceRun<float> run = tg::run_cell(*cell, Tensor::constant(x), steps, cell->initial_state(batch));
+    const tg::SequenceRun run = tg::run_cell(*cell, Tensor::constant(x), steps, cell->initial_state(batch));
     return head(run.outputs);  // [T*B, H] -> [T*B, 1]
   }
 };
@@ -68,7 +68,7 @@ ForecastResult run_forecasting(const ForecastConfig& c) {
   for (const std::string& name : c.cells) {
     tg::manual_seed(c.seed + 1);  // the same init stream for every cell
     ForecastModel model(name, c.hidden_size);
-    const std::vector<Tensor> params = all_parameters<float>(*model.cell, model.head);
+    const std::vector<Tensor> params = all_parameters(*model.cell, model.head);
     tg::Adam opt(params, tg::AdamOptions{c.lr});
     const std::size_t T = c.window, B = c.batch;
     for (std::size_t step = 1; step <= c.steps; ++step) {

@@ -17,7 +17,8 @@ using TensorD = tg::TensorT<double>;
 
 // ||dL/dh_t|| for t = 0..T-1 of one freshly initialised cell on one batch of random inputs.
 std::vector<double> measure_once(const std::string& cell_name, double scale, const GradientFlowConfig& c) {
-  auto cell = make_cell<double>(cell_name, c.input_size, c.hidden_size);
+  auto cell = make_cell(cell_name, c.input_size, c.hidden_size);
+  cell->to(tg::kFloat64);
   scale_recurrent_weights(*cell, scale);
   const xt::xarray<double> inputs = tg::randn<double>({c.steps, c.batch, c.input_size});  // [T, B, I]
   xt::xarray<double> u = tg::randn<double>({c.batch, c.hidden_size});                    // [B, H]

@@ -35,9 +35,9 @@ tg::IdTensor make_batch(const KeyRecallConfig& c, std::size_t D, std::size_t B, 
 }
 
 struct RecallModel {
-  tg::EmbeddingT<float> embed;
-  tg::LSTMCellT<float> cell;
-  tg::LinearT<float> head;
+  tg::Embedding embed;
+  tg::LSTMCell cell;
+  tg::Linear head;
   RecallModel(const KeyRecallConfig& c, double forget_bias)
       : embed(c.keys + c.distractor_tokens + 1, c.embedding),
         cell(c.embedding, c.hidden_size, /*forget_bias_one=*/true),
@@ -55,7 +55,7 @@ struct RecallModel {
   // The segment ids [k, B, 2] from `state`: the mean cross-entropy at the query step if the
   // segment holds it (0 otherwise), and the state after the segment. *logits gets the query
   // step's [B, K] logits.
-  tg::SegmentOutput<float> run(const tg::IdTensor& ids, const State& state, Tensor* logits = nullptr) const {
+  tg::SegmentOutput run(const tg::IdTensor& ids, const State& state, Tensor* logits = nullptr) const {
     const std::size_t k = ids.shape()[0], B = ids.shape()[1];
     const xt::xarray<std::int64_t> inputs = xt::view(ids.array(), xt::all(), xt::all(), 0);  // [k, B]
     const Tensor x = tg::reshape(embed(tg::IdTensor(inputs)), {k * B, embed.weight.shape()[1]});  // [k*B, E]
@@ -103,7 +103,7 @@ double truncated_step(const RecallModel& m, const tg::IdTensor& ids, std::size_t
 // Full BPTT through all T steps, each segment of k steps checkpointed.
 double full_step(const RecallModel& m, const tg::IdTensor& ids, std::size_t k, std::size_t* graph_bytes) {
   const auto fn = [&m](const tg::IdTensor& i, const State& s) { return m.run(i, s); };
-  auto run = tg::run_checkpointed<float>(ids, m.cell.initial_state(ids.shape()[1]), fn, tg::SegmentLength::steps(k));
+  auto run = tg::run_checkpointed(ids, m.cell.initial_state(ids.shape()[1]), fn, tg::SegmentLength::steps(k));
   *graph_bytes = tg::tape_stats().recorded_bytes;
   run.loss.backward();
   return run.loss.item();
