@@ -42,8 +42,15 @@ void Module::to(Dtype dtype) {
 }
 
 Dtype Module::dtype() const {
-  const NamedTensors params = named_parameters();
-  return params.empty() ? kFloat32 : params.front().second.dtype();
+  if (const Tensor* p = first_parameter()) return p->dtype();
+  return kFloat32;
+}
+
+const Tensor* Module::first_parameter() const {
+  if (!params_.empty()) return &params_.front().second;
+  for (const auto& [name, child] : children_)
+    if (const Tensor* p = child->first_parameter()) return p;
+  return nullptr;
 }
 
 void Module::train(bool on) {

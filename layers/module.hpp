@@ -59,6 +59,7 @@ class Module {
 
  private:
   void collect(const std::string& prefix, NamedTensors& out) const;
+  const Tensor* first_parameter() const;  // in named_parameters() order; null if none
 
   std::vector<std::pair<std::string, Tensor>> params_;
   std::vector<std::pair<std::string, Module*>> children_;

@@ -157,14 +157,27 @@ TEST_CASE("Module::to refuses while the recorded graph uses a parameter; a view 
   CHECK(view.data<float>()[0] == before(0));
 }
 
-TEST_CASE("gradcheck of a plain (non-template) model after Module::to(kFloat64)") {
+TEST_CASE("README: gradcheck of a user's plain (non-template) model after Module::to(kFloat64)") {
   tg::manual_seed(4);
-  TinyLM m;
-  m.eval();  // no dropout: the function must be deterministic
-  m.to(tg::kFloat64);
-  const tg::IdTensor ids = xt::xarray<std::int64_t>{{1, 2}, {3, 4}};
-  const tg::GradcheckResult r = tg::gradcheck(
-      [&](const std::vector<tg::Tensor>&) { return m.out(m.rnn(m.emb(ids)).output); },  // [T, B, 10]
-      m.parameters());
+  // The README's example, as written there.
+  struct Tagger : tg::Module {
+    tg::Embedding emb{50, 8};
+    tg::GRU rnn{8, 16};
+    tg::Linear out{16, 5};
+    Tagger() { register_module("emb", emb); register_module("rnn", rnn); register_module("out", out); }
+    tg::Tensor forward(const tg::IdTensor& ids) const { return out(rnn(emb(ids)).output); }  // [T, B, 5]
+  } model;
+  model.to(tg::kFloat64);  // in place: the handles (and an optimizer made before) stay valid
+  tg::IdTensor ids = xt::xarray<std::int64_t>{{1, 2}, {3, 4}};
+  auto r = tg::gradcheck([&](const std::vector<tg::Tensor>&) { return model.forward(ids); }, model.parameters());
   CHECK_MESSAGE(r.passed, r);
+  CHECK(model.out.weight.dtype() == tg::kFloat64);
+  // The same model left in float32 is refused by name, not checked in low precision.
+  struct Tagger32 : tg::Module {
+    tg::Linear out{3, 2};
+    Tagger32() { register_module("out", out); }
+  } small;
+  CHECK_THROWS_WITH_AS(tg::gradcheck([&](const std::vector<tg::Tensor>& in) { return small.out(in[0]); },
+                                     {tg::Tensor::param(xt::xarray<double>{{1.0, 2.0, 3.0}})}),
+                       doctest::Contains("float32"), std::invalid_argument);
 }
