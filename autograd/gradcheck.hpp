@@ -33,17 +33,5 @@ using GradcheckFn = std::function<Tensor(const std::vector<Tensor>&)>;
 // module.
 GradcheckResult gradcheck(const GradcheckFn& f, const std::vector<Tensor>& inputs,
                           double eps = 1e-6, double atol = 1e-5, double rtol = 1e-3);
-// Transitional (issue 16): inputs held as TensorD, and f written for either vector.
-template <class F>
-GradcheckResult gradcheck(const F& f, const std::vector<TensorD>& inputs, double eps = 1e-6, double atol = 1e-5,
-                          double rtol = 1e-3) {
-  const GradcheckFn g = [&f](const std::vector<Tensor>& xs) -> Tensor {
-    if constexpr (std::is_invocable<const F&, const std::vector<TensorD>&>::value)
-      return f(std::vector<TensorD>(xs.begin(), xs.end()));
-    else
-      return f(xs);
-  };
-  return gradcheck(g, std::vector<Tensor>(inputs.begin(), inputs.end()), eps, atol, rtol);
-}
 
 }  // namespace tg

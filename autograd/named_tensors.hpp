@@ -10,9 +10,5 @@
 namespace tg {
 
 using NamedTensors = std::vector<std::pair<std::string, Tensor>>;
-// Transitional (issue 16): the names of the former per-dtype types.
-template <class T>
-using NamedTensorsT = NamedTensors;
-using NamedTensorsD = NamedTensors;
 
 }  // namespace tg

@@ -94,12 +94,6 @@ Tensor layer_norm(const Tensor& x, const Tensor& gamma, const Tensor& beta, doub
 // x.to(dtype).
 Tensor to_dtype(const Tensor& x, Dtype dtype);
 
-// Transitional (issue 16): the same ops on vectors of TensorT, for code not yet on Tensor.
-template <class T>
-Tensor concat(const std::vector<TensorT<T>>& xs, long axis) {
-  return concat(std::vector<Tensor>(xs.begin(), xs.end()), axis);
-}
-
 // ---- operators ----
 inline Tensor operator+(const Tensor& a, const Tensor& b) { return add(a, b); }
 inline Tensor operator-(const Tensor& a, const Tensor& b) { return sub(a, b); }

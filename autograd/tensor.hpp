@@ -167,54 +167,6 @@ class Tensor {
 
 inline Tensor detach(const Tensor& x) { return x.detach(); }
 
-// Transitional (issue 16, until every layer and test is written against Tensor): a Tensor
-// known to hold T, with the typed members of the former template API. It converts from any
-// Tensor of dtype T (another dtype is std::invalid_argument) and to Tensor freely.
-template <class T>
-class TensorT : public Tensor {
- public:
-  using value_type = T;
-  using View = Tensor::View<T>;
-
-  TensorT() = default;
-  TensorT(Tensor t) : Tensor(checked(std::move(t))) {}  // NOLINT: implicit on purpose
-
-  static TensorT param(const xt::xarray<T>& value) { return Tensor::param(value); }
-  static TensorT constant(const xt::xarray<T>& value) { return Tensor::constant(value); }
-  static TensorT zeros(const Shape& shape, bool requires_grad = false) {
-    return Tensor::zeros(shape, dtype_of<T>(), requires_grad);
-  }
-  static TensorT full(const Shape& shape, T fill, bool requires_grad = false) {
-    return Tensor::full(shape, fill, dtype_of<T>(), requires_grad);
-  }
-  static TensorT scalar(T value, bool requires_grad = false) {
-    return Tensor::scalar(value, dtype_of<T>(), requires_grad);
-  }
-
-  const T* data() const { return Tensor::data<T>(); }
-  T* mutable_data() { return Tensor::mutable_data<T>(); }
-  View value() const { return Tensor::value<T>(); }
-  xt::xarray<T> to_xarray() const { return Tensor::to_xarray<T>(); }
-  T item() const { return static_cast<T>(Tensor::item()); }
-  TensorT grad() const { return Tensor::grad(); }
-  T* grad_data() { return Tensor::grad_data<T>(); }
-  using Tensor::backward;
-  void backward(const xt::xarray<T>& seed, bool retain_graph = false) {
-    Tensor::backward(Tensor::constant(seed), retain_graph);
-  }
-  TensorT detach() const { return Tensor::detach(); }
-
- private:
-  static Tensor checked(Tensor t) {
-    if (t.defined() && t.dtype() != dtype_of<T>())
-      throw std::invalid_argument(std::string("a ") + dtype_name(t.dtype()) + " tensor where a " +
-                                  dtype_name(dtype_of<T>()) + " one is needed");
-    return t;
-  }
-};
-
-using TensorD = TensorT<double>;
-
 // Class ids, targets and masks: integer tensors (any integer xtensor expression: int32 or
 // int64 arrays), held as int64. A default IdTensor (and IdTensor{}) holds no ids: shape [0].
 class IdTensor {

@@ -25,8 +25,4 @@ class AffineCell : public Cell {
   std::size_t gates_;
 };
 
-// Transitional (issue 16): the former per-dtype names, removed once callers migrate.
-template <class>
-using AffineCellT = AffineCell;
-
 }  // namespace tg

@@ -10,10 +10,6 @@ namespace tg {
 
 // A cell's recurrent state: state[0] is always h [B, H] (the output); an LSTM adds c [B, H].
 using State = std::vector<Tensor>;
-// Transitional (issue 16): the former per-dtype name.
-template <class>
-using StateT = State;
-
 class Cell : public Module {
  public:
   // `name` ("LSTMCell", ...) heads the cell's error messages.
@@ -42,9 +38,5 @@ class Cell : public Module {
   std::size_t input_size_, hidden_size_;
   const char* name_;
 };
-
-// Transitional (issue 16): the former per-dtype names, removed once callers migrate.
-template <class>
-using CellT = Cell;
 
 }  // namespace tg

@@ -19,8 +19,4 @@ class Dropout : public Module {
   double p_;
 };
 
-// Transitional (issue 16): the former per-dtype names, removed once callers migrate.
-template <class>
-using DropoutT = Dropout;
-
 }  // namespace tg

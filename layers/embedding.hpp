@@ -13,8 +13,4 @@ class Embedding : public Module {
   Tensor weight;  // [V, E]
 };
 
-// Transitional (issue 16): the former per-dtype names, removed once callers migrate.
-template <class>
-using EmbeddingT = Embedding;
-
 }  // namespace tg

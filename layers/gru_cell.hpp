@@ -15,8 +15,4 @@ class GRUCell : public AffineCell {
   State step(const Tensor& xp, const State& state) const override;
 };
 
-// Transitional (issue 16): the former per-dtype names, removed once callers migrate.
-template <class>
-using GRUCellT = GRUCell;
-
 }  // namespace tg

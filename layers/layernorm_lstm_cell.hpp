@@ -21,8 +21,4 @@ class LayerNormLSTMCell : public Cell {
   Tensor ln_c_weight, ln_c_bias;                    // [H]
 };
 
-// Transitional (issue 16): the former per-dtype names, removed once callers migrate.
-template <class>
-using LayerNormLSTMCellT = LayerNormLSTMCell;
-
 }  // namespace tg

@@ -17,8 +17,4 @@ class Linear : public Module {
   Tensor bias;    // [O]
 };
 
-// Transitional (issue 16): the former per-dtype names, removed once callers migrate.
-template <class>
-using LinearT = Linear;
-
 }  // namespace tg

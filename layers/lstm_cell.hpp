@@ -16,8 +16,4 @@ class LSTMCell : public AffineCell {
   State step(const Tensor& xp, const State& state) const override;
 };
 
-// Transitional (issue 16): the former per-dtype names, removed once callers migrate.
-template <class>
-using LSTMCellT = LSTMCell;
-
 }  // namespace tg

@@ -67,8 +67,4 @@ class Module {
   bool training_ = true;
 };
 
-// Transitional (issue 16): the former per-dtype names, removed once callers migrate.
-template <class>
-using ModuleT = Module;
-
 }  // namespace tg

@@ -78,14 +78,4 @@ class GRU : public Recurrent {
   GRU(std::size_t input_size, std::size_t hidden_size, RecurrentOptions options = {});
 };
 
-// Transitional (issue 16): the former per-dtype names, removed once callers migrate.
-template <class>
-using RecurrentT = Recurrent;
-template <class>
-using RNNT = RNN;
-template <class>
-using LSTMT = LSTM;
-template <class>
-using GRUT = GRU;
-
 }  // namespace tg

@@ -17,8 +17,4 @@ class RNNCell : public AffineCell {
   Nonlinearity act_;
 };
 
-// Transitional (issue 16): the former per-dtype names, removed once callers migrate.
-template <class>
-using RNNCellT = RNNCell;
-
 }  // namespace tg

@@ -38,9 +38,4 @@ class Adagrad : public Optimizer {
   AdagradOptions options_;
 };
 
-// Transitional (issue 16): the former per-dtype names.
-template <class>
-using AdagradT = Adagrad;
-using AdagradD = Adagrad;
-
 }  // namespace tg

@@ -67,12 +67,4 @@ class AdamW : public Adam {
   }
 };
 
-// Transitional (issue 16): the former per-dtype names.
-template <class>
-using AdamT = Adam;
-using AdamD = Adam;
-template <class>
-using AdamWT = AdamW;
-using AdamWD = AdamW;
-
 }  // namespace tg

@@ -54,10 +54,6 @@ struct ParamGroup {
     for (const auto& t : tensors) params.emplace_back(std::string(), t);
   }
 };
-// Transitional (issue 16): the former per-dtype name.
-template <class T>
-using ParamGroupT = ParamGroup;
-
 // The usual recipe as two groups: every parameter of rank >= 2 (matrices, embeddings) keeps the
 // optimizer's weight decay; every parameter of rank <= 1 (biases, gains) gets none.
 std::vector<ParamGroup> weight_decay_groups(const NamedTensors& params);
@@ -160,9 +156,5 @@ class Optimizer {
   std::vector<std::string> state_names_;
   bool counts_steps_;
 };
-
-// Transitional (issue 16): the former per-dtype name.
-template <class T>
-using OptimizerT = Optimizer;
 
 }  // namespace tg

@@ -40,9 +40,4 @@ class RMSprop : public Optimizer {
   RMSpropOptions options_;
 };
 
-// Transitional (issue 16): the former per-dtype names.
-template <class>
-using RMSpropT = RMSprop;
-using RMSpropD = RMSprop;
-
 }  // namespace tg

@@ -37,9 +37,4 @@ class SGD : public Optimizer {
   SGDOptions options_;
 };
 
-// Transitional (issue 16): the former per-dtype names.
-template <class>
-using SGDT = SGD;
-using SGDD = SGD;
-
 }  // namespace tg

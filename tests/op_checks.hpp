@@ -14,7 +14,7 @@
 namespace tgtest {
 
 using tg::Tensor;
-using tg::TensorD;
+
 
 // Row-major flat index <-> multi-index, for the reference loops.
 inline tg::Shape unravel(std::size_t i, const tg::Shape& shape) {
@@ -67,40 +67,40 @@ void check_error(F f, std::initializer_list<std::string> fragments) {
 
 // After an op threw, the thread's tape still records and differentiates: d/dx sum(x * x) = 2x.
 inline void check_tape_still_works() {
-  TensorD x = TensorD::param({1.5, -2.0, 0.5});
-  TensorD loss = tg::sum(x * x);
+  tg::Tensor x = tg::Tensor::param(xt::xarray<double>{1.5, -2.0, 0.5});
+  tg::Tensor loss = tg::sum(x * x);
   loss.backward();
-  check_close(x.grad().value(), xt::xarray<double>{3.0, -4.0, 1.0});
+  check_close(x.grad().value<double>(), xt::xarray<double>{3.0, -4.0, 1.0});
 }
 
-// f (a generic lambda over std::vector<TensorT<T>>) gives the same forward values, and the same
+// f (a function of std::vector<Tensor>) gives the same forward values, and the same
 // gradients of sum(f), in float as in double (within 1e-5).
 template <class F>
 void check_float_matches_double(F f, const std::vector<xt::xarray<double>>& inputs) {
-  std::vector<TensorD> xd;
-  std::vector<tg::TensorT<float>> xf;
+  std::vector<tg::Tensor> xd;
+  std::vector<tg::Tensor> xf;
   for (const auto& v : inputs) {
-    xd.push_back(TensorD::param(v));
-    xf.push_back(tg::TensorT<float>::param(xt::xarray<float>(xt::cast<float>(v))));
+    xd.push_back(tg::Tensor::param(v));
+    xf.push_back(tg::Tensor::param(xt::xarray<float>(xt::cast<float>(v))));
   }
   // One backward releases the whole tape, so each precision runs forward + backward in turn.
-  const TensorD yd = f(xd);
+  const tg::Tensor yd = f(xd);
   tg::sum(yd).backward();
   const Tensor yf = f(xf);
   tg::sum(yf).backward();
-  check_close(yf.value<float>(), yd.to_xarray(), 1e-5);
+  check_close(yf.value<float>(), yd.to_xarray<float>(), 1e-5);
   for (std::size_t k = 0; k < inputs.size(); ++k) {
     CAPTURE(k);
-    check_close(xf[k].grad().value(), xd[k].grad().to_xarray(), 1e-5);
+    check_close(xf[k].grad().to_xarray<double>(), xd[k].grad().to_xarray<double>(), 1e-5);
   }
 }
 
 // A double parameter whose elements are at least lo away from 0 (uniform magnitude in
 // [lo, hi), alternating sign): keeps relu and friends away from their kink.
-inline TensorD param_away_from_zero(const tg::Shape& shape, double lo = 0.1, double hi = 1.0) {
+inline tg::Tensor param_away_from_zero(const tg::Shape& shape, double lo = 0.1, double hi = 1.0) {
   xt::xarray<double> v = tg::uniform<double>(shape, lo, hi);
   for (std::size_t i = 0; i < v.size(); i += 2) v.data()[i] = -v.data()[i];
-  return TensorD::param(v);
+  return tg::Tensor::param(v);
 }
 
 }  // namespace tgtest

@@ -7,8 +7,7 @@
 #include "test_helpers.hpp"
 
 using tg::Tensor;
-using tg::TensorD;
-using StateD = tg::StateT<double>;
+
 
 namespace {
 
@@ -32,7 +31,7 @@ void gradcheck_cell(const tg::Cell& cell, std::size_t steps) {
   for (const auto& p : cell.parameters()) inputs.push_back(p);
   const std::size_t S = cell.state_size();
   auto f = [&cell, steps, S](const std::vector<Tensor>& in) {
-    StateD s(in.begin() + steps, in.begin() + steps + S);
+    tg::State s(in.begin() + steps, in.begin() + steps + S);
     std::vector<Tensor> outs;
     for (std::size_t t = 0; t < steps; ++t) {
       s = cell(in[t], s);
@@ -75,7 +74,7 @@ TEST_CASE("LSTMCell: one step equals plain loops of PyTorch's equations") {
   cell.to(tg::kFloat64);
   const xt::xarray<double> x = tg::uniform<double>({B, I}, -1, 1), h = tg::uniform<double>({B, H}, -1, 1),
                            c = tg::uniform<double>({B, H}, -1, 1);
-  const StateD next = cell(TensorD::constant(x), {TensorD::constant(h), TensorD::constant(c)});
+  const tg::State next = cell(tg::Tensor::constant(x), {tg::Tensor::constant(h), tg::Tensor::constant(c)});
   const auto Wi = cell.weight_ih.to_xarray<double>(), Wh = cell.weight_hh.to_xarray<double>(), bi = cell.bias_ih.to_xarray<double>(),
              bh = cell.bias_hh.to_xarray<double>();
   for (std::size_t b = 0; b < B; ++b)
@@ -93,7 +92,7 @@ TEST_CASE("GRUCell: one step equals plain loops of PyTorch's equations") {
   tg::GRUCell cell(I, H);
   cell.to(tg::kFloat64);
   const xt::xarray<double> x = tg::uniform<double>({B, I}, -1, 1), h = tg::uniform<double>({B, H}, -1, 1);
-  const StateD next = cell(TensorD::constant(x), {TensorD::constant(h)});
+  const tg::State next = cell(tg::Tensor::constant(x), {tg::Tensor::constant(h)});
   const auto Wi = cell.weight_ih.to_xarray<double>(), Wh = cell.weight_hh.to_xarray<double>(), bi = cell.bias_ih.to_xarray<double>(),
              bh = cell.bias_hh.to_xarray<double>();
   for (std::size_t b = 0; b < B; ++b)
@@ -111,7 +110,7 @@ TEST_CASE("RNNCell: one step equals plain loops, tanh and relu") {
     tg::RNNCell cell(I, H, act);
     cell.to(tg::kFloat64);
     const xt::xarray<double> x = tg::uniform<double>({B, I}, -1, 1), h = tg::uniform<double>({B, H}, -1, 1);
-    const StateD next = cell(TensorD::constant(x), {TensorD::constant(h)});
+    const tg::State next = cell(tg::Tensor::constant(x), {tg::Tensor::constant(h)});
     for (std::size_t b = 0; b < B; ++b)
       for (std::size_t j = 0; j < H; ++j) {
         const double pre = affine(cell.weight_ih.to_xarray<double>(), cell.bias_ih.to_xarray<double>(), x, b, j) +
@@ -148,30 +147,30 @@ TEST_CASE("BPTT: the gradient of a 2-step unrolled LSTM equals hand-composed ops
   tg::manual_seed(31);
   tg::LSTMCell cell(I, H);
   cell.to(tg::kFloat64);
-  const TensorD x0 = tgtest::param({B, I}), x1 = tgtest::param({B, I});
+  const tg::Tensor x0 = tgtest::param({B, I}), x1 = tgtest::param({B, I});
   // The cell.
-  StateD s = cell.initial_state(B);
+  tg::State s = cell.initial_state(B);
   s = cell(x0, s);
   s = cell(x1, s);
   tg::sum(s[0] * s[0]).backward();
-  const xt::xarray<double> dW_cell = cell.weight_hh.grad().value<double>(), dx0_cell = x0.grad().value();
+  const xt::xarray<double> dW_cell = cell.weight_hh.grad().value<double>(), dx0_cell = x0.grad().value<double>();
   cell.zero_grad();
-  TensorD(x0).zero_grad();
+  tg::Tensor(x0).zero_grad();
   // The same two steps composed by hand from matmul/transpose/slice, one gate at a time.
-  auto step = [&](const TensorD& x, const TensorD& h, const TensorD& c) {
+  auto step = [&](const tg::Tensor& x, const tg::Tensor& h, const tg::Tensor& c) {
     auto gate = [&](std::size_t g) {
-      auto rows = [&](const TensorD& W) { return tg::slice(W, 0, g * H, H); };  // [H, *]
+      auto rows = [&](const tg::Tensor& W) { return tg::slice(W, 0, g * H, H); };  // [H, *]
       return tg::matmul(x, tg::transpose(rows(cell.weight_ih))) + tg::slice(cell.bias_ih, 0, g * H, H) +
              tg::matmul(h, tg::transpose(rows(cell.weight_hh))) + tg::slice(cell.bias_hh, 0, g * H, H);
     };
-    TensorD c2 = tg::sigmoid(gate(1)) * c + tg::sigmoid(gate(0)) * tg::tanh(gate(2));
+    tg::Tensor c2 = tg::sigmoid(gate(1)) * c + tg::sigmoid(gate(0)) * tg::tanh(gate(2));
     return std::make_pair(tg::sigmoid(gate(3)) * tg::tanh(c2), c2);
   };
-  auto [h1, c1] = step(x0, TensorD::zeros({B, H}), TensorD::zeros({B, H}));
+  auto [h1, c1] = step(x0, tg::Tensor::zeros({B, H}, tg::kFloat64), tg::Tensor::zeros({B, H}, tg::kFloat64));
   auto [h2, c2] = step(x1, h1, c1);
   tg::sum(h2 * h2).backward();
   CHECK(xt::allclose(cell.weight_hh.grad().value<double>(), dW_cell, 1e-12, 1e-12));
-  CHECK(xt::allclose(x0.grad().value(), dx0_cell, 1e-12, 1e-12));
+  CHECK(xt::allclose(x0.grad().value<double>(), dx0_cell, 1e-12, 1e-12));
   CHECK(xt::amax(xt::abs(dx0_cell))() > 0.0);  // the gradient did flow back to step 0
 }
 

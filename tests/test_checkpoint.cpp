@@ -28,34 +28,34 @@ namespace {
 // A small model with a child module: "weight" [H, 4], "bias" [H], "head.weight" [2, H],
 // "head.bias" [2].  B batch 5, I input 4, H hidden, O output 2.
 template <class T>
-struct HeadT : tg::ModuleT<T> {
-  tg::TensorT<T> weight, bias;
+struct HeadT : tg::Module {
+  tg::Tensor weight, bias;
   explicit HeadT(std::size_t hidden)
-      : weight(this->register_parameter("weight", tg::TensorT<T>::param(tg::uniform<T>({2, hidden}, T(-0.5), T(0.5))))),
-        bias(this->register_parameter("bias", tg::TensorT<T>::param(tg::uniform<T>({2}, T(-0.1), T(0.1))))) {}
+      : weight(this->register_parameter("weight", tg::Tensor::param(tg::uniform<T>({2, hidden}, T(-0.5), T(0.5))))),
+        bias(this->register_parameter("bias", tg::Tensor::param(tg::uniform<T>({2}, T(-0.1), T(0.1))))) {}
 };
 
 template <class T>
-struct TinyNetT : tg::ModuleT<T> {
-  tg::TensorT<T> weight, bias;
+struct TinyNetT : tg::Module {
+  tg::Tensor weight, bias;
   HeadT<T> head;
   explicit TinyNetT(std::size_t hidden = 3)
-      : weight(this->register_parameter("weight", tg::TensorT<T>::param(tg::uniform<T>({hidden, 4}, T(-0.5), T(0.5))))),
-        bias(this->register_parameter("bias", tg::TensorT<T>::param(tg::uniform<T>({hidden}, T(-0.1), T(0.1))))),
+      : weight(this->register_parameter("weight", tg::Tensor::param(tg::uniform<T>({hidden, 4}, T(-0.5), T(0.5))))),
+        bias(this->register_parameter("bias", tg::Tensor::param(tg::uniform<T>({hidden}, T(-0.1), T(0.1))))),
         head(hidden) {
     this->register_module("head", head);
   }
   // x [B, 4], h [B, H] carried state, y [B, 2]
-  tg::TensorT<T> hidden(const tg::TensorT<T>& x, const tg::TensorT<T>& h) const {
+  tg::Tensor hidden(const tg::Tensor& x, const tg::Tensor& h) const {
     return tg::tanh(tg::linear(x, weight, bias) + h);  // [B, H]
   }
-  tg::TensorT<T> loss(const tg::TensorT<T>& x, const tg::TensorT<T>& h, const tg::TensorT<T>& y) const {
+  tg::Tensor loss(const tg::Tensor& x, const tg::Tensor& h, const tg::Tensor& y) const {
     return tg::mse(tg::linear(hidden(x, h), head.weight, head.bias), y);
   }
 };
 using TinyNet = TinyNetT<float>;
 
-using MakeOpt = std::function<std::unique_ptr<tg::OptimizerT<float>>(TinyNet&)>;
+using MakeOpt = std::function<std::unique_ptr<tg::Optimizer>(TinyNet&)>;
 
 std::vector<std::pair<std::string, MakeOpt>> optimizer_kinds() {
   return {
@@ -82,7 +82,7 @@ struct Run {
     explicit Seed(std::uint64_t s) { tg::manual_seed(s); }
   } seed_;                                       // first: seeds the model's initial values
   TinyNet model;
-  std::unique_ptr<tg::OptimizerT<float>> opt;
+  std::unique_ptr<tg::Optimizer> opt;
   std::unique_ptr<tg::LRScheduler> sched;
   Tensor h = Tensor::zeros({5, 3});   // [B, H], carried across steps
   Tensor y;                            // [B, 2]
@@ -390,7 +390,7 @@ TEST_CASE("dtypes across files: a float64 checkpoint loads into a float32 model 
   CHECK(values(d2.weight) == values(f.weight));
 
   // A value finite in float64 but beyond float32's range: refused, naming it; nothing changes.
-  d.weight.mutable_data()[5] = 1e300;
+  d.weight.mutable_data<double>()[5] = 1e300;
   tg::save_checkpoint(dir.file("big.safetensors"), d);
   const xt::xarray<double> before = values(f.weight);
   CHECK_THROWS_WITH_AS(tg::load_checkpoint(dir.file("big.safetensors"), f),
@@ -398,7 +398,7 @@ TEST_CASE("dtypes across files: a float64 checkpoint loads into a float32 model 
                        tg::CheckpointError);
   CHECK(values(f.weight) == before);
   tg::load_checkpoint(dir.file("big.safetensors"), d2);  // fine in float64
-  CHECK(d2.weight.data()[5] == 1e300);
+  CHECK(d2.weight.data<double>()[5] == 1e300);
 }
 
 TEST_CASE("dtypes across files: a float32 run resumes in float64 after Module::to, optimizer state included") {
@@ -442,7 +442,7 @@ TEST_CASE("partial loads: weights only, or without the extras, and a plain safet
   TinyNet model;
   const auto meta = tg::load_checkpoint(s.path, model);  // optimizer, extras, schedule ignored
   CHECK(meta.at("cell") == "tiny");
-  CHECK(std::memcmp(model.head.weight.data(), s.run.model.head.weight.data(), 6 * sizeof(float)) == 0);
+  CHECK(std::memcmp(model.head.weight.data<float>(), s.run.model.head.weight.data<float>(), 6 * sizeof(float)) == 0);
 
   // Asking for an optimizer the file does not have.
   TinyNet bare;
@@ -715,10 +715,10 @@ TEST_CASE("step counts: exact past 2^24 in a float checkpoint, and the first rel
   // A double model's first-release checkpoint: F64 step counts.
   tg::manual_seed(11);
   TinyNetT<double> d;
-  tg::AdamD adam(d.named_parameters(), tg::AdamOptions{1e-2});
+  tg::Adam adam(d.named_parameters(), tg::AdamOptions{1e-2});
   for (int k = 0; k < 2; ++k) {
     adam.zero_grad();
-    tg::sum(tg::square(tg::linear(tg::TensorD::constant(tg::randn<double>({5, 4})), d.weight, d.bias))).backward();
+    tg::sum(tg::square(tg::linear(tg::Tensor::constant(tg::randn<double>({5, 4})), d.weight, d.bias))).backward();
     adam.step();
   }
   tg::save_checkpoint(path, d, &adam);
@@ -728,7 +728,7 @@ TEST_CASE("step counts: exact past 2^24 in a float checkpoint, and the first rel
   });
   CHECK(tg::load_safetensors(path).at("optim.step.weight").dtype() == tg::StoredDtype::F64);
   TinyNetT<double> d2;
-  tg::AdamD adam2(d2.named_parameters(), tg::AdamOptions{1e-2});
+  tg::Adam adam2(d2.named_parameters(), tg::AdamOptions{1e-2});
   tg::load_checkpoint(path, d2, &adam2);
   CHECK(adam2.exact_state().steps == adam.exact_state().steps);
   CHECK(adam2.exact_state().steps.at(0).second == 2);

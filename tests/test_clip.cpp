@@ -8,28 +8,29 @@
 #include "test_helpers.hpp"
 
 using tg::Tensor;
-using tg::TensorD;
+
 
 namespace {
 
 template <class T>
-tg::TensorT<T> with_grad(std::vector<T> value, std::vector<T> grad) {
-  auto t = tg::TensorT<T>::param(xt::adapt(value, {value.size()}));
-  std::copy(grad.begin(), grad.end(), t.grad_data());
+tg::Tensor with_grad(std::vector<T> value, std::vector<T> grad) {
+  tg::Tensor t = tg::Tensor::param(xt::adapt(value, {value.size()}));
+  std::copy(grad.begin(), grad.end(), t.grad_data<T>());
   return t;
 }
 
-template <class T>
-std::vector<T> grad_of(tg::TensorT<T> t) {
-  return std::vector<T>(t.grad_data(), t.grad_data() + t.numel());
+template <class T = double>
+std::vector<T> grad_of(const tg::Tensor& t) {
+  const xt::xarray<T> g = t.grad().to_xarray<T>();
+  return std::vector<T>(g.begin(), g.end());
 }
 
 // Bit patterns of every gradient: "unchanged" means equal.
 template <class T>
-std::vector<std::vector<unsigned char>> grad_bits(const std::vector<tg::TensorT<T>>& ts) {
+std::vector<std::vector<unsigned char>> grad_bits(const std::vector<tg::Tensor>& ts) {
   std::vector<std::vector<unsigned char>> out;
   for (auto t : ts) {
-    const auto* p = reinterpret_cast<const unsigned char*>(t.grad_data());
+    const auto* p = reinterpret_cast<const unsigned char*>(t.grad_data<T>());
     out.emplace_back(p, p + t.numel() * sizeof(T));
   }
   return out;
@@ -39,14 +40,14 @@ std::vector<std::vector<unsigned char>> grad_bits(const std::vector<tg::TensorT<
 
 TEST_CASE("clip_grad_norm: returns the pre-clip norm and scales by max_norm over norm plus 1e-6") {
   // Gradients (3, 4) and (12): total norm sqrt(9 + 16 + 144) = 13, exactly.
-  TensorD a = with_grad<double>({1, 2}, {3, 4});
-  TensorD b = with_grad<double>({5}, {12});
+  tg::Tensor a = with_grad<double>({1, 2}, {3, 4});
+  tg::Tensor b = with_grad<double>({5}, {12});
   const double norm = tg::clip_grad_norm(std::vector<Tensor>{a, b}, 6.5);
   CHECK(norm == 13.0);
   const double coef = 6.5 / (13.0 + 1e-6);  // PyTorch's clip coefficient
   CHECK(grad_of(a) == std::vector<double>{3 * coef, 4 * coef});
   CHECK(grad_of(b) == std::vector<double>{12 * coef});
-  CHECK(a.data()[0] == 1.0);  // values untouched
+  CHECK(a.data<double>()[0] == 1.0);  // values untouched
 
   // float: the coefficient is applied in float, the norm accumulates in double.
   Tensor fa = with_grad<float>({0, 0}, {3, 4});
@@ -58,7 +59,7 @@ TEST_CASE("clip_grad_norm: returns the pre-clip norm and scales by max_norm over
 }
 
 TEST_CASE("clip_grad_norm: a norm within max_norm leaves the gradients bit-identical") {
-  TensorD a = with_grad<double>({1, 2}, {0.3, -0.4});
+  tg::Tensor a = with_grad<double>({1, 2}, {0.3, -0.4});
   const auto before = grad_bits<double>({a});
   CHECK(tg::clip_grad_norm(std::vector<Tensor>{a}, 1.0) == doctest::Approx(0.5).epsilon(1e-15));
   CHECK(grad_bits<double>({a}) == before);
@@ -98,11 +99,11 @@ TEST_CASE("clip_grad_norm: many gradients match an independent double computatio
 }
 
 TEST_CASE("clip_grad_norm: frozen parameters and parameters without a gradient are skipped") {
-  TensorD a = with_grad<double>({1, 2}, {3, 4});
-  TensorD frozen = with_grad<double>({1}, {100});
+  tg::Tensor a = with_grad<double>({1, 2}, {3, 4});
+  tg::Tensor frozen = with_grad<double>({1}, {100});
   frozen.set_requires_grad(false);  // releases its gradient
-  TensorD no_grad = TensorD::param(xt::xarray<double>{7.0});
-  TensorD constant = TensorD::constant(xt::xarray<double>{1.0});
+  tg::Tensor no_grad = tg::Tensor::param(xt::xarray<double>{7.0});
+  tg::Tensor constant = tg::Tensor::constant(xt::xarray<double>{1.0});
   CHECK(tg::clip_grad_norm(std::vector<Tensor>{a, frozen, no_grad, constant}, 100.0) == 5.0);
   CHECK_FALSE(no_grad.has_grad());  // no buffer was created for it
   CHECK(tg::clip_grad_norm(std::vector<Tensor>{no_grad}, 1.0) == 0.0);
@@ -110,9 +111,9 @@ TEST_CASE("clip_grad_norm: frozen parameters and parameters without a gradient a
 
 TEST_CASE("clip_grad_norm and clip_grad_value: a parameter whose grad() was read but that backward never "
           "reached is left alone") {
-  TensorD a = TensorD::param(xt::xarray<double>{1.0, 2.0});
-  TensorD unreached = TensorD::param(xt::xarray<double>{7.0, 8.0});
-  tg::sum(a * TensorD::constant(xt::xarray<double>{3.0, 4.0})).backward();  // grad a = [3, 4]
+  tg::Tensor a = tg::Tensor::param(xt::xarray<double>{1.0, 2.0});
+  tg::Tensor unreached = tg::Tensor::param(xt::xarray<double>{7.0, 8.0});
+  tg::sum(a * tg::Tensor::constant(xt::xarray<double>{3.0, 4.0})).backward();  // grad a = [3, 4]
   (void)unreached.grad();
   CHECK_FALSE(unreached.has_grad());
   const std::vector<Tensor> ps{a, unreached};
@@ -127,11 +128,11 @@ TEST_CASE("clip_grad_norm: NaN or infinite gradients throw NonFiniteError and ch
   const double inf = std::numeric_limits<double>::infinity();
   for (double bad : {std::nan(""), inf, -inf}) {
     CAPTURE(bad);
-    TensorD a = with_grad<double>({1, 2}, {3, 4});
-    TensorD b = with_grad<double>({1, 2, 3}, {1, bad, 2});
+    tg::Tensor a = with_grad<double>({1, 2}, {3, 4});
+    tg::Tensor b = with_grad<double>({1, 2, 3}, {1, bad, 2});
     const auto before = grad_bits<double>({a, b});
     try {
-      tg::clip_grad_norm(tg::NamedTensorsT<double>{{"a", a}, {"rnn.weight", b}}, 1.0);
+      tg::clip_grad_norm(tg::NamedTensors{{"a", a}, {"rnn.weight", b}}, 1.0);
       FAIL("no exception");
     } catch (const tg::NonFiniteError& e) {
       const std::string msg = e.what();
@@ -148,7 +149,7 @@ TEST_CASE("clip_grad_norm: NaN or infinite gradients throw NonFiniteError and ch
 }
 
 TEST_CASE("clip_grad_norm: huge finite double gradients do not overflow the norm") {
-  TensorD a = with_grad<double>({0, 0}, {3e200, 4e200});
+  tg::Tensor a = with_grad<double>({0, 0}, {3e200, 4e200});
   const double norm = tg::clip_grad_norm(std::vector<Tensor>{a}, 1.0);
   CHECK(norm == doctest::Approx(5e200).epsilon(1e-15));
   CHECK(grad_of(a)[0] == doctest::Approx(0.6).epsilon(1e-12));
@@ -156,22 +157,22 @@ TEST_CASE("clip_grad_norm: huge finite double gradients do not overflow the norm
 }
 
 TEST_CASE("clip_grad_norm: max_norm must be non-negative, and infinity only measures") {
-  TensorD a = with_grad<double>({1}, {3});
+  tg::Tensor a = with_grad<double>({1}, {3});
   CHECK_THROWS_WITH_AS(tg::clip_grad_norm(std::vector<Tensor>{a}, -1.0),
                        "clip_grad_norm: max_norm must be >= 0 (or +inf: no clipping), got -1",
                        std::invalid_argument);
   CHECK(tg::clip_grad_norm(std::vector<Tensor>{a}, std::numeric_limits<double>::infinity()) == 3.0);
   CHECK(grad_of(a)[0] == 3.0);
   CHECK_THROWS_AS(tg::clip_grad_norm(std::vector<Tensor>{a}, std::nan("")), std::invalid_argument);
-  CHECK_THROWS_AS(tg::clip_grad_norm(std::vector<Tensor>{TensorD()}, 1.0), std::invalid_argument);
+  CHECK_THROWS_AS(tg::clip_grad_norm(std::vector<Tensor>{tg::Tensor()}, 1.0), std::invalid_argument);
   CHECK(tg::clip_grad_norm(std::vector<Tensor>{a}, 0.0) == 3.0);  // max_norm 0 zeroes them
   CHECK(grad_of(a)[0] == 0.0);
 }
 
 TEST_CASE("clip_grad_value: every element ends in the closed interval, the rest unchanged") {
   const double inf = std::numeric_limits<double>::infinity();
-  TensorD a = with_grad<double>({0, 0, 0, 0, 0, 0}, {-3.0, -0.5, 0.0, 0.49, 2.0, inf});
-  TensorD b = with_grad<double>({0, 0}, {-inf, 0.5});
+  tg::Tensor a = with_grad<double>({0, 0, 0, 0, 0, 0}, {-3.0, -0.5, 0.0, 0.49, 2.0, inf});
+  tg::Tensor b = with_grad<double>({0, 0}, {-inf, 0.5});
   tg::clip_grad_value(std::vector<Tensor>{a, b}, 0.5);
   CHECK(grad_of(a) == std::vector<double>{-0.5, -0.5, 0.0, 0.49, 0.5, 0.5});
   CHECK(grad_of(b) == std::vector<double>{-0.5, 0.5});
@@ -189,8 +190,8 @@ TEST_CASE("clip_grad_value: every element ends in the closed interval, the rest 
 }
 
 TEST_CASE("clip_grad_value: a NaN throws NonFiniteError and changes nothing") {
-  TensorD a = with_grad<double>({0, 0}, {5.0, -5.0});
-  TensorD b = with_grad<double>({0, 0}, {1.0, std::nan("")});
+  tg::Tensor a = with_grad<double>({0, 0}, {5.0, -5.0});
+  tg::Tensor b = with_grad<double>({0, 0}, {1.0, std::nan("")});
   const auto before = grad_bits<double>({a, b});
   CHECK_THROWS_AS(tg::clip_grad_value(std::vector<Tensor>{a, b}, 1.0), tg::NonFiniteError);
   CHECK(grad_bits<double>({a, b}) == before);

@@ -27,8 +27,8 @@ Pointer to_f64(Pointer layer) {
 }
 
 // A double parameter with values drawn uniformly from [lo, hi) by the library RNG.
-inline tg::TensorD param(const tg::Shape& shape, double lo = -1.0, double hi = 1.0) {
-  return tg::TensorD::param(tg::uniform<double>(shape, lo, hi));
+inline tg::Tensor param(const tg::Shape& shape, double lo = -1.0, double hi = 1.0) {
+  return tg::Tensor::param(tg::uniform<double>(shape, lo, hi));
 }
 
 // After a failed call: the tape still records and differentiates, d/dx sum(x * x) = 2x.

@@ -35,7 +35,7 @@ namespace {
 
 using tg::Shape;
 using tg::Tensor;
-using tg::TensorD;
+
 
 constexpr std::size_t kBig = std::size_t(1) << 40;  // a size no test machine can hold 2^40 floats of
 
@@ -68,39 +68,40 @@ struct Row {
 // that are not empty, a bias or the non-empty piece of a concat, get the right gradient).
 
 template <class T>
-std::vector<tg::TensorT<T>> make_inputs(const std::vector<Shape>& shapes) {
-  std::vector<tg::TensorT<T>> in;
+std::vector<tg::Tensor> make_inputs(const std::vector<Shape>& shapes) {
+  std::vector<tg::Tensor> in;
   // Values in [0.5, 1.5): log, sqrt, div and pow stay finite.
-  for (const auto& s : shapes) in.push_back(tg::TensorT<T>::param(tg::uniform<T>(s, T(0.5), T(1.5))));
+  for (const auto& s : shapes) in.push_back(tg::Tensor::param(tg::uniform<T>(s, T(0.5), T(1.5))));
   return in;
 }
 
 using ValueCheck = std::function<void(const xt::xarray<double>& y, const std::vector<xt::xarray<double>>& in)>;
 
-template <class T, class F>
-Shape run_zero_size(const std::vector<tg::TensorT<T>>& in, F f, const ValueCheck& check) {
-  const tg::TensorT<T> y = f(std::vector<Tensor>(in.begin(), in.end()));
+template <class F>
+Shape run_zero_size(const std::vector<tg::Tensor>& in, F f, const ValueCheck& check) {
+  const tg::Tensor y = f(std::vector<Tensor>(in.begin(), in.end()));
   const Shape ys = y.shape();
   if (check) {
     std::vector<xt::xarray<double>> xs;
-    for (const auto& x : in) xs.push_back(xt::cast<double>(x.value()));
-    check(xt::cast<double>(y.value()), xs);
+    for (const auto& x : in) xs.push_back(x.to_xarray<double>());
+    check(y.to_xarray<double>(), xs);
   }
   // Backward through the (possibly empty) result.
-  const auto w = tg::TensorT<T>::constant(tg::uniform<T>(ys, T(-1), T(1)));
+  const auto w = tg::Tensor::constant(tg::uniform<double>(ys, -1.0, 1.0)).to(y.dtype());
   if (y.requires_grad()) tg::sum(y * w).backward();
   for (const auto& x : in) {
     if (!x.requires_grad()) continue;
-    const tg::TensorT<T> g = x.grad();
+    const tg::Tensor g = x.grad();
     if (!g.defined()) {  // no gradient reached x (Note [reading gradients]): only an empty output sends none
       CHECK_MESSAGE((y.numel() == 0 || x.numel() == 0), "no gradient reached input " << tg::to_string(x.shape()));
       continue;
     }
     CHECK_MESSAGE(Shape(g.shape()) == x.shape(), "gradient shape " << tg::to_string(Shape(g.shape()))
                                                                    << " vs input " << tg::to_string(x.shape()));
+    const xt::xarray<double> gv = g.to_xarray<double>();
     for (std::size_t i = 0; i < x.numel(); ++i) {
-      REQUIRE(std::isfinite(double(g.data()[i])));
-      if (y.numel() == 0) REQUIRE(g.data()[i] == T(0));  // an empty output sends no gradient
+      REQUIRE(std::isfinite(gv.flat(i)));
+      if (y.numel() == 0) REQUIRE(gv.flat(i) == 0.0);  // an empty output sends no gradient
     }
   }
   tg::clear_tape();
@@ -128,7 +129,7 @@ struct Built {
 Row built(std::string name, Shape expected, std::function<Built()> make, ValueCheck check = {}) {
   return {std::move(name), "zero-size", Expect::succeeds, "", expected, [=] {
             const Built b = make();
-            const Shape s = run_zero_size(std::vector<tg::TensorD>(b.inputs.begin(), b.inputs.end()), b.f, check);
+            const Shape s = run_zero_size(std::vector<tg::Tensor>(b.inputs.begin(), b.inputs.end()), b.f, check);
             CHECK_GRADCHECK(b.f, b.inputs);
             return s;
           }};
@@ -329,7 +330,7 @@ std::vector<Row> zero_size_rows() {
 
 // Layers with B = 0 (empty outputs, as PyTorch) and T = 0 (an error, as PyTorch's RNNs).
 template <class Layer>
-Built layer_case(std::shared_ptr<Layer> layer, Shape x_shape, std::function<TensorD(const Layer&, const TensorD&)> fwd) {
+Built layer_case(std::shared_ptr<Layer> layer, Shape x_shape, std::function<tg::Tensor(const Layer&, const tg::Tensor&)> fwd) {
   Built b;
   b.inputs.push_back(tgtest::param(x_shape));
   for (const auto& p : layer->parameters()) b.inputs.push_back(p);
@@ -337,12 +338,12 @@ Built layer_case(std::shared_ptr<Layer> layer, Shape x_shape, std::function<Tens
   return b;
 }
 
-TensorD cell_output(const tg::Cell& c, const TensorD& x) {
+tg::Tensor cell_output(const tg::Cell& c, const tg::Tensor& x) {
   const auto s = c.forward(x, c.initial_state(x.shape()[0]));
   return s.size() == 1 ? s[0] : tg::concat(s, 1);
 }
 
-TensorD recurrent_output(const tg::Recurrent& l, const TensorD& x) {
+tg::Tensor recurrent_output(const tg::Recurrent& l, const tg::Tensor& x) {
   const auto out = l.forward(x);
   for (const auto& s : out.state)
     for (const auto& t : s) CHECK(t.shape() == Shape{x.shape()[1], l.hidden_size()});
@@ -355,11 +356,11 @@ std::vector<Row> layer_rows() {
   std::vector<Row> t = {
       built("Linear on [0,3]", {0, 2}, [] {
         tg::manual_seed(11);
-        return layer_case<L>(tgtest::to_f64(std::make_shared<L>(3, 2)), {0, 3}, [](const L& l, const TensorD& x) { return l.forward(x); });
+        return layer_case<L>(tgtest::to_f64(std::make_shared<L>(3, 2)), {0, 3}, [](const L& l, const tg::Tensor& x) { return l.forward(x); });
       }),
       built("Linear on [2,0,3]", {2, 0, 2}, [] {
         tg::manual_seed(12);
-        return layer_case<L>(tgtest::to_f64(std::make_shared<L>(3, 2)), {2, 0, 3}, [](const L& l, const TensorD& x) { return l.forward(x); });
+        return layer_case<L>(tgtest::to_f64(std::make_shared<L>(3, 2)), {2, 0, 3}, [](const L& l, const tg::Tensor& x) { return l.forward(x); });
       }),
       built("Embedding with 0 ids", {0, 3}, [] {
         auto e = tgtest::to_f64(std::make_shared<Embedding>(5, 3));
@@ -458,10 +459,10 @@ std::vector<Row> overflow_rows() {
       throws("zeros: the message names the shape", o, I, "[4294967296, 4294967296]", [] { Tensor::zeros({kHalf, kHalf}); }),
       throws("zeros [SIZE_MAX, 2]", o, I, "zeros", [] { Tensor::zeros({kMax, 2}); }),
       throws("zeros [2^62] floats: the byte count overflows", o, I, "zeros", [] { Tensor::zeros({std::size_t(1) << 62}); }),
-      throws("zeros [2^60] doubles: bytes past PTRDIFF_MAX", o, I, "bytes", [] { TensorD::zeros({std::size_t(1) << 60}); }),
+      throws("zeros [2^60] doubles: bytes past PTRDIFF_MAX", o, I, "bytes", [] { tg::Tensor::zeros({std::size_t(1) << 60}, tg::kFloat64); }),
       throws("zeros [0, 2^40, 2^40] (empty, but no layout fits)", o, I, "zeros", [] { Tensor::zeros({0, kBig, kBig}); }),
       throws("full [2^32, 2^32]", o, I, "full", [] { Tensor::full({kHalf, kHalf}, 1.f, tg::kFloat32, true); }),
-      throws("full [3, SIZE_MAX]", o, I, "full", [] { TensorD::full({3, kMax}, 1.0); }),
+      throws("full [3, SIZE_MAX]", o, I, "full", [] { tg::Tensor::full({3, kMax}, 1.0, tg::kFloat64); }),
       throws("full [2^31, 2^31, 2]: elements past PTRDIFF_MAX", o, I, "full",
              [] { Tensor::full({kHalf / 2, kHalf / 2, 2}, 0.f); }),
       throws("randn [0, 2^40, 2^40]", o, I, "randn", [] { randn<double>({0, kBig, kBig}); }),
@@ -519,7 +520,7 @@ std::vector<Row> allocation_rows() {
       throws("zeros [2^40, 2^10]", k, A, "zeros", [] { Tensor::zeros({kBig, 1u << 10}); }, true),
       throws("zeros: the message gives the byte count", k, A, "4503599627370496 bytes",
              [] { Tensor::zeros({kBig, 1u << 10}); }, true),
-      throws("full [2^48] doubles", k, A, "full", [] { TensorD::full({std::size_t(1) << 48}, 2.0, true); }, true),
+      throws("full [2^48] doubles", k, A, "full", [] { tg::Tensor::full({std::size_t(1) << 48}, 2.0, tg::kFloat64, true); }, true),
       throws("randn [2^48]", k, A, "randn", [] { randn<float>({std::size_t(1) << 48}); }, true),
       throws("uniform [2^48]", k, A, "uniform", [] { uniform<double>({std::size_t(1) << 48}, 0.0, 1.0); }, true),
       throws("matmul [2^24, 0] x [0, 2^24]", k, A, "matmul",

@@ -65,29 +65,29 @@ TEST_CASE("Linear, Embedding, Dropout: values, shapes and init") {
   tg::Linear lin(3, 2);
   lin.to(tg::kFloat64);
   CHECK(xt::amax(xt::abs(lin.weight.value<double>()))() <= 1.0 / std::sqrt(3.0));
-  const tg::TensorD x = tg::TensorD::constant({{1.0, 2.0, 3.0}});
-  const tg::TensorD y = lin(x);
+  const tg::Tensor x = tg::Tensor::constant(xt::xarray<double>{{1.0, 2.0, 3.0}});
+  const tg::Tensor y = lin(x);
   for (std::size_t o = 0; o < 2; ++o) {
     double want = lin.bias.value<double>()(o);
-    for (std::size_t i = 0; i < 3; ++i) want += lin.weight.value<double>()(o, i) * x.value()(0, i);
-    CHECK(y.value()(0, o) == doctest::Approx(want));
+    for (std::size_t i = 0; i < 3; ++i) want += lin.weight.value<double>()(o, i) * x.value<double>()(0, i);
+    CHECK(y.value<double>()(0, o) == doctest::Approx(want));
   }
-  CHECK(lin(tg::TensorD::zeros({4, 5, 3})).shape() == tg::Shape{4, 5, 2});  // [T, B, I] -> [T, B, O]
-  CHECK_THROWS_AS(lin(tg::TensorD::zeros({4, 2})), std::invalid_argument);
+  CHECK(lin(tg::Tensor::zeros({4, 5, 3}, tg::kFloat64)).shape() == tg::Shape{4, 5, 2});  // [T, B, I] -> [T, B, O]
+  CHECK_THROWS_AS(lin(tg::Tensor::zeros({4, 2}, tg::kFloat64)), std::invalid_argument);
 
   tg::Embedding emb(5, 2);
   emb.to(tg::kFloat64);
-  const tg::TensorD e = emb(xt::xarray<int>{{4, 0}});
+  const tg::Tensor e = emb(xt::xarray<int>{{4, 0}});
   CHECK(e.shape() == tg::Shape{1, 2, 2});
-  CHECK(e.value()(0, 0, 1) == emb.weight.value<double>()(4, 1));
+  CHECK(e.value<double>()(0, 0, 1) == emb.weight.value<double>()(4, 1));
 
   tg::Dropout drop(0.5);
   drop.to(tg::kFloat64);
-  const tg::TensorD ones = tg::TensorD::full({1000}, 1.0);
+  const tg::Tensor ones = tg::Tensor::full({1000}, 1.0, tg::kFloat64);
   const auto kept = xt::sum(drop(ones).value<double>())();  // survivors are scaled by 2
   CHECK(kept == doctest::Approx(1000.0).epsilon(0.15));
   drop.eval();
-  CHECK(drop(ones).value<double>() == ones.value());
+  CHECK(drop(ones).value<double>() == ones.value<double>());
   CHECK_THROWS_AS(tg::Dropout(1.5), std::invalid_argument);
 }
 

@@ -11,7 +11,7 @@
 #include "test_helpers.hpp"
 
 using tg::Tensor;
-using tg::TensorD;
+
 using tgtest::check_error;
 
 // ===== versions =====
@@ -81,19 +81,19 @@ TEST_CASE("versions: a parameter of a nested module is named by its dotted path"
 }
 
 TEST_CASE("versions: a saved output written in place is refused (tanh reads y)") {
-  const TensorD x = tgtest::param({3});
-  TensorD y = tg::tanh(x);
-  TensorD loss = tg::sum(y * 2.0);
-  y.mutable_data()[1] = 0.0;
+  const tg::Tensor x = tgtest::param({3});
+  tg::Tensor y = tg::tanh(x);
+  tg::Tensor loss = tg::sum(y * 2.0);
+  y.mutable_data<double>()[1] = 0.0;
   check_error<std::logic_error>([&] { loss.backward(); }, {"'tanh'", "output", "[3]", "'tanh'"});
   tg::clear_tape();
 }
 
 TEST_CASE("versions: a write into the base of a saved view is refused") {
-  TensorD p = tgtest::param({4, 3});
-  const TensorD c = tgtest::param({2, 3});
-  TensorD loss = tg::sum(tg::slice(p, 0, 0, 2) * c);  // mul saved the slice, a view of p, for dc
-  p.mutable_data()[11] = 1.0;                            // a row outside the slice: still p's storage
+  tg::Tensor p = tgtest::param({4, 3});
+  const tg::Tensor c = tgtest::param({2, 3});
+  tg::Tensor loss = tg::sum(tg::slice(p, 0, 0, 2) * c);  // mul saved the slice, a view of p, for dc
+  p.mutable_data<double>()[11] = 1.0;                            // a row outside the slice: still p's storage
   check_error<std::logic_error>([&] { loss.backward(); }, {"'mul'", "input 0", "[2, 3]", "'slice'"});
   tg::clear_tape();
 }
@@ -101,19 +101,19 @@ TEST_CASE("versions: a write into the base of a saved view is refused") {
 TEST_CASE("versions: values no backward reads may be written (PyTorch's rule)") {
   // tanh reads y, not x; add reads neither input; a constant operand of mul is saved only for
   // the other side's gradient, which it does not take here.
-  TensorD x = tgtest::param({3});
-  TensorD y = tg::tanh(x);
-  TensorD z = tg::add(y, x);
-  TensorD loss = tg::sum(z);
-  x.mutable_data()[0] = 2.0;
+  tg::Tensor x = tgtest::param({3});
+  tg::Tensor y = tg::tanh(x);
+  tg::Tensor z = tg::add(y, x);
+  tg::Tensor loss = tg::sum(z);
+  x.mutable_data<double>()[0] = 2.0;
   loss.backward();
   CHECK(x.grad().defined());
-  TensorD w = tgtest::param({3});
-  TensorD k = TensorD::constant(xt::xarray<double>{1.0, 2.0, 3.0});
-  TensorD l2 = tg::sum(tg::mul(k, w));  // dw reads k: k is saved; w is not (k takes no gradient)
-  w.mutable_data()[0] = 9.0;
+  tg::Tensor w = tgtest::param({3});
+  tg::Tensor k = tg::Tensor::constant(xt::xarray<double>{1.0, 2.0, 3.0});
+  tg::Tensor l2 = tg::sum(tg::mul(k, w));  // dw reads k: k is saved; w is not (k takes no gradient)
+  w.mutable_data<double>()[0] = 9.0;
   l2.backward();
-  CHECK(w.grad().value()(2) == doctest::Approx(3.0));
+  CHECK(w.grad().value<double>()(2) == doctest::Approx(3.0));
 }
 
 TEST_CASE("versions: the normal loop (forward, backward, step, next forward) is unaffected") {
@@ -140,24 +140,24 @@ TEST_CASE("versions: the normal loop (forward, backward, step, next forward) is 
 // ===== the engine hands dy on =====
 
 TEST_CASE("op contract: dy handed on to several inputs, to one input twice, and past a retained gradient") {
-  TensorD x = TensorD::param({1.0, 2.0});
-  TensorD h = x * 3.0;  // non-leaf
+  tg::Tensor x = tg::Tensor::param(xt::xarray<double>{1.0, 2.0});
+  tg::Tensor h = x * 3.0;  // non-leaf
   h.retain_grad();
-  TensorD s = tg::add(h, h);  // the same input twice: the first copies dy, the second adds
-  TensorD r = tg::reshape(s, {2, 1});
+  tg::Tensor s = tg::add(h, h);  // the same input twice: the first copies dy, the second adds
+  tg::Tensor r = tg::reshape(s, {2, 1});
   tg::sum(r * r).backward();  // d/ds = 2 s = 4 h = 12 x
-  CHECK(h.grad().value()(0) == doctest::Approx(24.0));  // dL/dh = 2 * 12 x
-  CHECK(h.grad().value()(1) == doctest::Approx(48.0));
-  CHECK(x.grad().value()(0) == doctest::Approx(72.0));  // dL/dx = 3 dL/dh
-  CHECK(x.grad().value()(1) == doctest::Approx(144.0));
+  CHECK(h.grad().value<double>()(0) == doctest::Approx(24.0));  // dL/dh = 2 * 12 x
+  CHECK(h.grad().value<double>()(1) == doctest::Approx(48.0));
+  CHECK(x.grad().value<double>()(0) == doctest::Approx(72.0));  // dL/dx = 3 dL/dh
+  CHECK(x.grad().value<double>()(1) == doctest::Approx(144.0));
 }
 
 TEST_CASE("op contract: a node owns its inputs; a graph whose handles were all dropped still differentiates") {
-  TensorD w = tgtest::param({3, 2});
-  TensorD loss;
+  tg::Tensor w = tgtest::param({3, 2});
+  tg::Tensor loss;
   {
-    const TensorD x = tgtest::param({4, 2});
-    const TensorD b = tgtest::param({3});
+    const tg::Tensor x = tgtest::param({4, 2});
+    const tg::Tensor b = tgtest::param({3});
     loss = tg::sum(tg::tanh(tg::linear(x, w, b)) * tg::sigmoid(tg::linear(x, w)));
   }  // x, b and every intermediate handle are gone: only the nodes hold them
   loss.backward();
@@ -169,35 +169,35 @@ TEST_CASE("op contract: a node owns its inputs; a graph whose handles were all d
 namespace {
 
 // A new leaf that requires grad, with t's value.
-TensorD leaf_copy(const tg::TensorImpl& t) {
-  return TensorD::param(xt::xarray<double>(xt::adapt(t.value.data<double>(), tg::numel(t.shape), xt::no_ownership(), t.shape)));
+tg::Tensor leaf_copy(const tg::TensorImpl& t) {
+  return tg::Tensor::param(xt::xarray<double>(xt::adapt(t.value.data<double>(), tg::numel(t.shape), xt::no_ownership(), t.shape)));
 }
 
 // y = tanh(x W^T), computed without recording and recomputed in its own backward with a
 // nested forward and backward: the shape of checkpointing. Written as library ops are.
-TensorD recomputed_tanh_linear(const TensorD& x, const TensorD& w) {
-  TensorD y;
+tg::Tensor recomputed_tanh_linear(const tg::Tensor& x, const tg::Tensor& w) {
+  tg::Tensor y;
   {
     tg::NoGradGuard no_grad;
     y = tg::tanh(tg::linear(x, w));
   }
   auto out = tg::detail::new_output<double>("recomputed_tanh_linear", y.shape());
-  std::copy_n(y.data(), y.numel(), out->value.data<double>());
+  std::copy_n(y.data<double>(), y.numel(), out->value.data<double>());
   using tg::detail::input_bit;
   return tg::detail::finish<double>(
       "recomputed_tanh_linear", out, {tg::detail::impl_ptr(x), tg::detail::impl_ptr(w)}, {input_bit(0) | input_bit(1)},
       [](const tg::detail::Grad<double>& g) {
         // Rebuild the graph from detached copies (leaves of a nested graph), then backward it.
-        TensorD xd = leaf_copy(g.in(0)), wd = leaf_copy(g.in(1));
-        TensorD yd = tg::tanh(tg::linear(xd, wd));
+        tg::Tensor xd = leaf_copy(g.in(0)), wd = leaf_copy(g.in(1));
+        tg::Tensor yd = tg::tanh(tg::linear(xd, wd));
         CHECK(tg::tape_stats().nodes == 2);  // the nested graph is on a tape of its own
         xt::xarray<double> seed = xt::adapt(g.dy(), tg::numel(g.out().shape), xt::no_ownership(), g.out().shape);
-        yd.backward(seed);
+        yd.backward(tg::Tensor::constant(seed));
         for (std::size_t k = 0; k < 2; ++k) {
           if (!g.needs(k)) continue;
-          const TensorD d = (k == 0 ? xd : wd).grad();
+          const tg::Tensor d = (k == 0 ? xd : wd).grad();
           double* acc = g.grad_acc(k);
-          for (std::size_t i = 0; i < d.numel(); ++i) acc[i] += d.data()[i];
+          for (std::size_t i = 0; i < d.numel(); ++i) acc[i] += d.data<double>()[i];
         }
       });
 }
@@ -209,7 +209,7 @@ TEST_CASE("op contract: a backward may run a nested forward and backward (re-ent
   const tg::GradcheckFn f = [](const std::vector<Tensor>& in) {
     // The outer graph reads w too, and its linear stages w's gradient (Note [deferred weight
     // gradients]) while the nested backward adds into it.
-    const TensorD h = recomputed_tanh_linear(tg::linear(in[0], in[1]), in[1]);  // [4, 3]
+    const tg::Tensor h = recomputed_tanh_linear(tg::linear(in[0], in[1]), in[1]);  // [4, 3]
     return tg::sigmoid(tg::linear(h, in[2])) * tg::linear(in[0], in[1]);
   };
   CHECK_GRADCHECK(f, (std::vector<Tensor>{tgtest::param({4, 3}), tgtest::param({3, 3}), tgtest::param({3, 3})}));
@@ -217,12 +217,12 @@ TEST_CASE("op contract: a backward may run a nested forward and backward (re-ent
 }
 
 TEST_CASE("op contract: a nested backward leaves the outer graph intact under retain_graph") {
-  TensorD x = tgtest::param({2, 2});
-  TensorD w = tgtest::param({2, 2});
-  TensorD loss = tg::sum(recomputed_tanh_linear(x, w) * 2.0);
+  tg::Tensor x = tgtest::param({2, 2});
+  tg::Tensor w = tgtest::param({2, 2});
+  tg::Tensor loss = tg::sum(recomputed_tanh_linear(x, w) * 2.0);
   loss.backward(/*retain_graph=*/true);
-  const xt::xarray<double> once = w.grad().to_xarray();
+  const xt::xarray<double> once = w.grad().to_xarray<double>();
   loss.backward();  // the same graph again: the gradients double
-  tgtest::check_close(w.grad().value(), xt::xarray<double>(2.0 * once));
+  tgtest::check_close(w.grad().value<double>(), xt::xarray<double>(2.0 * once));
   CHECK(tg::tape_stats().nodes == 0);
 }

@@ -8,7 +8,7 @@
 
 using tg::Shape;
 using tg::Tensor;
-using tg::TensorD;
+
 using tgtest::check_close;
 using tgtest::check_error;
 
@@ -41,30 +41,30 @@ xt::xarray<double> linear_reference(const xt::xarray<double>& x, const xt::xarra
 // and values against linear_reference.
 void check_linear(const Shape& bias_shape, bool with_bias) {
   tg::manual_seed(29);
-  const TensorD x = tgtest::param({4, 3});
-  const TensorD w = tgtest::param({5, 3});
-  const TensorD b = with_bias ? tgtest::param(bias_shape) : TensorD();
+  const tg::Tensor x = tgtest::param({4, 3});
+  const tg::Tensor w = tgtest::param({5, 3});
+  const tg::Tensor b = with_bias ? tgtest::param(bias_shape) : tg::Tensor();
   const tg::GradcheckFn f = [](const std::vector<Tensor>& in) {
     return in.size() == 3 ? tg::linear(in[0], in[1], in[2]) : tg::linear(in[0], in[1]);
   };
   std::vector<Tensor> inputs = {x, w};
   if (with_bias) inputs.push_back(b);
   CHECK_GRADCHECK(f, inputs);
-  const xt::xarray<double> bv = with_bias ? b.to_xarray() : xt::xarray<double>();
+  const xt::xarray<double> bv = with_bias ? b.to_xarray<double>() : xt::xarray<double>();
   check_close(tg::linear(x, w, b).value<double>(),
-              linear_reference(x.to_xarray(), w.to_xarray(), with_bias ? &bv : nullptr));
+              linear_reference(x.to_xarray<double>(), w.to_xarray<double>(), with_bias ? &bv : nullptr));
 }
 
 // x [R, C]: gradcheck, and y[c, r] == x[r, c] for every element.
 void check_transpose(std::size_t R, std::size_t C) {
   tg::manual_seed(43);
-  const TensorD x = tgtest::param({R, C});
+  const tg::Tensor x = tgtest::param({R, C});
   const tg::GradcheckFn f = [](const std::vector<Tensor>& in) { return tg::transpose(in[0]); };
   const std::vector<Tensor> inputs = {x};
   CHECK_GRADCHECK(f, inputs);
   xt::xarray<double> expected = xt::zeros<double>({C, R});
   for (std::size_t r = 0; r < R; ++r)
-    for (std::size_t c = 0; c < C; ++c) expected(c, r) = x.value()(r, c);
+    for (std::size_t c = 0; c < C; ++c) expected(c, r) = x.value<double>()(r, c);
   check_close(tg::transpose(x).value<double>(), expected);
 }
 
@@ -82,27 +82,27 @@ TEST_CASE("matmul: gradcheck [3,4] x [4,2]") {
 TEST_CASE("matmul: gradcheck with one constant operand (each side)") {
   tg::manual_seed(37);
   const tg::GradcheckFn f = [](const std::vector<Tensor>& in) { return tg::matmul(in[0], in[1]); };
-  const std::vector<Tensor> left_param = {tgtest::param({2, 3}), TensorD::constant(tg::uniform<double>({3, 5}, -1, 1))};
-  const std::vector<Tensor> right_param = {TensorD::constant(tg::uniform<double>({2, 3}, -1, 1)), tgtest::param({3, 5})};
+  const std::vector<Tensor> left_param = {tgtest::param({2, 3}), tg::Tensor::constant(tg::uniform<double>({3, 5}, -1, 1))};
+  const std::vector<Tensor> right_param = {tg::Tensor::constant(tg::uniform<double>({2, 3}, -1, 1)), tgtest::param({3, 5})};
   CHECK_GRADCHECK(f, left_param);
   CHECK_GRADCHECK(f, right_param);
 }
 
 TEST_CASE("matmul: hand-computed 2x3 by 3x2 value and gradients") {
-  TensorD a = TensorD::param({{1.0, 2.0, 3.0}, {4.0, 5.0, 6.0}});
-  TensorD b = TensorD::param({{7.0, 8.0}, {9.0, 10.0}, {11.0, 12.0}});
-  const TensorD c = tg::matmul(a, b);
-  check_close(c.value(), {{58.0, 64.0}, {139.0, 154.0}});
+  tg::Tensor a = tg::Tensor::param(xt::xarray<double>{{1.0, 2.0, 3.0}, {4.0, 5.0, 6.0}});
+  tg::Tensor b = tg::Tensor::param(xt::xarray<double>{{7.0, 8.0}, {9.0, 10.0}, {11.0, 12.0}});
+  const tg::Tensor c = tg::matmul(a, b);
+  check_close(c.value<double>(), {{58.0, 64.0}, {139.0, 154.0}});
   tg::sum(c).backward();
-  check_close(a.grad().value(), {{15.0, 19.0, 23.0}, {15.0, 19.0, 23.0}});  // row sums of b
-  check_close(b.grad().value(), {{5.0, 5.0}, {7.0, 7.0}, {9.0, 9.0}});      // column sums of a
+  check_close(a.grad().value<double>(), {{15.0, 19.0, 23.0}, {15.0, 19.0, 23.0}});  // row sums of b
+  check_close(b.grad().value<double>(), {{5.0, 5.0}, {7.0, 7.0}, {9.0, 9.0}});      // column sums of a
 }
 
 TEST_CASE("matmul: values of a [33,40] x [40,35] product match a triple loop") {
   tg::manual_seed(41);
-  const TensorD a = TensorD::constant(tg::uniform<double>({33, 40}, -1, 1));
-  const TensorD b = TensorD::constant(tg::uniform<double>({40, 35}, -1, 1));
-  check_close(tg::matmul(a, b).value<double>(), matmul_reference(a.to_xarray(), b.to_xarray()));
+  const tg::Tensor a = tg::Tensor::constant(tg::uniform<double>({33, 40}, -1, 1));
+  const tg::Tensor b = tg::Tensor::constant(tg::uniform<double>({40, 35}, -1, 1));
+  check_close(tg::matmul(a, b).value<double>(), matmul_reference(a.to_xarray<double>(), b.to_xarray<double>()));
 }
 
 TEST_CASE("matmul, linear: values match xtensor-blas's xt::linalg::dot, an independent product") {
@@ -130,27 +130,27 @@ TEST_CASE("linear: gradcheck and values with a [1,O] bias") { check_linear({1, 5
 
 TEST_CASE("linear: gradcheck of a layer on constant data (only weight and bias require grad)") {
   tg::manual_seed(53);
-  const TensorD x = TensorD::constant(tg::uniform<double>({6, 3}, -1, 1));
+  const tg::Tensor x = tg::Tensor::constant(tg::uniform<double>({6, 3}, -1, 1));
   const tg::GradcheckFn f = [x](const std::vector<Tensor>& in) { return tg::tanh(tg::linear(x, in[0], in[1])); };
   const std::vector<Tensor> inputs = {tgtest::param({2, 3}), tgtest::param({2})};
   CHECK_GRADCHECK(f, inputs);
 }
 
 TEST_CASE("linear: hand-computed value and bias gradient") {
-  const TensorD x = TensorD::constant({{1.0, 2.0}, {3.0, 4.0}, {5.0, 6.0}});  // [N=3, I=2]
-  TensorD w = TensorD::param({{1.0, 0.0}, {0.5, -1.0}});                    // [O=2, I=2]
-  TensorD b = TensorD::param({10.0, 20.0});                                 // [O]
-  const TensorD y = tg::linear(x, w, b);
-  check_close(y.value(), {{11.0, 18.5}, {13.0, 17.5}, {15.0, 16.5}});
+  const tg::Tensor x = tg::Tensor::constant(xt::xarray<double>{{1.0, 2.0}, {3.0, 4.0}, {5.0, 6.0}});  // [N=3, I=2]
+  tg::Tensor w = tg::Tensor::param(xt::xarray<double>{{1.0, 0.0}, {0.5, -1.0}});                    // [O=2, I=2]
+  tg::Tensor b = tg::Tensor::param(xt::xarray<double>{10.0, 20.0});                                 // [O]
+  const tg::Tensor y = tg::linear(x, w, b);
+  check_close(y.value<double>(), {{11.0, 18.5}, {13.0, 17.5}, {15.0, 16.5}});
   tg::sum(y).backward();
-  check_close(b.grad().value(), {3.0, 3.0});                 // one per row
-  check_close(w.grad().value(), {{9.0, 12.0}, {9.0, 12.0}});  // column sums of x
+  check_close(b.grad().value<double>(), {3.0, 3.0});                 // one per row
+  check_close(w.grad().value<double>(), {{9.0, 12.0}, {9.0, 12.0}});  // column sums of x
 }
 
 // ===== errors =====
 
 TEST_CASE("matmul, transpose: non-2-D operands are rejected") {
-  const TensorD m = tgtest::param({2, 3});
+  const tg::Tensor m = tgtest::param({2, 3});
   check_error<std::invalid_argument>([&] { tg::matmul(tgtest::param({3}), m); }, {"matmul", "2-D", "[3]"});
   check_error<std::invalid_argument>([&] { tg::matmul(m, tgtest::param({3, 2, 1})); }, {"matmul", "2-D", "[3, 2, 1]"});
   check_error<std::invalid_argument>([&] { tg::transpose(tgtest::param({2, 3, 4})); }, {"transpose", "[2, 3, 4]"});
@@ -158,15 +158,15 @@ TEST_CASE("matmul, transpose: non-2-D operands are rejected") {
 }
 
 TEST_CASE("matmul: inner dimensions that differ name both shapes") {
-  const TensorD a = tgtest::param({2, 3});
+  const tg::Tensor a = tgtest::param({2, 3});
   check_error<std::invalid_argument>([&] { tg::matmul(tg::tanh(a), tgtest::param({4, 5})); },
                                      {"matmul", "[2, 3]", "[4, 5]"});
   tgtest::check_tape_still_works();
 }
 
 TEST_CASE("linear: mismatched weight or bias shapes are rejected") {
-  const TensorD x = tgtest::param({4, 3});
-  const TensorD w = tgtest::param({5, 3});
+  const tg::Tensor x = tgtest::param({4, 3});
+  const tg::Tensor w = tgtest::param({5, 3});
   check_error<std::invalid_argument>([&] { tg::linear(x, tgtest::param({5, 4})); }, {"linear", "[4, 3]", "[5, 4]"});
   check_error<std::invalid_argument>([&] { tg::linear(tgtest::param({3}), w); }, {"linear", "2-D", "[3]"});
   check_error<std::invalid_argument>([&] { tg::linear(x, w, tgtest::param({4})); }, {"linear", "bias", "[4]"});
@@ -209,26 +209,26 @@ TEST_CASE("linear: float skinny products (cut into column and inner pieces) matc
 
 TEST_CASE("linear: a weight shared by many small calls gets the same gradient as one big call") {
   tg::manual_seed(91);
-  const TensorD w = tgtest::param({5, 3}), x = TensorD::constant(tg::uniform<double>({40, 3}, -1, 1));
+  const tg::Tensor w = tgtest::param({5, 3}), x = tg::Tensor::constant(tg::uniform<double>({40, 3}, -1, 1));
   // 40 calls of 1 row each (staged, flushed at the end of backward) ...
-  TensorD total = TensorD::scalar(0.0);
+  tg::Tensor total = tg::Tensor::scalar(0.0, tg::kFloat64);
   for (std::size_t r = 0; r < 40; ++r) total = total + tg::sum(tg::square(tg::linear(tg::slice(x, 0, r, 1), w)));
   total.backward();
-  const xt::xarray<double> staged = w.grad().value();
-  TensorD(w).zero_grad();
+  const xt::xarray<double> staged = w.grad().value<double>();
+  tg::Tensor(w).zero_grad();
   // ... equal one call of 40 rows, and a call of 300 rows (not staged) passes gradcheck.
   tg::sum(tg::square(tg::linear(x, w))).backward();
-  CHECK(xt::allclose(staged, w.grad().value(), 1e-12, 1e-12));
+  CHECK(xt::allclose(staged, w.grad().value<double>(), 1e-12, 1e-12));
   auto f = [](const std::vector<Tensor>& in) { return tg::linear(in[0], in[1], in[2]); };
   CHECK_GRADCHECK(f, (std::vector<Tensor>{tgtest::param({300, 2}), tgtest::param({2, 2}), tgtest::param({2})}));
 }
 
 TEST_CASE("linear: anomaly mode names linear when a staged weight gradient is non-finite") {
   // y = x w^T = 2 and the loss 2e200 are finite; dW = 1e200 * x = 1e400 overflows.
-  TensorD w = TensorD::param({{1e-200, 1e-200}});
-  const TensorD x = TensorD::constant({{1e200, 1e200}});
+  tg::Tensor w = tg::Tensor::param(xt::xarray<double>{{1e-200, 1e-200}});
+  const tg::Tensor x = tg::Tensor::constant(xt::xarray<double>{{1e200, 1e200}});
   tg::AnomalyModeGuard anomaly;
-  TensorD loss = tg::sum(tg::linear(x, w)) * 1e200;
+  tg::Tensor loss = tg::sum(tg::linear(x, w)) * 1e200;
   CHECK_THROWS_WITH_AS(loss.backward(), doctest::Contains("'linear'"), tg::NonFiniteError);
   CHECK(tg::tape_stats().nodes == 0);
 }
@@ -238,9 +238,9 @@ TEST_CASE("linear with a residual: gradcheck w.r.t. all four inputs, and the val
   auto f = [](const std::vector<Tensor>& in) { return tg::linear(in[0], in[1], in[2], in[3]); };
   CHECK_GRADCHECK(f, (std::vector<Tensor>{tgtest::param({3, 4}), tgtest::param({5, 4}), tgtest::param({5}),
                                            tgtest::param({3, 5})}));
-  const TensorD x = tgtest::param({2, 3}), w = tgtest::param({4, 3}), r = tgtest::param({2, 4});
-  CHECK(xt::allclose(tg::linear(x, w, TensorD(), r).value<double>(), (tg::linear(x, w) + r).value<double>(), 1e-14, 1e-14));
-  CHECK_THROWS_WITH_AS(tg::linear(x, w, TensorD(), tgtest::param({2, 5})), doctest::Contains("residual"),
+  const tg::Tensor x = tgtest::param({2, 3}), w = tgtest::param({4, 3}), r = tgtest::param({2, 4});
+  CHECK(xt::allclose(tg::linear(x, w, tg::Tensor(), r).value<double>(), (tg::linear(x, w) + r).value<double>(), 1e-14, 1e-14));
+  CHECK_THROWS_WITH_AS(tg::linear(x, w, tg::Tensor(), tgtest::param({2, 5})), doctest::Contains("residual"),
                        std::invalid_argument);
   tg::clear_tape();
 }

@@ -4,34 +4,34 @@
 #include "test_helpers.hpp"
 
 using tg::Tensor;
-using tg::TensorD;
+
 
 TEST_CASE("layer_norm: gradcheck w.r.t. x, gamma and beta") {
   tg::manual_seed(41);
   auto f = [](const std::vector<Tensor>& in) { return tg::layer_norm(in[0], in[1], in[2]); };
   CHECK_GRADCHECK(f, (std::vector<Tensor>{tgtest::param({3, 5}), tgtest::param({5}), tgtest::param({5})}));
   CHECK_GRADCHECK(f, (std::vector<Tensor>{tgtest::param({2, 3, 4}), tgtest::param({4}), tgtest::param({4})}));
-  auto plain = [](const std::vector<Tensor>& in) { return tg::layer_norm(in[0], TensorD(), TensorD()); };
+  auto plain = [](const std::vector<Tensor>& in) { return tg::layer_norm(in[0], tg::Tensor(), tg::Tensor()); };
   CHECK_GRADCHECK(plain, (std::vector<Tensor>{tgtest::param({4, 6})}));
 }
 
 TEST_CASE("layer_norm: values equal plain loops") {
   const xt::xarray<double> x = {{1.0, 2.0, 4.0}, {-1.0, 0.0, 0.5}};
-  const TensorD g = TensorD::constant({2.0, 1.0, 0.5}), b = TensorD::constant({0.1, 0.2, 0.3});
-  const TensorD y = tg::layer_norm(TensorD::constant(x), g, b, 1e-5);
+  const tg::Tensor g = tg::Tensor::constant(xt::xarray<double>{2.0, 1.0, 0.5}), b = tg::Tensor::constant(xt::xarray<double>{0.1, 0.2, 0.3});
+  const tg::Tensor y = tg::layer_norm(tg::Tensor::constant(x), g, b, 1e-5);
   for (std::size_t r = 0; r < 2; ++r) {
     const double mean = (x(r, 0) + x(r, 1) + x(r, 2)) / 3;
     double var = 0;
     for (std::size_t j = 0; j < 3; ++j) var += (x(r, j) - mean) * (x(r, j) - mean) / 3;
     for (std::size_t j = 0; j < 3; ++j)
-      CHECK(y.value()(r, j) ==
-            doctest::Approx((x(r, j) - mean) / std::sqrt(var + 1e-5) * g.value()(j) + b.value()(j)).epsilon(1e-12));
+      CHECK(y.value<double>()(r, j) ==
+            doctest::Approx((x(r, j) - mean) / std::sqrt(var + 1e-5) * g.value<double>()(j) + b.value<double>()(j)).epsilon(1e-12));
   }
 }
 
 TEST_CASE("layer_norm: bad shapes and eps are rejected") {
-  const TensorD x = TensorD::zeros({2, 3});
-  CHECK_THROWS_WITH_AS(tg::layer_norm(x, TensorD::zeros({4}), TensorD()), doctest::Contains("layer_norm"),
+  const tg::Tensor x = tg::Tensor::zeros({2, 3}, tg::kFloat64);
+  CHECK_THROWS_WITH_AS(tg::layer_norm(x, tg::Tensor::zeros({4}, tg::kFloat64), tg::Tensor()), doctest::Contains("layer_norm"),
                        std::invalid_argument);
-  CHECK_THROWS_AS(tg::layer_norm(x, TensorD(), TensorD(), 0.0), std::invalid_argument);
+  CHECK_THROWS_AS(tg::layer_norm(x, tg::Tensor(), tg::Tensor(), 0.0), std::invalid_argument);
 }

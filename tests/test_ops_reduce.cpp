@@ -8,7 +8,7 @@
 
 using tg::Shape;
 using tg::Tensor;
-using tg::TensorD;
+
 using tgtest::check_close;
 using tgtest::check_error;
 
@@ -45,7 +45,7 @@ const AxisReduce kMeanAxis = &tg::mean;
 // values (and shape) against reduce_reference.
 void check_axis_reduction(AxisReduce op, bool mean, bool keepdims) {
   tg::manual_seed(17);
-  const TensorD x = tgtest::param({2, 3, 4});
+  const tg::Tensor x = tgtest::param({2, 3, 4});
   for (long axis : {0L, 1L, 2L, -1L, -2L, -3L}) {
     CAPTURE(axis);
     const tg::GradcheckFn f = [op, axis, keepdims](const std::vector<Tensor>& in) {
@@ -54,7 +54,7 @@ void check_axis_reduction(AxisReduce op, bool mean, bool keepdims) {
     const std::vector<Tensor> inputs = {x};
     CHECK_GRADCHECK(f, inputs);
     const std::size_t ax = axis < 0 ? std::size_t(axis + 3) : std::size_t(axis);
-    check_close(op(x, axis, keepdims).value<double>(), reduce_reference(x.to_xarray(), ax, keepdims, mean));
+    check_close(op(x, axis, keepdims).value<double>(), reduce_reference(x.to_xarray<double>(), ax, keepdims, mean));
   }
 }
 
@@ -63,13 +63,13 @@ using AllReduce = tg::Tensor (*)(const tg::Tensor&);
 // Over all elements of a [3, 4] tensor: shape [], value the plain loop's total (or average).
 void check_all_reduction(AllReduce op, bool mean) {
   tg::manual_seed(19);
-  const TensorD x = tgtest::param({3, 4});
+  const tg::Tensor x = tgtest::param({3, 4});
   const tg::GradcheckFn f = [op](const std::vector<Tensor>& in) { return op(in[0]); };
   const std::vector<Tensor> inputs = {x};
   CHECK_GRADCHECK(f, inputs);
   double total = 0;
-  for (double v : x.to_xarray()) total += v;
-  const TensorD y = op(x);
+  for (double v : x.to_xarray<double>()) total += v;
+  const tg::Tensor y = op(x);
   CHECK(y.shape() == Shape{});
   CHECK(y.item() == doctest::Approx(mean ? total / 12 : total).epsilon(1e-14));
 }
@@ -88,7 +88,7 @@ TEST_CASE("mean: gradcheck and values along each axis, keepdims=true") { check_a
 // ===== hand-computed values and gradients =====
 
 TEST_CASE("sum, mean: hand-computed values and shapes of a [2, 3] matrix") {
-  const TensorD x = TensorD::constant({{1.0, 2.0, 3.0}, {4.0, 5.0, 6.0}});
+  const tg::Tensor x = tg::Tensor::constant(xt::xarray<double>{{1.0, 2.0, 3.0}, {4.0, 5.0, 6.0}});
   CHECK(tg::sum(x).item() == 21.0);
   CHECK(tg::mean(x).item() == 3.5);
   check_close(tg::sum(x, 0).value<double>(), {5.0, 7.0, 9.0});
@@ -98,35 +98,35 @@ TEST_CASE("sum, mean: hand-computed values and shapes of a [2, 3] matrix") {
   check_close(tg::sum(x, 1, true).value<double>(), row_sums);
   check_close(tg::mean(x, 0, true).value<double>(), {{2.5, 3.5, 4.5}});
   check_close(tg::mean(x, -1).value<double>(), {2.0, 5.0});
-  CHECK(tg::sum(TensorD::constant({4.0, -1.0}), 0).shape() == Shape{});  // 1-D to a scalar
+  CHECK(tg::sum(tg::Tensor::constant(xt::xarray<double>{4.0, -1.0}), 0).shape() == Shape{});  // 1-D to a scalar
 }
 
 TEST_CASE("mean: the gradient spreads 1/n to every element of its line") {
-  TensorD x = TensorD::param({{1.0, 2.0, 3.0, 4.0}, {5.0, 6.0, 7.0, 8.0}});
-  TensorD y = tg::mean(x, 1) * TensorD::constant({1.0, 2.0});  // [2]
+  tg::Tensor x = tg::Tensor::param(xt::xarray<double>{{1.0, 2.0, 3.0, 4.0}, {5.0, 6.0, 7.0, 8.0}});
+  tg::Tensor y = tg::mean(x, 1) * tg::Tensor::constant(xt::xarray<double>{1.0, 2.0});  // [2]
   tg::sum(y).backward();
-  check_close(x.grad().value(), {{0.25, 0.25, 0.25, 0.25}, {0.5, 0.5, 0.5, 0.5}});
+  check_close(x.grad().value<double>(), {{0.25, 0.25, 0.25, 0.25}, {0.5, 0.5, 0.5, 0.5}});
 }
 
 // ===== errors =====
 
 TEST_CASE("sum, mean: an axis outside -rank..rank-1 is rejected") {
-  const TensorD x = tgtest::param({2, 3, 4});
+  const tg::Tensor x = tgtest::param({2, 3, 4});
   check_error<std::invalid_argument>([&] { tg::sum(x, 3); }, {"sum", "axis 3", "rank 3"});
   check_error<std::invalid_argument>([&] { tg::sum(tg::exp(x), -4, true); }, {"sum", "axis -4"});
   check_error<std::invalid_argument>([&] { tg::mean(x, 5); }, {"mean", "axis 5"});
   check_error<std::invalid_argument>([&] { tg::mean(x, -4, true); }, {"mean", "axis -4"});
-  check_error<std::invalid_argument>([&] { tg::sum(TensorD::scalar(1.0, true), 0); }, {"sum", "rank 0"});
+  check_error<std::invalid_argument>([&] { tg::sum(tg::Tensor::scalar(1.0, tg::kFloat64, true), 0); }, {"sum", "rank 0"});
   tgtest::check_tape_still_works();
 }
 
 TEST_CASE("mean: over an empty tensor or an empty axis is NaN, as in PyTorch; an empty sum is 0") {
-  const TensorD empty = TensorD::zeros({2, 0}, true);
+  const tg::Tensor empty = tg::Tensor::zeros({2, 0}, tg::kFloat64, true);
   CHECK(std::isnan(tg::mean(empty).item()));
-  const TensorD m = tg::mean(empty, 1);
+  const tg::Tensor m = tg::mean(empty, 1);
   REQUIRE(m.shape() == tg::Shape{2});
-  CHECK(std::isnan(m.data()[0]));
-  CHECK(std::isnan(m.data()[1]));
+  CHECK(std::isnan(m.data<double>()[0]));
+  CHECK(std::isnan(m.data<double>()[1]));
   CHECK(tg::sum(empty).item() == 0.0);
   tg::sum(tg::mean(empty, 1)).backward();  // backward through NaN into an empty gradient
   CHECK_FALSE(empty.grad().defined());  // a tensor of no elements never holds a gradient

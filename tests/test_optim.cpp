@@ -14,7 +14,7 @@
 #include "test_helpers.hpp"
 
 using tg::Tensor;
-using tg::TensorD;
+
 
 // ---- counting heap allocations (step() must not allocate after its first call) ----
 
@@ -37,15 +37,15 @@ const xt::xarray<double> kA_b = {2.5, 0.7, 1.2};
 const xt::xarray<double> kC_b = {-0.2, 0.3, 0.05};
 
 template <class T>
-struct QuadT : tg::ModuleT<T> {
-  tg::TensorT<T> w, b;  // "weight" [2, 3], "bias" [3]
+struct QuadT : tg::Module {
+  tg::Tensor w, b;  // "weight" [2, 3], "bias" [3]
   QuadT()
-      : w(this->register_parameter("weight", tg::TensorT<T>::param(xt::xarray<T>(
+      : w(this->register_parameter("weight", tg::Tensor::param(xt::xarray<T>(
                                                  xt::xarray<double>{{0.5, -1.0, 2.0}, {0.3, -0.7, 1.5}})))),
-        b(this->register_parameter("bias", tg::TensorT<T>::param(
+        b(this->register_parameter("bias", tg::Tensor::param(
                                                xt::xarray<T>(xt::xarray<double>{0.2, -0.4, 0.9})))) {}
-  tg::TensorT<T> loss() const {
-    using C = tg::TensorT<T>;
+  tg::Tensor loss() const {
+    using C = tg::Tensor;
     const C aw = C::constant(xt::xarray<T>(kA_w)), cw = C::constant(xt::xarray<T>(kC_w));
     const C ab = C::constant(xt::xarray<T>(kA_b)), cb = C::constant(xt::xarray<T>(kC_b));
     return (tg::sum(aw * tg::square(w - cw)) + tg::sum(ab * tg::square(b - cb))) * T(0.5);
@@ -82,7 +82,7 @@ std::vector<double> flat_params(const QuadT<T>& q) {
 }
 
 template <class T>
-Trajectory run(tg::OptimizerT<T>& opt, QuadT<T>& q, int steps) {
+Trajectory run(tg::Optimizer& opt, QuadT<T>& q, int steps) {
   Trajectory out;
   for (int k = 0; k < steps; ++k) {
     opt.zero_grad();
@@ -237,7 +237,7 @@ TEST_CASE("SGD: plain, momentum, dampening, Nesterov and weight decay follow the
     CAPTURE(c.wd);
     CAPTURE(c.nesterov);
     Quad q;
-    tg::SGDD opt(q.named_parameters(), {c.lr, c.mu, c.tau, c.wd, c.nesterov});
+    tg::SGD opt(q.named_parameters(), {c.lr, c.mu, c.tau, c.wd, c.nesterov});
     CHECK_TRAJECTORY(run(opt, q, kSteps), ref_sgd(Flat(c.lr, c.wd, c.lr, c.wd), kSteps, c.mu, c.tau, c.nesterov));
   }
 }
@@ -254,7 +254,7 @@ TEST_CASE("Adam: bias-corrected moments and L2 weight decay follow the reference
     CAPTURE(c.eps);
     CAPTURE(c.wd);
     Quad q;
-    tg::AdamD opt(q.named_parameters(), {c.lr, c.beta1, c.beta2, c.eps, c.wd});
+    tg::Adam opt(q.named_parameters(), {c.lr, c.beta1, c.beta2, c.eps, c.wd});
     CHECK(std::string(opt.name()) == "Adam");
     CHECK_TRAJECTORY(run(opt, q, kSteps),
                      ref_adam(Flat(c.lr, c.wd, c.lr, c.wd), kSteps, c.beta1, c.beta2, c.eps, false));
@@ -265,7 +265,7 @@ TEST_CASE("AdamW: decoupled weight decay follows the reference and differs from 
   for (const double wd : {0.01, 0.3}) {
     CAPTURE(wd);
     Quad q;
-    tg::AdamWD opt(q.named_parameters(), {0.1, 0.9, 0.999, 1e-8, wd});
+    tg::AdamW opt(q.named_parameters(), {0.1, 0.9, 0.999, 1e-8, wd});
     CHECK(std::string(opt.name()) == "AdamW");
     const Trajectory ours = run(opt, q, kSteps);
     CHECK_TRAJECTORY(ours, ref_adam(Flat(0.1, wd, 0.1, wd), kSteps, 0.9, 0.999, 1e-8, true));
@@ -273,7 +273,7 @@ TEST_CASE("AdamW: decoupled weight decay follows the reference and differs from 
     CHECK(max_diff(ours, ref_adam(Flat(0.1, wd, 0.1, wd), kSteps, 0.9, 0.999, 1e-8, false)) > 1e-4);
   }
   Quad q;
-  tg::AdamWD defaults(q.named_parameters());
+  tg::AdamW defaults(q.named_parameters());
   CHECK(defaults.weight_decay() == 1e-2);  // PyTorch's AdamW default
 }
 
@@ -288,7 +288,7 @@ TEST_CASE("Adagrad: lr decay, initial accumulator and weight decay follow the re
     CAPTURE(c.wd);
     CAPTURE(c.init);
     Quad q;
-    tg::AdagradD opt(q.named_parameters(), {c.lr, c.lr_decay, c.wd, c.init, c.eps});
+    tg::Adagrad opt(q.named_parameters(), {c.lr, c.lr_decay, c.wd, c.init, c.eps});
     CHECK_TRAJECTORY(run(opt, q, kSteps),
                      ref_adagrad(Flat(c.lr, c.wd, c.lr, c.wd), kSteps, c.lr_decay, c.init, c.eps));
   }
@@ -308,7 +308,7 @@ TEST_CASE("RMSprop: alpha, momentum, centered and weight decay follow the refere
     CAPTURE(c.mu);
     CAPTURE(c.centered);
     Quad q;
-    tg::RMSpropD opt(q.named_parameters(), {c.lr, c.alpha, c.eps, c.wd, c.mu, c.centered});
+    tg::RMSprop opt(q.named_parameters(), {c.lr, c.alpha, c.eps, c.wd, c.mu, c.centered});
     CHECK_TRAJECTORY(run(opt, q, kSteps),
                      ref_rmsprop(Flat(c.lr, c.wd, c.lr, c.wd), kSteps, c.alpha, c.eps, c.mu, c.centered));
   }
@@ -316,7 +316,7 @@ TEST_CASE("RMSprop: alpha, momentum, centered and weight decay follow the refere
 
 TEST_CASE("float optimizers track the double reference to float precision") {
   QuadT<float> q;
-  tg::AdamT<float> adam(q.named_parameters(), {0.05, 0.9, 0.999, 1e-8, 0.1});
+  tg::Adam adam(q.named_parameters(), {0.05, 0.9, 0.999, 1e-8, 0.1});
   const Trajectory ours = run(adam, q, kSteps);
   const double d = max_diff(ours, ref_adam(Flat(0.05, 0.1, 0.05, 0.1), kSteps, 0.9, 0.999, 1e-8, false));
   MESSAGE("float Adam vs double reference: " << d);
@@ -331,8 +331,8 @@ TEST_CASE("float optimizers track the double reference to float precision") {
 TEST_CASE("parameter groups: each group steps with its own lr and weight decay") {
   {
     Quad q;  // explicit groups: weight lr 0.05 wd 0.2 (the default), bias lr 0.2 no decay
-    tg::AdamWD opt({tg::ParamGroupT<double>({{"weight", q.w}}),
-                    tg::ParamGroupT<double>({{"bias", q.b}}, 0.2, 0.0)},
+    tg::AdamW opt({tg::ParamGroup({{"weight", q.w}}),
+                    tg::ParamGroup({{"bias", q.b}}, 0.2, 0.0)},
                    {0.05, 0.9, 0.999, 1e-8, 0.2});
     CHECK(opt.num_groups() == 2);
     CHECK(opt.lr(0) == 0.05);
@@ -348,17 +348,17 @@ TEST_CASE("parameter groups: each group steps with its own lr and weight decay")
     CHECK(groups[0].params.size() == 1);
     CHECK(groups[0].params[0].first == "weight");
     CHECK(groups[1].params[0].first == "bias");
-    tg::SGDD opt(groups, {0.05, 0.9, 0.0, 0.1, false});
+    tg::SGD opt(groups, {0.05, 0.9, 0.0, 0.1, false});
     CHECK_TRAJECTORY(run(opt, q, kSteps), ref_sgd(Flat(0.05, 0.1, 0.05, 0.0), kSteps, 0.9, 0.0, false));
   }
   {
     Quad q;  // set_lr on one group changes only that group
-    tg::SGDD opt({tg::ParamGroupT<double>({{"weight", q.w}}), tg::ParamGroupT<double>({{"bias", q.b}})},
+    tg::SGD opt({tg::ParamGroup({{"weight", q.w}}), tg::ParamGroup({{"bias", q.b}})},
                  {0.1});
     opt.set_lr(1, 0.0);
     run(opt, q, 3);
-    CHECK(q.b.data()[0] == 0.2);  // bias frozen by lr 0
-    CHECK(q.w.data()[0] != 0.5);
+    CHECK(q.b.data<double>()[0] == 0.2);  // bias frozen by lr 0
+    CHECK(q.w.data<double>()[0] != 0.5);
     opt.set_lr(0.3);
     CHECK(opt.lr(0) == 0.3);
     CHECK(opt.lr(1) == 0.3);
@@ -366,7 +366,7 @@ TEST_CASE("parameter groups: each group steps with its own lr and weight decay")
   {
     // Tensors given without names are called "<group>.<index>".
     Quad q;
-    tg::AdamD opt({tg::ParamGroupT<double>(std::vector<Tensor>{q.w}), tg::ParamGroupT<double>(std::vector<Tensor>{q.b})});
+    tg::Adam opt({tg::ParamGroup(std::vector<Tensor>{q.w}), tg::ParamGroup(std::vector<Tensor>{q.b})});
     const auto named = opt.named_parameters();
     CHECK(named[0].first == "0.0");
     CHECK(named[1].first == "1.0");
@@ -379,11 +379,11 @@ TEST_CASE("parameter groups: each group steps with its own lr and weight decay")
 
 TEST_CASE("frozen parameters and parameters without a gradient are skipped, step counts too") {
   Quad q;
-  tg::AdamD opt(q.named_parameters(), {0.1});
+  tg::Adam opt(q.named_parameters(), {0.1});
   q.b.set_requires_grad(false);  // frozen: a constant in the loss
   run(opt, q, 3);
-  CHECK(q.b.data()[0] == 0.2);
-  CHECK(q.b.data()[2] == 0.9);
+  CHECK(q.b.data<double>()[0] == 0.2);
+  CHECK(q.b.data<double>()[2] == 0.9);
   std::map<std::string, double> steps;
   for (const auto& [name, t] : opt.state())
     if (name.rfind("step.", 0) == 0) steps[name] = t.item();
@@ -397,11 +397,11 @@ TEST_CASE("frozen parameters and parameters without a gradient are skipped, step
     if (name.rfind("step.", 0) == 0) steps[name] = t.item();
   CHECK(steps["step.weight"] == 5.0);
   CHECK(steps["step.bias"] == 2.0);
-  CHECK(q.b.data()[0] != 0.2);
+  CHECK(q.b.data<double>()[0] != 0.2);
 
   // zero_grad(true) releases the buffers: a parameter the next backward misses keeps its
   // value, moments and step count.
-  const double b0 = q.b.data()[0];
+  const double b0 = q.b.data<double>()[0];
   opt.zero_grad(true);
   CHECK_FALSE(q.w.has_grad());
   tg::sum(tg::square(q.w)).backward();  // reaches the weight only
@@ -410,7 +410,7 @@ TEST_CASE("frozen parameters and parameters without a gradient are skipped, step
     if (name.rfind("step.", 0) == 0) steps[name] = t.item();
   CHECK(steps["step.weight"] == 6.0);
   CHECK(steps["step.bias"] == 2.0);
-  CHECK(q.b.data()[0] == b0);
+  CHECK(q.b.data<double>()[0] == b0);
 
   // zero_grad() keeps zero buffers: every parameter that has one steps, reached or not
   // (PyTorch's set_to_none=False).
@@ -429,21 +429,21 @@ TEST_CASE("frozen parameters and parameters without a gradient are skipped, step
 
 TEST_CASE("step: a parameter that backward never reached is left alone, even after its grad() was read") {
   Quad q;
-  tg::SGDD opt(q.named_parameters(), {0.1, 0.9, 0.0, 0.5});  // momentum and weight decay act on any gradient
-  const xt::xarray<double> b0 = q.b.to_xarray();
+  tg::SGD opt(q.named_parameters(), {0.1, 0.9, 0.0, 0.5});  // momentum and weight decay act on any gradient
+  const xt::xarray<double> b0 = q.b.to_xarray<double>();
   tg::sum(tg::square(q.w)).backward();  // reaches the weight only
   (void)q.w.grad();
   (void)q.b.grad();  // reading must not give the bias a gradient
   CHECK_FALSE(q.b.has_grad());
   opt.step();
-  CHECK(q.b.to_xarray() == b0);  // no weight decay, no momentum
+  CHECK(q.b.to_xarray<double>() == b0);  // no weight decay, no momentum
   for (const auto& [name, t] : opt.state()) CHECK_MESSAGE(name != "momentum_buffer.bias", name);
   CHECK_FALSE(q.b.has_grad());
   // A second step, a frozen-and-unfrozen Adam, the same.
-  tg::AdamD adam(q.named_parameters(), {0.1, 0.9, 0.999, 1e-8, 0.5});
+  tg::Adam adam(q.named_parameters(), {0.1, 0.9, 0.999, 1e-8, 0.5});
   (void)q.b.grad();
   adam.step();
-  CHECK(q.b.to_xarray() == b0);
+  CHECK(q.b.to_xarray<double>() == b0);
   CHECK(adam.state().size() == 3);  // step, exp_avg, exp_avg_sq of the weight only
   tg::clear_tape();
 }
@@ -451,13 +451,13 @@ TEST_CASE("step: a parameter that backward never reached is left alone, even aft
 // ---- state ----
 
 TEST_CASE("state: 5 steps, state(), load_state into a fresh optimizer, 5 more equal 10 straight") {
-  using Make = std::function<std::unique_ptr<tg::OptimizerT<double>>(Quad&)>;
+  using Make = std::function<std::unique_ptr<tg::Optimizer>(Quad&)>;
   const std::vector<std::pair<std::string, Make>> makers = {
-      {"SGD", [](Quad& q) { return std::make_unique<tg::SGDD>(q.named_parameters(), tg::SGDOptions{0.05, 0.9, 0.1, 0.01}); }},
-      {"Adam", [](Quad& q) { return std::make_unique<tg::AdamD>(q.named_parameters(), tg::AdamOptions{0.05}); }},
-      {"AdamW", [](Quad& q) { return std::make_unique<tg::AdamWD>(q.named_parameters(), tg::AdamWOptions{0.05}); }},
-      {"Adagrad", [](Quad& q) { return std::make_unique<tg::AdagradD>(q.named_parameters(), tg::AdagradOptions{0.1, 0.01, 0.0, 0.1}); }},
-      {"RMSprop", [](Quad& q) { return std::make_unique<tg::RMSpropD>(q.named_parameters(), tg::RMSpropOptions{0.01, 0.9, 1e-8, 0.0, 0.5, true}); }},
+      {"SGD", [](Quad& q) { return std::make_unique<tg::SGD>(q.named_parameters(), tg::SGDOptions{0.05, 0.9, 0.1, 0.01}); }},
+      {"Adam", [](Quad& q) { return std::make_unique<tg::Adam>(q.named_parameters(), tg::AdamOptions{0.05}); }},
+      {"AdamW", [](Quad& q) { return std::make_unique<tg::AdamW>(q.named_parameters(), tg::AdamWOptions{0.05}); }},
+      {"Adagrad", [](Quad& q) { return std::make_unique<tg::Adagrad>(q.named_parameters(), tg::AdagradOptions{0.1, 0.01, 0.0, 0.1}); }},
+      {"RMSprop", [](Quad& q) { return std::make_unique<tg::RMSprop>(q.named_parameters(), tg::RMSpropOptions{0.01, 0.9, 1e-8, 0.0, 0.5, true}); }},
   };
   for (const auto& [kind, make] : makers) {
     CAPTURE(kind);
@@ -468,7 +468,7 @@ TEST_CASE("state: 5 steps, state(), load_state into a fresh optimizer, 5 more eq
     Quad first;
     auto opt1 = make(first);
     run(*opt1, first, 5);
-    const tg::NamedTensorsT<double> saved = opt1->state();
+    const tg::NamedTensors saved = opt1->state();
 
     Quad resumed;  // a fresh model with the first one's values, and a fresh optimizer
     for (const auto& [name, p] : first.named_parameters())
@@ -483,7 +483,7 @@ TEST_CASE("state: 5 steps, state(), load_state into a fresh optimizer, 5 more eq
 
 TEST_CASE("state: names follow PyTorch's state keys, keyed by parameter name") {
   Quad q;
-  tg::AdamD adam(q.named_parameters());
+  tg::Adam adam(q.named_parameters());
   CHECK(adam.state().empty());  // nothing before the first step
   run(adam, q, 2);
   std::vector<std::string> names;
@@ -494,7 +494,7 @@ TEST_CASE("state: names follow PyTorch's state keys, keyed by parameter name") {
   CHECK(adam.state()[1].second.shape() == tg::Shape{2, 3});
 
   Quad q2;
-  tg::RMSpropD rms(q2.named_parameters(), {0.01, 0.99, 1e-8, 0.0, 0.9, true});
+  tg::RMSprop rms(q2.named_parameters(), {0.01, 0.99, 1e-8, 0.0, 0.9, true});
   run(rms, q2, 1);
   names.clear();
   for (const auto& [name, t] : rms.state()) names.push_back(name);
@@ -502,19 +502,19 @@ TEST_CASE("state: names follow PyTorch's state keys, keyed by parameter name") {
                                           "grad_avg.weight", "step.bias", "square_avg.bias",
                                           "momentum_buffer.bias", "grad_avg.bias"});
   Quad q3;
-  tg::SGDD plain(q3.named_parameters(), {0.1});
+  tg::SGD plain(q3.named_parameters(), {0.1});
   run(plain, q3, 1);
   CHECK(plain.state().empty());  // plain SGD keeps nothing
 }
 
 TEST_CASE("load_state: bad names, shapes, partial state and step counts are rejected and change nothing") {
   Quad q;
-  tg::AdamD opt(q.named_parameters(), {0.05});
+  tg::Adam opt(q.named_parameters(), {0.05});
   run(opt, q, 3);
   const auto good = opt.state();
   const auto before = snapshot(opt);
 
-  auto expect_rejected = [&](tg::NamedTensorsT<double> bad, const std::string& words) {
+  auto expect_rejected = [&](tg::NamedTensors bad, const std::string& words) {
     CAPTURE(words);
     try {
       opt.load_state(bad);
@@ -525,7 +525,7 @@ TEST_CASE("load_state: bad names, shapes, partial state and step counts are reje
     }
     CHECK(snapshot(opt) == before);
   };
-  auto with = [&](const std::string& name, TensorD t) {
+  auto with = [&](const std::string& name, tg::Tensor t) {
     auto s = good;
     for (auto& [n, v] : s)
       if (n == name) v = t;
@@ -536,21 +536,21 @@ TEST_CASE("load_state: bad names, shapes, partial state and step counts are reje
     s.erase(std::remove_if(s.begin(), s.end(), [&](const auto& e) { return e.first == name; }), s.end());
     return s;
   };
-  auto plus = [&](const std::string& name, TensorD t) {
+  auto plus = [&](const std::string& name, tg::Tensor t) {
     auto s = good;
     s.emplace_back(name, t);
     return s;
   };
-  expect_rejected(plus("exp_avg.nothing", TensorD::zeros({3})), "unexpected state tensor 'exp_avg.nothing'");
-  expect_rejected(plus("momentum_buffer.weight", TensorD::zeros({2, 3})), "unexpected state tensor");
-  expect_rejected(with("exp_avg.weight", TensorD::zeros({3, 2})), "shape [3, 2] but parameter 'weight' has shape [2, 3]");
+  expect_rejected(plus("exp_avg.nothing", tg::Tensor::zeros({3}, tg::kFloat64)), "unexpected state tensor 'exp_avg.nothing'");
+  expect_rejected(plus("momentum_buffer.weight", tg::Tensor::zeros({2, 3}, tg::kFloat64)), "unexpected state tensor");
+  expect_rejected(with("exp_avg.weight", tg::Tensor::zeros({3, 2}, tg::kFloat64)), "shape [3, 2] but parameter 'weight' has shape [2, 3]");
   expect_rejected(without("exp_avg_sq.bias"), "missing 'exp_avg_sq.bias'");
   expect_rejected(without("step.weight"), "missing 'step.weight'");
-  expect_rejected(with("step.bias", TensorD::scalar(2.5)), "whole number");
-  expect_rejected(with("step.bias", TensorD::scalar(-1.0)), "whole number");
-  expect_rejected(with("step.bias", TensorD::zeros({2})), "one element");
-  expect_rejected(plus("exp_avg.weight", TensorD::zeros({2, 3})), "given twice");
-  expect_rejected(with("exp_avg.bias", TensorD()), "undefined");
+  expect_rejected(with("step.bias", tg::Tensor::scalar(2.5, tg::kFloat64)), "whole number");
+  expect_rejected(with("step.bias", tg::Tensor::scalar(-1.0, tg::kFloat64)), "whole number");
+  expect_rejected(with("step.bias", tg::Tensor::zeros({2}, tg::kFloat64)), "one element");
+  expect_rejected(plus("exp_avg.weight", tg::Tensor::zeros({2, 3}, tg::kFloat64)), "given twice");
+  expect_rejected(with("exp_avg.bias", tg::Tensor()), "undefined");
 
   // An empty state is valid: every parameter starts fresh.
   opt.load_state({});
@@ -622,26 +622,26 @@ TEST_CASE("constructors: invalid hyperparameters and parameters are rejected wit
     }
     return "(no exception)";
   };
-  CHECK(message([&] { tg::SGDD o(params, {-0.1}); }) == "SGD: lr must be finite and >= 0, got -0.1");
-  CHECK(message([&] { tg::SGDD o(params, {0.1, 0.0, 0.0, 0.0, true}); }).find("Nesterov momentum needs momentum > 0") != std::string::npos);
-  CHECK(message([&] { tg::SGDD o(params, {0.1, 0.9, 0.5, 0.0, true}); }).find("dampening = 0") != std::string::npos);
-  CHECK(message([&] { tg::AdamD o(params, {0.1, 1.0}); }).find("Adam: beta1 must be in [0, 1)") == 0);
-  CHECK(message([&] { tg::AdamWD o(params, {0.1, 0.9, -0.1}); }).find("AdamW: beta2 must be in [0, 1)") == 0);
-  CHECK(message([&] { tg::AdamD o(params, {0.1, 0.9, 0.999, -1.0}); }).find("eps") != std::string::npos);
-  CHECK(message([&] { tg::AdamD o(params, {0.1, 0.9, 0.999, 1e-8, -0.1}); }).find("weight_decay") != std::string::npos);
-  CHECK(message([&] { tg::AdagradD o(params, {0.1, -1.0}); }).find("lr_decay") != std::string::npos);
-  CHECK(message([&] { tg::RMSpropD o(params, {0.1, 1.5}); }).find("alpha must be in [0, 1]") != std::string::npos);
-  CHECK(message([&] { tg::SGDD o(tg::NamedTensorsT<double>{}); }) == "SGD: got no parameters to optimize");
-  CHECK(message([&] { tg::SGDD o({tg::ParamGroupT<double>(params), tg::ParamGroupT<double>({{"again", q.w}})}); })
+  CHECK(message([&] { tg::SGD o(params, {-0.1}); }) == "SGD: lr must be finite and >= 0, got -0.1");
+  CHECK(message([&] { tg::SGD o(params, {0.1, 0.0, 0.0, 0.0, true}); }).find("Nesterov momentum needs momentum > 0") != std::string::npos);
+  CHECK(message([&] { tg::SGD o(params, {0.1, 0.9, 0.5, 0.0, true}); }).find("dampening = 0") != std::string::npos);
+  CHECK(message([&] { tg::Adam o(params, {0.1, 1.0}); }).find("Adam: beta1 must be in [0, 1)") == 0);
+  CHECK(message([&] { tg::AdamW o(params, {0.1, 0.9, -0.1}); }).find("AdamW: beta2 must be in [0, 1)") == 0);
+  CHECK(message([&] { tg::Adam o(params, {0.1, 0.9, 0.999, -1.0}); }).find("eps") != std::string::npos);
+  CHECK(message([&] { tg::Adam o(params, {0.1, 0.9, 0.999, 1e-8, -0.1}); }).find("weight_decay") != std::string::npos);
+  CHECK(message([&] { tg::Adagrad o(params, {0.1, -1.0}); }).find("lr_decay") != std::string::npos);
+  CHECK(message([&] { tg::RMSprop o(params, {0.1, 1.5}); }).find("alpha must be in [0, 1]") != std::string::npos);
+  CHECK(message([&] { tg::SGD o(tg::NamedTensors{}); }) == "SGD: got no parameters to optimize");
+  CHECK(message([&] { tg::SGD o({tg::ParamGroup(params), tg::ParamGroup({{"again", q.w}})}); })
             .find("same tensor as an earlier parameter") != std::string::npos);
-  CHECK(message([&] { tg::SGDD o(tg::NamedTensorsT<double>{{"w", q.w}, {"w", q.b}}); })
+  CHECK(message([&] { tg::SGD o(tg::NamedTensors{{"w", q.w}, {"w", q.b}}); })
             .find("two parameters are called 'w'") != std::string::npos);
-  CHECK(message([&] { tg::SGDD o(tg::NamedTensorsT<double>{{"sq", tg::square(q.w)}}); })
+  CHECK(message([&] { tg::SGD o(tg::NamedTensors{{"sq", tg::square(q.w)}}); })
             .find("'sq' is not a leaf") != std::string::npos);
   tg::clear_tape();
-  CHECK(message([&] { tg::SGDD o(tg::NamedTensorsT<double>{{"u", TensorD()}}); }).find("undefined") != std::string::npos);
+  CHECK(message([&] { tg::SGD o(tg::NamedTensors{{"u", tg::Tensor()}}); }).find("undefined") != std::string::npos);
 
-  tg::SGDD ok(params, {0.1});
+  tg::SGD ok(params, {0.1});
   CHECK_THROWS_AS(ok.set_lr(-1.0), std::invalid_argument);
   CHECK_THROWS_AS(ok.set_lr(std::nan("")), std::invalid_argument);
   CHECK_THROWS_AS(ok.set_lr(1, 0.1), std::out_of_range);
@@ -657,7 +657,7 @@ TEST_CASE("step: no heap allocation after the first step, for every optimizer") 
   tg::Tensor w = tg::Tensor::param(tg::randn<float>({64, 32}));
   tg::Tensor b = tg::Tensor::param(tg::randn<float>({32}));
   const tg::NamedTensors params = {{"w", w}, {"b", b}};
-  std::vector<std::unique_ptr<tg::OptimizerT<float>>> opts;
+  std::vector<std::unique_ptr<tg::Optimizer>> opts;
   opts.push_back(std::make_unique<tg::SGD>(params, tg::SGDOptions{0.01, 0.9, 0.0, 0.01, true}));
   opts.push_back(std::make_unique<tg::Adam>(params, tg::AdamOptions{0.01, 0.9, 0.999, 1e-8, 0.01}));
   opts.push_back(std::make_unique<tg::AdamW>(params));

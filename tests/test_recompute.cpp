@@ -7,30 +7,30 @@
 #include "test_helpers.hpp"
 
 using tg::Tensor;
-using tg::TensorD;
+
 using tgtest::check_error;
 
 namespace {
 
 // One step of a small recurrent cell: h' = tanh(x_t W^T + h U^T), [B, H].
 struct Rnn {
-  TensorD W, U;  // [H, I], [H, H]
-  TensorD step(const TensorD& x_t, const TensorD& h) const { return tg::tanh(tg::linear(x_t, W, {}, tg::linear(h, U))); }
+  tg::Tensor W, U;  // [H, I], [H, H]
+  tg::Tensor step(const tg::Tensor& x_t, const tg::Tensor& h) const { return tg::tanh(tg::linear(x_t, W, {}, tg::linear(h, U))); }
 };
 
 // sum over t of sum(h_t * v): an unrolled sequence x [T, B, I], segments of `k` steps each
 // checkpointed (k = 0: no checkpoint), with dropout p between steps when p > 0.
-TensorD unrolled_loss(const Rnn& rnn, const TensorD& x, const TensorD& h0, const TensorD& v, std::size_t k,
+tg::Tensor unrolled_loss(const Rnn& rnn, const tg::Tensor& x, const tg::Tensor& h0, const tg::Tensor& v, std::size_t k,
                       bool recompute, double p = 0.0) {
   const std::size_t T = x.shape()[0];
-  TensorD h = h0, loss = TensorD::scalar(0.0);
+  tg::Tensor h = h0, loss = tg::Tensor::scalar(0.0, tg::kFloat64);
   for (std::size_t t0 = 0; t0 < T; t0 += (k ? k : T)) {
     const std::size_t t1 = std::min(T, t0 + (k ? k : T));
     // in[0]: the carried state [B, H]; in[1]: the segment's inputs [t1 - t0, B, I], which may
     // be a non-leaf of the outer graph, so it is an input of the checkpoint
     auto segment = [rnn, v, p](const std::vector<Tensor>& in) {  // by value: it runs again in backward
-      const TensorD& xs = in[1];
-      TensorD hs = in[0], part = TensorD::scalar(0.0);
+      const tg::Tensor& xs = in[1];
+      tg::Tensor hs = in[0], part = tg::Tensor::scalar(0.0, tg::kFloat64);
       for (std::size_t t = 0; t < xs.shape()[0]; ++t) {
         hs = rnn.step(tg::reshape(tg::slice(xs, 0, t, 1), {xs.shape()[1], xs.shape()[2]}), hs);
         if (p > 0) hs = tg::dropout(hs, p, true);
@@ -58,7 +58,7 @@ bool bitwise_equal(const xt::xarray<double>& a, const xt::xarray<double>& b) {
 
 struct Problem {
   Rnn rnn;
-  TensorD x, h0, v;
+  tg::Tensor x, h0, v;
   std::vector<Tensor> params() const { return {rnn.W, rnn.U, h0}; }
   void zero_grad() const {
     for (auto p : params()) p.zero_grad(true);
@@ -68,9 +68,9 @@ struct Problem {
 Problem make_problem(std::size_t T, std::size_t B = 3, std::size_t I = 4, std::size_t H = 5) {
   tg::manual_seed(21);
   return {{tgtest::param({H, I}, -0.5, 0.5), tgtest::param({H, H}, -0.5, 0.5)},
-          TensorD::constant(tg::uniform<double>({T, B, I}, -1, 1)),
+          tg::Tensor::constant(tg::uniform<double>({T, B, I}, -1, 1)),
           tgtest::param({B, H}),
-          TensorD::constant(tg::uniform<double>({B, H}, -1, 1))};
+          tg::Tensor::constant(tg::uniform<double>({B, H}, -1, 1))};
 }
 
 }  // namespace
@@ -79,8 +79,8 @@ TEST_CASE("checkpoint: gradcheck of segments that read a parameter and a non-lea
   tg::manual_seed(5);
   const tg::GradcheckFn f = [](const std::vector<Tensor>& in) {
     const Rnn rnn{in[1], in[2]};
-    const TensorD x = tg::reshape(in[0], {4, 2, 3});  // a non-leaf: its gradient flows through the segments
-    return unrolled_loss(rnn, x, in[3], TensorD::constant(xt::ones<double>({2, 3})), 2, true) * tg::sum(in[3]);
+    const tg::Tensor x = tg::reshape(in[0], {4, 2, 3});  // a non-leaf: its gradient flows through the segments
+    return unrolled_loss(rnn, x, in[3], tg::Tensor::constant(xt::ones<double>({2, 3})), 2, true) * tg::sum(in[3]);
   };
   CHECK_GRADCHECK(f, (std::vector<Tensor>{tgtest::param({4, 6}), tgtest::param({3, 3}, -0.5, 0.5),
                                            tgtest::param({3, 3}, -0.5, 0.5), tgtest::param({2, 3})}));
@@ -109,7 +109,7 @@ TEST_CASE("checkpoint: dropout masks replay identically, and the RNG resumes whe
   for (int mode = 0; mode < 2; ++mode) {  // recompute on, recompute off
     pb.zero_grad();
     tg::manual_seed(99);
-    TensorD loss = unrolled_loss(pb.rnn, pb.x, pb.h0, pb.v, 4, mode == 0, 0.3);
+    tg::Tensor loss = unrolled_loss(pb.rnn, pb.x, pb.h0, pb.v, 4, mode == 0, 0.3);
     loss.backward();
     runs.push_back(grads_of(pb.params()));
     rng_after.push_back(tg::rng_state());
@@ -121,10 +121,10 @@ TEST_CASE("checkpoint: dropout masks replay identically, and the RNG resumes whe
 TEST_CASE("checkpoint: memory held by a long unrolled graph shrinks to the segment boundaries (tape counters)") {
   const Problem pb = make_problem(120, 8, 16, 64);
   tg::clear_tape();
-  const TensorD plain = unrolled_loss(pb.rnn, pb.x, pb.h0, pb.v, 0, true);
+  const tg::Tensor plain = unrolled_loss(pb.rnn, pb.x, pb.h0, pb.v, 0, true);
   const std::size_t plain_bytes = tg::tape_stats().recorded_bytes;
   tg::clear_tape();
-  const TensorD ck = unrolled_loss(pb.rnn, pb.x, pb.h0, pb.v, 12, true);
+  const tg::Tensor ck = unrolled_loss(pb.rnn, pb.x, pb.h0, pb.v, 12, true);
   const std::size_t ck_bytes = tg::tape_stats().recorded_bytes;
   // Plain: every step's [B, H] values (several per step); checkpointed: 10 boundaries.
   CHECK(ck_bytes * 10 < plain_bytes);
@@ -132,8 +132,8 @@ TEST_CASE("checkpoint: memory held by a long unrolled graph shrinks to the segme
 }
 
 TEST_CASE("checkpoint: a non-leaf that requires grad reaching fn outside its inputs is refused") {
-  const TensorD w = tgtest::param({2, 2});
-  const TensorD z = tg::tanh(w);  // a non-leaf of the outer graph
+  const tg::Tensor w = tgtest::param({2, 2});
+  const tg::Tensor z = tg::tanh(w);  // a non-leaf of the outer graph
   check_error<std::logic_error>(
       [&] {
         tg::checkpoint([&](const std::vector<Tensor>& in) { return std::vector<Tensor>{in[0] * z}; },
@@ -145,12 +145,12 @@ TEST_CASE("checkpoint: a non-leaf that requires grad reaching fn outside its inp
 }
 
 TEST_CASE("checkpoint: an input written in place before backward is refused") {
-  TensorD h = tgtest::param({2, 3});
-  const TensorD w = tgtest::param({3, 3});
+  tg::Tensor h = tgtest::param({2, 3});
+  const tg::Tensor w = tgtest::param({3, 3});
   const auto out = tg::checkpoint(
       [&](const std::vector<Tensor>& in) { return std::vector<Tensor>{tg::tanh(tg::linear(in[0], w))}; }, {h});
-  TensorD loss = tg::sum(out[0]);
-  h.mutable_data()[0] = 4.0;
+  tg::Tensor loss = tg::sum(out[0]);
+  h.mutable_data<double>()[0] = 4.0;
   check_error<std::logic_error>([&] { loss.backward(); }, {"checkpoint's input 0", "[2, 3]", "written in place"});
   tg::clear_tape();
 }
@@ -158,10 +158,10 @@ TEST_CASE("checkpoint: an input written in place before backward is refused") {
 TEST_CASE("checkpoint: nested segments gradcheck") {
   tg::manual_seed(8);
   const tg::GradcheckFn f = [](const std::vector<Tensor>& in) {
-    const TensorD w = in[1];
+    const tg::Tensor w = in[1];
     auto inner = [w](const std::vector<Tensor>& x) { return std::vector<Tensor>{tg::sigmoid(tg::linear(x[0], w))}; };
     auto outer = [w, inner](const std::vector<Tensor>& x) {
-      const TensorD a = tg::checkpoint(inner, {x[0]})[0];
+      const tg::Tensor a = tg::checkpoint(inner, {x[0]})[0];
       return std::vector<Tensor>{tg::tanh(tg::linear(a, w)) * x[1], a};
     };
     const auto out = tg::checkpoint(outer, {in[0], in[2]});
@@ -172,24 +172,24 @@ TEST_CASE("checkpoint: nested segments gradcheck") {
 }
 
 TEST_CASE("checkpoint: gradients reach a parameter when no input requires grad; outputs that are inputs pass through") {
-  const TensorD w = tgtest::param({3});
-  const TensorD c = TensorD::constant(xt::xarray<double>{1.0, 2.0, 3.0});
-  TensorD h = tgtest::param({3});
+  const tg::Tensor w = tgtest::param({3});
+  const tg::Tensor c = tg::Tensor::constant(xt::xarray<double>{1.0, 2.0, 3.0});
+  tg::Tensor h = tgtest::param({3});
   const auto out = tg::checkpoint(
       [&](const std::vector<Tensor>& in) { return std::vector<Tensor>{in[0] * w, in[1]}; }, {c, h});
   tg::sum(out[0] + out[1] * 2.0).backward();
-  tgtest::check_close(w.grad().value(), {1.0, 2.0, 3.0});  // d/dw sum(c w) = c
-  tgtest::check_close(h.grad().value(), {2.0, 2.0, 2.0});  // h returned as is
+  tgtest::check_close(w.grad().value<double>(), {1.0, 2.0, 3.0});  // d/dw sum(c w) = c
+  tgtest::check_close(h.grad().value<double>(), {2.0, 2.0, 2.0});  // h returned as is
 }
 
 TEST_CASE("checkpoint: under NoGradGuard fn just runs and nothing is recorded") {
-  const TensorD w = tgtest::param({2});
+  const tg::Tensor w = tgtest::param({2});
   tg::NoGradGuard no_grad;
   const auto out =
       tg::checkpoint([&](const std::vector<Tensor>& in) { return std::vector<Tensor>{in[0] * w}; },
-                             {TensorD::constant(xt::xarray<double>{3.0, 4.0})});
+                             {tg::Tensor::constant(xt::xarray<double>{3.0, 4.0})});
   CHECK_FALSE(out[0].requires_grad());
-  CHECK(out[0].value<double>()(1) == doctest::Approx(4.0 * w.value()(1)));
+  CHECK(out[0].value<double>()(1) == doctest::Approx(4.0 * w.value<double>()(1)));
   CHECK(tg::tape_stats().nodes == 0);
 }
 
@@ -198,19 +198,19 @@ TEST_CASE("checkpoint: anomaly mode names the op inside fn") {
   check_error<tg::NonFiniteError>(
       [&] {
         tg::checkpoint([](const std::vector<Tensor>& in) { return std::vector<Tensor>{tg::log(in[0])}; },
-                               {TensorD::param(xt::xarray<double>{-1.0})});
+                               {tg::Tensor::param(xt::xarray<double>{-1.0})});
       },
       {"'log'"});
   tg::clear_tape();
 }
 
 TEST_CASE("checkpoint: bad arguments") {
-  const TensorD x = tgtest::param({2});
+  const tg::Tensor x = tgtest::param({2});
   check_error<std::invalid_argument>(
       [&] { tg::checkpoint([](const std::vector<Tensor>&) { return std::vector<Tensor>{}; }, {x}); },
       {"checkpoint", "no tensor"});
   check_error<std::invalid_argument>(
-      [&] { tg::checkpoint([](const std::vector<Tensor>& in) { return in; }, {x, TensorD()}); },
+      [&] { tg::checkpoint([](const std::vector<Tensor>& in) { return in; }, {x, tg::Tensor()}); },
       {"checkpoint", "input 1", "undefined"});
   check_error<std::invalid_argument>([&] { tg::checkpoint({}, {x}); }, {"checkpoint", "fn is empty"});
   tgtest::check_tape_works();
@@ -237,9 +237,9 @@ struct CharModel : tg::Module {
     const std::size_t k = ids.shape()[0], B = ids.shape()[1];
     const xt::xarray<std::int64_t> inputs = xt::view(ids.array(), xt::all(), xt::all(), 0);   // [k, B]
     const xt::xarray<std::int64_t> targets = xt::view(ids.array(), xt::all(), xt::all(), 1);  // [k, B]
-    const TensorD x = embed(tg::IdTensor(inputs));  // [k, B, E]
+    const tg::Tensor x = embed(tg::IdTensor(inputs));  // [k, B, E]
     std::vector<Tensor> s = state;
-    TensorD loss = TensorD::scalar(0.0);
+    tg::Tensor loss = tg::Tensor::scalar(0.0, tg::kFloat64);
     for (std::size_t t = 0; t < k; ++t) {
       s = cell(tg::reshape(tg::slice(x, 0, t, 1), {B, 4}), s);
       const xt::xarray<std::int64_t> y = xt::view(targets, t, xt::all());
@@ -263,7 +263,7 @@ TEST_CASE("run_checkpointed: any segmentation gives the whole sequence's loss an
   const tg::IdTensor ids = random_ids(30, 3);
   const auto fn = [&m](const tg::IdTensor& i, const std::vector<Tensor>& s) { return m.run(i, s); };
   // The reference: one graph over all 30 steps, no checkpoint.
-  TensorD whole = m.run(ids, m.cell.initial_state(3)).loss;
+  tg::Tensor whole = m.run(ids, m.cell.initial_state(3)).loss;
   whole.backward();
   const std::vector<xt::xarray<double>> expected = grads_of(m.parameters());
   for (std::size_t k : {30, 7, 1}) {  // one segment; four, the last short; one per step

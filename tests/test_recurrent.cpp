@@ -7,8 +7,7 @@
 #include <tapegrad/autograd/detail/node.hpp>  // TimeStepScope
 
 using tg::Tensor;
-using tg::TensorD;
-using StateD = tg::StateT<double>;
+
 
 namespace {
 
@@ -20,7 +19,7 @@ std::unique_ptr<tg::Recurrent> make_layer(const std::string& kind, std::size_t I
 }
 
 // Every output and every final state tensor, flattened into one [N] tensor.
-TensorD everything(const tg::RecurrentOutput& out) {
+tg::Tensor everything(const tg::RecurrentOutput& out) {
   std::vector<Tensor> parts = {tg::reshape(out.output, {out.output.numel()})};
   for (const auto& s : out.state)
     for (const auto& t : s) parts.push_back(tg::reshape(t, {t.numel()}));
@@ -42,7 +41,7 @@ TEST_CASE("Recurrent: gradcheck of 2-layer RNN, LSTM and GRU, one and two direct
       for (std::size_t k = 0; k < cells * S; ++k) inputs.push_back(tgtest::param({B, H}, -0.5, 0.5));
       for (const auto& p : layer->parameters()) inputs.push_back(p);
       auto f = [&](const std::vector<Tensor>& in) {
-        std::vector<StateD> init(cells);
+        std::vector<tg::State> init(cells);
         for (std::size_t k = 0; k < cells; ++k) init[k].assign(in.begin() + 1 + k * S, in.begin() + 1 + (k + 1) * S);
         return everything(layer->forward(in[0], init));
       };
@@ -67,7 +66,7 @@ TEST_CASE("Recurrent: dropout between layers acts in train mode only") {
   tg::manual_seed(72);
   tg::GRU drop(3, 4, {2, false, 0.5});
   drop.to(tg::kFloat64);
-  const TensorD x = TensorD::constant(tg::randn<double>({5, 2, 3}));
+  const tg::Tensor x = tg::Tensor::constant(tg::randn<double>({5, 2, 3}));
   drop.eval();
   const xt::xarray<double> a = drop(x).output.value<double>(), b = drop(x).output.value<double>();
   CHECK(a == b);
@@ -80,8 +79,8 @@ TEST_CASE("TBPTT: block 2's gradients equal a run of block 2 alone from block 1'
   tg::manual_seed(73);
   tg::LSTM lstm(3, 4, {2, false, 0.0});
   lstm.to(tg::kFloat64);
-  const TensorD x = TensorD::constant(tg::randn<double>({8, 2, 3}));
-  const TensorD x1 = tg::slice(x, 0, 0, 4), x2 = tg::slice(x, 0, 4, 4);
+  const tg::Tensor x = tg::Tensor::constant(tg::randn<double>({8, 2, 3}));
+  const tg::Tensor x1 = tg::slice(x, 0, 0, 4), x2 = tg::slice(x, 0, 4, 4);
   const auto whole = lstm(x).output.to_xarray<double>();  // an uncut run, for the forward values
   tg::clear_tape();
 
@@ -89,7 +88,7 @@ TEST_CASE("TBPTT: block 2's gradients equal a run of block 2 alone from block 1'
   const auto out1 = tbptt.forward(x1);
   tg::sum(out1.output).backward();
   lstm.zero_grad();
-  const std::vector<StateD> carried = tbptt.state();
+  const std::vector<tg::State> carried = tbptt.state();
   const auto out2 = tbptt.forward(x2);
   tg::sum(tg::square(out2.output)).backward();
   const xt::xarray<double> g_tbptt = lstm.parameter("weight_hh_l0").grad().value<double>();
@@ -108,16 +107,16 @@ TEST_CASE("TBPTT(k1, k2): the gradient flows back through the last k2 steps only
   tg::manual_seed(74);
   tg::GRU gru(2, 3);
   gru.to(tg::kFloat64);
-  TensorD x = TensorD::param(tg::randn<double>({6, 1, 2}));
+  tg::Tensor x = tg::Tensor::param(tg::randn<double>({6, 1, 2}));
   tg::TBPTT tbptt(gru, 6, 2);  // k1 = 6, k2 = 2: detach before step 4
   tg::sum(tbptt.forward(x).output).backward();
-  const xt::xarray<double> gx = x.grad().value();
+  const xt::xarray<double> gx = x.grad().value<double>();
   // A loss on steps 4 and 5 reaches inputs 4 and 5 only; the loss at every step t reaches x_t.
   for (std::size_t t = 0; t < 6; ++t) CHECK(xt::amax(xt::abs(xt::view(gx, t)))() > 0.0);
   x.zero_grad();
   tg::TBPTT cut(gru, 6, 2);
   tg::sum(tg::slice(cut.forward(x).output, 0, 5, 1)).backward();  // the loss at the last step only
-  const xt::xarray<double> g_last = x.grad().value();
+  const xt::xarray<double> g_last = x.grad().value<double>();
   for (std::size_t t = 0; t < 4; ++t) CHECK(xt::amax(xt::abs(xt::view(g_last, t)))() == 0.0);
   CHECK(xt::amax(xt::abs(xt::view(g_last, 4)))() > 0.0);
   CHECK_THROWS_WITH_AS(tg::TBPTT(gru, 4, 5), doctest::Contains("exceeds k1"), std::invalid_argument);
@@ -149,8 +148,8 @@ TEST_CASE("masks: a padded batch of lengths 3..9 equals running each sequence al
     for (std::size_t b = 0; b < B; ++b) lengths.push_back(3 + b);
     const tg::SequenceMask mask(lengths, T);
     // Batched: loss over the real steps (padded outputs are zero) and every final state.
-    const auto batched = lstm.forward(TensorD::constant(x), {}, &mask);
-    TensorD loss = tg::sum(batched.output * TensorD::constant(w));
+    const auto batched = lstm.forward(tg::Tensor::constant(x), {}, &mask);
+    tg::Tensor loss = tg::sum(batched.output * tg::Tensor::constant(w));
     for (const auto& s : batched.state) loss = loss + tg::sum(s[0]) + tg::sum(s[1]);
     loss.backward();
     std::vector<xt::xarray<double>> g_batched;
@@ -161,7 +160,7 @@ TEST_CASE("masks: a padded batch of lengths 3..9 equals running each sequence al
       const std::size_t n = lengths[b];
       const xt::xarray<double> xb = xt::view(x, xt::range(0, n), xt::range(b, b + 1), xt::all());
       const xt::xarray<double> wb = xt::view(w, xt::range(0, n), xt::range(b, b + 1), xt::all());
-      const auto alone = lstm.forward(TensorD::constant(xb));
+      const auto alone = lstm.forward(tg::Tensor::constant(xb));
       const xt::xarray<double> ob = xt::view(batched.output.value<double>(), xt::range(0, n), xt::range(b, b + 1), xt::all());
       CHECK(xt::allclose(alone.output.value<double>(), ob, 1e-12, 1e-12));
       if (n < T) {  // padded outputs are zeros
@@ -172,7 +171,7 @@ TEST_CASE("masks: a padded batch of lengths 3..9 equals running each sequence al
         for (std::size_t j = 0; j < 2; ++j)
           CHECK(xt::allclose(alone.state[k][j].value<double>(), xt::view(batched.state[k][j].value<double>(), xt::range(b, b + 1)),
                              1e-12, 1e-12));
-      TensorD lb = tg::sum(alone.output * TensorD::constant(wb));
+      tg::Tensor lb = tg::sum(alone.output * tg::Tensor::constant(wb));
       for (const auto& s : alone.state) lb = lb + tg::sum(s[0]) + tg::sum(s[1]);
       lb.backward();  // gradients of the B runs add up in the parameters
     }
@@ -236,16 +235,16 @@ namespace {
 // A user's own cell that holds a Dropout on the recurrent input, registered as a user would
 // (register_parameter, register_module).
 struct DropoutRNNCell : tg::Cell {
-  TensorD weight_ih, weight_hh;
+  tg::Tensor weight_ih, weight_hh;
   tg::Dropout drop{0.5};
   DropoutRNNCell(std::size_t I, std::size_t H) : tg::Cell(I, H, "DropoutRNNCell") {
-    weight_ih = register_parameter("weight_ih", TensorD::param(tg::uniform<double>({H, I}, -0.5, 0.5)));
-    weight_hh = register_parameter("weight_hh", TensorD::param(tg::uniform<double>({H, H}, -0.5, 0.5)));
+    weight_ih = register_parameter("weight_ih", tg::Tensor::param(tg::uniform<double>({H, I}, -0.5, 0.5)));
+    weight_hh = register_parameter("weight_hh", tg::Tensor::param(tg::uniform<double>({H, H}, -0.5, 0.5)));
     register_module("drop", drop);
   }
   std::size_t state_size() const override { return 1; }
   Tensor project_input(const Tensor& x) const override { return tg::matmul(x, tg::transpose(weight_ih)); }
-  StateD step(const Tensor& xp, const StateD& state) const override {
+  tg::State step(const Tensor& xp, const tg::State& state) const override {
     return {tg::tanh(xp + tg::matmul(drop(state[0]), tg::transpose(weight_hh)))};
   }
 };
@@ -263,7 +262,7 @@ TEST_CASE("train and eval reach the cells inside Recurrent, and a user cell's ow
     tg::Recurrent& rnn;
     explicit Model(tg::Recurrent& r) : rnn(r) { register_module("rnn", rnn); }
   } model(layer);
-  const TensorD x = TensorD::constant(tg::randn<double>({5, 4, 3}));
+  const tg::Tensor x = tg::Tensor::constant(tg::randn<double>({5, 4, 3}));
   model.eval();
   for (std::size_t l = 0; l < 2; ++l)
     for (bool reverse : {false, true}) CHECK_FALSE(layer.cell(l, reverse).is_training());
@@ -315,14 +314,14 @@ TEST_CASE("anomaly mode: names the op and the time step that first produced NaN/
   rnn.to(tg::kFloat64);
   for (const auto& [name, p] : rnn.named_parameters()) {
     const double v = name.rfind("weight_hh", 0) == 0 ? 1e150 : name.rfind("weight_ih", 0) == 0 ? 1.0 : 0.0;
-    std::fill_n(TensorD(p).mutable_data(), p.numel(), v);
+    std::fill_n(tg::Tensor(p).mutable_data<double>(), p.numel(), v);
   }
   tg::AnomalyModeGuard anomaly;
-  CHECK_THROWS_WITH_AS(rnn(TensorD::full({6, 1, 1}, 1.0)), doctest::Contains("at time step 3"), tg::NonFiniteError);
+  CHECK_THROWS_WITH_AS(rnn(tg::Tensor::full({6, 1, 1}, 1.0, tg::kFloat64)), doctest::Contains("at time step 3"), tg::NonFiniteError);
   tg::clear_tape();
   // Backward: sqrt(0) is finite, its derivative is not; the node remembers its step.
-  TensorD z = TensorD::param({0.0});
-  TensorD total = TensorD::scalar(0.0);
+  tg::Tensor z = tg::Tensor::param(xt::xarray<double>{0.0});
+  tg::Tensor total = tg::Tensor::scalar(0.0, tg::kFloat64);
   for (long t = 0; t < 4; ++t) {
     const tg::detail::TimeStepScope scope(t);
     total = total + tg::sum(t == 2 ? tg::sqrt(z) : z * 2.0);

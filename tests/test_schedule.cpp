@@ -6,15 +6,15 @@
 #include "test_helpers.hpp"
 
 using tg::Tensor;
-using tg::TensorD;
+
 
 namespace {
 
 // A one-parameter SGD in two groups, base lrs 0.5 and 0.2.
 struct Setup {
-  TensorD p = TensorD::param(xt::xarray<double>{1.0});
-  TensorD q = TensorD::param(xt::xarray<double>{2.0});
-  tg::SGDD opt{{tg::ParamGroupT<double>({{"p", p}}, 0.5), tg::ParamGroupT<double>({{"q", q}}, 0.2)}};
+  tg::Tensor p = tg::Tensor::param(xt::xarray<double>{1.0});
+  tg::Tensor q = tg::Tensor::param(xt::xarray<double>{2.0});
+  tg::SGD opt{{tg::ParamGroup({{"p", p}}, 0.5), tg::ParamGroup({{"q", q}}, 0.2)}};
 };
 
 // The lrs group g sees for steps 0..n-1 (one scheduler step after each optimizer step).
@@ -98,8 +98,8 @@ TEST_CASE("schedules: every group follows the schedule from its own base lr") {
 TEST_CASE("schedules drive any optimizer: step() uses the lr the schedule set") {
   // SGD on f(x) = x²/2 (gradient x): x_{k+1} = x_k - lr_k x_k with lr_k from StepLR.
   {
-    TensorD x = TensorD::param(xt::xarray<double>{1.0});
-    tg::SGDD opt(std::vector<Tensor>{x}, {0.1});
+    tg::Tensor x = tg::Tensor::param(xt::xarray<double>{1.0});
+    tg::SGD opt(std::vector<Tensor>{x}, {0.1});
     tg::StepLR sched(opt, 2, 0.5);
     double ref = 1.0;
     for (int k = 0; k < 6; ++k) {
@@ -108,21 +108,21 @@ TEST_CASE("schedules drive any optimizer: step() uses the lr the schedule set") 
       opt.step();
       sched.step();
       ref = ref - 0.1 * std::pow(0.5, k / 2) * ref;
-      CHECK(x.data()[0] == doctest::Approx(ref).epsilon(1e-15));
+      CHECK(x.data<double>()[0] == doctest::Approx(ref).epsilon(1e-15));
     }
   }
   // Adam: the first step moves by lr (m̂/√v̂ = ±1), so each step's size shows the lr used.
   {
-    TensorD x = TensorD::param(xt::xarray<double>{1.0});
-    tg::AdamD adam(std::vector<Tensor>{x}, {0.01, 0.9, 0.999, 0.0});
+    tg::Tensor x = tg::Tensor::param(xt::xarray<double>{1.0});
+    tg::Adam adam(std::vector<Tensor>{x}, {0.01, 0.9, 0.999, 0.0});
     tg::LinearWarmup sched(adam, 4);
     adam.zero_grad();
     (tg::sum(x) * 1.0).backward();  // gradient 1 every step: m̂ = v̂ = 1
     for (int k = 0; k < 6; ++k) {
-      const double before = x.data()[0];
+      const double before = x.data<double>()[0];
       adam.step();
       sched.step();
-      CHECK(before - x.data()[0] == doctest::Approx(0.01 * std::min(k + 1, 4) / 4.0).epsilon(1e-12));
+      CHECK(before - x.data<double>()[0] == doctest::Approx(0.01 * std::min(k + 1, 4) / 4.0).epsilon(1e-12));
     }
   }
 }

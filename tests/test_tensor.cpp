@@ -4,16 +4,16 @@
 #include "test_helpers.hpp"
 
 using tg::Tensor;
-using tg::TensorD;
+
 
 TEST_CASE("tensor: leaves from values, shapes, item") {
-  TensorD p = TensorD::param({{1.0, 2.0, 3.0}, {4.0, 5.0, 6.0}});
+  tg::Tensor p = tg::Tensor::param(xt::xarray<double>{{1.0, 2.0, 3.0}, {4.0, 5.0, 6.0}});
   CHECK(p.requires_grad());
   CHECK(p.is_leaf());
   CHECK(p.shape() == tg::Shape{2, 3});
   CHECK(p.size(-1) == 3);
   CHECK(p.numel() == 6);
-  CHECK(p.value()(1, 2) == 6.0);
+  CHECK(p.value<double>()(1, 2) == 6.0);
   CHECK_THROWS_AS(p.item(), std::invalid_argument);
   CHECK_THROWS_AS(p.size(2), std::invalid_argument);
 
@@ -23,44 +23,44 @@ TEST_CASE("tensor: leaves from values, shapes, item") {
   CHECK_THROWS_AS(c.grad(), std::logic_error);
 
   CHECK(Tensor::zeros({3, 2}).value<float>() == xt::zeros<float>({3, 2}));
-  CHECK(TensorD::full({2}, 7.0).value()(1) == 7.0);
-  CHECK(TensorD::scalar(2.5).shape().empty());
+  CHECK(tg::Tensor::full({2}, 7.0, tg::kFloat64).value<double>()(1) == 7.0);
+  CHECK(tg::Tensor::scalar(2.5, tg::kFloat64).shape().empty());
 }
 
 TEST_CASE("tensor: set_requires_grad freezes a leaf - non-leaves refuse") {
-  TensorD w = TensorD::param({1.0, 2.0});
+  tg::Tensor w = tg::Tensor::param(xt::xarray<double>{1.0, 2.0});
   w.set_requires_grad(false);
   CHECK_FALSE(tg::tanh(w).requires_grad());
   w.set_requires_grad(true);
-  TensorD y = w * 2.0;
+  tg::Tensor y = w * 2.0;
   CHECK_THROWS_AS(y.set_requires_grad(false), std::logic_error);
   tg::clear_tape();
 }
 
 TEST_CASE("tensor: grad of a leaf is undefined before any backward - grad_data() creates one - data is writable") {
-  TensorD w = TensorD::param({1.0, 2.0});
+  tg::Tensor w = tg::Tensor::param(xt::xarray<double>{1.0, 2.0});
   CHECK_FALSE(w.grad().defined());
-  w.mutable_data()[0] = 5.0;
-  CHECK(w.value()(0) == 5.0);
-  w.grad_data()[1] = 3.0;  // the writable accessor allocates zeros
+  w.mutable_data<double>()[0] = 5.0;
+  CHECK(w.value<double>()(0) == 5.0);
+  w.grad_data<double>()[1] = 3.0;  // the writable accessor allocates zeros
   CHECK(w.has_grad());
-  const TensorD g = w.grad();
-  CHECK(g.value() == xt::xarray<double>{0.0, 3.0});
+  const tg::Tensor g = w.grad();
+  CHECK(g.value<double>() == xt::xarray<double>{0.0, 3.0});
   CHECK_FALSE(g.requires_grad());  // a copy without history
-  w.grad_data()[0] = 1.0;
-  CHECK(g.value()(0) == 0.0);  // a copy: later writes do not show in it
+  w.grad_data<double>()[0] = 1.0;
+  CHECK(g.value<double>()(0) == 0.0);  // a copy: later writes do not show in it
 }
 
 TEST_CASE("tensor: reading grad() never creates a gradient, so has_grad() stays as it was") {
-  TensorD w = TensorD::param({1.0, 2.0});
-  TensorD u = TensorD::param({3.0});
+  tg::Tensor w = tg::Tensor::param(xt::xarray<double>{1.0, 2.0});
+  tg::Tensor u = tg::Tensor::param(xt::xarray<double>{3.0});
   const tg::MemoryStats before = tg::memory_stats();
   CHECK_FALSE(w.has_grad());
   CHECK_FALSE(w.grad().defined());  // a leaf that no backward reached
   CHECK_FALSE(w.has_grad());
   CHECK(tg::memory_stats().live_buffers == before.live_buffers);
   // A non-leaf that retains its gradient but that backward never reached.
-  TensorD h = w * 2.0;
+  tg::Tensor h = w * 2.0;
   h.retain_grad();
   tg::sum(u * u).backward();  // reaches u only
   CHECK(u.has_grad());
@@ -68,21 +68,21 @@ TEST_CASE("tensor: reading grad() never creates a gradient, so has_grad() stays 
   CHECK_FALSE(h.has_grad());
   CHECK_FALSE(w.grad().defined());
   CHECK_FALSE(w.has_grad());
-  CHECK(u.grad().value()(0) == 6.0);
+  CHECK(u.grad().value<double>()(0) == 6.0);
   tg::clear_tape();
 }
 
 TEST_CASE("tensor: zero_grad() keeps a zero gradient, zero_grad(true) releases it (set to none)") {
-  TensorD w = TensorD::param({1.0, -2.0});
-  TensorD h = w * 2.0;
+  tg::Tensor w = tg::Tensor::param(xt::xarray<double>{1.0, -2.0});
+  tg::Tensor h = w * 2.0;
   h.retain_grad();
   tg::sum(h * h).backward();
   w.zero_grad();
   h.zero_grad();
   CHECK(w.has_grad());
   CHECK(h.has_grad());
-  CHECK(w.grad().value() == xt::zeros<double>({2}));
-  CHECK(h.grad().value() == xt::zeros<double>({2}));
+  CHECK(w.grad().value<double>() == xt::zeros<double>({2}));
+  CHECK(h.grad().value<double>() == xt::zeros<double>({2}));
   w.zero_grad(true);
   h.zero_grad(true);
   CHECK_FALSE(w.has_grad());
@@ -91,7 +91,7 @@ TEST_CASE("tensor: zero_grad() keeps a zero gradient, zero_grad(true) releases i
   CHECK_FALSE(h.grad().defined());
   w.zero_grad(true);  // again: nothing to release
   CHECK_FALSE(w.has_grad());
-  TensorD c = TensorD::constant({1.0});
+  tg::Tensor c = tg::Tensor::constant(xt::xarray<double>{1.0});
   c.zero_grad(true);  // a constant has none to begin with
   CHECK_FALSE(c.has_grad());
   tg::clear_tape();

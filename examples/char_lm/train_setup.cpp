@@ -110,7 +110,7 @@ void check_files(const TrainOptions& o) {
                        " already exists; pass --resume to continue that run, or --overwrite to replace it");
 }
 
-std::unique_ptr<tg::OptimizerT<float>> make_optimizer(const TrainOptions& o, const CharLM& model) {
+std::unique_ptr<tg::Optimizer> make_optimizer(const TrainOptions& o, const CharLM& model) {
   const tg::NamedTensors params = model.named_parameters();
   if (o.optim == "adam") return std::make_unique<tg::Adam>(params, tg::AdamOptions{o.lr});
   if (o.optim == "adamw")  // decoupled weight decay on matrices only, none on biases

@@ -36,7 +36,7 @@ void take_flags_from(const Metadata& meta, TrainOptions& o);
 // folders too), no file named twice, and no existing checkpoint replaced without --overwrite.
 void check_files(const TrainOptions& o);
 
-std::unique_ptr<tg::OptimizerT<float>> make_optimizer(const TrainOptions& o, const CharLM& model);
+std::unique_ptr<tg::Optimizer> make_optimizer(const TrainOptions& o, const CharLM& model);
 // constant | cosine over `total` steps | step (x0.5 every quarter), after an optional warm-up.
 std::unique_ptr<tg::LRScheduler> make_schedule(const TrainOptions& o, tg::Optimizer& opt, long total);
 // --resume with a larger --steps: a cosine or step schedule was planned for `schedule_steps`

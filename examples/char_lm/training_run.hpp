@@ -50,7 +50,7 @@ class TrainingRun {
   ModelConfig config_;
   std::size_t local_batch_ = 0, first_stream_ = 0;
   std::unique_ptr<CharLM> model_;
-  std::unique_ptr<tg::OptimizerT<float>> opt_;
+  std::unique_ptr<tg::Optimizer> opt_;
   std::unique_ptr<tg::LRScheduler> sched_;
   std::unique_ptr<tg::TBPTT> tbptt_;
   std::vector<tg::Tensor> params_;

@@ -13,7 +13,6 @@
 namespace tgexp {
 namespace {
 
-using TensorD = tg::TensorT<double>;
 
 // ||dL/dh_t|| for t = 0..T-1 of one freshly initialised cell on one batch of random inputs.
 std::vector<double> measure_once(const std::string& cell_name, double scale, const GradientFlowConfig& c) {
@@ -24,21 +23,21 @@ std::vector<double> measure_once(const std::string& cell_name, double scale, con
   xt::xarray<double> u = tg::randn<double>({c.batch, c.hidden_size});                    // [B, H]
   u /= std::sqrt(double(xt::sum(u * u)()));  // unit norm: ||dL/dh_T|| = 1
 
-  tg::StateT<double> state = cell->initial_state(c.batch);
-  std::vector<TensorD> hidden;  // h_t, t = 0..T-1, each [B, H]
+  tg::State state = cell->initial_state(c.batch);
+  std::vector<tg::Tensor> hidden;  // h_t, t = 0..T-1, each [B, H]
   for (std::size_t t = 0; t < c.steps; ++t) {
     const xt::xarray<double> x_t = xt::view(inputs, t);  // [B, I]
-    state = cell->forward(TensorD::constant(x_t), state);
+    state = cell->forward(tg::Tensor::constant(x_t), state);
     state[0].retain_grad();
     hidden.push_back(state[0]);
   }
-  TensorD loss = tg::sum(state[0] * TensorD::constant(u));  // L = <u, h_T>
+  tg::Tensor loss = tg::sum(state[0] * tg::Tensor::constant(u));  // L = <u, h_T>
   loss.backward();
 
   std::vector<double> norm(c.steps);
   for (std::size_t t = 0; t < c.steps; ++t) {
-    const TensorD g = hidden[t].grad();  // undefined if the loss did not depend on h_t: norm 0
-    const double sq = g.defined() ? double(xt::sum(g.value() * g.value())()) : 0.0;
+    const tg::Tensor g = hidden[t].grad();  // undefined if the loss did not depend on h_t: norm 0
+    const double sq = g.defined() ? double(xt::sum(g.value<double>() * g.value<double>())()) : 0.0;
     norm[c.steps - 1 - t] = std::sqrt(sq);  // index = distance from the loss
   }
   return norm;

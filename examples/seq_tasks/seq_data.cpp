@@ -50,7 +50,7 @@ double most_frequent_baseline(const std::vector<Tokens>& reference, const std::v
   return double(std::count(targets.begin(), targets.end(), *best)) / double(targets.size());
 }
 
-double train_step(tg::Tensor loss, tg::OptimizerT<float>& opt, const std::vector<tg::Tensor>& params, double clip) {
+double train_step(tg::Tensor loss, tg::Optimizer& opt, const std::vector<tg::Tensor>& params, double clip) {
   const double value = loss.item();
   loss.backward();
   tg::clip_grad_norm(params, clip);

@@ -66,6 +66,6 @@ class RunTimer {
 
 // One optimisation step on `loss`: backward, clip the gradient norm to `clip`, step, zero the
 // gradients. Returns the loss value.
-double train_step(tg::Tensor loss, tg::OptimizerT<float>& opt, const std::vector<tg::Tensor>& params, double clip);
+double train_step(tg::Tensor loss, tg::Optimizer& opt, const std::vector<tg::Tensor>& params, double clip);
 
 }  // namespace seqtasks
