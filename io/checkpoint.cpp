@@ -294,22 +294,23 @@ void require_finite_as(const Reader& r, const std::string& stored, const StoredT
   else require_finite_as(r, stored, t.get<double>().data(), t.numel(), into);
 }
 
-// The dtype the optimizer state tensor `key` ("<kind>.<parameter name>") loads into: its
-// parameter's (float32 when no parameter has that name; check_state refuses the key then).
-Dtype state_dtype(const std::string& key, const Optimizer* optimizer) {
-  const std::string param = key.substr(key.find('.') + 1);
-  if (optimizer)
-    for (const auto& [name, p] : optimizer->named_parameters())
-      if (name == param) return p.dtype();
-  return kFloat32;
+void require_finite_as(const Reader& r, const std::string& stored, const Tensor& t, Dtype into) {
+  visit_dtype(t.dtype(), [&](auto v) { require_finite_as(r, stored, t.data<decltype(v)>(), t.numel(), into); });
 }
 
 // The checks the objects themselves make, and finiteness, run before anything changes.
 void validate(const Reader& r, const LoadPlan& plan, const Optimizer* optimizer, const LRScheduler* scheduler) {
   for (const auto* list : {&plan.params, &plan.extras})
     for (const auto& c : *list) require_finite_as(r, c.stored, *c.from, c.into.dtype());
-  for (const auto& [name, t] : plan.state)
-    require_finite_as(r, kOptimPrefix + name, StoredTensor(t), state_dtype(name, optimizer));
+  // A state tensor "<kind>.<parameter name>" loads into its parameter's dtype (float32 for a
+  // name of no parameter: check_state refuses it below).
+  std::unordered_map<std::string, Dtype> param_dtype;
+  if (optimizer)
+    for (const auto& [name, p] : optimizer->named_parameters()) param_dtype.emplace(name, p.dtype());
+  for (const auto& [name, t] : plan.state) {
+    const auto it = param_dtype.find(name.substr(name.find('.') + 1));
+    require_finite_as(r, kOptimPrefix + name, t, it == param_dtype.end() ? kFloat32 : it->second);
+  }
   if (optimizer) {
     for (std::size_t g = 0; g < plan.lrs.size(); ++g) {
       try {

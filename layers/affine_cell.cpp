@@ -10,10 +10,10 @@ namespace tg {
 AffineCell::AffineCell(std::size_t I, std::size_t H, std::size_t G, const char* name)
     : Cell(I, H, name), gates_(G) {
   const float k = 1.0f / std::sqrt(float(H));  // PyTorch: every weight and bias U(-1/sqrt(H), 1/sqrt(H))
-  weight_ih = this->register_parameter("weight_ih", Tensor::param(uniform<float>({G * H, I}, -k, k)));
-  weight_hh = this->register_parameter("weight_hh", Tensor::param(uniform<float>({G * H, H}, -k, k)));
-  bias_ih = this->register_parameter("bias_ih", Tensor::param(uniform<float>({G * H}, -k, k)));
-  bias_hh = this->register_parameter("bias_hh", Tensor::param(uniform<float>({G * H}, -k, k)));
+  weight_ih = register_parameter("weight_ih", Tensor::param(uniform<float>({G * H, I}, -k, k)));
+  weight_hh = register_parameter("weight_hh", Tensor::param(uniform<float>({G * H, H}, -k, k)));
+  bias_ih = register_parameter("bias_ih", Tensor::param(uniform<float>({G * H}, -k, k)));
+  bias_hh = register_parameter("bias_hh", Tensor::param(uniform<float>({G * H}, -k, k)));
 }
 
 Tensor AffineCell::project_input(const Tensor& x) const {

@@ -139,11 +139,9 @@ CheckpointedRun run_checkpointed(IdTensor all_ids, const std::vector<Tensor>& st
   for (std::size_t t0 = 0; t0 < steps; t0 += run.segment_steps) {
     const std::size_t t1 = std::min(steps, t0 + run.segment_steps);
     auto segment = [fn, shared, t0, t1](const std::vector<Tensor>& in) {
-      const std::vector<Tensor> typed(in.begin(), in.end());
-      const std::vector<Tensor> outs = checked_outputs(fn(rows(*shared, t0, t1), typed), typed);
-      return std::vector<Tensor>(outs.begin(), outs.end());
+      return checked_outputs(fn(rows(*shared, t0, t1), in), in);
     };
-    const std::vector<Tensor> out = checkpoint(segment, std::vector<Tensor>(carried.begin(), carried.end()));
+    const std::vector<Tensor> out = checkpoint(segment, carried);
     run.loss = run.loss.defined() ? run.loss + reshape(out[0], run.loss.shape()) : out[0];
     carried.assign(out.begin() + 1, out.end());
     ++run.segments;

@@ -11,7 +11,7 @@ class Dropout : public Module {
     if (!(p >= 0.0 && p <= 1.0))
       throw std::invalid_argument("Dropout: p must be in [0, 1], got " + std::to_string(p));
   }
-  Tensor forward(const Tensor& x) const { return dropout(x, p_, this->is_training()); }
+  Tensor forward(const Tensor& x) const { return dropout(x, p_, is_training()); }
   Tensor operator()(const Tensor& x) const { return forward(x); }
   double p() const { return p_; }
 

@@ -9,7 +9,7 @@ namespace tg {
 
 LayerNormLSTMCell::LayerNormLSTMCell(std::size_t I, std::size_t H) : Cell(I, H, "LayerNormLSTMCell") {
   const float k = 1.0f / std::sqrt(float(H));
-  auto param = [this](const char* name, xt::xarray<float> v) { return this->register_parameter(name, Tensor::param(v)); };
+  auto param = [this](const char* name, xt::xarray<float> v) { return register_parameter(name, Tensor::param(v)); };
   weight_ih = param("weight_ih", uniform<float>({4 * H, I}, -k, k));
   weight_hh = param("weight_hh", uniform<float>({4 * H, H}, -k, k));
   bias = param("bias", uniform<float>({4 * H}, -k, k));

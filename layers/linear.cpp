@@ -12,8 +12,8 @@ Linear::Linear(std::size_t in, std::size_t out) {
     throw std::invalid_argument("Linear: sizes must be positive, got in_features " +
                                 std::to_string(in) + ", out_features " + std::to_string(out));
   const float k = 1.0f / std::sqrt(float(in));
-  weight = this->register_parameter("weight", Tensor::param(uniform<float>({out, in}, -k, k)));
-  bias = this->register_parameter("bias", Tensor::param(uniform<float>({out}, -k, k)));
+  weight = register_parameter("weight", Tensor::param(uniform<float>({out, in}, -k, k)));
+  bias = register_parameter("bias", Tensor::param(uniform<float>({out}, -k, k)));
 }
 
 Tensor Linear::forward(const Tensor& x) const {

@@ -16,7 +16,7 @@ LSTMCell::LSTMCell(std::size_t I, std::size_t H, bool forget_bias_one) : AffineC
 State LSTMCell::step(const Tensor& xp, const State& state) const {
   const Tensor& h = state[0];  // [B, H]
   const Tensor& c = state[1];  // [B, H]
-  const Tensor gates = this->preactivation(xp, h);  // xp + h W_hh^T + b_hh: [B, 4H]
+  const Tensor gates = preactivation(xp, h);  // xp + h W_hh^T + b_hh: [B, 4H]
   const auto g4 = chunk(gates, 4, 1);            // i | f | g | o, each [B, H]
   const Tensor i = sigmoid(g4[0]), f = sigmoid(g4[1]), g = tanh(g4[2]), o = sigmoid(g4[3]);
   const Tensor c_next = f * c + i * g;  // [B, H]

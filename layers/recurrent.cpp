@@ -27,9 +27,9 @@ Recurrent::Recurrent(std::size_t input_size, std::size_t hidden_size, RecurrentO
       for (auto& [name, p] : cell->named_parameters()) {
         std::string flat = name;
         std::replace(flat.begin(), flat.end(), '.', '_');
-        this->register_parameter(flat + suffix, p);
+        register_parameter(flat + suffix, p);
       }
-      this->register_mode_child(*cell);  // train()/eval() reach the cell (and its own children)
+      register_mode_child(*cell);  // train()/eval() reach the cell (and its own children)
       cells_.push_back(std::move(cell));
     }
 }
@@ -74,7 +74,7 @@ RecurrentOutput Recurrent::forward(const Tensor& x, const std::vector<State>& in
     }
     layer_in = D == 1 ? dir_outputs[0] : concat(dir_outputs, 1);  // [T*B, D*H]
     if (l + 1 < num_layers() && options_.dropout > 0.0)
-      layer_in = dropout(layer_in, options_.dropout, this->is_training());
+      layer_in = dropout(layer_in, options_.dropout, is_training());
   }
   out.output = reshape(layer_in, {T_, B, D * hidden_size_});
   return out;

@@ -5,9 +5,7 @@
 #include <tapegrad/autograd/detail/tensor_impl.hpp>
 #include <tapegrad/autograd/number_text.hpp>
 
-#include <algorithm>
 #include <cmath>
-#include <cstring>
 #include <stdexcept>
 #include <unordered_map>
 #include <unordered_set>
@@ -20,17 +18,6 @@ void check_group_index(const char* what, std::size_t group, std::size_t n) {
     throw std::out_of_range(std::string(what) + ": group " + std::to_string(group) +
                             " does not exist; the optimizer has " + std::to_string(n) +
                             " group(s)");
-}
-
-// A new tensor (no gradient, not shared) holding t's values converted to `dtype`.
-Tensor converted_copy(const Tensor& t, Dtype dtype) {
-  Tensor out = Tensor::zeros(t.shape(), dtype);
-  visit_dtype(dtype, [&](auto d) {
-    using D = decltype(d);
-    const auto values = t.to_xarray<D>();
-    std::copy(values.begin(), values.end(), out.mutable_data<D>());
-  });
-  return out;
 }
 
 // Whether `count` survives a round trip through `dtype` (float32 counts exactly up to 2^24).
@@ -149,7 +136,7 @@ void Optimizer::step() {
         s.buffers.push_back(Tensor::full(s.param.shape(), initial_value(k), dtype));
     }
     for (Tensor& b : s.buffers)  // the parameter was converted (Note [optimizer state dtype])
-      if (b.dtype() != dtype) b = converted_copy(b, dtype);
+      if (b.dtype() != dtype) b = b.to(dtype);  // buffers need no grad: nothing is recorded
     ++s.step;
     update(s, lr_[s.group], weight_decay_[s.group]);
     s.fresh = false;
@@ -189,7 +176,7 @@ NamedTensors Optimizer::state() const {
       out.emplace_back("step." + s.name, Tensor::scalar(double(s.step), dtype));
     }
     for (std::size_t k = 0; k < state_names_.size(); ++k)
-      out.emplace_back(state_names_[k] + "." + s.name, converted_copy(s.buffers[k], dtype));
+      out.emplace_back(state_names_[k] + "." + s.name, s.buffers[k].detach().to(dtype));
   }
   return out;
 }
@@ -201,7 +188,7 @@ Optimizer::ExactState Optimizer::exact_state() const {
     if (counts_steps_) out.steps.emplace_back("step." + s.name, std::int64_t(s.step));
     for (std::size_t k = 0; k < state_names_.size(); ++k)
       out.buffers.emplace_back(state_names_[k] + "." + s.name,
-                               converted_copy(s.buffers[k], s.param.dtype()));
+                               s.buffers[k].detach().to(s.param.dtype()));
   }
   return out;
 }
@@ -306,7 +293,7 @@ void Optimizer::load_state(const NamedTensors& state, const StepCounts& steps) {
       continue;
     }
     for (std::size_t k = 0; k < state_names_.size(); ++k)
-      if (state_names_[k] == kind) next[i].buffers[k] = converted_copy(t, slots_[i].param.dtype());
+      if (state_names_[k] == kind) next[i].buffers[k] = t.detach().to(slots_[i].param.dtype());
   }
   for (const auto& [key, count] : steps) {  // "step.<name>", checked
     const std::size_t i = slot_of.at(key.substr(key.find('.') + 1));
