@@ -199,7 +199,7 @@ std::vector<Tensor> checkpoint(const CheckpointFn& fn, const std::vector<Tensor>
   if (!is_grad_enabled()) return fn(inputs);  // nothing would be recorded, so nothing to save
   auto seg = std::make_shared<Segment>();
   seg->fn = fn;
-  seg->recompute = options.recompute;
+  seg->recompute = options.recompute();
   auto rng_before = std::make_unique<detail::RngSnapshot>(detail::rng_snapshot());
   std::vector<std::shared_ptr<TensorImpl>> xs;
   for (const auto& x : inputs) xs.push_back(detail::impl_ptr(x));

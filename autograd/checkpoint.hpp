@@ -16,11 +16,16 @@ namespace tg {
 
 using CheckpointFn = std::function<std::vector<Tensor>(const std::vector<Tensor>&)>;
 
-struct CheckpointOptions {
+class CheckpointOptions {
+ public:
   // Off: the segment keeps its graph from the forward instead (the same computation, with
   // the same segmentation and summation order, for testing and measuring); that graph serves
   // one backward only (a second, under retain_graph, is std::logic_error).
-  bool recompute = true;
+  CheckpointOptions& recompute(bool value) { recompute_ = value; return *this; }
+  bool recompute() const { return recompute_; }
+
+ private:
+  bool recompute_ = true;
 };
 
 // Note [checkpoint]: returns fn(inputs), recording one node instead of fn's graph.

@@ -44,7 +44,7 @@ struct Model {
     const tg::Tensor logits = head(tg::reshape(out.output, {k * B, H}));                     // [k B, V]
     const xt::xarray<std::int64_t> flat = xt::reshape_view(target, {k * B});
     const tg::Tensor loss = tg::cross_entropy(logits, tg::IdTensor(flat)) * float(k * B);    // a sum
-    return {loss, out.state[0]};
+    return {loss, out.state(0)};
   }
 };
 

@@ -13,10 +13,9 @@ Workload::Workload(const WorkloadShape& w, const std::string& cell, std::size_t 
   // The draw order is fixed: seed, embedding, recurrent layers, output, then the tokens.
   tg::manual_seed(0);
   emb_ = std::make_unique<tg::Embedding>(V, w.E);
-  const tg::RecurrentOptions opts{w.L, false, 0.0};
-  if (cell == "lstm") rnn_ = std::make_unique<tg::LSTM>(w.E, w.H, opts);
-  else if (cell == "gru") rnn_ = std::make_unique<tg::GRU>(w.E, w.H, opts);
-  else rnn_ = std::make_unique<tg::RNN>(w.E, w.H, opts);
+  if (cell == "lstm") rnn_ = std::make_unique<tg::LSTM>(tg::LSTMOptions(w.E, w.H).num_layers(w.L));
+  else if (cell == "gru") rnn_ = std::make_unique<tg::GRU>(tg::GRUOptions(w.E, w.H).num_layers(w.L));
+  else rnn_ = std::make_unique<tg::RNN>(tg::RNNOptions(w.E, w.H).num_layers(w.L));
   out_ = std::make_unique<tg::Linear>(w.H, V);
   params_ = emb_->parameters();
   for (const tg::Module* m : {static_cast<const tg::Module*>(rnn_.get()), static_cast<const tg::Module*>(out_.get())})

@@ -56,8 +56,12 @@ IdTensor SequenceMask::as_ids() const {
   return m;
 }
 
-SequenceRun run_cell(const Cell& cell, const Tensor& x, std::size_t steps,
-                        State state, const SequenceMask* mask, bool reverse, std::size_t detach_at) {
+namespace {
+
+SequenceRun run_cell_masked(const Cell& cell, const Tensor& x, std::size_t steps, State state,
+                            const SequenceMask* mask, const RunCellOptions& options) {
+  const bool reverse = options.direction() == Direction::reverse;
+  const std::size_t detach_at = options.detach_at();
   if (x.dim() != 2 || steps == 0 || x.shape()[0] % steps != 0 || x.shape()[1] != cell.input_size())
     throw std::invalid_argument("run_cell: input must be [T*B, I] with T = " + std::to_string(steps) +
                                 " and I = " + std::to_string(cell.input_size()) + ", got " +
@@ -87,6 +91,18 @@ SequenceRun run_cell(const Cell& cell, const Tensor& x, std::size_t steps,
     state = std::move(next);
   }
   return {concat(outputs, 0), std::move(state)};  // [T*B, H]
+}
+
+}  // namespace
+
+SequenceRun run_cell(const Cell& cell, const Tensor& x, std::size_t steps, State state,
+                     const RunCellOptions& options) {
+  return run_cell_masked(cell, x, steps, std::move(state), nullptr, options);
+}
+
+SequenceRun run_cell(const Cell& cell, const Tensor& x, std::size_t steps, State state, const SequenceMask& mask,
+                     const RunCellOptions& options) {
+  return run_cell_masked(cell, x, steps, std::move(state), &mask, options);
 }
 
 }  // namespace tg

@@ -5,6 +5,7 @@
 #include <vector>
 
 #include <tapegrad/layers/cell.hpp>
+#include <tapegrad/layers/recurrent_options.hpp>
 
 namespace tg {
 
@@ -37,11 +38,26 @@ struct SequenceRun {
   State state;     // the final state
 };
 
-// Runs `cell` over x [T*B, I] (time-major rows) from `state`. reverse walks t = T-1 .. 0.
-// detach_at: the state is detached before the step with that index in walking order, so the
-// gradient flows back through the last (T - detach_at) steps only (TBPTT(k1, k2)).
-SequenceRun run_cell(const Cell& cell, const Tensor& x, std::size_t steps,
-                        State state, const SequenceMask* mask = nullptr, bool reverse = false,
-                        std::size_t detach_at = kNoDetach);
+// How run_cell walks: reverse walks t = T-1 .. 0; detach_at detaches the state before the step
+// with that index in walking order, so the gradient flows back through the last
+// (T - detach_at) steps only (TBPTT(k1, k2)).
+class RunCellOptions {
+ public:
+  RunCellOptions& direction(Direction value) { direction_ = value; return *this; }
+  RunCellOptions& detach_at(std::size_t step) { detach_at_ = step; return *this; }
+  Direction direction() const { return direction_; }
+  std::size_t detach_at() const { return detach_at_; }
+
+ private:
+  Direction direction_ = Direction::forward;
+  std::size_t detach_at_ = kNoDetach;
+};
+
+// Runs `cell` over x [T*B, I] (time-major rows) from `state`; with a mask, streams stop at
+// their lengths.
+SequenceRun run_cell(const Cell& cell, const Tensor& x, std::size_t steps, State state,
+                     const RunCellOptions& options = {});
+SequenceRun run_cell(const Cell& cell, const Tensor& x, std::size_t steps, State state, const SequenceMask& mask,
+                     const RunCellOptions& options = {});
 
 }  // namespace tg

@@ -18,7 +18,11 @@ TBPTT::TBPTT(const Recurrent& layer, std::size_t k1, std::size_t k2)
                                 "Run bidirectional layers on whole sequences instead.");
 }
 
-RecurrentOutput TBPTT::forward(const Tensor& x, const SequenceMask* mask) {
+RecurrentOutput TBPTT::forward(const Tensor& x) { return run(x, nullptr); }
+
+RecurrentOutput TBPTT::forward(const Tensor& x, const SequenceMask& mask) { return run(x, &mask); }
+
+RecurrentOutput TBPTT::run(const Tensor& x, const SequenceMask* mask) {
   if (x.dim() != 3 || x.shape()[0] == 0 || x.shape()[0] > k1_)
     throw std::invalid_argument("TBPTT: a block must be [T, B, I] with 1 <= T <= k1 = " + std::to_string(k1_) +
                                 ", got " + to_string(x.shape()));
@@ -29,9 +33,9 @@ RecurrentOutput TBPTT::forward(const Tensor& x, const SequenceMask* mask) {
                                 "; call reset() when the batch changes");
   // The carried state was detached when stored: this block's graph starts here.
   const std::size_t detach_at = steps > k2_ ? steps - k2_ : kNoDetach;
-  RecurrentOutput out = layer_.forward(x, state_, mask, detach_at);
+  RecurrentOutput out = layer_.run(x, state_, mask, detach_at);
   state_.clear();
-  for (const auto& s : out.state) {
+  for (const auto& s : out.states) {
     State d;
     for (const auto& t : s) d.push_back(detach(t));
     state_.push_back(std::move(d));

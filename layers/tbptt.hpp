@@ -23,8 +23,10 @@ class TBPTT {
   // bidirectional (its reverse direction would need the future of the stream).
   TBPTT(const Recurrent& layer, std::size_t k1, std::size_t k2 = 0);
 
-  // One block x [T, B, I] with T <= k1 (the stream's last block may be shorter).
-  RecurrentOutput forward(const Tensor& x, const SequenceMask* mask = nullptr);
+  // One block x [T, B, I] with T <= k1 (the stream's last block may be shorter); a mask gives
+  // the valid steps of each stream in this block.
+  RecurrentOutput forward(const Tensor& x);
+  RecurrentOutput forward(const Tensor& x, const SequenceMask& mask);
 
   // Forget the carried state: the next block starts from zeros (a new epoch).
   void reset() { state_.clear(); }
@@ -38,6 +40,8 @@ class TBPTT {
   std::size_t k2() const { return k2_; }
 
  private:
+  RecurrentOutput run(const Tensor& x, const SequenceMask* mask);
+
   const Recurrent& layer_;
   std::size_t k1_, k2_;
   std::vector<State> state_;  // empty: zeros

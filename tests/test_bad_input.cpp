@@ -207,9 +207,9 @@ std::vector<BadCall> layer_calls() {
          c.forward(P(2, 3), {P(2, 3)});
        }},
       {"Recurrent", "size: zero layers", Expect::invalid_argument, "Recurrent",
-       [] { LSTM(3, 4, RecurrentOptions{0, false, 0.0}); }},
+       [] { LSTM(LSTMOptions(3, 4).num_layers(0)); }},
       {"Recurrent", "probability: dropout above 1", Expect::invalid_argument, "Recurrent",
-       [] { GRU(3, 4, RecurrentOptions{2, false, 1.5}); }},
+       [] { GRU(GRUOptions(3, 4).num_layers(2).dropout(1.5)); }},
       {"Recurrent", "size: zero hidden", Expect::invalid_argument, "RNNCell", [] { RNN(3, 0); }},
       {"Recurrent::forward", "shape: not [T, B, I]", Expect::invalid_argument, "Recurrent",
        [] { LSTM(3, 4).forward(P(2, 3)); }},
@@ -217,13 +217,13 @@ std::vector<BadCall> layer_calls() {
        [] { LSTM(3, 4).forward(Tensor::zeros({5, 2, 4}, tg::kFloat32, true)); }},
       {"Recurrent::forward", "state: wrong count", Expect::invalid_argument, "Recurrent",
        [] {
-         LSTM l(3, 4, RecurrentOptions{2, false, 0.0});
+         LSTM l(LSTMOptions(3, 4).num_layers(2));
          l.forward(Tensor::zeros({5, 2, 3}, tg::kFloat32, true), {l.initial_state(2)[0]});
        }},
       {"Recurrent::forward", "mask: wrong batch", Expect::invalid_argument, "run_cell",
        [] {
          SequenceMask m(std::vector<std::size_t>{5, 3, 2}, 5);
-         GRU(3, 4).forward(Tensor::zeros({5, 2, 3}, tg::kFloat32, true), {}, &m);
+         GRU(3, 4).forward(Tensor::zeros({5, 2, 3}, tg::kFloat32, true), m);
        }},
       {"Recurrent::cell", "index: no such layer", Expect::out_of_range, "Recurrent::cell",
        [] { LSTM(3, 4).cell(1); }},
@@ -256,7 +256,7 @@ std::vector<BadCall> layer_calls() {
        }},
       {"TBPTT", "misuse: bidirectional layer", Expect::invalid_argument, "TBPTT",
        [] {
-         LSTM l(3, 4, RecurrentOptions{1, true, 0.0});
+         LSTM l(LSTMOptions(3, 4).bidirectional(true));
          TBPTT(l, 8);
        }},
       {"TBPTT::forward", "shape: block longer than k1", Expect::invalid_argument, "TBPTT",
@@ -280,7 +280,7 @@ std::vector<BadCall> layer_calls() {
        }},
       {"TBPTT::set_state", "state: wrong count", Expect::invalid_argument, "TBPTT::set_state",
        [] {
-         LSTM l(3, 4, RecurrentOptions{2, false, 0.0});
+         LSTM l(LSTMOptions(3, 4).num_layers(2));
          TBPTT(l, 4).set_state({l.initial_state(2)[0]});
        }},
       {"TBPTT::set_state", "state: wrong hidden size", Expect::invalid_argument, "TBPTT::set_state",

@@ -345,7 +345,7 @@ tg::Tensor cell_output(const tg::Cell& c, const tg::Tensor& x) {
 
 tg::Tensor recurrent_output(const tg::Recurrent& l, const tg::Tensor& x) {
   const auto out = l.forward(x);
-  for (const auto& s : out.state)
+  for (const auto& s : out.states)
     for (const auto& t : s) CHECK(t.shape() == Shape{x.shape()[1], l.hidden_size()});
   return out.output;
 }
@@ -387,11 +387,11 @@ std::vector<Row> layer_rows() {
       }),
       built("LSTM, 2 layers, bidirectional, with B = 0", {5, 0, 8}, [] {
         return layer_case<Recurrent>(
-            tgtest::to_f64(std::make_shared<LSTM>(3, 4, RecurrentOptions{2, true, 0.0})), {5, 0, 3}, recurrent_output);
+            tgtest::to_f64(std::make_shared<LSTM>(LSTMOptions(3, 4).num_layers(2).bidirectional(true))), {5, 0, 3}, recurrent_output);
       }),
       built("GRU with B = 0 and inter-layer dropout", {2, 0, 4}, [] {
         return layer_case<Recurrent>(
-            tgtest::to_f64(std::make_shared<GRU>(3, 4, RecurrentOptions{2, false, 0.5})), {2, 0, 3}, recurrent_output);
+            tgtest::to_f64(std::make_shared<GRU>(GRUOptions(3, 4).num_layers(2).dropout(0.5))), {2, 0, 3}, recurrent_output);
       }),
       built("GRU with B = 0 and a mask of 0 streams", {3, 0, 4}, [] {
         auto l = tgtest::to_f64(std::make_shared<GRU>(3, 4));
@@ -399,7 +399,7 @@ std::vector<Row> layer_rows() {
         Built b;
         b.inputs = {tgtest::param({3, 0, 3})};
         for (const auto& p : l->parameters()) b.inputs.push_back(p);
-        b.f = [l, mask](const std::vector<Tensor>& in) { return l->forward(in[0], {}, mask.get()).output; };
+        b.f = [l, mask](const std::vector<Tensor>& in) { return l->forward(in[0], *mask).output; };
         return b;
       }),
       built("run_cell over 3 steps of B = 0", {0, 4}, [] {

@@ -6,7 +6,7 @@ namespace {
 // The char-LM shape: emb -> rnn -> out, registered like PyTorch's submodules.
 struct TinyLM : tg::Module {
   tg::Embedding emb{10, 3};
-  tg::LSTM rnn{3, 4, {2, false, 0.5}};
+  tg::LSTM rnn{tg::LSTMOptions(3, 4).num_layers(2).dropout(0.5)};
   tg::Linear out{4, 10};
   TinyLM() {
     register_module("emb", emb);

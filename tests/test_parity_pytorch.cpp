@@ -39,11 +39,13 @@ void check_fixture(const std::string& name) {
   const json fx = json::parse(in);
   const std::string cell = fx["cell"];
   const std::size_t I = fx["input_size"], H = fx["hidden_size"], T = fx["steps"], B = fx["batch"];
-  const tg::RecurrentOptions opts{fx["num_layers"].get<std::size_t>(), fx["bidirectional"].get<bool>(), 0.0};
+  const std::size_t layers = fx["num_layers"];
+  const bool bidirectional = fx["bidirectional"];
   std::unique_ptr<tg::Recurrent> layer;
-  if (cell == "rnn") layer = std::make_unique<tg::RNN>(I, H, opts);
-  else if (cell == "lstm") layer = std::make_unique<tg::LSTM>(I, H, opts);
-  else layer = std::make_unique<tg::GRU>(I, H, opts);
+  if (cell == "rnn") layer = std::make_unique<tg::RNN>(tg::RNNOptions(I, H).num_layers(layers).bidirectional(bidirectional));
+  else if (cell == "lstm")
+    layer = std::make_unique<tg::LSTM>(tg::LSTMOptions(I, H).num_layers(layers).bidirectional(bidirectional));
+  else layer = std::make_unique<tg::GRU>(tg::GRUOptions(I, H).num_layers(layers).bidirectional(bidirectional));
   // Weights by PyTorch name: every name on both sides.
   REQUIRE(layer->named_parameters().size() == fx["params"].size());
   for (auto& [pname, p] : layer->named_parameters()) {
@@ -64,16 +66,16 @@ void check_fixture(const std::string& name) {
   }
   std::unique_ptr<tg::SequenceMask> mask;
   if (!fx["lengths"].is_null()) mask = std::make_unique<tg::SequenceMask>(fx["lengths"].get<std::vector<std::size_t>>(), T);
-  const auto out = layer->forward(x, init, mask.get());
-  const Tensor h_n = tg::stack_states(out.state, 0);
+  const auto out = mask ? layer->forward(x, init, *mask) : layer->forward(x, init);
+  const Tensor h_n = out.h_n();
   Tensor loss = tg::sum(out.output * Tensor::constant(load(fx["w_out"]))) + tg::sum(h_n * Tensor::constant(load(fx["w_h"])));
-  if (lstm) loss = loss + tg::sum(tg::stack_states(out.state, 1) * Tensor::constant(load(fx["w_c"])));
+  if (lstm) loss = loss + tg::sum(out.c_n() * Tensor::constant(load(fx["w_c"])));
   loss.backward();
 
   double max_abs = 0, w = 0;
   w = std::max(w, worst(out.output.to_xarray<float>(), load(fx["output"]), max_abs));
   w = std::max(w, worst(h_n.to_xarray<float>(), load(fx["h_n"]), max_abs));
-  if (lstm) w = std::max(w, worst(tg::stack_states(out.state, 1).to_xarray<float>(), load(fx["c_n"]), max_abs));
+  if (lstm) w = std::max(w, worst(out.c_n().to_xarray<float>(), load(fx["c_n"]), max_abs));
   w = std::max(w, worst(x.grad().value<float>(), load(fx["grad_x"]), max_abs));
   const auto gh0 = load(fx["grad_h0"]);
   const xt::xarray<float> gc0 = lstm ? load(fx["grad_c0"]) : xt::xarray<float>();

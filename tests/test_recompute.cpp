@@ -39,7 +39,7 @@ tg::Tensor unrolled_loss(const Rnn& rnn, const tg::Tensor& x, const tg::Tensor& 
       return std::vector<Tensor>{hs, part};
     };
     const std::vector<Tensor> in = {h, tg::slice(x, 0, t0, t1 - t0)};
-    std::vector<Tensor> out = k ? tg::checkpoint(segment, in, {recompute}) : segment(in);
+    std::vector<Tensor> out = k ? tg::checkpoint(segment, in, tg::CheckpointOptions().recompute(recompute)) : segment(in);
     h = out[0];
     loss = loss + out[1];
   }

@@ -11,17 +11,19 @@ using tg::Tensor;
 
 namespace {
 
-std::unique_ptr<tg::Recurrent> make_layer(const std::string& kind, std::size_t I, std::size_t H,
-                                                   tg::RecurrentOptions o) {
-  if (kind == "rnn") return tgtest::to_f64(std::make_unique<tg::RNN>(I, H, o));
-  if (kind == "lstm") return tgtest::to_f64(std::make_unique<tg::LSTM>(I, H, o));
-  return tgtest::to_f64(std::make_unique<tg::GRU>(I, H, o));
+std::unique_ptr<tg::Recurrent> make_layer(const std::string& kind, std::size_t I, std::size_t H, std::size_t layers,
+                                          bool bidirectional) {
+  if (kind == "rnn")
+    return tgtest::to_f64(std::make_unique<tg::RNN>(tg::RNNOptions(I, H).num_layers(layers).bidirectional(bidirectional)));
+  if (kind == "lstm")
+    return tgtest::to_f64(std::make_unique<tg::LSTM>(tg::LSTMOptions(I, H).num_layers(layers).bidirectional(bidirectional)));
+  return tgtest::to_f64(std::make_unique<tg::GRU>(tg::GRUOptions(I, H).num_layers(layers).bidirectional(bidirectional)));
 }
 
 // Every output and every final state tensor, flattened into one [N] tensor.
 tg::Tensor everything(const tg::RecurrentOutput& out) {
   std::vector<Tensor> parts = {tg::reshape(out.output, {out.output.numel()})};
-  for (const auto& s : out.state)
+  for (const auto& s : out.states)
     for (const auto& t : s) parts.push_back(tg::reshape(t, {t.numel()}));
   return tg::concat(parts, 0);
 }
@@ -35,7 +37,7 @@ TEST_CASE("Recurrent: gradcheck of 2-layer RNN, LSTM and GRU, one and two direct
       CAPTURE(kind);
       CAPTURE(bidir);
       tg::manual_seed(71);
-      auto layer = make_layer(kind, I, H, {2, bidir, 0.0});
+      auto layer = make_layer(kind, I, H, 2, bidir);
       std::vector<Tensor> inputs = {tgtest::param({T, B, I})};
       const std::size_t S = kind == "lstm" ? 2 : 1, cells = 2 * layer->num_directions();
       for (std::size_t k = 0; k < cells * S; ++k) inputs.push_back(tgtest::param({B, H}, -0.5, 0.5));
@@ -50,21 +52,68 @@ TEST_CASE("Recurrent: gradcheck of 2-layer RNN, LSTM and GRU, one and two direct
 }
 
 TEST_CASE("Recurrent: output shapes, PyTorch names and h_n stacking") {
-  tg::LSTM lstm(5, 7, {3, true, 0.0});
+  tg::LSTM lstm(tg::LSTMOptions(5, 7).num_layers(3).bidirectional(true));
   const auto out = lstm(tg::Tensor::zeros({4, 2, 5}));
   CHECK(out.output.shape() == tg::Shape{4, 2, 14});
-  REQUIRE(out.state.size() == 6);
-  CHECK(tg::stack_states(out.state, 1).shape() == tg::Shape{6, 2, 7});
+  REQUIRE(out.states.size() == 6);
+  CHECK(tg::stack_states(out.states, 1).shape() == tg::Shape{6, 2, 7});
   CHECK(lstm.parameter("weight_ih_l1_reverse").shape() == tg::Shape{28, 14});
   CHECK(lstm.parameter("bias_hh_l2").shape() == tg::Shape{28});
   CHECK_THROWS_WITH_AS(lstm(tg::Tensor::zeros({4, 2, 6})), doctest::Contains("[4, 2, 6]"), std::invalid_argument);
   CHECK_THROWS_AS(lstm(tg::Tensor::zeros({4, 2, 5}), lstm.initial_state(3)), std::invalid_argument);
-  CHECK_THROWS_AS(tg::GRU(3, 3, {0, false, 0.0}), std::invalid_argument);
+  CHECK_THROWS_AS(tg::GRU(tg::GRUOptions(3, 3).num_layers(0)), std::invalid_argument);
+}
+
+TEST_CASE("Recurrent: final states by layer and direction name what PyTorch's h_n and c_n hold") {
+  const std::size_t T = 4, B = 2, H = 3;
+  tg::manual_seed(73);
+  tg::LSTM lstm(tg::LSTMOptions(2, H).num_layers(2).bidirectional(true));
+  const auto out = lstm(tg::Tensor::constant(tg::randn<float>({T, B, 2})));
+  const xt::xarray<float> y = out.output.value<float>();  // [T, B, 2H]: [forward | reverse]
+  // The last layer's forward direction ends at t = T-1, its reverse direction at t = 0.
+  CHECK(out.h(1).value<float>() == xt::xarray<float>(xt::view(y, T - 1, xt::all(), xt::range(0, H))));
+  CHECK(out.h(1, tg::Direction::reverse).value<float>() == xt::xarray<float>(xt::view(y, 0, xt::all(), xt::range(H, 2 * H))));
+  CHECK(out.num_layers() == 2);
+  CHECK(out.num_directions() == 2);
+  // PyTorch's order [l*D + d], by name.
+  const xt::xarray<float> h_n = out.h_n().value<float>(), c_n = out.c_n().value<float>();  // [L*D, B, H]
+  for (std::size_t l = 0; l < 2; ++l)
+    for (std::size_t d = 0; d < 2; ++d) {
+      const auto dir = d ? tg::Direction::reverse : tg::Direction::forward;
+      CHECK(out.h(l, dir).value<float>() == xt::xarray<float>(xt::view(h_n, l * 2 + d)));
+      CHECK(out.c(l, dir).value<float>() == xt::xarray<float>(xt::view(c_n, l * 2 + d)));
+      CHECK(&out.state(l, dir) == &out.states[l * 2 + d]);
+    }
+  CHECK_THROWS_WITH_AS(out.h(2), doctest::Contains("no layer 2"), std::out_of_range);
+  tg::GRU gru(tg::GRUOptions(2, H));
+  const auto g = gru(tg::Tensor::zeros({T, B, 2}));
+  CHECK(g.h(0).shape() == tg::Shape{B, H});
+  CHECK_THROWS_WITH_AS(g.h(0, tg::Direction::reverse), doctest::Contains("no layer 0 reverse"), std::out_of_range);
+  CHECK_THROWS_WITH_AS(g.c(0), doctest::Contains("no cell state"), std::out_of_range);
+  CHECK_THROWS_WITH_AS(g.c_n(), doctest::Contains("no cell state"), std::out_of_range);
+}
+
+TEST_CASE("Recurrent options: setters chain in their own type and reach the layer") {
+  static_assert(std::is_same_v<decltype(tg::LSTMOptions(1, 1).num_layers(2)), tg::LSTMOptions&>);
+  static_assert(std::is_same_v<decltype(tg::RNNOptions(1, 1).dropout(0.1)), tg::RNNOptions&>);
+  const auto o = tg::LSTMOptions(3, 5).num_layers(2).bidirectional(true).dropout(0.25).forget_bias_one(true);
+  tg::LSTM lstm(o);
+  CHECK(lstm.input_size() == 3);
+  CHECK(lstm.hidden_size() == 5);
+  CHECK(lstm.num_layers() == 2);
+  CHECK(lstm.num_directions() == 2);
+  CHECK(lstm.options().dropout() == 0.25);
+  // forget_bias_one: b_ih's forget slice [H, 2H) is 1 at init.
+  const xt::xarray<float> b = lstm.parameter("bias_ih_l1_reverse").value<float>();
+  CHECK(xt::all(xt::equal(xt::view(b, xt::range(5, 10)), 1.0f)));
+  tg::RNN relu(tg::RNNOptions(2, 3).nonlinearity(tg::Nonlinearity::relu));
+  CHECK(dynamic_cast<const tg::RNNCell&>(relu.cell(0)).nonlinearity() == tg::Nonlinearity::relu);
+  CHECK_THROWS_WITH_AS(tg::GRU(tg::GRUOptions(3, 3).dropout(1.5)), doctest::Contains("dropout"), std::invalid_argument);
 }
 
 TEST_CASE("Recurrent: dropout between layers acts in train mode only") {
   tg::manual_seed(72);
-  tg::GRU drop(3, 4, {2, false, 0.5});
+  tg::GRU drop(tg::GRUOptions(3, 4).num_layers(2).dropout(0.5));
   drop.to(tg::kFloat64);
   const tg::Tensor x = tg::Tensor::constant(tg::randn<double>({5, 2, 3}));
   drop.eval();
@@ -77,7 +126,7 @@ TEST_CASE("Recurrent: dropout between layers acts in train mode only") {
 
 TEST_CASE("TBPTT: block 2's gradients equal a run of block 2 alone from block 1's detached state") {
   tg::manual_seed(73);
-  tg::LSTM lstm(3, 4, {2, false, 0.0});
+  tg::LSTM lstm(tg::LSTMOptions(3, 4).num_layers(2));
   lstm.to(tg::kFloat64);
   const tg::Tensor x = tg::Tensor::constant(tg::randn<double>({8, 2, 3}));
   const tg::Tensor x1 = tg::slice(x, 0, 0, 4), x2 = tg::slice(x, 0, 4, 4);
@@ -123,7 +172,7 @@ TEST_CASE("TBPTT(k1, k2): the gradient flows back through the last k2 steps only
 }
 
 TEST_CASE("TBPTT: bidirectional layers, oversized blocks and carrying without detach are clear errors") {
-  tg::LSTM bi(2, 3, {1, true, 0.0});
+  tg::LSTM bi(tg::LSTMOptions(2, 3).bidirectional(true));
   CHECK_THROWS_WITH_AS(tg::TBPTT(bi, 4), doctest::Contains("bidirectional"), std::invalid_argument);
   tg::LSTM lstm(2, 3);
   tg::TBPTT tbptt(lstm, 4);
@@ -131,7 +180,7 @@ TEST_CASE("TBPTT: bidirectional layers, oversized blocks and carrying without de
   // Carrying the state by hand without detaching: block 2's backward reaches block 1's freed tape.
   auto out1 = lstm(tg::Tensor::zeros({4, 1, 2}));
   tg::sum(out1.output).backward();
-  auto out2 = lstm(tg::Tensor::zeros({4, 1, 2}), out1.state);
+  auto out2 = lstm(tg::Tensor::zeros({4, 1, 2}), out1.states);
   CHECK_THROWS_WITH_AS(tg::sum(out2.output).backward(), doctest::Contains("detach the carried state"), std::logic_error);
 }
 
@@ -140,7 +189,7 @@ TEST_CASE("masks: a padded batch of lengths 3..9 equals running each sequence al
   for (bool bidir : {false, true}) {
     CAPTURE(bidir);
     tg::manual_seed(75);
-    tg::LSTM lstm(I, H, {2, bidir, 0.0});
+    tg::LSTM lstm(tg::LSTMOptions(I, H).num_layers(2).bidirectional(bidir));
     lstm.to(tg::kFloat64);
     const std::size_t D = bidir ? 2 : 1;
     const xt::xarray<double> x = tg::randn<double>({T, B, I}), w = tg::randn<double>({T, B, D * H});
@@ -148,9 +197,9 @@ TEST_CASE("masks: a padded batch of lengths 3..9 equals running each sequence al
     for (std::size_t b = 0; b < B; ++b) lengths.push_back(3 + b);
     const tg::SequenceMask mask(lengths, T);
     // Batched: loss over the real steps (padded outputs are zero) and every final state.
-    const auto batched = lstm.forward(tg::Tensor::constant(x), {}, &mask);
+    const auto batched = lstm.forward(tg::Tensor::constant(x), mask);
     tg::Tensor loss = tg::sum(batched.output * tg::Tensor::constant(w));
-    for (const auto& s : batched.state) loss = loss + tg::sum(s[0]) + tg::sum(s[1]);
+    for (const auto& s : batched.states) loss = loss + tg::sum(s[0]) + tg::sum(s[1]);
     loss.backward();
     std::vector<xt::xarray<double>> g_batched;
     for (const auto& p : lstm.parameters()) g_batched.push_back(p.grad().value<double>());
@@ -167,12 +216,12 @@ TEST_CASE("masks: a padded batch of lengths 3..9 equals running each sequence al
         const xt::xarray<double> pad = xt::view(batched.output.value<double>(), xt::range(n, T), b, xt::all());
         CHECK(xt::amax(xt::abs(pad))() == 0.0);
       }
-      for (std::size_t k = 0; k < alone.state.size(); ++k)
+      for (std::size_t k = 0; k < alone.states.size(); ++k)
         for (std::size_t j = 0; j < 2; ++j)
-          CHECK(xt::allclose(alone.state[k][j].value<double>(), xt::view(batched.state[k][j].value<double>(), xt::range(b, b + 1)),
+          CHECK(xt::allclose(alone.states[k][j].value<double>(), xt::view(batched.states[k][j].value<double>(), xt::range(b, b + 1)),
                              1e-12, 1e-12));
       tg::Tensor lb = tg::sum(alone.output * tg::Tensor::constant(wb));
-      for (const auto& s : alone.state) lb = lb + tg::sum(s[0]) + tg::sum(s[1]);
+      for (const auto& s : alone.states) lb = lb + tg::sum(s[0]) + tg::sum(s[1]);
       lb.backward();  // gradients of the B runs add up in the parameters
     }
     const auto params = lstm.parameters();
@@ -194,7 +243,7 @@ TEST_CASE("masks: built from a [T, B] 0/1 tensor, which must be 1s then 0s") {
 TEST_CASE("custom cell: a LayerNorm-LSTM runs in Recurrent and trains through TBPTT") {
   tg::manual_seed(76);
   const std::size_t H = 16;
-  tg::Recurrent layer(1, H, {1, false, 0.0}, [](std::size_t in, std::size_t h) {
+  tg::Recurrent layer(tg::RecurrentOptions(1, H), [](std::size_t in, std::size_t h) {
     return std::make_unique<tg::LayerNormLSTMCell>(in, h);
   });
   CHECK(layer.parameter("ln_c_weight_l0").shape() == tg::Shape{H});
@@ -253,7 +302,7 @@ struct DropoutRNNCell : tg::Cell {
 
 TEST_CASE("train and eval reach the cells inside Recurrent, and a user cell's own Dropout") {
   tg::manual_seed(78);
-  tg::Recurrent layer(3, 6, {2, true, 0.0}, [](std::size_t in, std::size_t h) {
+  tg::Recurrent layer(tg::RecurrentOptions(3, 6).num_layers(2).bidirectional(true), [](std::size_t in, std::size_t h) {
     return std::make_unique<DropoutRNNCell>(in, h);
   });
   CHECK(layer.parameter("weight_hh_l1_reverse").shape() == tg::Shape{6, 6});
@@ -265,8 +314,8 @@ TEST_CASE("train and eval reach the cells inside Recurrent, and a user cell's ow
   const tg::Tensor x = tg::Tensor::constant(tg::randn<double>({5, 4, 3}));
   model.eval();
   for (std::size_t l = 0; l < 2; ++l)
-    for (bool reverse : {false, true}) CHECK_FALSE(layer.cell(l, reverse).is_training());
-  const auto& cell = dynamic_cast<const DropoutRNNCell&>(layer.cell(1, true));
+    for (auto d : {tg::Direction::forward, tg::Direction::reverse}) CHECK_FALSE(layer.cell(l, d).is_training());
+  const auto& cell = dynamic_cast<const DropoutRNNCell&>(layer.cell(1, tg::Direction::reverse));
   CHECK_FALSE(cell.drop.is_training());
   const xt::xarray<double> a = layer(x).output.value<double>(), b = layer(x).output.value<double>();
   CHECK(a == b);  // no dropout in eval mode
@@ -310,7 +359,7 @@ TEST_CASE("hello: an LSTM learns to predict ello from hell") {
 
 TEST_CASE("anomaly mode: names the op and the time step that first produced NaN/Inf in a sequence layer") {
   // A relu RNN whose recurrent weights are 1e150: h grows ~1e150x per step and overflows at step 3.
-  tg::RNN rnn(1, 3, {}, tg::Nonlinearity::relu);
+  tg::RNN rnn(tg::RNNOptions(1, 3).nonlinearity(tg::Nonlinearity::relu));
   rnn.to(tg::kFloat64);
   for (const auto& [name, p] : rnn.named_parameters()) {
     const double v = name.rfind("weight_hh", 0) == 0 ? 1e150 : name.rfind("weight_ih", 0) == 0 ? 1.0 : 0.0;

@@ -17,10 +17,11 @@ std::size_t whole(const std::map<std::string, std::string>& m, const std::string
 }
 
 std::unique_ptr<tg::Recurrent> make_rnn(const ModelConfig& c) {
-  const tg::RecurrentOptions o{c.layers, false, c.dropout};
-  if (c.cell == "lstm") return std::make_unique<tg::LSTM>(c.embed, c.hidden, o);
-  if (c.cell == "gru") return std::make_unique<tg::GRU>(c.embed, c.hidden, o);
-  return std::make_unique<tg::RNN>(c.embed, c.hidden, o);
+  if (c.cell == "lstm")
+    return std::make_unique<tg::LSTM>(tg::LSTMOptions(c.embed, c.hidden).num_layers(c.layers).dropout(c.dropout));
+  if (c.cell == "gru")
+    return std::make_unique<tg::GRU>(tg::GRUOptions(c.embed, c.hidden).num_layers(c.layers).dropout(c.dropout));
+  return std::make_unique<tg::RNN>(tg::RNNOptions(c.embed, c.hidden).num_layers(c.layers).dropout(c.dropout));
 }
 
 }  // namespace
@@ -110,7 +111,7 @@ CharLM::CharLM(const ModelConfig& c)
 
 tg::Tensor CharLM::forward(const tg::IdTensor& ids, std::vector<tg::State>& state) const {
   auto r = rnn_->forward(emb_(ids), state);  // [T, B, E] -> [T, B, H]
-  state = std::move(r.state);
+  state = std::move(r.states);
   return out_(r.output);  // [T, B, V]
 }
 

@@ -44,8 +44,8 @@ class Classifier : public tg::Module {
   tg::Tensor forward(const std::vector<Tokens>& strings, bool masked) const {
     const PaddedBatch x = pad_time_major(strings, kPad);  // [T, B]
     const tg::SequenceMask mask(x.lengths, x.ids.shape()[0]);
-    const auto out = rnn_->forward(emb_(x.ids), {}, masked ? &mask : nullptr);
-    return head_(out.state[0][0]);  // h [B, H] -> [B, 2]
+    const auto out = masked ? rnn_->forward(emb_(x.ids), mask) : rnn_->forward(emb_(x.ids));
+    return head_(out.h(0));  // h [B, H] -> [B, 2]
   }
 
  private:

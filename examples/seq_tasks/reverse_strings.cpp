@@ -24,7 +24,7 @@ class Reverser : public tg::Module {
   tg::State encode(const std::vector<Tokens>& strings) const {
     const PaddedBatch x = pad_time_major(strings, 0);  // [S, B]
     const tg::SequenceMask mask(x.lengths, x.ids.shape()[0]);
-    return encoder_->forward(emb_(x.ids), {}, &mask).state[0];
+    return encoder_->forward(emb_(x.ids), mask).state(0);
   }
   tg::Tensor loss(const std::vector<Tokens>& strings, const std::vector<Tokens>& reversed) const {
     return decoder_.loss({encode(strings)}, reversed);

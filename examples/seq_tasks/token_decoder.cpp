@@ -24,7 +24,7 @@ tg::Tensor TokenDecoder::loss(const std::vector<tg::State>& initial, const std::
   const PaddedBatch x = pad_time_major(inputs, kBoundary);   // [T, B]
   const PaddedBatch y = pad_time_major(outputs, kBoundary);  // [T, B]
   const tg::SequenceMask mask(y.lengths, y.ids.shape()[0]);
-  const tg::Tensor h = rnn_->forward(emb_(x.ids), initial, &mask).output;  // [T, B, H]
+  const tg::Tensor h = rnn_->forward(emb_(x.ids), initial, mask).output;   // [T, B, H]
   return tg::cross_entropy(head_(h), y.ids, mask.as_ids());                 // logits [T, B, V]
 }
 
