@@ -6,14 +6,15 @@
 #include <cstring>
 #include <stdexcept>
 
+#include <tapegrad/dist/detail/fused.hpp>
 #include <tapegrad/dist/environment.hpp>
 
 namespace tg::dist {
 namespace {
 
-std::size_t total_numel(const std::vector<Tensor>& params) {
+std::size_t total_numel(const std::vector<Tensor>& params, Dtype dtype) {
   std::size_t n = 0;
-  for (const auto& p : params) n += p.numel();
+  for (const auto& p : params) n += p.dtype() == dtype ? p.numel() : 0;
   return n;
 }
 
@@ -68,18 +69,26 @@ std::map<std::string, std::string> deserialize(const std::string& s) {
 void broadcast_parameters(const std::vector<Tensor>& params, int root) {
   if (!initialized()) return;
   require_same_count(params.size(), "the number of parameter tensors");
-  require_same_count(total_numel(params), "the number of parameters");
-  std::vector<float> buffer(total_numel(params));  // [sum of numel(p)]
-  float* at = buffer.data();
-  for (const auto& p : params) at = std::copy(p.data<float>(), p.data<float>() + p.numel(), at);
-  constexpr std::size_t kMaxCount = std::size_t(1) << 30;  // MPI counts are ints
-  for (std::size_t at = 0; at < buffer.size(); at += kMaxCount)
-    MPI_Bcast(buffer.data() + at, int(std::min(kMaxCount, buffer.size() - at)), MPI_FLOAT, root, MPI_COMM_WORLD);
-  const float* from = buffer.data();
-  for (auto p : params) {
-    std::copy(from, from + p.numel(), p.mutable_data<float>());
-    from += p.numel();
-  }
+  require_same_count(total_numel(params, kFloat32), "the number of float32 parameters");
+  require_same_count(total_numel(params, kFloat64), "the number of float64 parameters");
+  // Note [one buffer per dtype] in detail/fused.hpp: each [sum of numel(p) of its dtype].
+  detail::Fused buffers;
+  for (const auto& p : params)
+    visit_dtype(p.dtype(), [&](auto v) {
+      auto& b = detail::buffer_of<decltype(v)>(buffers);
+      b.insert(b.end(), p.data<decltype(v)>(), p.data<decltype(v)>() + p.numel());
+    });
+  detail::for_each_buffer(buffers, [&](auto& b) {
+    detail::in_pieces(b, [&](auto* data, int count, MPI_Datatype type) { MPI_Bcast(data, count, type, root, MPI_COMM_WORLD); });
+  });
+  std::size_t at32 = 0, at64 = 0;  // where the next float32 and float64 parameter's values start
+  for (auto p : params)
+    visit_dtype(p.dtype(), [&](auto v) {
+      using T = decltype(v);
+      std::size_t& at = std::is_same_v<T, float> ? at32 : at64;
+      std::copy_n(detail::buffer_of<T>(buffers).data() + at, p.numel(), p.mutable_data<T>());
+      at += p.numel();
+    });
 }
 
 void barrier() {
@@ -111,20 +120,24 @@ std::vector<std::string> allgather(const std::string& value) {
 
 Tensor gather_rows(const Tensor& local, int root) {
   if (local.dim() == 0) throw std::invalid_argument("tg::dist::gather_rows: a scalar has no rows");
-  const std::size_t row = local.numel() / std::max<std::size_t>(1, local.shape()[0]);  // floats per row
-  if (!initialized()) return Tensor::constant(xt::xarray<float>(local.value<float>()));
+  const std::size_t row = local.numel() / std::max<std::size_t>(1, local.shape()[0]);  // elements per row
+  if (!initialized())  // a copy, as the root gets with several ranks
+    return visit_dtype(local.dtype(), [&](auto v) { return Tensor::constant(xt::xarray<decltype(v)>(local.value<decltype(v)>())); });
   require_same_count(row, "gather_rows' row size");
+  require_same_count(dtype_size(local.dtype()), "gather_rows' bytes per element (float32 or float64)");
   const int mine = int(local.numel());
   const GatherLayout at = gather_layout(mine);
   Shape shape = local.shape();
   shape[0] = std::size_t(at.total) / std::max<std::size_t>(1, row);  // [sum N_r, ...]
   const bool me = rank() == root;
-  std::vector<float> all(me ? std::size_t(at.total) : 0);
-  MPI_Gatherv(local.data<float>(), mine, MPI_FLOAT, all.data(), at.counts.data(), at.offsets.data(), MPI_FLOAT, root,
-              MPI_COMM_WORLD);
-  if (!me) return Tensor::zeros({0});
-  xt::xarray<float> value = xt::adapt(all, shape);
-  return Tensor::constant(value);
+  return visit_dtype(local.dtype(), [&](auto v) {
+    using T = decltype(v);
+    std::vector<T> all(me ? std::size_t(at.total) : 0);
+    MPI_Gatherv(local.data<T>(), mine, detail::mpi_type<T>(), all.data(), at.counts.data(), at.offsets.data(),
+                detail::mpi_type<T>(), root, MPI_COMM_WORLD);
+    if (!me) return Tensor::zeros({0}, local.dtype());
+    return Tensor::constant(xt::xarray<T>(xt::adapt(all, shape)));
+  });
 }
 
 void check_same_settings(const std::map<std::string, std::string>& settings) {

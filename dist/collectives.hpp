@@ -11,8 +11,9 @@
 
 namespace tg::dist {
 
-// Every rank's parameter values become rank `root`'s: one fused buffer, one MPI_Bcast.
-// std::invalid_argument if a rank's parameter count or sizes differ from the root's.
+// Every rank's parameter values become rank `root`'s: one fused buffer and one MPI_Bcast per
+// dtype the parameters use (float32, float64).
+// std::invalid_argument if a rank's parameter count or sizes per dtype differ from the root's.
 void broadcast_parameters(const std::vector<Tensor>& params, int root = 0);
 
 // Waits until every rank got here.
@@ -27,7 +28,8 @@ double broadcast(double value, int root = 0);
 std::vector<std::string> allgather(const std::string& value);
 
 // Rows [N_r, ...] of every rank r, stacked in rank order into [sum N_r, ...] on `root` (the
-// other ranks get an empty tensor). The trailing dimensions must agree.
+// other ranks get an empty tensor), in the dtype of `local`. The trailing dimensions and the
+// dtypes must agree.
 Tensor gather_rows(const Tensor& local, int root = 0);
 
 // Start-up check: every rank must pass the same settings (name -> value). On any difference,

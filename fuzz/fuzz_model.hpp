@@ -23,9 +23,12 @@ struct FuzzModel {
     schedule.step();
   }
   void save(const std::string& path) const {
-    tg::save_checkpoint(path, model, &optimizer, extra, {{"run.note", "fuzz seed"}}, &schedule);
+    tg::save_checkpoint(path, model, tg::SaveCheckpointOptions().optimizer(optimizer).scheduler(schedule).extra(extra)
+                                         .metadata({{"run.note", "fuzz seed"}}));
   }
-  void load(const std::string& path) { tg::load_checkpoint(path, model, &optimizer, extra, &schedule); }
+  void load(const std::string& path) {
+    tg::load_checkpoint(path, model, tg::LoadCheckpointOptions().optimizer(optimizer).scheduler(schedule).extra(extra));
+  }
 };
 
 }  // namespace fuzz

@@ -100,11 +100,11 @@ void check_param_names(const NamedTensors& params, const char* who) {
 
 }  // namespace
 
-void save_checkpoint(const std::string& path, const Module& model, const Optimizer* optimizer,
-                     const NamedTensors& extra, const std::map<std::string, std::string>& metadata,
-                     const LRScheduler* scheduler) {
+void save_checkpoint(const std::string& path, const Module& model, const SaveCheckpointOptions& options) {
+  const Optimizer* optimizer = options.optimizer();
+  const LRScheduler* scheduler = options.scheduler();
   std::map<std::string, std::string> meta;
-  for (const auto& [k, v] : metadata) {
+  for (const auto& [k, v] : options.metadata()) {
     if (is_reserved_key(k))
       throw std::invalid_argument("save_checkpoint: the metadata key '" + k +
                                   "' is reserved (keys starting with 'tapegrad.', 'crc32', "
@@ -132,7 +132,7 @@ void save_checkpoint(const std::string& path, const Module& model, const Optimiz
       meta[group_key(g, "weight_decay")] = exact_text(optimizer->weight_decay(g));
     }
   }
-  for (const auto& [name, t] : extra) {
+  for (const auto& [name, t] : options.extra()) {
     if (name.empty() || !t.defined())
       throw std::invalid_argument("save_checkpoint: extra tensor '" + name +
                                   "' needs a non-empty name and a defined tensor");
@@ -364,8 +364,10 @@ void commit(const LoadPlan& plan, Optimizer* optimizer, LRScheduler* scheduler) 
 
 }  // namespace
 
-std::map<std::string, std::string> load_checkpoint(const std::string& path, Module& model, Optimizer* optimizer,
-                                                   const NamedTensors& extra, LRScheduler* scheduler) {
+std::map<std::string, std::string> load_checkpoint(const std::string& path, Module& model,
+                                                   const LoadCheckpointOptions& options) {
+  Optimizer* optimizer = options.optimizer();
+  LRScheduler* scheduler = options.scheduler();
   const Reader r{path};
   const SafetensorsFile f = load_safetensors(path);
   check_format(r, f);
@@ -374,7 +376,7 @@ std::map<std::string, std::string> load_checkpoint(const std::string& path, Modu
     const TensorIndex index(r, f);
     gather_params(r, f, index, model, plan);
     if (optimizer) gather_optimizer(r, f, *optimizer, plan);
-    gather_extras(index, extra, plan);
+    gather_extras(index, options.extra(), plan);  // handles: commit writes the caller's tensors
     if (scheduler) gather_schedule(r, f, *scheduler, plan);
   } catch (const std::bad_alloc&) {
     throw AllocationError(r.fail("out of memory while gathering its tensors for loading").what());

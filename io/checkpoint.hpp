@@ -1,6 +1,13 @@
 #pragma once
 // Checkpoints: a model's parameters, and optionally an optimizer's state, a learning-rate
-// schedule's position, extra tensors and caller metadata, in one safetensors file.
+// schedule's position, extra tensors and caller metadata, in one safetensors file. The optional
+// parts are named in SaveCheckpointOptions / LoadCheckpointOptions (checkpoint_options.hpp):
+//
+//   tg::save_checkpoint(path, model, tg::SaveCheckpointOptions().optimizer(opt).scheduler(sched)
+//                                        .extra({{"hidden", h}}).metadata({{"cell", "lstm"}}));
+//   auto meta = tg::load_checkpoint(path, model, tg::LoadCheckpointOptions().optimizer(opt)
+//                                                    .scheduler(sched).extra({{"hidden", h}}));
+//   tg::save_checkpoint(path, model);  // the model only; load_checkpoint(path, model) likewise
 //
 //   tensors   "<parameter name>"         the model's named_parameters() (PyTorch names)
 //             "optim.<state name>"       optimizer.exact_state(): "optim.exp_avg.rnn.weight_ih_l0",
@@ -43,30 +50,27 @@
 #include <map>
 #include <string>
 
+#include <tapegrad/io/checkpoint_options.hpp>
 #include <tapegrad/io/safetensors.hpp>
 #include <tapegrad/layers/module.hpp>
-#include <tapegrad/optim/optimizer.hpp>
-#include <tapegrad/optim/schedule.hpp>
 
 namespace tg {
 
-// Writes a checkpoint atomically (see save_safetensors; FileIoError when it cannot be written,
-// the old file left as it was). std::invalid_argument for a caller metadata key that is
-// reserved, an extra tensor named twice, or a parameter whose name starts with "optim." or
-// "extra.". Non-finite values are written as they are (and refused by load_checkpoint).
-void save_checkpoint(const std::string& path, const Module& model, const Optimizer* optimizer = nullptr,
-                     const NamedTensors& extra = {}, const std::map<std::string, std::string>& metadata = {},
-                     const LRScheduler* scheduler = nullptr);
+// Writes a checkpoint of `model` and what `options` names, atomically (see save_safetensors;
+// FileIoError when it cannot be written, the old file left as it was). std::invalid_argument
+// for a caller metadata key that is reserved, an extra tensor named twice, or a parameter whose
+// name starts with "optim." or "extra.". Non-finite values are written as they are (and refused
+// by load_checkpoint).
+void save_checkpoint(const std::string& path, const Module& model, const SaveCheckpointOptions& options = {});
 
-// Loads a checkpoint into `model` and, when given, `optimizer` (its state, group lrs and weight
-// decays), the `extra` tensors (each "extra.<name>" must exist with that tensor's shape;
-// extras the file holds but `extra` does not name are ignored) and `scheduler`. The file
-// must hold exactly the model's parameters (a missing or unexpected one is an error); an
-// optimizer state it holds is ignored when `optimizer` is null. Returns the caller metadata.
-// Note [loading changes nothing on failure].
+// Loads a checkpoint into `model` and, when `options` names them, the optimizer (its state,
+// group lrs and weight decays), the extra tensors (each "extra.<name>" must exist with that
+// tensor's shape; extras the file holds but the options do not name are ignored) and the
+// scheduler. The file must hold exactly the model's parameters (a missing or unexpected one is
+// an error); an optimizer state or schedule it holds is ignored when the options name none.
+// Returns the caller metadata. Note [loading changes nothing on failure].
 std::map<std::string, std::string> load_checkpoint(const std::string& path, Module& model,
-                                                   Optimizer* optimizer = nullptr, const NamedTensors& extra = {},
-                                                   LRScheduler* scheduler = nullptr);
+                                                   const LoadCheckpointOptions& options = {});
 
 // The caller metadata of a checkpoint, after checking its CRCs and format version (read it to
 // rebuild the model before load_checkpoint).

@@ -468,7 +468,7 @@ std::vector<BadCall> io_calls(const std::string& dir) {
       {"save_checkpoint", "metadata: reserved key", Expect::invalid_argument, "save_checkpoint",
        [=] {
          Linear m(3, 2);
-         save_checkpoint(dir + "/x.ckpt", m, nullptr, {}, {{"tapegrad.format_version", "9"}});
+         save_checkpoint(dir + "/x.ckpt", m, SaveCheckpointOptions().metadata({{"tapegrad.format_version", "9"}}));
        }},
   };
   return t;

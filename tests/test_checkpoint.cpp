@@ -11,6 +11,8 @@
 #include <fstream>
 #include <functional>
 #include <memory>
+#include <type_traits>
+#include <utility>
 
 #include "hostile_files.hpp"
 #include "temp_files.hpp"
@@ -102,10 +104,18 @@ struct Run {
     h = tg::detach(model.hidden(x, h));
   }
   tg::NamedTensors extra() const { return {{"hidden", h}}; }
+  // Everything of the run a checkpoint holds besides the model.
+  tg::SaveCheckpointOptions save_options() const {
+    return tg::SaveCheckpointOptions().optimizer(*opt).scheduler(*sched).extra(extra());
+  }
+  tg::LoadCheckpointOptions load_options() {
+    return tg::LoadCheckpointOptions().optimizer(*opt).scheduler(*sched).extra(extra());
+  }
 };
 
-// Everything a load could change, as bytes: parameters, optimizer state, lrs, schedule, extras.
-Bytes snapshot(const Run& r) {
+// Everything a load could change, as bytes: parameters, optimizer state, lrs, schedule, extras
+// (all but the parameters when !with_model).
+Bytes snapshot(const Run& r, bool with_model = true) {
   Bytes out;
   auto add = [&](const void* p, std::size_t n) {
     const auto* b = static_cast<const unsigned char*>(p);
@@ -117,7 +127,7 @@ Bytes snapshot(const Run& r) {
       add(t.data<float>(), t.numel() * sizeof(float));
     }
   };
-  add_tensors(r.model.named_parameters());
+  if (with_model) add_tensors(r.model.named_parameters());
   const auto state = r.opt->exact_state();  // exact step counts, also past 2^24
   add_tensors(state.buffers);
   for (const auto& [name, count] : state.steps) {
@@ -138,7 +148,7 @@ Bytes snapshot(const Run& r) {
 
 std::string load_error(const std::string& path, Run& r) {
   try {
-    tg::load_checkpoint(path, r.model, r.opt.get(), r.extra(), r.sched.get());
+    tg::load_checkpoint(path, r.model, r.load_options());
   } catch (const tg::CheckpointError& e) {
     return e.what();
   }
@@ -152,7 +162,7 @@ struct Saved {
   Run run{1, optimizer_kinds()[0].second};
   Saved() {
     for (int k = 0; k < 4; ++k) run.step();
-    tg::save_checkpoint(path, run.model, run.opt.get(), run.extra(), {{"cell", "tiny"}}, run.sched.get());
+    tg::save_checkpoint(path, run.model, run.save_options().metadata({{"cell", "tiny"}}));
   }
 };
 
@@ -176,11 +186,11 @@ TEST_CASE("round trip: parameters, optimizer state, lrs, schedule, extras and me
     Run a(1, make);
     for (int k = 0; k < 6; ++k) a.step();
     const std::map<std::string, std::string> meta = {{"cell", "tiny"}, {"hidden", "3"}, {"rng", tg::rng_state()}};
-    tg::save_checkpoint(path, a.model, a.opt.get(), a.extra(), meta, a.sched.get());
+    tg::save_checkpoint(path, a.model, a.save_options().metadata(meta));
 
     Run b(2, make);  // different initial values
     CHECK(snapshot(b) != snapshot(a));
-    const auto got = tg::load_checkpoint(path, b.model, b.opt.get(), b.extra(), b.sched.get());
+    const auto got = tg::load_checkpoint(path, b.model, b.load_options());
     CHECK(got == meta);  // the caller's metadata, without the reserved entries
     CHECK(snapshot(b) == snapshot(a));
     CHECK(tg::read_checkpoint_metadata(path) == meta);
@@ -189,7 +199,7 @@ TEST_CASE("round trip: parameters, optimizer state, lrs, schedule, extras and me
   TempDir dir;
   Run a(1, optimizer_kinds()[0].second);
   a.step();
-  tg::save_checkpoint(dir.file("n.safetensors"), a.model, a.opt.get(), a.extra(), {}, a.sched.get());
+  tg::save_checkpoint(dir.file("n.safetensors"), a.model, a.save_options());
   const tg::SafetensorsFile f = tg::load_safetensors(dir.file("n.safetensors"));
   for (const char* name : {"weight", "bias", "head.weight", "head.bias", "optim.step.weight",
                            "optim.exp_avg.head.weight", "optim.exp_avg_sq.bias", "extra.hidden"})
@@ -203,6 +213,66 @@ TEST_CASE("round trip: parameters, optimizer state, lrs, schedule, extras and me
   CHECK(f.metadata.at("tapegrad.optimizer.group.1.weight_decay") == "0");
   CHECK(f.metadata.at("tapegrad.scheduler") == "LinearWarmup(CosineAnnealingLR)");
   CHECK(f.metadata.at("tapegrad.scheduler.last_step") == "1");
+}
+
+// Whether SaveCheckpointOptions().optimizer(O) compiles: not for a temporary optimizer.
+template <class O, class = void>
+struct saves_optimizer : std::false_type {};
+template <class O>
+struct saves_optimizer<O, std::void_t<decltype(tg::SaveCheckpointOptions().optimizer(std::declval<O>()))>>
+    : std::true_type {};
+static_assert(saves_optimizer<const tg::SGD&>::value && !saves_optimizer<tg::SGD>::value,
+              "the options keep the optimizer's address: a temporary one would dangle");
+
+TEST_CASE("options: built on a temporary, from temporary metadata and extras, kept past that line, round-trip") {
+  TempDir dir;
+  const std::string path = dir.file("opts.safetensors");
+  Run a(1, optimizer_kinds()[0].second);
+  for (int k = 0; k < 3; ++k) a.step();
+  // Every temporary here is gone before the options are used: they hold extras and metadata by value.
+  const tg::SaveCheckpointOptions save = tg::SaveCheckpointOptions()
+                                             .metadata({{"cell", std::string("ti") + "ny"}})
+                                             .extra({{"hidden", a.h}})
+                                             .scheduler(*a.sched)
+                                             .optimizer(*a.opt);
+  tg::save_checkpoint(path, a.model, save);
+
+  Run b(2, optimizer_kinds()[0].second);
+  REQUIRE(snapshot(b) != snapshot(a));
+  const tg::LoadCheckpointOptions load =
+      tg::LoadCheckpointOptions().extra({{"hidden", b.h}}).optimizer(*b.opt).scheduler(*b.sched);
+  const std::map<std::string, std::string> meta = {{"cell", "tiny"}};
+  CHECK(tg::load_checkpoint(path, b.model, load) == meta);
+  CHECK(snapshot(b) == snapshot(a));  // b.h too: the options' copy of the handle writes into it
+}
+
+TEST_CASE("options: the defaults save the model only, and load only the model") {
+  TempDir dir;
+  Run a(1, optimizer_kinds()[0].second);
+  for (int k = 0; k < 3; ++k) a.step();
+  tg::save_checkpoint(dir.file("model.safetensors"), a.model);
+  const tg::SafetensorsFile f = tg::load_safetensors(dir.file("model.safetensors"));
+  std::vector<std::string> stored, params;
+  for (const auto& [name, t] : f.tensors) stored.push_back(name);
+  for (const auto& [name, p] : a.model.named_parameters()) params.push_back(name);
+  std::sort(stored.begin(), stored.end());
+  std::sort(params.begin(), params.end());
+  CHECK(stored == params);  // no "optim." or "extra." tensors
+  CHECK(f.metadata.count("tapegrad.optimizer") == 0);
+  CHECK(f.metadata.count("tapegrad.scheduler") == 0);
+  CHECK(tg::read_checkpoint_metadata(dir.file("model.safetensors")).empty());
+
+  // From a full checkpoint, the defaults load the parameters and leave the rest of the run alone.
+  tg::save_checkpoint(dir.file("full.safetensors"), a.model, a.save_options().metadata({{"cell", "tiny"}}));
+  Run b(2, optimizer_kinds()[0].second);
+  for (int k = 0; k < 2; ++k) b.step();
+  const Bytes rest = snapshot(b, false);
+  CHECK(tg::load_checkpoint(dir.file("full.safetensors"), b.model).at("cell") == "tiny");
+  for (const auto& [name, p] : a.model.named_parameters()) {
+    CAPTURE(name);
+    CHECK(std::memcmp(p.data<float>(), b.model.parameter(name).data<float>(), p.numel() * sizeof(float)) == 0);
+  }
+  CHECK(snapshot(b, false) == rest);
 }
 
 TEST_CASE("resume: 20 steps straight equal 10, save, load into fresh objects, 10 more, bit-identical") {
@@ -221,12 +291,10 @@ TEST_CASE("resume: 20 steps straight equal 10, save, load into fresh objects, 10
       Run first(7, make);
       tg::manual_seed(1000);
       for (int k = 0; k < 10; ++k) first.step();
-      tg::save_checkpoint(path, first.model, first.opt.get(), first.extra(), {{"rng", tg::rng_state()}},
-                          first.sched.get());
+      tg::save_checkpoint(path, first.model, first.save_options().metadata({{"rng", tg::rng_state()}}));
     }  // the first run is gone: only the file remains
     Run resumed(99, make);  // fresh objects, other initial values, RNG elsewhere
-    const auto meta = tg::load_checkpoint(path, resumed.model, resumed.opt.get(), resumed.extra(),
-                                          resumed.sched.get());
+    const auto meta = tg::load_checkpoint(path, resumed.model, resumed.load_options());
     tg::set_rng_state(meta.at("rng"));
     for (int k = 0; k < 10; ++k) resumed.step();
 
@@ -416,12 +484,12 @@ TEST_CASE("dtypes across files: a float32 run resumes in float64 after Module::t
   const Tensor y = Tensor::constant(tg::uniform<float>({5, 2}, -1, 1));
   loss(a, x, h, y).backward();
   opt_a.step();
-  tg::save_checkpoint(path, a, &opt_a);
+  tg::save_checkpoint(path, a, tg::SaveCheckpointOptions().optimizer(opt_a));
 
   TinyNet b;
   b.to(tg::kFloat64);
   tg::Adam opt_b(b.named_parameters());
-  tg::load_checkpoint(path, b, &opt_b);
+  tg::load_checkpoint(path, b, tg::LoadCheckpointOptions().optimizer(opt_b));
   for (const auto& [name, t] : opt_b.state()) {
     CAPTURE(name);
     CHECK(t.dtype() == tg::kFloat64);
@@ -472,11 +540,11 @@ TEST_CASE("save_checkpoint: reserved metadata keys, reserved parameter names and
   TempDir dir;
   const std::string path = dir.file("x.safetensors");
   TinyNet m;
-  CHECK_THROWS_WITH_AS(tg::save_checkpoint(path, m, nullptr, {}, {{"tapegrad.mine", "1"}}),
+  CHECK_THROWS_WITH_AS(tg::save_checkpoint(path, m, tg::SaveCheckpointOptions().metadata({{"tapegrad.mine", "1"}})),
                        doctest::Contains("the metadata key 'tapegrad.mine' is reserved"), std::invalid_argument);
-  CHECK_THROWS_AS(tg::save_checkpoint(path, m, nullptr, {}, {{"crc32", "1"}}), std::invalid_argument);
-  CHECK_THROWS_AS(tg::save_checkpoint(path, m, nullptr, {{"h", Tensor()}}), std::invalid_argument);
-  CHECK_THROWS_WITH_AS(tg::save_checkpoint(path, m, nullptr, {{"h", m.bias}, {"h", m.bias}}),
+  CHECK_THROWS_AS(tg::save_checkpoint(path, m, tg::SaveCheckpointOptions().metadata({{"crc32", "1"}})), std::invalid_argument);
+  CHECK_THROWS_AS(tg::save_checkpoint(path, m, tg::SaveCheckpointOptions().extra({{"h", Tensor()}})), std::invalid_argument);
+  CHECK_THROWS_WITH_AS(tg::save_checkpoint(path, m, tg::SaveCheckpointOptions().extra({{"h", m.bias}, {"h", m.bias}})),
                        "save_safetensors: two tensors are called 'extra.h'", std::invalid_argument);
   struct Odd : tg::Module {
     TinyNet optim;  // a child called "optim" would collide with the optimizer's names
@@ -538,7 +606,7 @@ std::string expect_refused(const std::string& path, Run& target, Kind kind, cons
   std::string msg = "(accepted)";
   bool io = false;
   try {
-    tg::load_checkpoint(path, target.model, target.opt.get(), target.extra(), target.sched.get());
+    tg::load_checkpoint(path, target.model, target.load_options());
   } catch (const tg::FileIoError& e) {
     msg = e.what();
     io = true;
@@ -645,7 +713,7 @@ TEST_CASE("hostile checkpoints: paths that are not regular files are FileIoError
   expect_refused(dir.file("plain") + "/x.safetensors", target, Kind::io, "cannot open it: Not a directory");
   const tgtest::ChildResult r = tgtest::in_child([&](const auto& say) {
     try {
-      tg::load_checkpoint(fifo, target.model, target.opt.get(), target.extra(), target.sched.get());
+      tg::load_checkpoint(fifo, target.model, target.load_options());
     } catch (const tg::FileIoError& e) {
       say(e.what());
       return 0;
@@ -682,7 +750,7 @@ TEST_CASE("step counts: exact past 2^24 in a float checkpoint, and the first rel
   a.step();
   for (const auto& [name, count] : a.opt->exact_state().steps) CHECK(count == (std::int64_t(1) << 24) + 1);
   CHECK_THROWS_AS(a.opt->state(), std::overflow_error);  // state() still refuses to round it
-  tg::save_checkpoint(path, a.model, a.opt.get(), a.extra(), {}, a.sched.get());
+  tg::save_checkpoint(path, a.model, a.save_options());
   const tg::SafetensorsFile f = tg::load_safetensors(path);
   CHECK(f.at("optim.step.weight").get<std::int64_t>()() == 16777217);
   CHECK(f.metadata.at("tapegrad.checkpoint_version") == "2");
@@ -721,7 +789,7 @@ TEST_CASE("step counts: exact past 2^24 in a float checkpoint, and the first rel
     tg::sum(tg::square(tg::linear(tg::Tensor::constant(tg::randn<double>({5, 4})), d.weight, d.bias))).backward();
     adam.step();
   }
-  tg::save_checkpoint(path, d, &adam);
+  tg::save_checkpoint(path, d, tg::SaveCheckpointOptions().optimizer(adam));
   rewrite(path, [](tg::StoredTensors& ts, std::map<std::string, std::string>& m) {
     all_steps([](std::int64_t c) { return tg::StoredTensor(xt::xarray<double>(double(c))); })(ts, m);
     m["tapegrad.checkpoint_version"] = "1";
@@ -729,7 +797,7 @@ TEST_CASE("step counts: exact past 2^24 in a float checkpoint, and the first rel
   CHECK(tg::load_safetensors(path).at("optim.step.weight").dtype() == tg::StoredDtype::F64);
   TinyNetT<double> d2;
   tg::Adam adam2(d2.named_parameters(), tg::AdamOptions{1e-2});
-  tg::load_checkpoint(path, d2, &adam2);
+  tg::load_checkpoint(path, d2, tg::LoadCheckpointOptions().optimizer(adam2));
   CHECK(adam2.exact_state().steps == adam.exact_state().steps);
   CHECK(adam2.exact_state().steps.at(0).second == 2);
 }

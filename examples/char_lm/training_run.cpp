@@ -120,7 +120,9 @@ std::map<std::string, std::string> TrainingRun::settings() const {
 // --resume: the weights, optimizer, schedule, carried state, best loss and RNG stream.
 void TrainingRun::restore() {
   tg::NamedTensors extra = state_tensors(*model_, *tbptt_, o_.batch, DataParallel(false));  // [B, H] each
-  tg::load_checkpoint(o_.checkpoint, *model_, opt_.get(), extra, sched_.get());
+  auto options = tg::LoadCheckpointOptions().optimizer(*opt_).extra(extra);  // loads into extra's tensors
+  if (sched_) options.scheduler(*sched_);                                   // none for a constant lr
+  tg::load_checkpoint(o_.checkpoint, *model_, options);
   const std::string& best = required(meta_, "train.best_val", o_.checkpoint);
   best_val_ = best == "inf" ? std::numeric_limits<double>::infinity()
                             : parse_real_in(best, {}, metadata_name(o_.checkpoint, "train.best_val"));
@@ -161,7 +163,9 @@ void TrainingRun::save(const std::string& path) {
   if (dp_.distributed()) m["train.ranks"] = std::to_string(dp_.size());
   try {
     const SaveInProgress guard;  // Note [signals]: a second signal now waits for the rename
-    tg::save_checkpoint(path, *model_, opt_.get(), state, m, sched_.get());
+    auto options = tg::SaveCheckpointOptions().optimizer(*opt_).extra(state).metadata(m);
+    if (sched_) options.scheduler(*sched_);  // none for a constant lr
+    tg::save_checkpoint(path, *model_, options);
   } catch (const tg::CheckpointError& e) {  // the writer's errors are the disk's (full, read-only, ...)
     throw EnvironmentError(e.what());
   }
