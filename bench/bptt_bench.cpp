@@ -82,7 +82,7 @@ int main(int argc, char** argv) {
   tg::set_num_threads(threads);
   tg::manual_seed(0);
   const Model model;
-  tg::Adam adam(model.parameters(), {2e-3});
+  tg::Adam adam(model.parameters(), tg::AdamOptions(2e-3));
   // The tokens as bytes [T, B, 2]; each iteration makes its int64 ids from them and moves them
   // into run_checkpointed, so one copy of the ids is alive (the O(T) state besides the boundaries).
   const xt::xarray<std::uint8_t> tokens = xt::cast<std::uint8_t>(xt::floor(tg::uniform<double>({steps, B, 2}, 0, double(V))));

@@ -20,7 +20,7 @@ Workload::Workload(const WorkloadShape& w, const std::string& cell, std::size_t 
   params_ = emb_->parameters();
   for (const tg::Module* m : {static_cast<const tg::Module*>(rnn_.get()), static_cast<const tg::Module*>(out_.get())})
     for (auto& p : m->parameters()) params_.push_back(p);
-  opt_ = std::make_unique<tg::Adam>(params_, tg::AdamOptions{2e-3});
+  opt_ = std::make_unique<tg::Adam>(params_, tg::AdamOptions(2e-3));
   tbptt_ = std::make_unique<tg::TBPTT>(*rnn_, w.T);
   // A few blocks of random tokens, cycled: inputs and targets [T, B], this rank's columns.
   for (int k = 0; k < 4; ++k) {

@@ -17,7 +17,7 @@ int main() {
   tg::Linear head(H, 1);                              // [H] -> next value
   std::vector<tg::Tensor> params = lstm.parameters();
   for (auto& p : head.parameters()) params.push_back(p);
-  tg::Adam opt(params, {3e-3});
+  tg::Adam opt(params, tg::AdamOptions(3e-3));
   tg::TBPTT tbptt(lstm, T);                    // carries (h, c), detached at each block
   for (int epoch = 1; epoch <= 30; ++epoch) {
     tbptt.reset();

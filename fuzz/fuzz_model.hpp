@@ -11,7 +11,7 @@ namespace fuzz {
 
 struct FuzzModel {
   tg::Linear model{3, 2};
-  tg::Adam optimizer{model.named_parameters(), tg::AdamOptions{1e-2}};
+  tg::Adam optimizer{model.named_parameters(), tg::AdamOptions(1e-2)};
   tg::StepLR schedule{optimizer, 10, 0.5};
   tg::NamedTensors extra{{"state.h", tg::Tensor::zeros({1, 2})}};
 

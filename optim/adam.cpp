@@ -8,12 +8,13 @@ namespace tg {
 
 Adam::Adam(const char* who, std::vector<ParamGroup> groups, const AdamOptions& o,
                 bool decoupled_weight_decay)
-    : Optimizer(who, std::move(groups), o.lr, o.weight_decay, {"exp_avg", "exp_avg_sq"}, true),
+    : Optimizer(who, std::move(groups), o.lr(), o.weight_decay(), {"exp_avg", "exp_avg_sq"}, true),
       options_(o),
       decoupled_(decoupled_weight_decay) {
-  require(o.beta1 >= 0.0 && o.beta1 < 1.0, who, "beta1", "in [0, 1)", o.beta1);
-  require(o.beta2 >= 0.0 && o.beta2 < 1.0, who, "beta2", "in [0, 1)", o.beta2);
-  detail::require_finite_nonnegative(who, "eps", o.eps);
+  const auto [beta1, beta2] = o.betas();
+  require(beta1 >= 0.0 && beta1 < 1.0, who, "beta1", "in [0, 1)", beta1);
+  require(beta2 >= 0.0 && beta2 < 1.0, who, "beta2", "in [0, 1)", beta2);
+  detail::require_finite_nonnegative(who, "eps", o.eps());
 }
 
 void Adam::update(Slot& s, double lr, double weight_decay) {
@@ -28,15 +29,16 @@ void Adam::update_as(Slot& s, double lr, double weight_decay) {
   T* m = s.buffers[0].template mutable_data<T>();
   T* v = s.buffers[1].template mutable_data<T>();
   const double t = double(s.step);
-  const double bias_correction1 = 1.0 - std::pow(options_.beta1, t);
-  const double bias_correction2 = 1.0 - std::pow(options_.beta2, t);
+  const auto [b1, b2] = options_.betas();
+  const double bias_correction1 = 1.0 - std::pow(b1, t);
+  const double bias_correction2 = 1.0 - std::pow(b2, t);
   // m̂/(√v̂ + ε) = (m / bc1) / (√v / √bc2 + ε): the corrections fold into two scalars, as in
   // torch.optim.Adam.
   const T step_size = T(lr / bias_correction1);
   const T inv_sqrt_bc2 = T(1.0 / std::sqrt(bias_correction2));
-  const T beta1 = T(options_.beta1), beta2 = T(options_.beta2);
-  const T one_minus_beta1 = T(1.0 - options_.beta1), one_minus_beta2 = T(1.0 - options_.beta2);
-  const T eps = T(options_.eps);
+  const T beta1 = T(b1), beta2 = T(b2);
+  const T one_minus_beta1 = T(1.0 - b1), one_minus_beta2 = T(1.0 - b2);
+  const T eps = T(options_.eps());
   const T l2 = decoupled_ ? T(0) : T(weight_decay);
   const T decay = decoupled_ ? T(lr * weight_decay) : T(0);
   for (std::size_t i = 0; i < n; ++i) {

@@ -9,32 +9,54 @@
 //   θ_t = θ_t - γ m̂_t / (√v̂_t + ε)
 // State: "step.<name>", "exp_avg.<name>" (m), "exp_avg_sq.<name>" (v).
 #include <tapegrad/optim/optimizer.hpp>
+#include <tapegrad/optim/optimizer_options.hpp>
+
+#include <utility>
 
 namespace tg {
 
-struct AdamOptions {
-  double lr = 1e-3;
-  double beta1 = 0.9;
-  double beta2 = 0.999;
-  double eps = 1e-8;
-  double weight_decay = 0.0;  // L2: added to the gradient
+namespace detail {
+
+// Adam's own fields, shared by AdamOptions and AdamWOptions.
+template <class Options>
+class AdamOptionsBase : public OptimizerOptionsBase<Options> {
+ public:
+  using OptimizerOptionsBase<Options>::OptimizerOptionsBase;
+
+  // (β1, β2), each in [0, 1).
+  Options& betas(std::pair<double, double> value) { betas_ = value; return this->self(); }
+  // ε (>= 0), added to √v̂ in the denominator.
+  Options& eps(double value) { eps_ = value; return this->self(); }
+
+  std::pair<double, double> betas() const { return betas_; }
+  double eps() const { return eps_; }
+
+ private:
+  std::pair<double, double> betas_{0.9, 0.999};
+  double eps_ = 1e-8;
 };
 
-struct AdamWOptions {
-  double lr = 1e-3;
-  double beta1 = 0.9;
-  double beta2 = 0.999;
-  double eps = 1e-8;
-  double weight_decay = 1e-2;  // decoupled: θ -= γ λ θ before the Adam step
+}  // namespace detail
+
+// weight_decay (default 0) is L2: added to the gradient.
+class AdamOptions : public detail::AdamOptionsBase<AdamOptions> {
+ public:
+  explicit AdamOptions(double lr = 1e-3) : AdamOptionsBase(lr, 0.0) {}
+};
+
+// weight_decay (default 1e-2) is decoupled: θ -= γ λ θ before the Adam step.
+class AdamWOptions : public detail::AdamOptionsBase<AdamWOptions> {
+ public:
+  explicit AdamWOptions(double lr = 1e-3) : AdamOptionsBase(lr, 1e-2) {}
 };
 
 class Adam : public Optimizer {
  public:
-  Adam(std::vector<ParamGroup> groups, const AdamOptions& options = {})
+  Adam(std::vector<ParamGroup> groups, const AdamOptions& options = AdamOptions())
       : Adam("Adam", std::move(groups), options, false) {}
-  Adam(const NamedTensors& params, const AdamOptions& options = {})
+  Adam(const NamedTensors& params, const AdamOptions& options = AdamOptions())
       : Adam(std::vector<ParamGroup>{ParamGroup(params)}, options) {}
-  Adam(const std::vector<Tensor>& params, const AdamOptions& options = {})
+  Adam(const std::vector<Tensor>& params, const AdamOptions& options = AdamOptions())
       : Adam(std::vector<ParamGroup>{ParamGroup(params)}, options) {}
 
   const char* name() const override { return decoupled_ ? "AdamW" : "Adam"; }
@@ -54,16 +76,16 @@ class Adam : public Optimizer {
 
 class AdamW : public Adam {
  public:
-  AdamW(std::vector<ParamGroup> groups, const AdamWOptions& options = {})
+  AdamW(std::vector<ParamGroup> groups, const AdamWOptions& options = AdamWOptions())
       : Adam("AdamW", std::move(groups), to_adam(options), true) {}
-  AdamW(const NamedTensors& params, const AdamWOptions& options = {})
+  AdamW(const NamedTensors& params, const AdamWOptions& options = AdamWOptions())
       : AdamW(std::vector<ParamGroup>{ParamGroup(params)}, options) {}
-  AdamW(const std::vector<Tensor>& params, const AdamWOptions& options = {})
+  AdamW(const std::vector<Tensor>& params, const AdamWOptions& options = AdamWOptions())
       : AdamW(std::vector<ParamGroup>{ParamGroup(params)}, options) {}
 
  private:
   static AdamOptions to_adam(const AdamWOptions& o) {
-    return {o.lr, o.beta1, o.beta2, o.eps, o.weight_decay};
+    return AdamOptions(o.lr()).betas(o.betas()).eps(o.eps()).weight_decay(o.weight_decay());
   }
 };
 

@@ -6,23 +6,37 @@
 //   θ_t = θ_{t-1} - γ g_t                                     (γ lr)
 // State: "momentum_buffer.<name>" when momentum ≠ 0 (no step count, like PyTorch).
 #include <tapegrad/optim/optimizer.hpp>
+#include <tapegrad/optim/optimizer_options.hpp>
 
 namespace tg {
 
-struct SGDOptions {
-  double lr = 1e-3;
-  double momentum = 0.0;
-  double dampening = 0.0;
-  double weight_decay = 0.0;
-  bool nesterov = false;  // needs momentum > 0 and dampening = 0
+class SGDOptions : public detail::OptimizerOptionsBase<SGDOptions> {
+ public:
+  explicit SGDOptions(double lr = 1e-3) : OptimizerOptionsBase(lr, 0.0) {}
+
+  // μ (>= 0); 0 is plain SGD with no state.
+  SGDOptions& momentum(double value) { momentum_ = value; return *this; }
+  // τ in [0, 1].
+  SGDOptions& dampening(double value) { dampening_ = value; return *this; }
+  // Needs momentum > 0 and dampening = 0.
+  SGDOptions& nesterov(bool value) { nesterov_ = value; return *this; }
+
+  double momentum() const { return momentum_; }
+  double dampening() const { return dampening_; }
+  bool nesterov() const { return nesterov_; }
+
+ private:
+  double momentum_ = 0.0;
+  double dampening_ = 0.0;
+  bool nesterov_ = false;
 };
 
 class SGD : public Optimizer {
  public:
-  SGD(std::vector<ParamGroup> groups, const SGDOptions& options = {});
-  SGD(const NamedTensors& params, const SGDOptions& options = {})
+  SGD(std::vector<ParamGroup> groups, const SGDOptions& options = SGDOptions());
+  SGD(const NamedTensors& params, const SGDOptions& options = SGDOptions())
       : SGD(std::vector<ParamGroup>{ParamGroup(params)}, options) {}
-  SGD(const std::vector<Tensor>& params, const SGDOptions& options = {})
+  SGD(const std::vector<Tensor>& params, const SGDOptions& options = SGDOptions())
       : SGD(std::vector<ParamGroup>{ParamGroup(params)}, options) {}
 
   const char* name() const override { return "SGD"; }

@@ -305,14 +305,14 @@ std::vector<BadCall> optim_calls() {
     return std::vector<Tensor>{p};
   };
   std::vector<BadCall> t = {
-      {"SGD", "range: negative lr", Expect::invalid_argument, "SGD", [=] { SGD(params(), SGDOptions{-1.0}); }},
-      {"SGD", "range: NaN lr", Expect::invalid_argument, "SGD", [=] { SGD(params(), SGDOptions{kNaN}); }},
+      {"SGD", "range: negative lr", Expect::invalid_argument, "SGD", [=] { SGD(params(), SGDOptions(-1.0)); }},
+      {"SGD", "range: NaN lr", Expect::invalid_argument, "SGD", [=] { SGD(params(), SGDOptions(kNaN)); }},
       {"SGD", "range: negative momentum", Expect::invalid_argument, "SGD",
-       [=] { SGD(params(), SGDOptions{0.1, -0.5}); }},
+       [=] { SGD(params(), SGDOptions(0.1).momentum(-0.5)); }},
       {"SGD", "range: dampening above 1", Expect::invalid_argument, "SGD",
-       [=] { SGD(params(), SGDOptions{0.1, 0.9, 2.0}); }},
+       [=] { SGD(params(), SGDOptions(0.1).momentum(0.9).dampening(2.0)); }},
       {"SGD", "misuse: Nesterov without momentum", Expect::invalid_argument, "SGD",
-       [=] { SGD(params(), SGDOptions{0.1, 0.0, 0.0, 0.0, true}); }},
+       [=] { SGD(params(), SGDOptions(0.1).nesterov(true)); }},
       {"SGD", "size: no parameters", Expect::invalid_argument, "SGD", [] { SGD(std::vector<Tensor>{}); }},
       {"SGD", "misuse: a parameter twice", Expect::invalid_argument, "SGD",
        [] {
@@ -322,21 +322,21 @@ std::vector<BadCall> optim_calls() {
       {"SGD", "misuse: a non-leaf parameter", Expect::invalid_argument, "SGD",
        [] { SGD(std::vector<Tensor>{tanh(P(2, 2))}); }},
       {"Adam", "range: beta1 = 1", Expect::invalid_argument, "Adam",
-       [=] { Adam(params(), AdamOptions{1e-3, 1.0}); }},
+       [=] { Adam(params(), AdamOptions(1e-3).betas({1.0, 0.999})); }},
       {"Adam", "range: beta2 negative", Expect::invalid_argument, "Adam",
-       [=] { Adam(params(), AdamOptions{1e-3, 0.9, -0.1}); }},
+       [=] { Adam(params(), AdamOptions(1e-3).betas({0.9, -0.1})); }},
       {"Adam", "range: infinite eps", Expect::invalid_argument, "Adam",
-       [=] { Adam(params(), AdamOptions{1e-3, 0.9, 0.999, kInf}); }},
+       [=] { Adam(params(), AdamOptions(1e-3).eps(kInf)); }},
       {"AdamW", "range: negative weight decay", Expect::invalid_argument, "AdamW",
-       [=] { AdamW(params(), AdamWOptions{1e-3, 0.9, 0.999, 1e-8, -1.0}); }},
+       [=] { AdamW(params(), AdamWOptions(1e-3).weight_decay(-1.0)); }},
       {"Adagrad", "range: negative lr_decay", Expect::invalid_argument, "Adagrad",
-       [=] { Adagrad(params(), AdagradOptions{1e-2, -1.0}); }},
+       [=] { Adagrad(params(), AdagradOptions(1e-2).lr_decay(-1.0)); }},
       {"Adagrad", "range: negative initial accumulator", Expect::invalid_argument, "Adagrad",
-       [=] { Adagrad(params(), AdagradOptions{1e-2, 0.0, 0.0, -1.0}); }},
+       [=] { Adagrad(params(), AdagradOptions(1e-2).initial_accumulator_value(-1.0)); }},
       {"RMSprop", "range: alpha above 1", Expect::invalid_argument, "RMSprop",
-       [=] { RMSprop(params(), RMSpropOptions{1e-2, 1.5}); }},
+       [=] { RMSprop(params(), RMSpropOptions(1e-2).alpha(1.5)); }},
       {"RMSprop", "range: negative momentum", Expect::invalid_argument, "RMSprop",
-       [=] { RMSprop(params(), RMSpropOptions{1e-2, 0.99, 1e-8, 0.0, -0.9}); }},
+       [=] { RMSprop(params(), RMSpropOptions(1e-2).momentum(-0.9)); }},
       {"Optimizer::set_lr", "range: negative", Expect::invalid_argument, "set_lr",
        [=] { SGD(params()).set_lr(-1.0); }},
       {"Optimizer::set_lr", "index: no such group", Expect::out_of_range, "set_lr",
@@ -366,7 +366,7 @@ std::vector<BadCall> optim_calls() {
       {"Optimizer::load_state", "name: unknown tensor", Expect::invalid_argument, "load_state",
        [=] {
          auto ps = with_grad();
-         SGD s(ps, SGDOptions{0.1, 0.9});
+         SGD s(ps, SGDOptions(0.1).momentum(0.9));
          s.step();
          auto st = s.state();
          st.emplace_back("nope.momentum_buffer", Tensor::zeros({2, 3}));

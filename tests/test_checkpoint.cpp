@@ -63,17 +63,17 @@ std::vector<std::pair<std::string, MakeOpt>> optimizer_kinds() {
   return {
       {"AdamW", [](TinyNet& m) {
          return std::make_unique<tg::AdamW>(tg::weight_decay_groups(m.named_parameters()),
-                                            tg::AdamWOptions{2e-2, 0.9, 0.999, 1e-8, 0.05});
+                                            tg::AdamWOptions(2e-2).weight_decay(0.05));
        }},
       {"SGD", [](TinyNet& m) {
-         return std::make_unique<tg::SGD>(m.named_parameters(), tg::SGDOptions{0.1, 0.9, 0.0, 1e-3, true});
+         return std::make_unique<tg::SGD>(m.named_parameters(), tg::SGDOptions(0.1).momentum(0.9).weight_decay(1e-3).nesterov(true));
        }},
       {"RMSprop", [](TinyNet& m) {
          return std::make_unique<tg::RMSprop>(m.named_parameters(),
-                                              tg::RMSpropOptions{1e-2, 0.9, 1e-8, 0.0, 0.5, true});
+                                              tg::RMSpropOptions(1e-2).alpha(0.9).momentum(0.5).centered(true));
        }},
       {"Adagrad", [](TinyNet& m) {
-         return std::make_unique<tg::Adagrad>(m.named_parameters(), tg::AdagradOptions{0.1, 0.01, 0.0, 0.1});
+         return std::make_unique<tg::Adagrad>(m.named_parameters(), tg::AdagradOptions(0.1).lr_decay(0.01).initial_accumulator_value(0.1));
        }},
   };
 }
@@ -783,7 +783,7 @@ TEST_CASE("step counts: exact past 2^24 in a float checkpoint, and the first rel
   // A double model's first-release checkpoint: F64 step counts.
   tg::manual_seed(11);
   TinyNetT<double> d;
-  tg::Adam adam(d.named_parameters(), tg::AdamOptions{1e-2});
+  tg::Adam adam(d.named_parameters(), tg::AdamOptions(1e-2));
   for (int k = 0; k < 2; ++k) {
     adam.zero_grad();
     tg::sum(tg::square(tg::linear(tg::Tensor::constant(tg::randn<double>({5, 4})), d.weight, d.bias))).backward();
@@ -796,7 +796,7 @@ TEST_CASE("step counts: exact past 2^24 in a float checkpoint, and the first rel
   });
   CHECK(tg::load_safetensors(path).at("optim.step.weight").dtype() == tg::StoredDtype::F64);
   TinyNetT<double> d2;
-  tg::Adam adam2(d2.named_parameters(), tg::AdamOptions{1e-2});
+  tg::Adam adam2(d2.named_parameters(), tg::AdamOptions(1e-2));
   tg::load_checkpoint(path, d2, tg::LoadCheckpointOptions().optimizer(adam2));
   CHECK(adam2.exact_state().steps == adam.exact_state().steps);
   CHECK(adam2.exact_state().steps.at(0).second == 2);

@@ -35,7 +35,7 @@ TEST_CASE("versions: mutable_data() counts a write, data() does not; a view shar
 
 TEST_CASE("versions: optimizer steps and checkpoint loads count as writes") {
   tg::Linear lin(3, 2);
-  tg::SGD sgd(lin.parameters(), {0.1});
+  tg::SGD sgd(lin.parameters(), tg::SGDOptions(0.1));
   const Tensor x = Tensor::constant(xt::ones<float>({4, 3}));
   tg::sum(lin(x)).backward();
   const auto before = lin.weight.version();
@@ -122,7 +122,7 @@ TEST_CASE("versions: the normal loop (forward, backward, step, next forward) is 
   tg::Linear head(8, 5);
   std::vector<Tensor> params = lstm.parameters();
   for (const auto& p : head.parameters()) params.push_back(p);
-  tg::Adam adam(params, {0.01});
+  tg::Adam adam(params, tg::AdamOptions(0.01));
   const Tensor x = Tensor::constant(tg::randn<float>({6, 2, 4}));  // [T, B, I]
   const tg::IdTensor y = xt::xarray<std::int64_t>(xt::zeros<std::int64_t>({12}));
   float first = 0, last = 0;

@@ -10,6 +10,8 @@
 #include <cstdlib>
 #include <cstring>
 #include <new>
+#include <type_traits>
+#include <utility>
 
 #include "test_helpers.hpp"
 
@@ -237,7 +239,7 @@ TEST_CASE("SGD: plain, momentum, dampening, Nesterov and weight decay follow the
     CAPTURE(c.wd);
     CAPTURE(c.nesterov);
     Quad q;
-    tg::SGD opt(q.named_parameters(), {c.lr, c.mu, c.tau, c.wd, c.nesterov});
+    tg::SGD opt(q.named_parameters(), tg::SGDOptions(c.lr).momentum(c.mu).dampening(c.tau).weight_decay(c.wd).nesterov(c.nesterov));
     CHECK_TRAJECTORY(run(opt, q, kSteps), ref_sgd(Flat(c.lr, c.wd, c.lr, c.wd), kSteps, c.mu, c.tau, c.nesterov));
   }
 }
@@ -254,7 +256,7 @@ TEST_CASE("Adam: bias-corrected moments and L2 weight decay follow the reference
     CAPTURE(c.eps);
     CAPTURE(c.wd);
     Quad q;
-    tg::Adam opt(q.named_parameters(), {c.lr, c.beta1, c.beta2, c.eps, c.wd});
+    tg::Adam opt(q.named_parameters(), tg::AdamOptions(c.lr).betas({c.beta1, c.beta2}).eps(c.eps).weight_decay(c.wd));
     CHECK(std::string(opt.name()) == "Adam");
     CHECK_TRAJECTORY(run(opt, q, kSteps),
                      ref_adam(Flat(c.lr, c.wd, c.lr, c.wd), kSteps, c.beta1, c.beta2, c.eps, false));
@@ -265,7 +267,7 @@ TEST_CASE("AdamW: decoupled weight decay follows the reference and differs from 
   for (const double wd : {0.01, 0.3}) {
     CAPTURE(wd);
     Quad q;
-    tg::AdamW opt(q.named_parameters(), {0.1, 0.9, 0.999, 1e-8, wd});
+    tg::AdamW opt(q.named_parameters(), tg::AdamWOptions(0.1).weight_decay(wd));
     CHECK(std::string(opt.name()) == "AdamW");
     const Trajectory ours = run(opt, q, kSteps);
     CHECK_TRAJECTORY(ours, ref_adam(Flat(0.1, wd, 0.1, wd), kSteps, 0.9, 0.999, 1e-8, true));
@@ -288,7 +290,7 @@ TEST_CASE("Adagrad: lr decay, initial accumulator and weight decay follow the re
     CAPTURE(c.wd);
     CAPTURE(c.init);
     Quad q;
-    tg::Adagrad opt(q.named_parameters(), {c.lr, c.lr_decay, c.wd, c.init, c.eps});
+    tg::Adagrad opt(q.named_parameters(), tg::AdagradOptions(c.lr).lr_decay(c.lr_decay).weight_decay(c.wd).initial_accumulator_value(c.init).eps(c.eps));
     CHECK_TRAJECTORY(run(opt, q, kSteps),
                      ref_adagrad(Flat(c.lr, c.wd, c.lr, c.wd), kSteps, c.lr_decay, c.init, c.eps));
   }
@@ -308,7 +310,7 @@ TEST_CASE("RMSprop: alpha, momentum, centered and weight decay follow the refere
     CAPTURE(c.mu);
     CAPTURE(c.centered);
     Quad q;
-    tg::RMSprop opt(q.named_parameters(), {c.lr, c.alpha, c.eps, c.wd, c.mu, c.centered});
+    tg::RMSprop opt(q.named_parameters(), tg::RMSpropOptions(c.lr).alpha(c.alpha).eps(c.eps).weight_decay(c.wd).momentum(c.mu).centered(c.centered));
     CHECK_TRAJECTORY(run(opt, q, kSteps),
                      ref_rmsprop(Flat(c.lr, c.wd, c.lr, c.wd), kSteps, c.alpha, c.eps, c.mu, c.centered));
   }
@@ -316,13 +318,13 @@ TEST_CASE("RMSprop: alpha, momentum, centered and weight decay follow the refere
 
 TEST_CASE("float optimizers track the double reference to float precision") {
   QuadT<float> q;
-  tg::Adam adam(q.named_parameters(), {0.05, 0.9, 0.999, 1e-8, 0.1});
+  tg::Adam adam(q.named_parameters(), tg::AdamOptions(0.05).weight_decay(0.1));
   const Trajectory ours = run(adam, q, kSteps);
   const double d = max_diff(ours, ref_adam(Flat(0.05, 0.1, 0.05, 0.1), kSteps, 0.9, 0.999, 1e-8, false));
   MESSAGE("float Adam vs double reference: " << d);
   CHECK(d < 1e-5);
   QuadT<float> q2;
-  tg::SGD sgd(q2.named_parameters(), {0.05, 0.9, 0.0, 0.0, true});
+  tg::SGD sgd(q2.named_parameters(), tg::SGDOptions(0.05).momentum(0.9).nesterov(true));
   CHECK(max_diff(run(sgd, q2, kSteps), ref_sgd(Flat(0.05, 0, 0.05, 0), kSteps, 0.9, 0.0, true)) < 1e-5);
 }
 
@@ -333,7 +335,7 @@ TEST_CASE("parameter groups: each group steps with its own lr and weight decay")
     Quad q;  // explicit groups: weight lr 0.05 wd 0.2 (the default), bias lr 0.2 no decay
     tg::AdamW opt({tg::ParamGroup({{"weight", q.w}}),
                     tg::ParamGroup({{"bias", q.b}}, 0.2, 0.0)},
-                   {0.05, 0.9, 0.999, 1e-8, 0.2});
+                   tg::AdamWOptions(0.05).weight_decay(0.2));
     CHECK(opt.num_groups() == 2);
     CHECK(opt.lr(0) == 0.05);
     CHECK(opt.lr(1) == 0.2);
@@ -348,13 +350,13 @@ TEST_CASE("parameter groups: each group steps with its own lr and weight decay")
     CHECK(groups[0].params.size() == 1);
     CHECK(groups[0].params[0].first == "weight");
     CHECK(groups[1].params[0].first == "bias");
-    tg::SGD opt(groups, {0.05, 0.9, 0.0, 0.1, false});
+    tg::SGD opt(groups, tg::SGDOptions(0.05).momentum(0.9).weight_decay(0.1));
     CHECK_TRAJECTORY(run(opt, q, kSteps), ref_sgd(Flat(0.05, 0.1, 0.05, 0.0), kSteps, 0.9, 0.0, false));
   }
   {
     Quad q;  // set_lr on one group changes only that group
     tg::SGD opt({tg::ParamGroup({{"weight", q.w}}), tg::ParamGroup({{"bias", q.b}})},
-                 {0.1});
+                 tg::SGDOptions(0.1));
     opt.set_lr(1, 0.0);
     run(opt, q, 3);
     CHECK(q.b.data<double>()[0] == 0.2);  // bias frozen by lr 0
@@ -379,7 +381,7 @@ TEST_CASE("parameter groups: each group steps with its own lr and weight decay")
 
 TEST_CASE("frozen parameters and parameters without a gradient are skipped, step counts too") {
   Quad q;
-  tg::Adam opt(q.named_parameters(), {0.1});
+  tg::Adam opt(q.named_parameters(), tg::AdamOptions(0.1));
   q.b.set_requires_grad(false);  // frozen: a constant in the loss
   run(opt, q, 3);
   CHECK(q.b.data<double>()[0] == 0.2);
@@ -429,7 +431,7 @@ TEST_CASE("frozen parameters and parameters without a gradient are skipped, step
 
 TEST_CASE("step: a parameter that backward never reached is left alone, even after its grad() was read") {
   Quad q;
-  tg::SGD opt(q.named_parameters(), {0.1, 0.9, 0.0, 0.5});  // momentum and weight decay act on any gradient
+  tg::SGD opt(q.named_parameters(), tg::SGDOptions(0.1).momentum(0.9).weight_decay(0.5));  // momentum and weight decay act on any gradient
   const xt::xarray<double> b0 = q.b.to_xarray<double>();
   tg::sum(tg::square(q.w)).backward();  // reaches the weight only
   (void)q.w.grad();
@@ -440,7 +442,7 @@ TEST_CASE("step: a parameter that backward never reached is left alone, even aft
   for (const auto& [name, t] : opt.state()) CHECK_MESSAGE(name != "momentum_buffer.bias", name);
   CHECK_FALSE(q.b.has_grad());
   // A second step, a frozen-and-unfrozen Adam, the same.
-  tg::Adam adam(q.named_parameters(), {0.1, 0.9, 0.999, 1e-8, 0.5});
+  tg::Adam adam(q.named_parameters(), tg::AdamOptions(0.1).weight_decay(0.5));
   (void)q.b.grad();
   adam.step();
   CHECK(q.b.to_xarray<double>() == b0);
@@ -453,11 +455,11 @@ TEST_CASE("step: a parameter that backward never reached is left alone, even aft
 TEST_CASE("state: 5 steps, state(), load_state into a fresh optimizer, 5 more equal 10 straight") {
   using Make = std::function<std::unique_ptr<tg::Optimizer>(Quad&)>;
   const std::vector<std::pair<std::string, Make>> makers = {
-      {"SGD", [](Quad& q) { return std::make_unique<tg::SGD>(q.named_parameters(), tg::SGDOptions{0.05, 0.9, 0.1, 0.01}); }},
-      {"Adam", [](Quad& q) { return std::make_unique<tg::Adam>(q.named_parameters(), tg::AdamOptions{0.05}); }},
-      {"AdamW", [](Quad& q) { return std::make_unique<tg::AdamW>(q.named_parameters(), tg::AdamWOptions{0.05}); }},
-      {"Adagrad", [](Quad& q) { return std::make_unique<tg::Adagrad>(q.named_parameters(), tg::AdagradOptions{0.1, 0.01, 0.0, 0.1}); }},
-      {"RMSprop", [](Quad& q) { return std::make_unique<tg::RMSprop>(q.named_parameters(), tg::RMSpropOptions{0.01, 0.9, 1e-8, 0.0, 0.5, true}); }},
+      {"SGD", [](Quad& q) { return std::make_unique<tg::SGD>(q.named_parameters(), tg::SGDOptions(0.05).momentum(0.9).dampening(0.1).weight_decay(0.01)); }},
+      {"Adam", [](Quad& q) { return std::make_unique<tg::Adam>(q.named_parameters(), tg::AdamOptions(0.05)); }},
+      {"AdamW", [](Quad& q) { return std::make_unique<tg::AdamW>(q.named_parameters(), tg::AdamWOptions(0.05)); }},
+      {"Adagrad", [](Quad& q) { return std::make_unique<tg::Adagrad>(q.named_parameters(), tg::AdagradOptions(0.1).lr_decay(0.01).initial_accumulator_value(0.1)); }},
+      {"RMSprop", [](Quad& q) { return std::make_unique<tg::RMSprop>(q.named_parameters(), tg::RMSpropOptions(0.01).alpha(0.9).momentum(0.5).centered(true)); }},
   };
   for (const auto& [kind, make] : makers) {
     CAPTURE(kind);
@@ -494,7 +496,7 @@ TEST_CASE("state: names follow PyTorch's state keys, keyed by parameter name") {
   CHECK(adam.state()[1].second.shape() == tg::Shape{2, 3});
 
   Quad q2;
-  tg::RMSprop rms(q2.named_parameters(), {0.01, 0.99, 1e-8, 0.0, 0.9, true});
+  tg::RMSprop rms(q2.named_parameters(), tg::RMSpropOptions(0.01).momentum(0.9).centered(true));
   run(rms, q2, 1);
   names.clear();
   for (const auto& [name, t] : rms.state()) names.push_back(name);
@@ -502,14 +504,14 @@ TEST_CASE("state: names follow PyTorch's state keys, keyed by parameter name") {
                                           "grad_avg.weight", "step.bias", "square_avg.bias",
                                           "momentum_buffer.bias", "grad_avg.bias"});
   Quad q3;
-  tg::SGD plain(q3.named_parameters(), {0.1});
+  tg::SGD plain(q3.named_parameters(), tg::SGDOptions(0.1));
   run(plain, q3, 1);
   CHECK(plain.state().empty());  // plain SGD keeps nothing
 }
 
 TEST_CASE("load_state: bad names, shapes, partial state and step counts are rejected and change nothing") {
   Quad q;
-  tg::Adam opt(q.named_parameters(), {0.05});
+  tg::Adam opt(q.named_parameters(), tg::AdamOptions(0.05));
   run(opt, q, 3);
   const auto good = opt.state();
   const auto before = snapshot(opt);
@@ -576,7 +578,7 @@ TEST_CASE("float state: step counts are exact, and a count float cannot hold is 
 TEST_CASE("mixed dtypes: each parameter's state has its dtype, and load_state converts the other float dtype") {
   Tensor a = Tensor::param(xt::xarray<float>{1.0f, -2.0f});
   Tensor b = Tensor::param(xt::xarray<double>{3.0, -4.0});
-  tg::Adam opt({a, b}, tg::AdamOptions{0.1});
+  tg::Adam opt({a, b}, tg::AdamOptions(0.1));
   (tg::sum(tg::square(a)) + tg::sum(tg::square(a))).backward();  // ∂/∂a = 4a
   tg::sum(tg::square(b)).backward();                             // ∂/∂b = 2b
   opt.step();
@@ -600,7 +602,7 @@ TEST_CASE("mixed dtypes: each parameter's state has its dtype, and load_state co
     swapped.emplace_back(name, t.to(t.dtype() == tg::kFloat32 ? tg::kFloat64 : tg::kFloat32));
   Tensor a2 = Tensor::param(xt::xarray<float>{0.9f, -1.9f});
   Tensor b2 = Tensor::param(xt::xarray<double>{2.9, -3.9});
-  tg::Adam opt2({a2, b2}, tg::AdamOptions{0.1});
+  tg::Adam opt2({a2, b2}, tg::AdamOptions(0.1));
   opt2.load_state(swapped);
   for (const auto& [name, t] : opt2.state()) {
     CAPTURE(name);
@@ -609,6 +611,40 @@ TEST_CASE("mixed dtypes: each parameter's state has its dtype, and load_state co
     const auto got = t.to_xarray<double>(), want = original.to_xarray<double>();
     for (std::size_t i = 0; i < got.size(); ++i) CHECK(got.flat(i) == doctest::Approx(want.flat(i)).epsilon(1e-7));
   }
+}
+
+TEST_CASE("options: named setters chain with their type, getters read back, defaults are PyTorch's") {
+  static_assert(std::is_same_v<decltype(tg::AdamWOptions().lr(1.0).eps(1.0)), tg::AdamWOptions&>);
+  static_assert(std::is_same_v<decltype(tg::SGDOptions().weight_decay(1.0)), tg::SGDOptions&>);
+  // The shared setters (lr, weight_decay) come before and after the optimizer's own.
+  const auto sgd = tg::SGDOptions(0.1).weight_decay(1e-4).momentum(0.9).dampening(0.0).nesterov(true);
+  CHECK(sgd.lr() == 0.1);
+  CHECK(sgd.weight_decay() == 1e-4);
+  CHECK(sgd.momentum() == 0.9);
+  CHECK(sgd.nesterov());
+  const auto adam = tg::AdamOptions(3e-3).betas({0.8, 0.98}).eps(1e-6).weight_decay(0.1);
+  CHECK(adam.betas() == std::pair<double, double>{0.8, 0.98});
+  CHECK(adam.eps() == 1e-6);
+  CHECK(adam.weight_decay() == 0.1);
+  // torch.optim defaults: Adam's weight decay is 0, AdamW's 1e-2; Adagrad and RMSprop take lr 1e-2.
+  CHECK(tg::AdamOptions().weight_decay() == 0.0);
+  CHECK(tg::AdamWOptions().weight_decay() == 1e-2);
+  CHECK(tg::AdamWOptions().betas() == std::pair<double, double>{0.9, 0.999});
+  CHECK(tg::AdagradOptions().lr() == 1e-2);
+  CHECK(tg::AdagradOptions().eps() == 1e-10);
+  CHECK(tg::RMSpropOptions().alpha() == 0.99);
+  CHECK_FALSE(tg::RMSpropOptions().centered());
+  // The optimizer keeps what it was given; AdamW hands its options to Adam unchanged.
+  Tensor w = Tensor::param(xt::xarray<double>{1.0, 2.0});
+  tg::AdamW adamw(std::vector<Tensor>{w}, tg::AdamWOptions(0.5).betas({0.7, 0.9}).eps(1e-3).weight_decay(0.25));
+  CHECK(adamw.options().lr() == 0.5);
+  CHECK(adamw.options().betas() == std::pair<double, double>{0.7, 0.9});
+  CHECK(adamw.options().eps() == 1e-3);
+  CHECK(adamw.options().weight_decay() == 0.25);
+  tg::RMSprop rms(std::vector<Tensor>{w}, tg::RMSpropOptions(0.2).alpha(0.5).momentum(0.3).centered(true));
+  CHECK(rms.options().alpha() == 0.5);
+  CHECK(rms.options().momentum() == 0.3);
+  CHECK(rms.options().centered());
 }
 
 TEST_CASE("constructors: invalid hyperparameters and parameters are rejected with a clear message") {
@@ -622,15 +658,15 @@ TEST_CASE("constructors: invalid hyperparameters and parameters are rejected wit
     }
     return "(no exception)";
   };
-  CHECK(message([&] { tg::SGD o(params, {-0.1}); }) == "SGD: lr must be finite and >= 0, got -0.1");
-  CHECK(message([&] { tg::SGD o(params, {0.1, 0.0, 0.0, 0.0, true}); }).find("Nesterov momentum needs momentum > 0") != std::string::npos);
-  CHECK(message([&] { tg::SGD o(params, {0.1, 0.9, 0.5, 0.0, true}); }).find("dampening = 0") != std::string::npos);
-  CHECK(message([&] { tg::Adam o(params, {0.1, 1.0}); }).find("Adam: beta1 must be in [0, 1)") == 0);
-  CHECK(message([&] { tg::AdamW o(params, {0.1, 0.9, -0.1}); }).find("AdamW: beta2 must be in [0, 1)") == 0);
-  CHECK(message([&] { tg::Adam o(params, {0.1, 0.9, 0.999, -1.0}); }).find("eps") != std::string::npos);
-  CHECK(message([&] { tg::Adam o(params, {0.1, 0.9, 0.999, 1e-8, -0.1}); }).find("weight_decay") != std::string::npos);
-  CHECK(message([&] { tg::Adagrad o(params, {0.1, -1.0}); }).find("lr_decay") != std::string::npos);
-  CHECK(message([&] { tg::RMSprop o(params, {0.1, 1.5}); }).find("alpha must be in [0, 1]") != std::string::npos);
+  CHECK(message([&] { tg::SGD o(params, tg::SGDOptions(-0.1)); }) == "SGD: lr must be finite and >= 0, got -0.1");
+  CHECK(message([&] { tg::SGD o(params, tg::SGDOptions(0.1).nesterov(true)); }).find("Nesterov momentum needs momentum > 0") != std::string::npos);
+  CHECK(message([&] { tg::SGD o(params, tg::SGDOptions(0.1).momentum(0.9).dampening(0.5).nesterov(true)); }).find("dampening = 0") != std::string::npos);
+  CHECK(message([&] { tg::Adam o(params, tg::AdamOptions(0.1).betas({1.0, 0.999})); }).find("Adam: beta1 must be in [0, 1)") == 0);
+  CHECK(message([&] { tg::AdamW o(params, tg::AdamWOptions(0.1).betas({0.9, -0.1})); }).find("AdamW: beta2 must be in [0, 1)") == 0);
+  CHECK(message([&] { tg::Adam o(params, tg::AdamOptions(0.1).eps(-1.0)); }).find("eps") != std::string::npos);
+  CHECK(message([&] { tg::Adam o(params, tg::AdamOptions(0.1).weight_decay(-0.1)); }).find("weight_decay") != std::string::npos);
+  CHECK(message([&] { tg::Adagrad o(params, tg::AdagradOptions(0.1).lr_decay(-1.0)); }).find("lr_decay") != std::string::npos);
+  CHECK(message([&] { tg::RMSprop o(params, tg::RMSpropOptions(0.1).alpha(1.5)); }).find("alpha must be in [0, 1]") != std::string::npos);
   CHECK(message([&] { tg::SGD o(tg::NamedTensors{}); }) == "SGD: got no parameters to optimize");
   CHECK(message([&] { tg::SGD o({tg::ParamGroup(params), tg::ParamGroup({{"again", q.w}})}); })
             .find("same tensor as an earlier parameter") != std::string::npos);
@@ -641,7 +677,7 @@ TEST_CASE("constructors: invalid hyperparameters and parameters are rejected wit
   tg::clear_tape();
   CHECK(message([&] { tg::SGD o(tg::NamedTensors{{"u", tg::Tensor()}}); }).find("undefined") != std::string::npos);
 
-  tg::SGD ok(params, {0.1});
+  tg::SGD ok(params, tg::SGDOptions(0.1));
   CHECK_THROWS_AS(ok.set_lr(-1.0), std::invalid_argument);
   CHECK_THROWS_AS(ok.set_lr(std::nan("")), std::invalid_argument);
   CHECK_THROWS_AS(ok.set_lr(1, 0.1), std::out_of_range);
@@ -658,11 +694,11 @@ TEST_CASE("step: no heap allocation after the first step, for every optimizer") 
   tg::Tensor b = tg::Tensor::param(tg::randn<float>({32}));
   const tg::NamedTensors params = {{"w", w}, {"b", b}};
   std::vector<std::unique_ptr<tg::Optimizer>> opts;
-  opts.push_back(std::make_unique<tg::SGD>(params, tg::SGDOptions{0.01, 0.9, 0.0, 0.01, true}));
-  opts.push_back(std::make_unique<tg::Adam>(params, tg::AdamOptions{0.01, 0.9, 0.999, 1e-8, 0.01}));
+  opts.push_back(std::make_unique<tg::SGD>(params, tg::SGDOptions(0.01).momentum(0.9).weight_decay(0.01).nesterov(true)));
+  opts.push_back(std::make_unique<tg::Adam>(params, tg::AdamOptions(0.01).weight_decay(0.01)));
   opts.push_back(std::make_unique<tg::AdamW>(params));
-  opts.push_back(std::make_unique<tg::Adagrad>(params, tg::AdagradOptions{0.01, 0.1}));
-  opts.push_back(std::make_unique<tg::RMSprop>(params, tg::RMSpropOptions{0.01, 0.99, 1e-8, 0.0, 0.9, true}));
+  opts.push_back(std::make_unique<tg::Adagrad>(params, tg::AdagradOptions(0.01).lr_decay(0.1)));
+  opts.push_back(std::make_unique<tg::RMSprop>(params, tg::RMSpropOptions(0.01).momentum(0.9).centered(true)));
   for (auto& opt : opts) {
     CAPTURE(opt->name());
     tg::CosineAnnealingLR sched(*opt, 100);

@@ -52,7 +52,7 @@ TEST_CASE("steady memory: 2,000 training steps keep the tape, the pool and the h
   std::vector<Tensor> params = emb.parameters();
   for (const tg::Module* m : {static_cast<const tg::Module*>(&lstm), static_cast<const tg::Module*>(&out)})
     for (auto& p : m->parameters()) params.push_back(p);
-  tg::Adam opt(params, {1e-2});
+  tg::Adam opt(params, tg::AdamOptions(1e-2));
   tg::TBPTT tbptt(lstm, 10);
   xt::xarray<int> x = xt::xarray<int>::from_shape({10, 4}), y = x;
   for (auto& v : x) v = int(tg::randint(20));

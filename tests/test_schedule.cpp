@@ -99,7 +99,7 @@ TEST_CASE("schedules drive any optimizer: step() uses the lr the schedule set") 
   // SGD on f(x) = x²/2 (gradient x): x_{k+1} = x_k - lr_k x_k with lr_k from StepLR.
   {
     tg::Tensor x = tg::Tensor::param(xt::xarray<double>{1.0});
-    tg::SGD opt(std::vector<Tensor>{x}, {0.1});
+    tg::SGD opt(std::vector<Tensor>{x}, tg::SGDOptions(0.1));
     tg::StepLR sched(opt, 2, 0.5);
     double ref = 1.0;
     for (int k = 0; k < 6; ++k) {
@@ -114,7 +114,7 @@ TEST_CASE("schedules drive any optimizer: step() uses the lr the schedule set") 
   // Adam: the first step moves by lr (m̂/√v̂ = ±1), so each step's size shows the lr used.
   {
     tg::Tensor x = tg::Tensor::param(xt::xarray<double>{1.0});
-    tg::Adam adam(std::vector<Tensor>{x}, {0.01, 0.9, 0.999, 0.0});
+    tg::Adam adam(std::vector<Tensor>{x}, tg::AdamOptions(0.01).eps(0.0));
     tg::LinearWarmup sched(adam, 4);
     adam.zero_grad();
     (tg::sum(x) * 1.0).backward();  // gradient 1 every step: m̂ = v̂ = 1

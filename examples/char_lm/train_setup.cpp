@@ -112,12 +112,12 @@ void check_files(const TrainOptions& o) {
 
 std::unique_ptr<tg::Optimizer> make_optimizer(const TrainOptions& o, const CharLM& model) {
   const tg::NamedTensors params = model.named_parameters();
-  if (o.optim == "adam") return std::make_unique<tg::Adam>(params, tg::AdamOptions{o.lr});
+  if (o.optim == "adam") return std::make_unique<tg::Adam>(params, tg::AdamOptions(o.lr));
   if (o.optim == "adamw")  // decoupled weight decay on matrices only, none on biases
-    return std::make_unique<tg::AdamW>(tg::weight_decay_groups(params), tg::AdamWOptions{o.lr});
-  if (o.optim == "sgd") return std::make_unique<tg::SGD>(params, tg::SGDOptions{o.lr, 0.9});
-  if (o.optim == "adagrad") return std::make_unique<tg::Adagrad>(params, tg::AdagradOptions{o.lr});
-  return std::make_unique<tg::RMSprop>(params, tg::RMSpropOptions{o.lr});
+    return std::make_unique<tg::AdamW>(tg::weight_decay_groups(params), tg::AdamWOptions(o.lr));
+  if (o.optim == "sgd") return std::make_unique<tg::SGD>(params, tg::SGDOptions(o.lr).momentum(0.9));
+  if (o.optim == "adagrad") return std::make_unique<tg::Adagrad>(params, tg::AdagradOptions(o.lr));
+  return std::make_unique<tg::RMSprop>(params, tg::RMSpropOptions(o.lr));
 }
 
 std::unique_ptr<tg::LRScheduler> make_schedule(const TrainOptions& o, tg::Optimizer& opt, long total) {

@@ -57,8 +57,8 @@ AddingRun train_adding(const std::string& cell, const AddingTrainConfig& c) {
   scale_recurrent_weights(*model.cell, c.recurrent_scale);
   const std::vector<Tensor> params = all_parameters(*model.cell, model.head);
   std::unique_ptr<tg::Optimizer> opt;
-  if (c.optimizer == "adam") opt = std::make_unique<tg::Adam>(params, tg::AdamOptions{c.lr});
-  else if (c.optimizer == "sgd") opt = std::make_unique<tg::SGD>(params, tg::SGDOptions{c.lr});
+  if (c.optimizer == "adam") opt = std::make_unique<tg::Adam>(params, tg::AdamOptions(c.lr));
+  else if (c.optimizer == "sgd") opt = std::make_unique<tg::SGD>(params, tg::SGDOptions(c.lr));
   else throw std::invalid_argument("adding problem: unknown optimizer '" + c.optimizer + "' (adam or sgd)");
 
   AddingRun run;

@@ -69,7 +69,7 @@ ForecastResult run_forecasting(const ForecastConfig& c) {
     tg::manual_seed(c.seed + 1);  // the same init stream for every cell
     ForecastModel model(name, c.hidden_size);
     const std::vector<Tensor> params = all_parameters(*model.cell, model.head);
-    tg::Adam opt(params, tg::AdamOptions{c.lr});
+    tg::Adam opt(params, tg::AdamOptions(c.lr));
     const std::size_t T = c.window, B = c.batch;
     for (std::size_t step = 1; step <= c.steps; ++step) {
       tg::manual_seed(c.seed * 1000003ULL + step);  // the same windows for every cell

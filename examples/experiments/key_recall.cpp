@@ -138,7 +138,7 @@ KeyRecallRun train_key_recall(const KeyRecallConfig& c, double forget_bias, std:
   tg::manual_seed(c.seed);
   RecallModel m(c, forget_bias);
   const std::vector<Tensor> params = m.parameters();
-  tg::Adam opt(params, tg::AdamOptions{c.lr});
+  tg::Adam opt(params, tg::AdamOptions(c.lr));
   std::mt19937_64 rng(c.seed);  // the same batches for both methods
   KeyRecallRun run;
   run.distractors = D;

@@ -106,7 +106,7 @@ ClassifyResult run_classify_lengths(const std::string& cell, bool masked, const 
   const Examples eval = draw_examples(eval_rng, c, c.eval_strings);
   Classifier model(cell, c);
   const std::vector<tg::Tensor> params = model.parameters();
-  tg::Adam opt(params, {c.lr});
+  tg::Adam opt(params, tg::AdamOptions(c.lr));
   ClassifyResult r;
   r.cell = cell;
   r.masked = masked;

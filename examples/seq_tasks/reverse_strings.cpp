@@ -64,7 +64,7 @@ ReverseResult run_reverse_strings(const std::string& cell, const ReverseConfig& 
 
   Reverser model(cell, c);
   const std::vector<tg::Tensor> params = model.parameters();
-  tg::Adam opt(params, {c.lr});
+  tg::Adam opt(params, tg::AdamOptions(c.lr));
   ReverseResult r;
   r.cell = cell;
   r.parameters = model.parameter_count();

@@ -114,7 +114,7 @@ SpellResult run_spell(const std::string& cell, SpellTask task, const SpellConfig
 
   Speller model(cell, train.inputs.shape()[1], c);
   const std::vector<tg::Tensor> params = model.parameters();
-  tg::Adam opt(params, {c.lr});
+  tg::Adam opt(params, tg::AdamOptions(c.lr));
   SpellResult r;
   r.cell = cell;
   r.task = task;

@@ -180,7 +180,7 @@ TEST_CASE("dist: the allreduce zero-fills a gradient some ranks lack and leaves 
   CHECK(wrong == 0);
   // No rank reached it: no gradient anywhere, so a step leaves it alone, as in one process.
   CHECK_FALSE(nowhere.has_grad());
-  tg::SGD opt(std::vector<tg::Tensor>{everywhere, on_root, nowhere}, {0.5, 0.9, 0.0, 0.1});
+  tg::SGD opt(std::vector<tg::Tensor>{everywhere, on_root, nowhere}, tg::SGDOptions(0.5).momentum(0.9).weight_decay(0.1));
   opt.step();
   CHECK(nowhere.to_xarray<float>() == xt::xarray<float>(xt::ones<float>({5})));
   CHECK(on_root.data<float>()[0] != 1.0f);
