@@ -12,12 +12,6 @@
 namespace tg::dist {
 namespace {
 
-std::size_t total_numel(const std::vector<Tensor>& params, Dtype dtype) {
-  std::size_t n = 0;
-  for (const auto& p : params) n += p.dtype() == dtype ? p.numel() : 0;
-  return n;
-}
-
 // The same count on every rank, or std::invalid_argument (on every rank) naming `what`.
 void require_same_count(unsigned long long mine, const std::string& what) {
   unsigned long long lo = mine, hi = mine;
@@ -69,25 +63,20 @@ std::map<std::string, std::string> deserialize(const std::string& s) {
 void broadcast_parameters(const std::vector<Tensor>& params, int root) {
   if (!initialized()) return;
   require_same_count(params.size(), "the number of parameter tensors");
-  require_same_count(total_numel(params, kFloat32), "the number of float32 parameters");
-  require_same_count(total_numel(params, kFloat64), "the number of float64 parameters");
+  require_same_count(detail::total_numel(params, kFloat32), "the number of float32 parameters");
+  require_same_count(detail::total_numel(params, kFloat64), "the number of float64 parameters");
   // Note [one buffer per dtype] in detail/fused.hpp: each [sum of numel(p) of its dtype].
   detail::Fused buffers;
   for (const auto& p : params)
-    visit_dtype(p.dtype(), [&](auto v) {
-      auto& b = detail::buffer_of<decltype(v)>(buffers);
-      b.insert(b.end(), p.data<decltype(v)>(), p.data<decltype(v)>() + p.numel());
-    });
+    visit_dtype(p.dtype(), [&](auto v) { detail::append(buffers, p.data<decltype(v)>(), p.numel()); });
   detail::for_each_buffer(buffers, [&](auto& b) {
     detail::in_pieces(b, [&](auto* data, int count, MPI_Datatype type) { MPI_Bcast(data, count, type, root, MPI_COMM_WORLD); });
   });
-  std::size_t at32 = 0, at64 = 0;  // where the next float32 and float64 parameter's values start
+  detail::FusedReader reader(buffers);
   for (auto p : params)
     visit_dtype(p.dtype(), [&](auto v) {
       using T = decltype(v);
-      std::size_t& at = std::is_same_v<T, float> ? at32 : at64;
-      std::copy_n(detail::buffer_of<T>(buffers).data() + at, p.numel(), p.mutable_data<T>());
-      at += p.numel();
+      std::copy_n(reader.next<T>(p.numel()), p.numel(), p.mutable_data<T>());
     });
 }
 

@@ -21,30 +21,27 @@ constexpr unsigned char kHasGrad = 1, kIsFloat32 = 2, kIsFloat64 = 4;
 
 // Appends p's gradient, or zeros where this rank has none (grad_data() allocates none when it has one).
 template <class T>
-void pack(Tensor& p, std::vector<T>& buffer) {
-  if (p.has_grad()) buffer.insert(buffer.end(), p.grad_data<T>(), p.grad_data<T>() + p.numel());
-  else buffer.resize(buffer.size() + p.numel(), T(0));
+void pack(Tensor& p, detail::Fused& buffers) {
+  if (p.has_grad()) detail::append(buffers, p.grad_data<T>(), p.numel());
+  else detail::buffer_of<T>(buffers).resize(detail::buffer_of<T>(buffers).size() + p.numel(), T(0));
 }
 
-// grad(p) = the summed gradients at `from` / ranks; returns where the next parameter's sum starts.
+// grad(p) = its summed gradients, the reader's next values, / ranks.
 template <class T>
-const T* unpack(Tensor& p, const T* from, T ranks) {
+void unpack(Tensor& p, detail::FusedReader& reader, int ranks) {
+  const T* sum = reader.next<T>(p.numel());
   T* g = p.grad_data<T>();  // allocates a zero gradient where this rank had none
-  for (std::size_t i = 0; i < p.numel(); ++i) g[i] = from[i] / ranks;
-  return from + p.numel();
+  for (std::size_t i = 0; i < p.numel(); ++i) g[i] = sum[i] / T(ranks);
 }
 
 }  // namespace
 
 GradientAllreduce::GradientAllreduce(std::vector<Tensor> params) : params_(std::move(params)) {
-  std::size_t n = 0;
-  for (const auto& p : params_) {
+  for (const auto& p : params_)
     if (!p.requires_grad()) throw std::invalid_argument("tg::dist::GradientAllreduce: a parameter does not require grad");
-    n += p.numel();
-  }
   flags_.resize(params_.size());
   if (!initialized()) return;
-  unsigned long long lo = n, hi = n;
+  unsigned long long lo = numel(), hi = numel();
   MPI_Allreduce(MPI_IN_PLACE, &lo, 1, MPI_UNSIGNED_LONG_LONG, MPI_MIN, MPI_COMM_WORLD);
   MPI_Allreduce(MPI_IN_PLACE, &hi, 1, MPI_UNSIGNED_LONG_LONG, MPI_MAX, MPI_COMM_WORLD);
   if (lo != hi)
@@ -53,15 +50,12 @@ GradientAllreduce::GradientAllreduce(std::vector<Tensor> params) : params_(std::
 }
 
 std::size_t GradientAllreduce::numel() const {
-  std::size_t n = 0;
-  for (const auto& p : params_) n += p.numel();
-  return n;
+  return detail::total_numel(params_, kFloat32) + detail::total_numel(params_, kFloat64);
 }
 
 std::size_t GradientAllreduce::bytes() const {
-  std::size_t n = 0;
-  for (const auto& p : params_) n += p.numel() * dtype_size(p.dtype());
-  return n;
+  return detail::total_numel(params_, kFloat32) * dtype_size(kFloat32) +
+         detail::total_numel(params_, kFloat64) * dtype_size(kFloat64);
 }
 
 void GradientAllreduce::average() {
@@ -83,7 +77,7 @@ void GradientAllreduce::average() {
   detail::for_each_buffer(buffers_, [](auto& b) { b.clear(); });  // keeps the capacity
   for (std::size_t k = 0; k < params_.size(); ++k)
     if (flags_[k] & kHasGrad)
-      visit_dtype(params_[k].dtype(), [&](auto v) { pack(params_[k], detail::buffer_of<decltype(v)>(buffers_)); });
+      visit_dtype(params_[k].dtype(), [&](auto v) { pack<decltype(v)>(params_[k], buffers_); });
   if (initialized()) {
     const auto t1 = Clock::now();
     detail::for_each_buffer(buffers_, [](auto& b) {
@@ -93,13 +87,10 @@ void GradientAllreduce::average() {
     });
     seconds_ += since(t1);
   }
-  const float* from32 = std::get<std::vector<float>>(buffers_).data();
-  const double* from64 = std::get<std::vector<double>>(buffers_).data();
+  detail::FusedReader reader(buffers_);
   for (std::size_t k = 0; k < params_.size(); ++k) {  // unpack: sum -> mean over ranks
     if (!(flags_[k] & kHasGrad)) continue;  // no rank reached it: it stays without a gradient
-    Tensor& p = params_[k];
-    if (p.dtype() == kFloat32) from32 = unpack(p, from32, float(ranks));
-    else from64 = unpack(p, from64, double(ranks));
+    visit_dtype(params_[k].dtype(), [&](auto v) { unpack<decltype(v)>(params_[k], reader, ranks); });
   }
   total_seconds_ += since(t0);
   ++calls_;

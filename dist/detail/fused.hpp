@@ -15,6 +15,8 @@
 #include <type_traits>
 #include <vector>
 
+#include <tapegrad/autograd/tensor.hpp>
+
 namespace tg::dist::detail {
 
 using Fused = std::tuple<std::vector<float>, std::vector<double>>;
@@ -38,6 +40,38 @@ void in_pieces(std::vector<T>& buffer, Call call) {
   for (std::size_t first = 0; first < buffer.size(); first += kMaxCount)
     call(buffer.data() + first, int(std::min(kMaxCount, buffer.size() - first)), mpi_type<T>());
 }
+
+// Values of `dtype` over the tensors: the size of its buffer when all are packed.
+inline std::size_t total_numel(const std::vector<Tensor>& tensors, Dtype dtype) {
+  std::size_t n = 0;
+  for (const auto& t : tensors) n += t.dtype() == dtype ? t.numel() : 0;
+  return n;
+}
+
+// Appends n values to T's buffer.
+template <class T>
+void append(Fused& fused, const T* values, std::size_t n) {
+  auto& buffer = buffer_of<T>(fused);
+  buffer.insert(buffer.end(), values, values + n);
+}
+
+// Reads the buffers back in packing order: next<T>(n) is where the next n values of T start.
+class FusedReader {
+ public:
+  explicit FusedReader(Fused& fused) : fused_(fused) {}
+
+  template <class T>
+  T* next(std::size_t n) {
+    std::size_t& at = std::get<std::is_same_v<T, float> ? 0 : 1>(offsets_);
+    T* values = buffer_of<T>(fused_).data() + at;
+    at += n;
+    return values;
+  }
+
+ private:
+  Fused& fused_;
+  std::tuple<std::size_t, std::size_t> offsets_{0, 0};  // values read from the float, double buffer
+};
 
 // fn(buffer) for the float buffer, then the double one (the same order on every rank).
 template <class Fn>
