@@ -292,7 +292,10 @@ void Tensor::backward(const Tensor& seed, bool retain_graph) {
                            "backward() if you really need two.");
   visit_dtype(im.dtype, [&](auto t) {
     using T = decltype(t);
-    detail::add_into(im.template grad_acc<T>(), seed.template data<T>(), tg::numel(im.shape));
+    bool fresh;  // a new gradient is the seed itself (Note [first write assigns])
+    T* grad = im.template grad_for_overwrite<T>(fresh);
+    if (fresh) std::copy_n(seed.template data<T>(), tg::numel(im.shape), grad);
+    else detail::add_into(grad, seed.template data<T>(), tg::numel(im.shape));
   });
   if (!im.is_leaf) detail::backward_from(im, retain_graph);
 }
