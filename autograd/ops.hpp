@@ -41,8 +41,11 @@ Tensor sum(const Tensor& x, long axis, bool keepdims = false);
 Tensor mean(const Tensor& x, long axis, bool keepdims = false);
 
 // ---- linear algebra (ops_linalg.cpp), BLAS ----
-Tensor matmul(const Tensor& a, const Tensor& b);  // [M,K]x[K,N]
-Tensor transpose(const Tensor& x);                    // 2-D
+// [..., M, K] x [..., K, N] -> [..., M, N], the batch dimensions broadcast (numpy's rule, as
+// torch.matmul); a 1-D a is a row [K] and a 1-D b a column [K], whose dimension the result drops.
+// [B, T, K] x [K, N] is one GEMM; a broadcast operand is never copied (Note [batched matmul]).
+Tensor matmul(const Tensor& a, const Tensor& b);
+Tensor transpose(const Tensor& x);  // 2-D: [R, C] -> [C, R]
 // x [N, I], weight [O, I] (PyTorch's layout), bias [O] or undefined -> x weight^T + bias [N, O].
 // With `residual` [N, O]: residual + x weight^T + bias, in one GEMM (beta = 1) instead of a
 // linear and an add (a recurrent cell's input projection plus its hidden projection).
@@ -61,6 +64,25 @@ std::vector<Tensor> split(const Tensor& x, const std::vector<std::size_t>& sizes
 // n equal pieces along axis (the axis' size must be divisible by n): LSTM gate slicing.
 // An axis of size 0 gives n empty pieces, as in PyTorch.
 std::vector<Tensor> chunk(const Tensor& x, std::size_t n, long axis);
+
+// x with a new axis of size 1 at `axis` (in [-(dim+1), dim]), or without its size-1 axes (all
+// of them, or `axis` if its size is 1; another size leaves x as it is, as in PyTorch), or with
+// axes start..end merged into one (a scalar flattens to [1]). All views of x.
+Tensor unsqueeze(const Tensor& x, long axis);
+Tensor squeeze(const Tensor& x);
+Tensor squeeze(const Tensor& x, long axis);
+Tensor flatten(const Tensor& x, long start_axis = 0, long end_axis = -1);
+// Tensors of one shape joined along a new axis at `axis` (in [-(dim+1), dim]).
+Tensor stack(const std::vector<Tensor>& xs, long axis = 0);
+
+// ---- layout (ops_layout.cpp): copies, since tensors have no strides ----
+// Axis d of the result is axis dims[d] of x (dims a permutation of 0..dim-1).
+Tensor permute(const Tensor& x, const std::vector<std::size_t>& dims);
+// x with axes a and b swapped (negative axes count from the end).
+Tensor transpose(const Tensor& x, long axis_a, long axis_b);
+// x repeated along its size-1 axes, and new leading ones, to `shape` (numpy's broadcast_to).
+Tensor expand(const Tensor& x, const Shape& shape);
+inline Tensor broadcast_to(const Tensor& x, const Shape& shape) { return expand(x, shape); }
 
 // ---- neural-network ops (ops_nn.cpp) ----
 // An empty x gives an empty result ([3, 0] and [0, 5] alike), as in PyTorch.

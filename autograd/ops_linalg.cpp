@@ -2,6 +2,8 @@
 // (and in backward, accumulates with beta = 1) straight into pooled buffers.
 #include <algorithm>
 #include <climits>
+#include <memory>
+#include <vector>
 
 #include <tapegrad/autograd/detail/deferred_grad.hpp>
 #include <tapegrad/autograd/detail/kernels.hpp>
@@ -53,34 +55,119 @@ void transpose_into(T* dst, const T* src, std::size_t rows, std::size_t cols, bo
 
 }  // namespace
 
+// Note [batched matmul]: a is [..., M, K] and b is [..., K, N] (a vector a is a row [1, K] and
+// a vector b a column [K, 1], and that dimension is dropped from the result, as in numpy and
+// PyTorch). The batch dimensions (all but the last two) broadcast; output batch i reads batch
+// a_of[i] of a and b_of[i] of b, so a broadcast operand is never materialised. When b has one
+// batch (a 2-D weight, say) and a is not broadcast, the batches of a are rows of one
+// [batches * M, K] matrix and the product is a single GEMM, forward and backward.
+struct BatchMap {
+  Shape shape;                     // the output's batch dimensions
+  std::vector<std::size_t> a_of, b_of;  // [batches]: the batch of a and of b each output batch reads
+  std::size_t a_count = 1, b_count = 1;  // batches a and b hold
+};
+
+// Which batch of `in` (batch dims `in_shape`) each batch of the broadcast `out_shape` reads.
+std::vector<std::size_t> batch_sources(const Shape& in_shape, const Shape& out_shape) {
+  const std::size_t n = numel(out_shape), rank = out_shape.size();
+  const Shape stride = detail::broadcast_strides(in_shape, out_shape);
+  std::vector<std::size_t> source(n);
+  Shape idx(rank, 0);  // odometer over out_shape
+  std::size_t at = 0;
+  for (std::size_t i = 0; i < n; ++i) {
+    source[i] = at;
+    for (std::size_t d = rank; d-- > 0;) {
+      at += stride[d];
+      if (++idx[d] < out_shape[d]) break;
+      at -= stride[d] * out_shape[d];
+      idx[d] = 0;
+    }
+  }
+  return source;
+}
+
 template <class T>
 Tensor matmul_kernel(const Tensor& a, const Tensor& b) {
-  require_matrix("matmul", "a", a.shape());
-  require_matrix("matmul", "b", b.shape());
-  const std::size_t M = a.shape()[0], K = a.shape()[1], N = b.shape()[1];
-  if (b.shape()[0] != K)
+  const Shape& as = a.shape();
+  const Shape& bs = b.shape();
+  if (as.empty() || bs.empty())
+    throw std::invalid_argument(detail::shapes_message("matmul", "both operands need at least 1 dimension", as, bs));
+  const bool a_vector = as.size() == 1, b_vector = bs.size() == 1;
+  const std::size_t M = a_vector ? 1 : as[as.size() - 2], K = as.back();
+  const std::size_t Kb = b_vector ? bs[0] : bs[bs.size() - 2], N = b_vector ? 1 : bs.back();
+  if (Kb != K)
     throw std::invalid_argument(detail::shapes_message(
-        "matmul", "inner dimensions differ, a is [M, K] and b must be [K, N]", a.shape(), b.shape()));
-  require_blas_sizes("matmul", M, N, K, a.shape(), b.shape());
-  // K = 0 gives zeros [M, N], as in PyTorch (kernels.cpp: BLAS is not called).
-  auto out = product_output<T>("matmul", {M, N}, a.shape(), b.shape());
-  detail::gemm(false, false, M, N, K, T(1), detail::values<T>(a), K, detail::values<T>(b), N, T(0), out->value.template data<T>(), N);
+        "matmul", "inner dimensions differ, a is [..., M, K] and b must be [..., K, N]", as, bs));
+  require_blas_sizes("matmul", M, N, K, as, bs);
+  auto map = std::make_shared<BatchMap>();
+  const Shape a_batch(as.begin(), as.end() - std::min<std::size_t>(2, as.size()));
+  const Shape b_batch(bs.begin(), bs.end() - std::min<std::size_t>(2, bs.size()));
+  try {
+    map->shape = broadcast_shapes("matmul", a_batch, b_batch);
+  } catch (const std::invalid_argument&) {
+    throw std::invalid_argument(detail::shapes_message("matmul", "the batch dimensions do not broadcast", as, bs));
+  }
+  Shape os = map->shape;
+  if (!a_vector) os.push_back(M);
+  if (!b_vector) os.push_back(N);
+  auto out = product_output<T>("matmul", os, as, bs);
+  const std::size_t batches = numel(map->shape);
+  map->a_count = numel(a_batch);
+  map->b_count = numel(b_batch);
+  // One GEMM over the rows of every batch of a (Note [batched matmul]); K = 0 gives zeros, as in
+  // PyTorch (kernels.cpp: BLAS is not called).
+  const bool folded = map->b_count == 1 && map->a_count == batches && batches * M <= std::size_t(INT_MAX);
+  T* C = out->value.template data<T>();
+  if (numel(os) == 0) {
+    // Nothing to compute, and no backward (Note [empty tensors]); the batches may still be
+    // many ([3, 4] x [2^40, 4, 0]), so none is walked.
+  } else if (folded) {
+    detail::gemm(false, false, batches * M, N, K, T(1), detail::values<T>(a), K, detail::values<T>(b), N, T(0), C, N);
+  } else {
+    map->a_of = batch_sources(a_batch, map->shape);
+    map->b_of = batch_sources(b_batch, map->shape);
+    for (std::size_t i = 0; i < batches; ++i)  // C[i] [M, N] = A[a_of[i]] . B[b_of[i]]
+      detail::gemm(false, false, M, N, K, T(1), detail::values<T>(a) + map->a_of[i] * M * K, K,
+                   detail::values<T>(b) + map->b_of[i] * K * N, N, T(0), C + i * M * N, N);
+  }
   // dA reads B and dB reads A: each is saved only when the other takes a gradient
   const detail::TensorSet saves = (a.requires_grad() ? detail::input_bit(1) : 0) |
                                   (b.requires_grad() ? detail::input_bit(0) : 0);
-  return detail::finish<T>("matmul", out, {detail::impl_ptr(a), detail::impl_ptr(b)}, {saves},
-                           [M, N, K](const detail::Grad<T>& g) {
-    const T* dC = g.dy();  // [M, N]
+  return detail::finish<T>("matmul", out, {detail::impl_ptr(a), detail::impl_ptr(b)}, {saves, 0, map},
+                           [M, N, K, batches, folded](const detail::Grad<T>& g) {
+    const T* dC = g.dy();  // [batches, M, N]
+    const BatchMap& map = g.template data<BatchMap>();
     bool fresh;  // a new gradient is written with beta = 0 (Note [first write assigns])
-    // dA [M, K] += dC [M, N] . B^T
-    if (g.needs(0)) {
-      T* dA = g.grad_for_overwrite(0, fresh);
-      detail::gemm(false, true, M, K, N, T(1), dC, N, g.x(1), N, fresh ? T(0) : T(1), dA, K);
+    if (folded) {
+      // dA [batches*M, K] += dC [batches*M, N] . B^T
+      if (g.needs(0)) {
+        T* dA = g.grad_for_overwrite(0, fresh);
+        detail::gemm(false, true, batches * M, K, N, T(1), dC, N, g.x(1), N, fresh ? T(0) : T(1), dA, K);
+      }
+      // dB [K, N] += A^T . dC, over every batch's rows at once
+      if (g.needs(1)) {
+        T* dB = g.grad_for_overwrite(1, fresh);
+        detail::gemm(true, false, K, N, batches * M, T(1), g.x(0), K, dC, N, fresh ? T(0) : T(1), dB, N);
+      }
+      return;
     }
-    // dB [K, N] += A^T . dC
-    if (g.needs(1)) {
-      T* dB = g.grad_for_overwrite(1, fresh);
-      detail::gemm(true, false, K, N, M, T(1), g.x(0), K, dC, N, fresh ? T(0) : T(1), dB, N);
+    // Per batch. An operand every batch reads once may be written with beta = 0; a broadcast
+    // one sums over the batches that read it, so it accumulates into a zeroed gradient.
+    if (g.needs(0)) {  // dA[a_of[i]] [M, K] += dC[i] [M, N] . B[b_of[i]]^T
+      const bool once = map.a_count == batches;
+      T* dA = once ? g.grad_for_overwrite(0, fresh) : g.grad_acc(0);
+      const T beta = once && fresh ? T(0) : T(1);
+      for (std::size_t i = 0; i < batches; ++i)
+        detail::gemm(false, true, M, K, N, T(1), dC + i * M * N, N, g.x(1) + map.b_of[i] * K * N, N, beta,
+                     dA + map.a_of[i] * M * K, K);
+    }
+    if (g.needs(1)) {  // dB[b_of[i]] [K, N] += A[a_of[i]]^T . dC[i]
+      const bool once = map.b_count == batches;
+      T* dB = once ? g.grad_for_overwrite(1, fresh) : g.grad_acc(1);
+      const T beta = once && fresh ? T(0) : T(1);
+      for (std::size_t i = 0; i < batches; ++i)
+        detail::gemm(true, false, K, N, M, T(1), g.x(0) + map.a_of[i] * M * K, K, dC + i * M * N, N, beta,
+                     dB + map.b_of[i] * K * N, N);
     }
   });
 }

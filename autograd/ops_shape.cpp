@@ -129,6 +129,57 @@ std::vector<Tensor> chunk(const Tensor& x, std::size_t n, long axis) {
   return split(x, std::vector<std::size_t>(n, x.shape()[ax] / n), long(ax));
 }
 
+Tensor unsqueeze(const Tensor& x, long axis) {
+  const std::size_t ax = normalize_axis("unsqueeze", axis, x.dim() + 1);  // the new axis' place
+  Shape s;
+  for (std::size_t d = 0; d <= x.dim(); ++d) {
+    if (d == ax) s.push_back(1);
+    if (d < x.dim()) s.push_back(x.shape()[d]);
+  }
+  return reshape(x, s);
+}
+
+Tensor squeeze(const Tensor& x) {
+  Shape s;
+  for (std::size_t d : x.shape())
+    if (d != 1) s.push_back(d);
+  return reshape(x, s);
+}
+
+Tensor squeeze(const Tensor& x, long axis) {
+  const std::size_t ax = normalize_axis("squeeze", axis, x.dim());
+  Shape s = x.shape();
+  if (s[ax] == 1) s.erase(s.begin() + long(ax));  // another size is left alone, as in PyTorch
+  return reshape(x, s);
+}
+
+Tensor flatten(const Tensor& x, long start_axis, long end_axis) {
+  if (x.dim() == 0) return reshape(x, {1});  // PyTorch: a scalar flattens to [1]
+  const std::size_t first = normalize_axis("flatten", start_axis, x.dim());
+  const std::size_t last = normalize_axis("flatten", end_axis, x.dim());
+  if (first > last)
+    throw std::invalid_argument("flatten: start axis " + std::to_string(first) + " comes after end axis " +
+                                std::to_string(last) + " (shape " + to_string(x.shape()) + ")");
+  const Shape& xs = x.shape();
+  Shape s(xs.begin(), xs.begin() + long(first));
+  s.push_back(numel(Shape(xs.begin() + long(first), xs.begin() + long(last) + 1)));  // [first..last] as one
+  s.insert(s.end(), xs.begin() + long(last) + 1, xs.end());
+  return reshape(x, s);
+}
+
+Tensor stack(const std::vector<Tensor>& xs, long axis) {
+  if (xs.empty()) throw std::invalid_argument("stack: needs at least one tensor");
+  for (const auto& x : xs)
+    if (x.shape() != xs[0].shape())
+      throw std::invalid_argument(detail::shapes_message("stack", "all tensors must have the same shape",
+                                                         xs[0].shape(), x.shape()));
+  const std::size_t ax = normalize_axis("stack", axis, xs[0].dim() + 1);
+  std::vector<Tensor> pieces;  // each [..., 1, ...] at the new axis: views
+  pieces.reserve(xs.size());
+  for (const auto& x : xs) pieces.push_back(unsqueeze(x, long(ax)));
+  return concat(pieces, long(ax));
+}
+
 // y = x converted to To; dx += dy converted back to From.
 template <class From, class To>
 Tensor to_dtype_kernel(const Tensor& x) {

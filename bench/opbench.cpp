@@ -1,7 +1,11 @@
 // tapegrad_opbench (Google Benchmark; --benchmark_format=json for JSON): the cost of one
 // recorded op, forward alone and forward + backward, on 4x4 tensors (the fixed cost of the
-// tape), a [64, 512] sigmoid, and a [64, 512] x [512, 2048] matmul.
+// tape), a [64, 512] sigmoid, and a [64, 512] x [512, 2048] matmul; and N-D matmul against the
+// same GEMMs called one by one through cblas (the rate the batched op must keep).
 #include <benchmark/benchmark.h>
+#include <cblas.h>
+
+#include <vector>
 
 #include <tapegrad/tapegrad.hpp>
 
@@ -40,6 +44,33 @@ const auto kTanh = [](const Tensor& a, const Tensor&) { return tg::tanh(a); };
 const auto kSigmoid = [](const Tensor& a, const Tensor&) { return tg::sigmoid(a); };
 const auto kMatmul = [](const Tensor& a, const Tensor& b) { return tg::matmul(a, b); };
 
+// The GEMMs of a batched product and its backward, called one by one: for each of `batches`,
+// C = A B [M, N], then dA += dC B^T and dB += A^T dC (gradients accumulate, as on the tape).
+void gemms_one_by_one(benchmark::State& state, int batches, int M, int K, int N) {
+  tg::set_num_threads(tg::get_num_threads());  // OpenBLAS gets tapegrad's thread count (1 by default)
+  tg::manual_seed(0);
+  const auto random = [](std::size_t n) {
+    const auto r = tg::randn<float>({n});
+    return std::vector<float>(r.begin(), r.end());
+  };
+  const std::size_t mk = std::size_t(M) * K, kn = std::size_t(K) * N, mn = std::size_t(M) * N;
+  const std::vector<float> A = random(batches * mk), B = random(batches * kn);
+  std::vector<float> C(batches * mn), dA(batches * mk), dB(batches * kn);
+  const std::vector<float> dC(batches * mn, 1.0f);
+  for (auto _ : state) {
+    for (int i = 0; i < batches; ++i)
+      cblas_sgemm(CblasRowMajor, CblasNoTrans, CblasNoTrans, M, N, K, 1.0f, &A[i * mk], K, &B[i * kn], N, 0.0f,
+                  &C[i * mn], N);
+    for (int i = 0; i < batches; ++i) {
+      cblas_sgemm(CblasRowMajor, CblasNoTrans, CblasTrans, M, K, N, 1.0f, &dC[i * mn], N, &B[i * kn], N, 1.0f,
+                  &dA[i * mk], K);
+      cblas_sgemm(CblasRowMajor, CblasTrans, CblasNoTrans, K, N, M, 1.0f, &A[i * mk], K, &dC[i * mn], N, 1.0f,
+                  &dB[i * kn], N);
+    }
+    benchmark::DoNotOptimize(dB.data());
+  }
+}
+
 void BM_add_4x4_forward(benchmark::State& s) { forward(s, {4, 4}, {4, 4}, kAdd); }
 void BM_add_4x4_forward_backward(benchmark::State& s) { forward_backward(s, {4, 4}, {4, 4}, kAdd); }
 void BM_mul_4x4_forward(benchmark::State& s) { forward(s, {4, 4}, {4, 4}, kMul); }
@@ -57,6 +88,17 @@ void BM_matmul_64x512x2048_forward_backward(benchmark::State& s) {
 
 }  // namespace
 
+// [8, 4, 64, 32] x [8, 4, 32, 64]: 32 products of [64, 32] x [32, 64], against the 32 GEMMs.
+void BM_matmul_batched_8x4x64x32x64_forward_backward(benchmark::State& s) {
+  forward_backward(s, {8, 4, 64, 32}, {8, 4, 32, 64}, kMatmul);
+}
+void BM_gemms_batched_8x4x64x32x64_forward_backward(benchmark::State& s) { gemms_one_by_one(s, 32, 64, 32, 64); }
+// [32, 64, 128] x [128, 512]: a broadcast weight, one GEMM of 2048 rows, against that GEMM.
+void BM_matmul_broadcast_32x64x128x512_forward_backward(benchmark::State& s) {
+  forward_backward(s, {32, 64, 128}, {128, 512}, kMatmul);
+}
+void BM_gemm_broadcast_32x64x128x512_forward_backward(benchmark::State& s) { gemms_one_by_one(s, 1, 2048, 128, 512); }
+
 BENCHMARK(BM_add_4x4_forward);
 BENCHMARK(BM_add_4x4_forward_backward);
 BENCHMARK(BM_mul_4x4_forward);
@@ -69,5 +111,10 @@ BENCHMARK(BM_sigmoid_64x512_forward);
 BENCHMARK(BM_sigmoid_64x512_forward_backward);
 BENCHMARK(BM_matmul_64x512x2048_forward)->Unit(benchmark::kMicrosecond);
 BENCHMARK(BM_matmul_64x512x2048_forward_backward)->Unit(benchmark::kMicrosecond);
+
+BENCHMARK(BM_matmul_batched_8x4x64x32x64_forward_backward)->Unit(benchmark::kMicrosecond);
+BENCHMARK(BM_gemms_batched_8x4x64x32x64_forward_backward)->Unit(benchmark::kMicrosecond);
+BENCHMARK(BM_matmul_broadcast_32x64x128x512_forward_backward)->Unit(benchmark::kMicrosecond);
+BENCHMARK(BM_gemm_broadcast_32x64x128x512_forward_backward)->Unit(benchmark::kMicrosecond);
 
 BENCHMARK_MAIN();

@@ -226,6 +226,21 @@ std::vector<Row> zero_size_rows() {
          matmul(Tensor::constant(xt::ones<float>({2, 3})), Tensor::constant(xt::ones<float>({3, 4})));  // the control
          return Shape{detail::stop_gemm_recording().size()};
        }},
+      zero_size("matmul batched M=0", {{2, 0, 3}, {2, 3, 4}}, {2, 0, 4}, [](const auto& in) { return matmul(in[0], in[1]); }),
+      zero_size("matmul no batches", {{0, 3, 4}, {4, 5}}, {0, 3, 5}, [](const auto& in) { return matmul(in[0], in[1]); }),
+      zero_size("matmul no batches, broadcast", {{2, 0, 3, 4}, {1, 4, 5}}, {2, 0, 3, 5},
+                [](const auto& in) { return matmul(in[0], in[1]); }),
+      zero_size("matmul batched K=0 is zeros", {{2, 3, 0}, {0, 4}}, {2, 3, 4}, [](const auto& in) { return matmul(in[0], in[1]); }, zeros),
+      zero_size("matmul per-batch K=0 is zeros", {{3, 0}, {2, 0, 4}}, {2, 3, 4}, [](const auto& in) { return matmul(in[0], in[1]); }, zeros),
+      zero_size("matmul vector K=0 is a zero scalar", {{0}, {0}}, {}, [](const auto& in) { return matmul(in[0], in[1]); }, zeros),
+      zero_size("permute [0,3,2]", {{0, 3, 2}}, {2, 0, 3}, [](const auto& in) { return permute(in[0], {2, 0, 1}); }),
+      zero_size("transpose(x, 0, 2) [2,3,0]", {{2, 3, 0}}, {0, 3, 2}, [](const auto& in) { return transpose(in[0], 0, 2); }),
+      zero_size("expand [1,0] to [5,0]", {{1, 0}}, {5, 0}, [](const auto& in) { return expand(in[0], {5, 0}); }),
+      zero_size("stack [0,3] twice", {{0, 3}, {0, 3}}, {2, 0, 3},
+                [](const auto& in) { return stack(std::vector<std::decay_t<decltype(in[0])>>{in[0], in[1]}, 0); }),
+      zero_size("flatten [2,0,3]", {{2, 0, 3}}, {0}, [](const auto& in) { return flatten(in[0]); }),
+      zero_size("unsqueeze [0]", {{0}}, {1, 0}, [](const auto& in) { return unsqueeze(in[0], 0); }),
+      zero_size("squeeze [1,0,1]", {{1, 0, 1}}, {0}, [](const auto& in) { return squeeze(in[0]); }),
       zero_size("transpose [0,3]", {{0, 3}}, {3, 0}, [](const auto& in) { return transpose(in[0]); }),
       zero_size("transpose [2,0]", {{2, 0}}, {0, 2}, [](const auto& in) { return transpose(in[0]); }),
       zero_size("linear N=0", {{0, 3}, {4, 3}, {4}}, {0, 4}, [](const auto& in) { return linear(in[0], in[1], in[2]); }),
@@ -312,6 +327,11 @@ std::vector<Row> zero_size_rows() {
       zero_size("concat [2^40, 0] twice on axis 1", {{kBig, 0}, {kBig, 0}}, {kBig, 0},
                 [](const auto& in) { return concat(std::vector<std::decay_t<decltype(in[0])>>{in[0], in[1]}, 1); }),
       zero_size("matmul [2^40, 0] x [0, 0]", {{kBig, 0}, {0, 0}}, {kBig, 0}, [](const auto& in) { return matmul(in[0], in[1]); }),
+      zero_size("matmul [2^40, 0, 3] x [3, 4]", {{kBig, 0, 3}, {3, 4}}, {kBig, 0, 4}, [](const auto& in) { return matmul(in[0], in[1]); }),
+      zero_size("matmul [3, 4] x [2^40, 4, 0]", {{3, 4}, {kBig, 4, 0}}, {kBig, 3, 0}, [](const auto& in) { return matmul(in[0], in[1]); }),
+      zero_size("permute [2^40, 0]", {{kBig, 0}}, {0, kBig}, [](const auto& in) { return permute(in[0], {1, 0}); }),
+      zero_size("expand [2^40, 0, 1] to [2^40, 0, 7]", {{kBig, 0, 1}}, {kBig, 0, 7},
+                [](const auto& in) { return expand(in[0], {kBig, 0, 7}); }),
       // --- losses: PyTorch returns NaN for a mean over no rows; tapegrad throws, as for a mask
       //     that selects nothing (a NaN loss would poison every parameter silently)
       throws("cross_entropy [0,5]", "zero-size", Expect::invalid_argument, "cross_entropy",

@@ -24,6 +24,53 @@ xt::xarray<double> matmul_reference(const xt::xarray<double>& a, const xt::xarra
   return c;
 }
 
+// torch.matmul written out: a vector a is a row and a vector b a column (that dimension is dropped
+// from the result), batch dims broadcast; c[batch, m, n] = sum_k a[batch', m, k] b[batch'', k, n].
+xt::xarray<double> batched_matmul_reference(const xt::xarray<double>& a, const xt::xarray<double>& b) {
+  Shape as(a.shape().begin(), a.shape().end()), bs(b.shape().begin(), b.shape().end());
+  const bool a_vector = as.size() == 1, b_vector = bs.size() == 1;
+  if (a_vector) as.insert(as.begin(), 1);
+  if (b_vector) bs.push_back(1);
+  const std::size_t M = as[as.size() - 2], K = as.back(), N = bs.back();
+  const Shape a_batch(as.begin(), as.end() - 2), b_batch(bs.begin(), bs.end() - 2);
+  const Shape batch = tg::broadcast_shapes("reference", a_batch, b_batch);
+  Shape os = batch;
+  os.push_back(M);
+  os.push_back(N);
+  xt::xarray<double> c = xt::zeros<double>(os);
+  // The batch of `in` that output batch index idx reads: size-1 dims read 0, missing ones nothing.
+  auto source = [&batch](const Shape& in, const Shape& idx) {
+    Shape at(in.size(), 0);
+    for (std::size_t d = 0; d < in.size(); ++d) at[d] = in[d] == 1 ? 0 : idx[batch.size() - in.size() + d];
+    return tgtest::ravel(at, in);
+  };
+  for (std::size_t i = 0; i < tg::numel(batch); ++i) {
+    const Shape idx = tgtest::unravel(i, batch);
+    const std::size_t ia = source(a_batch, idx), ib = source(b_batch, idx);
+    for (std::size_t m = 0; m < M; ++m)
+      for (std::size_t n = 0; n < N; ++n)
+        for (std::size_t k = 0; k < K; ++k)
+          c.data()[(i * M + m) * N + n] += a.data()[(ia * M + m) * K + k] * b.data()[(ib * K + k) * N + n];
+  }
+  Shape final_shape = batch;
+  if (!a_vector) final_shape.push_back(M);
+  if (!b_vector) final_shape.push_back(N);
+  return xt::xarray<double>(xt::reshape_view(c, final_shape));
+}
+
+// matmul of parameters of shapes a and b: gradcheck with respect to both, values against
+// batched_matmul_reference.
+void check_batched_matmul(const Shape& a_shape, const Shape& b_shape) {
+  CAPTURE(tg::to_string(a_shape));
+  CAPTURE(tg::to_string(b_shape));
+  tg::manual_seed(47);
+  const Tensor a = tgtest::param(a_shape), b = tgtest::param(b_shape);
+  const tg::GradcheckFn f = [](const std::vector<Tensor>& in) { return tg::matmul(in[0], in[1]); };
+  const std::vector<Tensor> inputs = {a, b};
+  CHECK_GRADCHECK(f, inputs);
+  check_close(tg::matmul(a, b).value<double>(), batched_matmul_reference(a.to_xarray<double>(), b.to_xarray<double>()));
+}
+
 // y[n, o] = sum_i x[n, i] w[o, i] + bias[o] (bias of any shape with O elements, or none)
 xt::xarray<double> linear_reference(const xt::xarray<double>& x, const xt::xarray<double>& w,
                                     const xt::xarray<double>* bias) {
@@ -116,6 +163,59 @@ TEST_CASE("matmul, linear: values match xtensor-blas's xt::linalg::dot, an indep
   check_close(tg::linear(a, w).value<float>(), xt::cast<double>(expected), 1e-5);
 }
 
+// ===== N-D matmul (Note [batched matmul]) =====
+
+TEST_CASE("matmul N-D: batches of the same shape") { check_batched_matmul({2, 3, 4}, {2, 4, 5}); }
+TEST_CASE("matmul N-D: [B, T, K] x [K, N] folds into one product, forward and backward") {
+  check_batched_matmul({2, 3, 4}, {4, 5});
+  check_batched_matmul({2, 2, 3, 4}, {1, 4, 5});  // b's batch of one folds too
+}
+TEST_CASE("matmul N-D: batch dimensions broadcast both ways, and a 2-D a against batches of b") {
+  check_batched_matmul({2, 1, 3, 4}, {3, 4, 2});
+  check_batched_matmul({3, 4}, {2, 4, 5});
+  check_batched_matmul({1, 3, 4}, {2, 4, 5});
+}
+TEST_CASE("matmul N-D: vectors are a row on the left and a column on the right, their dimension dropped") {
+  check_batched_matmul({4}, {4, 5});
+  check_batched_matmul({3, 4}, {4});
+  check_batched_matmul({4}, {4});
+  check_batched_matmul({4}, {2, 4, 3});
+  check_batched_matmul({2, 3, 4}, {4});
+  CHECK(tg::matmul(tgtest::param({4}), tgtest::param({4})).shape() == Shape{});
+}
+TEST_CASE("matmul N-D: one constant operand, broadcast, takes no gradient and the other's is right") {
+  tg::manual_seed(53);
+  const tg::GradcheckFn f = [](const std::vector<Tensor>& in) { return tg::matmul(in[0], in[1]); };
+  const std::vector<Tensor> left = {tgtest::param({2, 3, 4}), Tensor::constant(tg::uniform<double>({1, 4, 5}, -1, 1))};
+  const std::vector<Tensor> right = {Tensor::constant(tg::uniform<double>({3, 4}, -1, 1)), tgtest::param({2, 4, 5})};
+  CHECK_GRADCHECK(f, left);
+  CHECK_GRADCHECK(f, right);
+}
+TEST_CASE("matmul N-D: a broadcast operand's gradient sums over the batches that read it, across two backward passes") {
+  // a [3, 4] is read by both batches of b [2, 4, 5]: da = sum over batches of dy[i] b[i]^T.
+  const Tensor a = tgtest::param({3, 4}), b = tgtest::param({2, 4, 5});
+  tg::sum(tg::matmul(a, b)).backward();
+  const xt::xarray<double> once = a.grad().to_xarray<double>();
+  xt::xarray<double> expected = xt::zeros<double>({3, 4});
+  const xt::xarray<double> bv = b.to_xarray<double>();
+  for (std::size_t m = 0; m < 3; ++m)
+    for (std::size_t k = 0; k < 4; ++k)
+      for (std::size_t i = 0; i < 2; ++i)
+        for (std::size_t n = 0; n < 5; ++n) expected(m, k) += bv(i, k, n);
+  check_close(once, expected);
+  tg::sum(tg::matmul(a, b)).backward();  // gradients accumulate: twice the first
+  check_close(a.grad().to_xarray<double>(), 2.0 * expected);
+}
+TEST_CASE("matmul N-D: zero-size batches and K = 0") {
+  check_batched_matmul({0, 3, 4}, {4, 5});
+  check_batched_matmul({2, 0, 3, 4}, {1, 4, 5});
+  const Tensor a = tgtest::param({2, 3, 0}), b = tgtest::param({2, 0, 4});
+  const Tensor c = tg::matmul(a, b);
+  CHECK(c.shape() == Shape{2, 3, 4});
+  check_close(c.value<double>(), xt::zeros<double>({2, 3, 4}));  // an empty sum, as in PyTorch
+  tg::sum(c).backward();
+}
+
 // ===== transpose =====
 
 TEST_CASE("transpose: gradcheck and values [3,5]") { check_transpose(3, 5); }
@@ -149,10 +249,14 @@ TEST_CASE("linear: hand-computed value and bias gradient") {
 
 // ===== errors =====
 
-TEST_CASE("matmul, transpose: non-2-D operands are rejected") {
+TEST_CASE("matmul: 0-D operands and batches that do not broadcast are rejected; 1-argument transpose is 2-D") {
   const tg::Tensor m = tgtest::param({2, 3});
-  check_error<std::invalid_argument>([&] { tg::matmul(tgtest::param({3}), m); }, {"matmul", "2-D", "[3]"});
-  check_error<std::invalid_argument>([&] { tg::matmul(m, tgtest::param({3, 2, 1})); }, {"matmul", "2-D", "[3, 2, 1]"});
+  const tg::Tensor scalar = tg::Tensor::param(xt::xarray<double>(2.0));
+  check_error<std::invalid_argument>([&] { tg::matmul(scalar, m); }, {"matmul", "at least 1 dimension", "[]", "[2, 3]"});
+  check_error<std::invalid_argument>([&] { tg::matmul(m, scalar); }, {"matmul", "at least 1 dimension"});
+  check_error<std::invalid_argument>([&] { tg::matmul(tgtest::param({2, 2, 3}), tgtest::param({3, 3, 4})); },
+                                     {"matmul", "batch dimensions", "[2, 2, 3]", "[3, 3, 4]"});
+  check_error<std::invalid_argument>([&] { tg::matmul(tgtest::param({3}), m); }, {"matmul", "inner dimensions", "[3]", "[2, 3]"});
   check_error<std::invalid_argument>([&] { tg::transpose(tgtest::param({2, 3, 4})); }, {"transpose", "[2, 3, 4]"});
   tgtest::check_tape_still_works();
 }
