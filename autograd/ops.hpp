@@ -4,6 +4,7 @@
 // on the calling thread's tape when an input requires grad, and checks its arguments when it
 // is called: a shape mismatch is std::invalid_argument naming the op and every input shape, an
 // id or index out of range std::out_of_range.
+#include <utility>
 #include <vector>
 
 #include <tapegrad/autograd/tensor.hpp>
@@ -39,6 +40,21 @@ Tensor sum(const Tensor& x);   // all elements -> shape []
 Tensor mean(const Tensor& x);
 Tensor sum(const Tensor& x, long axis, bool keepdims = false);
 Tensor mean(const Tensor& x, long axis, bool keepdims = false);
+
+// ---- selecting reductions (ops_extrema.cpp), as torch.max(x, dim) and friends ----
+// The largest (smallest) element along axis and its index: the first among ties, a NaN counting
+// as the extremum; the gradient goes to that element only. An axis of size 0 has no extremum
+// (std::invalid_argument); a 0-D x has axis 0 (or -1).
+std::pair<Tensor, IdTensor> max(const Tensor& x, long axis, bool keepdims = false);
+std::pair<Tensor, IdTensor> min(const Tensor& x, long axis, bool keepdims = false);
+// The extremum alone, as torch.amax/amin: the gradient is split evenly among tied elements.
+Tensor amax(const Tensor& x, long axis, bool keepdims = false);
+Tensor amin(const Tensor& x, long axis, bool keepdims = false);
+// The index of the extremum (the first among ties), along axis or over the flattened x (shape []).
+IdTensor argmax(const Tensor& x, long axis, bool keepdims = false);
+IdTensor argmin(const Tensor& x, long axis, bool keepdims = false);
+IdTensor argmax(const Tensor& x);
+IdTensor argmin(const Tensor& x);
 
 // ---- linear algebra (ops_linalg.cpp), BLAS ----
 // [..., M, K] x [..., K, N] -> [..., M, N], the batch dimensions broadcast (numpy's rule, as
@@ -83,6 +99,35 @@ Tensor transpose(const Tensor& x, long axis_a, long axis_b);
 // x repeated along its size-1 axes, and new leading ones, to `shape` (numpy's broadcast_to).
 Tensor expand(const Tensor& x, const Shape& shape);
 inline Tensor broadcast_to(const Tensor& x, const Shape& shape) { return expand(x, shape); }
+
+// ---- indexing and comparisons (ops_index.cpp); indices and masks are tg::IdTensor ----
+// 1 where the comparison holds, else 0, with numpy broadcasting (or against a scalar). Masks
+// carry no gradient and are not recorded.
+IdTensor eq(const Tensor& a, const Tensor& b);
+IdTensor ne(const Tensor& a, const Tensor& b);
+IdTensor lt(const Tensor& a, const Tensor& b);
+IdTensor le(const Tensor& a, const Tensor& b);
+IdTensor gt(const Tensor& a, const Tensor& b);
+IdTensor ge(const Tensor& a, const Tensor& b);
+IdTensor eq(const Tensor& a, double b);
+IdTensor ne(const Tensor& a, double b);
+IdTensor lt(const Tensor& a, double b);
+IdTensor le(const Tensor& a, double b);
+IdTensor gt(const Tensor& a, double b);
+IdTensor ge(const Tensor& a, double b);
+// cond ? a : b per element, the three broadcast together. a's gradient is dy where cond is
+// nonzero, b's elsewhere; the branch not taken is never read, so an inf or NaN there stays out.
+Tensor where(const IdTensor& cond, const Tensor& a, const Tensor& b);
+// x with `value` where mask (broadcast to x's shape) is nonzero; no gradient flows there.
+Tensor masked_fill(const Tensor& x, const IdTensor& mask, double value);
+// torch.gather: out has index's shape, out[..., i, ...] = x[..., index[..., i, ...], ...] along
+// axis; index has x's rank and no larger size than x on the other axes. Its gradient
+// scatter-adds into x (repeated indices accumulate). take_along_axis is numpy's name.
+Tensor gather(const Tensor& x, long axis, const IdTensor& index);
+inline Tensor take_along_axis(const Tensor& x, const IdTensor& index, long axis) { return gather(x, axis, index); }
+// The slices index[0], index[1], ... of x along axis (index 1-D, repeats allowed): x's shape
+// with index.size() on that axis. Its gradient scatter-adds.
+Tensor index_select(const Tensor& x, long axis, const IdTensor& index);
 
 // ---- neural-network ops (ops_nn.cpp) ----
 // An empty x gives an empty result ([3, 0] and [0, 5] alike), as in PyTorch.

@@ -45,15 +45,6 @@ Tensor reduce(const char* op, const Tensor& x, AxisView v, const Shape& out_shap
   });
 }
 
-Shape reduced_shape(const Shape& s, std::size_t axis, bool keepdims) {
-  Shape r;
-  for (std::size_t d = 0; d < s.size(); ++d) {
-    if (d != axis) r.push_back(s[d]);
-    else if (keepdims) r.push_back(1);
-  }
-  return r;
-}
-
 template <class T>
 Tensor reduce_axis(const char* op, const Tensor& x, long axis, bool keepdims, bool mean) {
   const std::size_t ax = normalize_axis(op, axis, x.dim());

@@ -81,4 +81,13 @@ AxisView axis_view(const Shape& shape, std::size_t axis) {
   return v;
 }
 
+Shape reduced_shape(const Shape& shape, std::size_t axis, bool keepdims) {
+  Shape r;
+  for (std::size_t d = 0; d < shape.size(); ++d) {
+    if (d != axis) r.push_back(shape[d]);
+    else if (keepdims) r.push_back(1);
+  }
+  return r;
+}
+
 }  // namespace tg

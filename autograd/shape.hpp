@@ -36,4 +36,7 @@ struct AxisView {
 };
 AxisView axis_view(const Shape& shape, std::size_t axis);
 
+// The shape left by a reduction along `axis`: without it, or with size 1 there (keepdims).
+Shape reduced_shape(const Shape& shape, std::size_t axis, bool keepdims);
+
 }  // namespace tg

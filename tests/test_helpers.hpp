@@ -26,6 +26,13 @@ Pointer to_f64(Pointer layer) {
   return layer;
 }
 
+// An IdTensor of `shape` holding `values` row-major (xarray<int64_t>{{4}} is ambiguous with a shape).
+inline tg::IdTensor ids(const tg::Shape& shape, const std::vector<std::int64_t>& values) {
+  xt::xarray<std::int64_t> a = xt::xarray<std::int64_t>::from_shape(shape);
+  std::copy(values.begin(), values.end(), a.begin());
+  return tg::IdTensor(a);
+}
+
 // A double parameter with values drawn uniformly from [lo, hi) by the library RNG.
 inline tg::Tensor param(const tg::Shape& shape, double lo = -1.0, double hi = 1.0) {
   return tg::Tensor::param(tg::uniform<double>(shape, lo, hi));
