@@ -34,12 +34,33 @@ Tensor pow(const Tensor& x, double exponent);
 // Elementwise min(max(x, low), high); the gradient passes where low <= x <= high.
 Tensor clamp(const Tensor& x, double low, double high);
 
+// ---- more elementwise math (ops_math.cpp) and activations (ops_activation.cpp) ----
+// Kinks take PyTorch's subgradients: abs'(0) = 0, relu'(0) = 0, leaky_relu'(0) = slope,
+// elu'(0) = alpha; maximum/minimum split dy evenly between equal inputs.
+Tensor abs(const Tensor& x);
+Tensor sin(const Tensor& x);
+Tensor cos(const Tensor& x);
+Tensor log1p(const Tensor& x);  // log(1 + x), accurate near 0
+Tensor maximum(const Tensor& a, const Tensor& b);  // numpy broadcasting; NaN propagates
+Tensor minimum(const Tensor& a, const Tensor& b);
+// log(1 + e^(beta x)) / beta, and x where beta x > threshold (torch.nn.functional.softplus).
+Tensor softplus(const Tensor& x, double beta = 1.0, double threshold = 20.0);
+// x Φ(x) with the exact erf, or PyTorch's approximate='tanh' form.
+enum class GeluApproximation { none, tanh };
+Tensor gelu(const Tensor& x, GeluApproximation approximate = GeluApproximation::none);
+Tensor leaky_relu(const Tensor& x, double negative_slope = 0.01);
+Tensor elu(const Tensor& x, double alpha = 1.0);  // x, or alpha (e^x - 1) where x <= 0
+
 // ---- reductions (ops_reduce.cpp); axis may be negative (-1 = last) ----
 // Over no elements (an empty tensor, or an axis of size 0) PyTorch's values: sum 0, mean NaN.
 Tensor sum(const Tensor& x);   // all elements -> shape []
 Tensor mean(const Tensor& x);
 Tensor sum(const Tensor& x, long axis, bool keepdims = false);
 Tensor mean(const Tensor& x, long axis, bool keepdims = false);
+// log sum exp along axis, shifted by the row's max so it cannot overflow; over no elements -inf.
+Tensor logsumexp(const Tensor& x, long axis, bool keepdims = false);
+// Running sums along axis (same shape as x).
+Tensor cumsum(const Tensor& x, long axis);
 
 // ---- selecting reductions (ops_extrema.cpp), as torch.max(x, dim) and friends ----
 // The largest (smallest) element along axis and its index: the first among ties, a NaN counting

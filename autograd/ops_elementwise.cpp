@@ -2,81 +2,15 @@
 // Every broadcasting backward ends in accumulate_sum_to(grad, input_shape).
 #include <cmath>
 
-#include <xtensor/xmath.hpp>
-#include <xtensor/xnoalias.hpp>
-
-#include <tapegrad/autograd/detail/kernels.hpp>
-#include <tapegrad/autograd/detail/op_helpers.hpp>
+#include <tapegrad/autograd/detail/elementwise.hpp>
 #include <tapegrad/autograd/ops.hpp>
 
 namespace tg {
-namespace {
 
-using detail::flat;
-
-// in.grad += sum_to(f(dy, other), in.shape): f is evaluated at the broadcast shape os.
-template <class T, class F>
-void backprop_binary(TensorImpl& in, const T* dy, const Shape& os, const T* other,
-                     const Shape& other_shape, F f) {
-  const std::size_t n = numel(os);
-  if (in.shape == os && other_shape == os) {
-    bool fresh;  // Note [first write assigns]
-    T* g = in.template grad_for_overwrite<T>(fresh);
-    if (fresh) for (std::size_t i = 0; i < n; ++i) g[i] = f(dy[i], other[i]);
-    else for (std::size_t i = 0; i < n; ++i) g[i] += f(dy[i], other[i]);
-    return;
-  }
-  Buffer<T> tmp(n);
-  detail::broadcast_binary(os, dy, os, other, other_shape, tmp.data(), f);
-  detail::accumulate_sum_to(in.template grad_acc<T>(), in.shape, tmp.data(), os);
-}
-
-// The forward half shared by the four binary ops.
-template <class T, class F>
-std::shared_ptr<TensorImpl> binary_forward(const char* op, const Tensor& a,
-                                              const Tensor& b, F f) {
-  const Shape os = broadcast_shapes(op, a.shape(), b.shape());
-  auto out = detail::new_output<T>(op, os);
-  detail::broadcast_binary(os, detail::values<T>(a), a.shape(), detail::values<T>(b), b.shape(), out->value.template data<T>(), f);
-  return out;
-}
-
-// What a unary op's derivative reads, besides dy: nothing, x, y = f(x), or both.
-enum class Reads { none, x, y, both };
-
-detail::TensorSet saved_by(Reads r) {
-  switch (r) {
-    case Reads::none: return 0;
-    case Reads::x: return detail::input_bit(0);
-    case Reads::y: return detail::kOutput;
-    case Reads::both: return detail::input_bit(0) | detail::kOutput;
-  }
-  return 0;  // unreachable: every enumerator returns above
-}
-
-// A unary op from its value f(x) and its derivative df(dy, x, y) (both xtensor expressions
-// over flat views, so xsimd vectorises them). Lambdas take their views by const reference:
-// the expressions they return refer to them. `reads` says which of x and y df uses, so only
-// those are checked for in-place writes (Note [versions]).
-template <class T, class F, class DF>
-Tensor unary(const char* op, const Tensor& x, Reads reads, F f, DF df) {
-  const std::size_t n = x.numel();
-  auto out = detail::new_output<T>(op, x.shape());
-  auto xv = flat(detail::values<T>(x), n);
-  auto yv = flat(out->value.template data<T>(), n);
-  xt::noalias(yv) = f(xv);
-  return detail::finish<T>(op, out, {detail::impl_ptr(x)}, {saved_by(reads)}, [df, n](const detail::Grad<T>& g) {
-    auto dy = flat(g.dy(), n);
-    auto xv = flat(static_cast<const T*>(g.x(0)), n);
-    auto yv = flat(g.y(), n);
-    bool fresh;  // Note [first write assigns]
-    auto dx = flat(g.grad_for_overwrite(0, fresh), n);
-    if (fresh) xt::noalias(dx) = df(dy, xv, yv);
-    else xt::noalias(dx) += df(dy, xv, yv);
-  });
-}
-
-}  // namespace
+using detail::Reads;
+using detail::backprop_binary;
+using detail::binary_forward;
+using detail::unary;
 
 // ===== binary =====
 

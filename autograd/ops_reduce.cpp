@@ -1,7 +1,9 @@
-// Reductions: sum and mean over all elements or along one axis (keepdims optional).
+// Reductions: sum and mean over all elements or along one axis (keepdims optional), logsumexp
+// and cumsum along an axis.
 // Sums accumulate in double: a float running sum of a million terms drifts (STACK.md).
 // Over no elements, as in PyTorch: a sum is 0 and a mean NaN (0 / 0).
 #include <algorithm>
+#include <cmath>
 #include <limits>
 #include <vector>
 
@@ -53,6 +55,76 @@ Tensor reduce_axis(const char* op, const Tensor& x, long axis, bool keepdims, bo
 
 }  // namespace
 
+// y[o, i] = m + log sum_k e^(x[o, k, i] - m), m the row's max (a row of -inf, or an empty axis,
+// gives -inf, as in PyTorch); dx = dy e^(x - y), the softmax, and nothing where y is -inf.
+template <class T>
+Tensor logsumexp_kernel(const Tensor& x, long axis, bool keepdims) {
+  const std::size_t ax = normalize_axis("logsumexp", axis, x.dim());
+  const AxisView v = axis_view(x.shape(), ax);
+  auto out = detail::new_output<T>("logsumexp", reduced_shape(x.shape(), ax, keepdims));
+  const T* xv = detail::values<T>(x);
+  T* y = out->value.template data<T>();
+  for (std::size_t o = 0; o < (x.numel() ? v.outer : 0); ++o)
+    for (std::size_t i = 0; i < v.inner; ++i) {
+      const auto at = [&](std::size_t k) { return xv[(o * v.n + k) * v.inner + i]; };
+      T m = -std::numeric_limits<T>::infinity();
+      for (std::size_t k = 0; k < v.n; ++k) m = std::max(m, at(k));
+      const T shift = std::isinf(m) ? T(0) : m;  // all -inf (or +inf): no shift, the sum says it
+      double s = 0;
+      for (std::size_t k = 0; k < v.n; ++k) s += std::exp(double(at(k) - shift));
+      y[o * v.inner + i] = shift + T(std::log(s));
+    }
+  if (x.numel() == 0) std::fill_n(y, out->value.size(), -std::numeric_limits<T>::infinity());
+  return detail::finish<T>("logsumexp", out, {detail::impl_ptr(x)}, {detail::input_bit(0) | detail::kOutput},
+                           [v](const detail::Grad<T>& g) {
+    if (numel(g.in(0).shape) == 0) return;  // no element of x was summed
+    T* dx = g.grad_acc(0);
+    for (std::size_t o = 0; o < v.outer; ++o)
+      for (std::size_t i = 0; i < v.inner; ++i) {
+        const T yv = g.y()[o * v.inner + i], d = g.dy()[o * v.inner + i];
+        if (yv == -std::numeric_limits<T>::infinity()) continue;  // every term was e^-inf = 0
+        for (std::size_t k = 0; k < v.n; ++k) {
+          const std::size_t at = (o * v.n + k) * v.inner + i;
+          dx[at] += d * std::exp(g.x(0)[at] - yv);  // dy softmax(x)_k
+        }
+      }
+  });
+}
+
+// y[o, k, i] = sum_{j <= k} x[o, j, i], accumulated in double; dx[o, k, i] = sum_{j >= k} dy[o, j, i].
+template <class T>
+Tensor cumsum_kernel(const Tensor& x, long axis) {
+  const std::size_t ax = normalize_axis("cumsum", axis, x.dim());
+  const AxisView v = axis_view(x.shape(), ax);
+  auto out = detail::new_output<T>("cumsum", x.shape());
+  const T* xv = detail::values<T>(x);
+  T* y = out->value.template data<T>();
+  const std::size_t outer = x.numel() ? v.outer : 0;  // [2^40, 0] walks nothing
+  std::vector<double> acc(outer ? v.inner : 0);
+  for (std::size_t o = 0; o < outer; ++o) {
+    std::fill(acc.begin(), acc.end(), 0.0);
+    for (std::size_t k = 0; k < v.n; ++k)
+      for (std::size_t i = 0; i < v.inner; ++i) {
+        const std::size_t at = (o * v.n + k) * v.inner + i;
+        acc[i] += xv[at];
+        y[at] = T(acc[i]);
+      }
+  }
+  return detail::finish<T>("cumsum", out, {detail::impl_ptr(x)}, {}, [v](const detail::Grad<T>& g) {
+    T* dx = g.grad_acc(0);
+    std::vector<double> acc(v.inner);
+    for (std::size_t o = 0; o < v.outer; ++o) {
+      std::fill(acc.begin(), acc.end(), 0.0);
+      for (std::size_t k = v.n; k-- > 0;)  // the suffix sums of dy
+        for (std::size_t i = 0; i < v.inner; ++i) {
+          const std::size_t at = (o * v.n + k) * v.inner + i;
+          acc[i] += g.dy()[at];
+          dx[at] += T(acc[i]);
+        }
+    }
+  });
+}
+
 template <class T>
 Tensor sum_kernel(const Tensor& x) {
   return reduce<T>("sum", x, AxisView{1, x.numel(), 1}, Shape{}, false);
@@ -85,6 +157,14 @@ Tensor sum(const Tensor& x, long axis, bool keepdims) {
 
 Tensor mean(const Tensor& x) {
   return detail::dispatch("mean", {&x}, [&](auto t) { return mean_kernel<decltype(t)>(x); });
+}
+
+Tensor logsumexp(const Tensor& x, long axis, bool keepdims) {
+  return detail::dispatch("logsumexp", {&x}, [&](auto t) { return logsumexp_kernel<decltype(t)>(x, axis, keepdims); });
+}
+
+Tensor cumsum(const Tensor& x, long axis) {
+  return detail::dispatch("cumsum", {&x}, [&](auto t) { return cumsum_kernel<decltype(t)>(x, axis); });
 }
 
 Tensor mean(const Tensor& x, long axis, bool keepdims) {

@@ -21,7 +21,8 @@ xt::xarray<double> load(const json& j) {
   for (auto d : j.at("shape")) shape.push_back(d.get<std::size_t>());
   xt::xarray<double> a = xt::xarray<double>::from_shape(shape);
   std::size_t i = 0;
-  for (auto v : j.at("data")) a.data()[i++] = v.get<double>();
+  for (auto v : j.at("data"))  // JSON has no inf or NaN: the script writes them as "inf", "-inf", "nan"
+    a.data()[i++] = v.is_string() ? std::stod(v.get<std::string>()) : v.get<double>();
   return a;
 }
 
@@ -39,9 +40,12 @@ void check_close(const std::string& what, const xt::xarray<double>& got, const x
   REQUIRE_MESSAGE(tg::Shape(got.shape()) == tg::Shape(want.shape()),
                   what << ": shape " << tg::to_string(tg::Shape(got.shape())) << ", PyTorch "
                        << tg::to_string(tg::Shape(want.shape())));
-  for (std::size_t i = 0; i < want.size(); ++i)
-    REQUIRE_MESSAGE(std::abs(got.data()[i] - want.data()[i]) <= 1e-10 + 1e-9 * std::abs(want.data()[i]),
-                    what << ": element " << i << " is " << got.data()[i] << ", PyTorch " << want.data()[i]);
+  for (std::size_t i = 0; i < want.size(); ++i) {
+    const double g = got.data()[i], w = want.data()[i];
+    const bool close = g == w || std::abs(g - w) <= 1e-10 + 1e-9 * std::abs(w);  // g == w: equal infinities
+    REQUIRE_MESSAGE(close,
+                    what << ": element " << i << " is " << g << ", PyTorch " << w);
+  }
 }
 
 using Op = std::function<Tensor(const std::vector<Tensor>&, const std::vector<tg::IdTensor>&, const json&)>;
@@ -78,6 +82,23 @@ const std::map<std::string, Op>& ops() {
       {"min_indices", [](const auto& x, const auto&, const json& p) {
          return mask_values(tg::min(x[0], axis(p), keepdims(p)).second);
        }},
+      {"logsumexp", [](const auto& x, const auto&, const json& p) { return tg::logsumexp(x[0], axis(p), keepdims(p)); }},
+      {"cumsum", [](const auto& x, const auto&, const json& p) { return tg::cumsum(x[0], axis(p)); }},
+      {"abs", [](const auto& x, const auto&, const json&) { return tg::abs(x[0]); }},
+      {"sin", [](const auto& x, const auto&, const json&) { return tg::sin(x[0]); }},
+      {"cos", [](const auto& x, const auto&, const json&) { return tg::cos(x[0]); }},
+      {"log1p", [](const auto& x, const auto&, const json&) { return tg::log1p(x[0]); }},
+      {"gelu", [](const auto& x, const auto&, const json& p) {
+         return tg::gelu(x[0], p.value("approximate", "none") == "tanh" ? tg::GeluApproximation::tanh
+                                                                         : tg::GeluApproximation::none);
+       }},
+      {"leaky_relu", [](const auto& x, const auto&, const json& p) { return tg::leaky_relu(x[0], p.value("negative_slope", 0.01)); }},
+      {"elu", [](const auto& x, const auto&, const json& p) { return tg::elu(x[0], p.value("alpha", 1.0)); }},
+      {"softplus", [](const auto& x, const auto&, const json& p) {
+         return tg::softplus(x[0], p.value("beta", 1.0), p.value("threshold", 20.0));
+       }},
+      {"maximum", [](const auto& x, const auto&, const json&) { return tg::maximum(x[0], x[1]); }},
+      {"minimum", [](const auto& x, const auto&, const json&) { return tg::minimum(x[0], x[1]); }},
       {"amax", [](const auto& x, const auto&, const json& p) { return tg::amax(x[0], axis(p), keepdims(p)); }},
       {"amin", [](const auto& x, const auto&, const json& p) { return tg::amin(x[0], axis(p), keepdims(p)); }},
       {"argmax", [](const auto& x, const auto&, const json& p) {
