@@ -9,6 +9,7 @@
 
 #include <nlohmann/json.hpp>
 
+#include "fixture_json.hpp"
 #include "test_helpers.hpp"
 
 using tg::Tensor;
@@ -16,24 +17,8 @@ using json = nlohmann::json;
 
 namespace {
 
-xt::xarray<double> load(const json& j) {
-  tg::Shape shape;
-  for (auto d : j.at("shape")) shape.push_back(d.get<std::size_t>());
-  xt::xarray<double> a = xt::xarray<double>::from_shape(shape);
-  std::size_t i = 0;
-  for (auto v : j.at("data"))  // JSON has no inf or NaN: the script writes them as "inf", "-inf", "nan"
-    a.data()[i++] = v.is_string() ? std::stod(v.get<std::string>()) : v.get<double>();
-  return a;
-}
-
-tg::IdTensor load_ids(const json& j) {
-  tg::Shape shape;
-  for (auto d : j.at("shape")) shape.push_back(d.get<std::size_t>());
-  xt::xarray<std::int64_t> a = xt::xarray<std::int64_t>::from_shape(shape);
-  std::size_t i = 0;
-  for (auto v : j.at("data")) a.data()[i++] = v.get<std::int64_t>();
-  return tg::IdTensor(a);
-}
+xt::xarray<double> load(const json& j) { return tgtest::load_array<double>(j); }
+tg::IdTensor load_ids(const json& j) { return tg::IdTensor(tgtest::load_array<std::int64_t>(j)); }
 
 // Within 1e-10 + 1e-9 |ref| everywhere, with the same shape.
 void check_close(const std::string& what, const xt::xarray<double>& got, const xt::xarray<double>& want) {

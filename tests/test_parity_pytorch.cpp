@@ -5,6 +5,7 @@
 
 #include <nlohmann/json.hpp>
 
+#include "fixture_json.hpp"
 #include "test_helpers.hpp"
 
 using tg::Tensor;
@@ -12,14 +13,7 @@ using json = nlohmann::json;
 
 namespace {
 
-xt::xarray<float> load(const json& j) {
-  tg::Shape shape;
-  for (auto d : j.at("shape")) shape.push_back(d.get<std::size_t>());
-  xt::xarray<float> a = xt::xarray<float>::from_shape(shape);
-  std::size_t i = 0;
-  for (auto v : j.at("data")) a.data()[i++] = v.get<float>();
-  return a;
-}
+xt::xarray<float> load(const json& j) { return tgtest::load_array<float>(j); }
 
 // max over elements of |a - b| / (1e-5 + 1e-4 |b|): parity holds when it is <= 1.
 double worst(const xt::xarray<float>& a, const xt::xarray<float>& b, double& max_abs) {
