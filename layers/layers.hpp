@@ -14,3 +14,4 @@
 #include <tapegrad/layers/recurrent.hpp>
 #include <tapegrad/layers/tbptt.hpp>
 #include <tapegrad/layers/checkpointed_sequence.hpp>
+#include <tapegrad/layers/attention.hpp>
