@@ -15,3 +15,4 @@
 #include <tapegrad/layers/tbptt.hpp>
 #include <tapegrad/layers/checkpointed_sequence.hpp>
 #include <tapegrad/layers/attention.hpp>
+#include <tapegrad/layers/multihead_attention.hpp>

@@ -1,8 +1,10 @@
 // Attention (layers/attention.cpp): the three score functions over a time-first source, masks,
 // gradchecks in float64 of the compositions, and values against loops written here.
 #include <cmath>
+#include <fstream>
 #include <vector>
 
+#include "fixture_json.hpp"
 #include "op_checks.hpp"
 
 using tg::IdTensor;
@@ -144,4 +146,84 @@ TEST_CASE("attention: wrong shapes and masks name the layer and the shapes") {
   check_error<std::invalid_argument>([&] { luong->forward(q, k, v); }, {"LuongAttention", "7"});
   check_error<std::invalid_argument>([&] { tg::BahdanauAttention(D, 0, 3); }, {"BahdanauAttention", "positive"});
   tgtest::check_tape_still_works();
+}
+
+// ===== MultiheadAttention: parity with torch.nn.MultiheadAttention =====
+
+namespace {
+
+const nlohmann::json& mha_fixtures() {
+  static const nlohmann::json fx = [] {
+    std::ifstream in(std::string(TAPEGRAD_FIXTURES_DIR) + "/multihead_attention.json");
+    REQUIRE_MESSAGE(in.good(), "missing fixture multihead_attention.json");
+    return nlohmann::json::parse(in);
+  }();
+  return fx;
+}
+
+// Within 1e-10 + 1e-9 |ref|: both sides compute in float64.
+void check_parity(const std::string& what, const Tensor& got, const nlohmann::json& want) {
+  CAPTURE(what);
+  check_close(got.to_xarray<double>(), tgtest::load_array<double>(want), 1e-9);
+}
+
+}  // namespace
+
+TEST_CASE("MultiheadAttention: PyTorch's parameter names, outputs, averaged weights and gradients (key padding mask)") {
+  std::size_t cases = 0;
+  for (const auto& c : mha_fixtures().at("cases")) {
+    tg::MultiheadAttention mha(c.at("embed_dim").get<std::size_t>(), c.at("num_heads").get<std::size_t>());
+    mha.to(tg::kFloat64);
+    REQUIRE(mha.named_parameters().size() == c.at("params").size());
+    for (auto& [name, p] : mha.named_parameters()) {
+      REQUIRE_MESSAGE(c.at("params").contains(name), "PyTorch has no parameter " << name);
+      const xt::xarray<double> value = tgtest::load_array<double>(c.at("params").at(name));
+      REQUIRE(Shape(value.shape()) == p.shape());
+      std::copy(value.begin(), value.end(), p.mutable_data<double>());
+    }
+    const Tensor q = Tensor::param(tgtest::load_array<double>(c.at("query")));
+    const Tensor k = Tensor::param(tgtest::load_array<double>(c.at("key")));
+    const Tensor v = Tensor::param(tgtest::load_array<double>(c.at("value")));
+    const IdTensor mask(tgtest::load_array<std::int64_t>(c.at("mask")));
+    const tg::MultiheadAttended out = mha(q, k, v, mask);
+    check_parity("output", out.output, c.at("output"));
+    check_parity("weights", out.weights, c.at("weights"));
+    Tensor loss = tg::sum(out.output * Tensor::constant(tgtest::load_array<double>(c.at("w_output")))) +
+                        tg::sum(out.weights * Tensor::constant(tgtest::load_array<double>(c.at("w_weights"))));
+    loss.backward();
+    check_parity("grad query", q.grad(), c.at("grad_query"));
+    check_parity("grad key", k.grad(), c.at("grad_key"));
+    check_parity("grad value", v.grad(), c.at("grad_value"));
+    for (const auto& [name, p] : mha.named_parameters()) check_parity("grad " + name, p.grad(), c.at("grads").at(name));
+    ++cases;
+  }
+  CHECK(cases == 2);
+}
+
+TEST_CASE("MultiheadAttention: gradcheck, per-head weights, a fully masked source, and bad shapes") {
+  tg::manual_seed(181);
+  auto mha = tgtest::to_f64(std::make_shared<tg::MultiheadAttention>(4, 2));
+  xt::xarray<std::int64_t> m = xt::ones<std::int64_t>({3, 2});
+  m(2, 0) = 0;
+  m(0, 1) = m(1, 1) = m(2, 1) = 0;  // stream 1 has no valid source
+  const IdTensor mask(m);
+  const tg::GradcheckFn f = [mha, mask](const std::vector<Tensor>& in) { return mha->forward(in[0], in[1], in[2], mask).output; };
+  std::vector<Tensor> inputs = {tgtest::param({2, 2, 4}), tgtest::param({3, 2, 4}), tgtest::param({3, 2, 4})};
+  for (const auto& p : mha->parameters()) inputs.push_back(p);
+  CHECK_GRADCHECK(f, inputs);
+  const tg::MultiheadAttended per_head = mha->forward(inputs[0], inputs[1], inputs[2], mask, false);
+  CHECK(per_head.weights.shape() == Shape{2, 2, 2, 3});
+  const tg::MultiheadAttended avg = mha->forward(inputs[0], inputs[1], inputs[2], mask);
+  check_close(avg.weights.value<double>(), tg::mean(per_head.weights, 1).value<double>());
+  for (std::size_t l = 0; l < 2; ++l)
+    for (std::size_t s = 0; s < 3; ++s) CHECK(avg.weights.value<double>()(1, l, s) == 0.0);
+  CHECK(avg.weights.value<double>()(0, 0, 2) == 0.0);
+  // The masked stream's output is out_proj's bias alone.
+  for (std::size_t j = 0; j < 4; ++j)
+    CHECK(avg.output.value<double>()(0, 1, j) == doctest::Approx(mha->out_proj.bias.value<double>()(j)));
+  check_error<std::invalid_argument>([] { tg::MultiheadAttention(6, 4); }, {"MultiheadAttention", "6", "4"});
+  check_error<std::invalid_argument>([&] { mha->forward(inputs[0], tgtest::param({3, 2, 5}), inputs[2]); },
+                                     {"MultiheadAttention", "[3, 2, 5]"});
+  check_error<std::invalid_argument>([&] { mha->forward(inputs[0], inputs[1], inputs[2], IdTensor(xt::ones<std::int64_t>({2, 3}))); },
+                                     {"MultiheadAttention", "mask", "[3, 2]"});
 }
