@@ -37,8 +37,10 @@ Tensor gelu_kernel(const Tensor& x, GeluApproximation approximate) {
                     [k, c](const auto& v) { return T(0.5) * v * (T(1) + xt::tanh(k * (v + c * v * v * v))); },
                     // dx = dy [ (1 + t) / 2 + x (1 - t²) √(2/π) (1 + 3 · 0.044715 x²) / 2 ], t = tanh(u)
                     [k, c](const auto& dy, const auto& x_, const auto&) {
-                      const auto t = xt::tanh(k * (x_ + c * x_ * x_ * x_));
-                      return dy * (T(0.5) * (T(1) + t) + T(0.5) * x_ * (T(1) - t * t) * k * (T(1) + T(3) * c * x_ * x_));
+                      // t is rebuilt as a temporary at each use: the lazy result must not refer to
+                      // a local expression that dies when this lambda returns
+                      const auto t = [&] { return xt::tanh(k * (x_ + c * x_ * x_ * x_)); };
+                      return dy * (T(0.5) * (T(1) + t()) + T(0.5) * x_ * (T(1) - t() * t()) * k * (T(1) + T(3) * c * x_ * x_));
                     });
   }
   const T inv_sqrt2 = T(1.0 / std::sqrt(2.0)), inv_sqrt_2pi = T(1.0 / std::sqrt(2.0 * M_PI));
