@@ -11,17 +11,29 @@ Cell::Cell(std::size_t input_size, std::size_t hidden_size, const char* name)
                                 std::to_string(input_size) + " and " + std::to_string(hidden_size));
 }
 
-State Cell::forward(const Tensor& x, const State& state) const {
+std::size_t Cell::state_width(std::size_t) const { return hidden_size_; }
+
+State Cell::step_in_context(const Tensor& xp, const State& state, const CellContext& context) const {
+  if (!context.empty())
+    throw std::invalid_argument(std::string(name_) + ": this cell reads no context, got " +
+                                std::to_string(context.tensors.size()) + " tensors and " +
+                                std::to_string(context.masks.size()) + " masks");
+  return step(xp, state);
+}
+
+State Cell::forward(const Tensor& x, const State& state) const { return forward(x, state, CellContext{}); }
+
+State Cell::forward(const Tensor& x, const State& state, const CellContext& context) const {
   if (x.dim() != 2 || x.shape()[1] != input_size_)
     throw std::invalid_argument(std::string(name_) + ": input must be [B, " + std::to_string(input_size_) +
                                 "], got " + to_string(x.shape()));
   check_state(state, x.shape()[0], name_);
-  return step(project_input(x), state);
+  return step_in_context(project_input(x), state, context);
 }
 
 State Cell::initial_state(std::size_t batch) const {
   State state;
-  for (std::size_t k = 0; k < state_size(); ++k) state.push_back(Tensor::zeros({batch, hidden_size_}, dtype()));
+  for (std::size_t k = 0; k < state_size(); ++k) state.push_back(Tensor::zeros({batch, state_width(k)}, dtype()));
   return state;
 }
 
@@ -29,11 +41,14 @@ void Cell::check_state(const State& state, std::size_t batch, const char* who) c
   if (state.size() != state_size())
     throw std::invalid_argument(std::string(who) + ": the state holds " + std::to_string(state.size()) +
                                 " tensors, " + name_ + " needs " + std::to_string(state_size()));
-  for (const auto& s : state)
-    if (!s.defined() || s.shape() != Shape{batch, hidden_size_})
-      throw std::invalid_argument(std::string(who) + ": each " + name_ + " state tensor must be [B, H] = [" +
-                                  std::to_string(batch) + ", " + std::to_string(hidden_size_) +
+  for (std::size_t k = 0; k < state.size(); ++k) {
+    const Tensor& s = state[k];
+    if (!s.defined() || s.shape() != Shape{batch, state_width(k)})
+      throw std::invalid_argument(std::string(who) + ": " + name_ + " state tensor " + std::to_string(k) +
+                                  " must be [B, " + (state_width(k) == hidden_size_ ? "H" : "W") + "] = [" +
+                                  std::to_string(batch) + ", " + std::to_string(state_width(k)) +
                                   "], got " + (s.defined() ? to_string(s.shape()) : "undefined"));
+  }
 }
 
 }  // namespace tg

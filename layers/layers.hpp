@@ -16,3 +16,4 @@
 #include <tapegrad/layers/checkpointed_sequence.hpp>
 #include <tapegrad/layers/attention.hpp>
 #include <tapegrad/layers/multihead_attention.hpp>
+#include <tapegrad/layers/attention_decoder.hpp>

@@ -79,10 +79,10 @@ SequenceRun run_cell_masked(const Cell& cell, const Tensor& x, std::size_t steps
     const detail::TimeStepScope scope(static_cast<long>(t));  // anomaly messages name the step
     if (s == detach_at)
       for (auto& st : state) st = detach(st);
-    State next = cell.step(slice(xp, 0, t * B, B), state);  // rows of step t: [B, P]
+    State next = cell.step_in_context(slice(xp, 0, t * B, B), state, options.context());  // rows of step t: [B, P]
     if (mask && !mask->all_valid(t)) {
       // Padding freezes the state: next = state + keep * (next - state); outputs there are 0.
-      const Tensor keep = mask->keep(t, state[0].dtype());  // [B, 1]
+      const Tensor keep = mask->keep(t, state[0].dtype());  // [B, 1], broadcasts over any width
       for (std::size_t k = 0; k < next.size(); ++k) next[k] = state[k] + keep * (next[k] - state[k]);
       outputs[t] = next[0] * keep;
     } else {

@@ -2,6 +2,7 @@
 // Running one cell over a block of time steps, and the masks of variable-length batches.
 //   T time steps, B batch, I input, H hidden
 #include <limits>
+#include <utility>
 #include <vector>
 
 #include <tapegrad/layers/cell.hpp>
@@ -40,17 +41,21 @@ struct SequenceRun {
 
 // How run_cell walks: reverse walks t = T-1 .. 0; detach_at detaches the state before the step
 // with that index in walking order, so the gradient flows back through the last
-// (T - detach_at) steps only (TBPTT(k1, k2)).
+// (T - detach_at) steps only (TBPTT(k1, k2)); context is what the cell reads at every step
+// (Cell::step_in_context), e.g. an attention decoder's encoder memory and its mask.
 class RunCellOptions {
  public:
   RunCellOptions& direction(Direction value) { direction_ = value; return *this; }
   RunCellOptions& detach_at(std::size_t step) { detach_at_ = step; return *this; }
+  RunCellOptions& context(CellContext value) { context_ = std::move(value); return *this; }
   Direction direction() const { return direction_; }
   std::size_t detach_at() const { return detach_at_; }
+  const CellContext& context() const { return context_; }
 
  private:
   Direction direction_ = Direction::forward;
   std::size_t detach_at_ = kNoDetach;
+  CellContext context_;
 };
 
 // Runs `cell` over x [T*B, I] (time-major rows) from `state`; with a mask, streams stop at

@@ -3,6 +3,7 @@
 // one budget shared by every cell (the same reduced config the `--quick` flag runs).
 #include <doctest/doctest.h>
 
+#include <algorithm>
 #include <filesystem>
 #include <string>
 
@@ -11,6 +12,7 @@
 #include "char_lm_cells.hpp"
 #include "classify_lengths.hpp"
 #include "recurrent_factory.hpp"
+#include "reverse_attention.hpp"
 #include "reverse_strings.hpp"
 #include "spell_numbers.hpp"
 
@@ -26,6 +28,32 @@ TEST_CASE("reverse strings: every cell's exact match is at least 3x the most fre
     // The shortest strings are learnt first: length 1 at least as well as the longest length.
     CHECK(r.exact_by_length.front() >= r.exact_by_length.back());
   }
+}
+
+TEST_CASE("reverse attention: on the longest strings attention's token accuracy beats the plain decoder's by 30 points") {
+  const seqtasks::AttentionLengthConfig c = seqtasks::reduced_attention_length_config();
+  const seqtasks::AttentionLengthResult plain = seqtasks::run_reverse_attention(false, c);
+  const seqtasks::AttentionLengthResult with = seqtasks::run_reverse_attention(true, c);
+  REQUIRE(plain.buckets.size() == with.buckets.size());
+  const seqtasks::LengthBucket& p = plain.buckets.back();
+  const seqtasks::LengthBucket& a = with.buckets.back();
+  INFO("lengths " << a.min_length << "-" << a.max_length << ": token accuracy " << a.token_accuracy << " with attention, "
+       << p.token_accuracy << " without");
+  CHECK(a.strings > 20);
+  CHECK(a.token_accuracy >= p.token_accuracy + 0.3);
+  // The attention map is the reversal's alignment: output step t looks hardest at source letter
+  // L-1-t for most steps of the longest string (read, not assumed: the model is free to look anywhere).
+  const std::size_t L = with.example_source.size();
+  REQUIRE(with.example_weights.size() >= 1);
+  std::size_t aligned = 0, steps = std::min(L, with.example_weights.size());
+  for (std::size_t t = 0; t < steps; ++t) {
+    const auto& row = with.example_weights[t];
+    REQUIRE(row.size() == L);
+    aligned += std::size_t(std::max_element(row.begin(), row.end()) - row.begin()) == L - 1 - t;
+  }
+  INFO(aligned << " of " << steps << " steps look hardest at the mirrored letter");
+  CHECK(double(aligned) >= 0.8 * double(steps));
+  CHECK(plain.example_weights.empty());  // the plain decoder has no attention to show
 }
 
 TEST_CASE("classify lengths: with the mask the gated cells halve the majority class error") {

@@ -27,18 +27,6 @@ std::string label(double v) {  // a tick label
   return buf;
 }
 
-std::string escape(const std::string& s) {
-  std::string out;
-  for (char c : s) {
-    if (c == '&') out += "&amp;";
-    else if (c == '<') out += "&lt;";
-    else if (c == '>') out += "&gt;";
-    else if (c == '\'') out += "&apos;";
-    else out += c;
-  }
-  return out;
-}
-
 // Ticks at 1, 2 or 5 times a power of ten covering [lo, hi] with about `count` steps.
 std::vector<double> nice_ticks(double& lo, double& hi, int count) {
   if (!(hi > lo)) {
@@ -105,7 +93,7 @@ void render_panel(std::ostringstream& svg, const Chart& chart, double ox, double
   auto py = [&](double y) { return oy + kTop + (plot_bottom - kTop) * (1 - (y - yr.lo) / (yr.hi - yr.lo)); };
 
   svg << "<text x='" << num(ox + W / 2) << "' y='" << num(oy + 18) << "' text-anchor='middle' font-size='14'>"
-      << escape(o.title) << "</text>\n";
+      << svg_escape(o.title) << "</text>\n";
   for (double t : yticks) {
     svg << "<line x1='" << num(ox + kLeft) << "' x2='" << num(ox + W - kRight) << "' y1='" << num(py(t)) << "' y2='"
         << num(py(t)) << "' stroke='#ddd'/><text x='" << num(ox + kLeft - 6) << "' y='" << num(py(t) + 4)
@@ -123,9 +111,9 @@ void render_panel(std::ostringstream& svg, const Chart& chart, double ox, double
         << "' y2='" << num(oy + zero_y) << "' stroke='#bbb' stroke-dasharray='2,3'/><text x='" << num(ox + kLeft - 6)
         << "' y='" << num(oy + zero_y + 4) << "' text-anchor='end'>0</text>\n";
   }
-  svg << "<text x='" << num(ox + W / 2) << "' y='" << num(oy + H - 10) << "' text-anchor='middle'>" << escape(o.x_label)
+  svg << "<text x='" << num(ox + W / 2) << "' y='" << num(oy + H - 10) << "' text-anchor='middle'>" << svg_escape(o.x_label)
       << "</text>\n<text transform='translate(" << num(ox + 14) << "," << num(oy + (kTop + plot_bottom) / 2)
-      << ") rotate(-90)' text-anchor='middle'>" << escape(o.y_label) << "</text>\n";
+      << ") rotate(-90)' text-anchor='middle'>" << svg_escape(o.y_label) << "</text>\n";
 
   const double cx = ox + kLeft - 4, cy = oy + kTop - 4, cw = W - kLeft - kRight + 8, ch = H - kTop - kBottom + 8;
   svg << "<svg x='" << num(cx) << "' y='" << num(cy) << "' width='" << num(cw) << "' height='" << num(ch)
@@ -181,11 +169,24 @@ void render_panel(std::ostringstream& svg, const Chart& chart, double ox, double
     const double y = ly + 14 + 16 * double(j);
     svg << "<line x1='" << num(lx + 6) << "' x2='" << num(lx + 26) << "' y1='" << num(y - 4) << "' y2='" << num(y - 4)
         << "' stroke='" << color << "' stroke-width='2'" << (s.dashed ? " stroke-dasharray='6,4'" : "")
-        << "/><text x='" << num(lx + 30) << "' y='" << num(y) << "'>" << escape(s.name) << "</text>\n";
+        << "/><text x='" << num(lx + 30) << "' y='" << num(y) << "'>" << svg_escape(s.name) << "</text>\n";
   }
 }
 
 }  // namespace
+
+std::string svg_escape(const std::string& s) {
+  std::string out;
+  for (char c : s) {
+    if (c == '&') out += "&amp;";
+    else if (c == '<') out += "&lt;";
+    else if (c == '>') out += "&gt;";
+    else if (c == '\'') out += "&apos;";
+    else out += c;
+  }
+  return out;
+}
+
 
 const char* palette_color(std::size_t i) {
   static const char* colors[] = {"#1f77b4", "#d62728", "#2ca02c", "#ff7f0e", "#9467bd",

@@ -46,6 +46,9 @@ void write_svg(const std::string& path, const Chart& chart);
 // Writes several charts side by side, `columns` per row.
 void write_svg_panels(const std::string& path, const std::vector<Chart>& panels, std::size_t columns);
 
+// `s` with the XML specials (& < > ') escaped, for SVG text.
+std::string svg_escape(const std::string& s);
+
 // The i-th colour of the default palette (matplotlib's tab10).
 const char* palette_color(std::size_t i);
 

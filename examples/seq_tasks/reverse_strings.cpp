@@ -41,15 +41,7 @@ class Reverser : public tg::Module {
 };
 
 Tokens random_string(DataRng& rng, const ReverseConfig& c) {
-  Tokens s(rng.between(c.min_length, c.max_length));
-  for (int& letter : s) letter = int(1 + rng.below(c.alphabet));
-  return s;
-}
-
-std::vector<Tokens> reversed_all(const std::vector<Tokens>& strings) {
-  std::vector<Tokens> out;
-  for (const Tokens& s : strings) out.emplace_back(s.rbegin(), s.rend());
-  return out;
+  return random_letters(rng, c.alphabet, c.min_length, c.max_length);
 }
 
 }  // namespace

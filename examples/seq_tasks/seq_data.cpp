@@ -5,6 +5,18 @@
 
 namespace seqtasks {
 
+Tokens random_letters(DataRng& rng, std::size_t alphabet, std::size_t min_length, std::size_t max_length) {
+  Tokens s(rng.between(min_length, max_length));
+  for (int& letter : s) letter = int(1 + rng.below(alphabet));
+  return s;
+}
+
+std::vector<Tokens> reversed_all(const std::vector<Tokens>& strings) {
+  std::vector<Tokens> out;
+  for (const Tokens& s : strings) out.emplace_back(s.rbegin(), s.rend());
+  return out;
+}
+
 PaddedBatch pad_time_major(const std::vector<Tokens>& sequences, int pad, std::size_t min_steps) {
   std::size_t steps = min_steps;
   for (const auto& s : sequences) steps = std::max(steps, s.size());

@@ -29,6 +29,11 @@ class DataRng {
   std::mt19937_64 engine_;
 };
 
+// A string of uniform length in [min_length, max_length] of letters uniform over 1..alphabet.
+Tokens random_letters(DataRng& rng, std::size_t alphabet, std::size_t min_length, std::size_t max_length);
+// Each string reversed (the target of experiments 3 and 9).
+std::vector<Tokens> reversed_all(const std::vector<Tokens>& strings);
+
 // Sequences of unequal length as a time-first [T, B] id array padded with `pad`, and their lengths.
 struct PaddedBatch {
   xt::xarray<int> ids;               // [T, B]

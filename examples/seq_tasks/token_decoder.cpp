@@ -11,8 +11,7 @@ TokenDecoder::TokenDecoder(const std::string& cell, std::size_t vocab, std::size
   register_module("head", head_);
 }
 
-tg::Tensor TokenDecoder::loss(const std::vector<tg::State>& initial, const std::vector<Tokens>& targets) const {
-  // Inputs are the start symbol then the target shifted right; outputs the target then the end symbol.
+TeacherForcing teacher_forcing(const std::vector<Tokens>& targets) {
   std::vector<Tokens> inputs, outputs;
   for (const Tokens& y : targets) {
     Tokens in{kBoundary}, out = y;
@@ -21,34 +20,42 @@ tg::Tensor TokenDecoder::loss(const std::vector<tg::State>& initial, const std::
     inputs.push_back(in);
     outputs.push_back(out);
   }
-  const PaddedBatch x = pad_time_major(inputs, kBoundary);   // [T, B]
-  const PaddedBatch y = pad_time_major(outputs, kBoundary);  // [T, B]
-  const tg::SequenceMask mask(y.lengths, y.ids.shape()[0]);
-  const tg::Tensor h = rnn_->forward(emb_(x.ids), initial, mask).output;   // [T, B, H]
-  return tg::cross_entropy(head_(h), y.ids, mask.as_ids());                 // logits [T, B, V]
+  PaddedBatch x = pad_time_major(inputs, kBoundary), y = pad_time_major(outputs, kBoundary);  // [T, B]
+  tg::SequenceMask mask(y.lengths, y.ids.shape()[0]);
+  return {std::move(x), std::move(y), std::move(mask)};
+}
+
+GreedyTokens::GreedyTokens(std::size_t batch)
+    : tokens_(batch), done_(batch, false), previous_(xt::zeros<int>({batch})) {}
+
+bool GreedyTokens::add(const tg::Tensor& logits) {
+  bool all_done = true;
+  for (std::size_t b = 0; b < tokens_.size(); ++b) {
+    previous_(b) = argmax_row(logits, b);
+    if (done_[b]) continue;
+    if (previous_(b) == kBoundary) done_[b] = true;
+    else tokens_[b].push_back(previous_(b));
+    all_done = all_done && done_[b];
+  }
+  return all_done;
+}
+
+tg::Tensor TokenDecoder::loss(const std::vector<tg::State>& initial, const std::vector<Tokens>& targets) const {
+  const TeacherForcing tf = teacher_forcing(targets);
+  const tg::Tensor h = rnn_->forward(emb_(tf.inputs.ids), initial, tf.mask).output;  // [T, B, H]
+  return tg::cross_entropy(head_(h), tf.outputs.ids, tf.mask.as_ids());               // logits [T, B, V]
 }
 
 std::vector<Tokens> TokenDecoder::greedy(const tg::State& initial, std::size_t batch, std::size_t max_steps) const {
   tg::NoGradGuard no_grad;
   const tg::Cell& cell = rnn_->cell(0);
   tg::State state = initial;
-  std::vector<Tokens> out(batch);
-  std::vector<bool> done(batch, false);
-  xt::xarray<int> previous = xt::zeros<int>({batch});  // [B], the start symbol
+  GreedyTokens out(batch);
   for (std::size_t t = 0; t < max_steps; ++t) {
-    state = cell(emb_(previous), state);           // x [B, E] -> {h [B, H], (c)}
-    const tg::Tensor logits = head_(state[0]);     // [B, V]
-    bool all_done = true;
-    for (std::size_t b = 0; b < batch; ++b) {
-      previous(b) = argmax_row(logits, b);
-      if (done[b]) continue;
-      if (previous(b) == kBoundary) done[b] = true;
-      else out[b].push_back(previous(b));
-      all_done = all_done && done[b];
-    }
-    if (all_done) break;
+    state = cell(emb_(out.next_input()), state);  // x [B, E] -> {h [B, H], (c)}
+    if (out.add(head_(state[0]))) break;          // logits [B, V]
   }
-  return out;
+  return out.tokens();
 }
 
 }  // namespace seqtasks

@@ -15,6 +15,30 @@ namespace seqtasks {
 
 constexpr int kBoundary = 0;  // start symbol (input) and end symbol (output)
 
+// Teacher forcing's two views of `targets`: the inputs are the start symbol then the target,
+// the outputs the target then the end symbol; mask marks each stream's real steps.
+struct TeacherForcing {
+  PaddedBatch inputs, outputs;  // [T, B] each, T = longest target + 1
+  tg::SequenceMask mask;
+};
+TeacherForcing teacher_forcing(const std::vector<Tokens>& targets);
+
+// Greedy decoding's bookkeeping: each step's logits [B, V] give every stream its next token
+// (the argmax), which is fed back; a stream is done once it emits the end symbol.
+class GreedyTokens {
+ public:
+  explicit GreedyTokens(std::size_t batch);
+  // Takes the step's logits [B, V]; true once every stream is done.
+  bool add(const tg::Tensor& logits);
+  const xt::xarray<int>& next_input() const { return previous_; }  // [B], starts as the start symbol
+  const std::vector<Tokens>& tokens() const { return tokens_; }
+
+ private:
+  std::vector<Tokens> tokens_;
+  std::vector<bool> done_;
+  xt::xarray<int> previous_;
+};
+
 class TokenDecoder : public tg::Module {
  public:
   TokenDecoder(const std::string& cell, std::size_t vocab, std::size_t embed, std::size_t hidden);
