@@ -1,9 +1,12 @@
 // AttentionDecoderCell (layers/attention_decoder.cpp) and the cell-context extension of the
 // sequence runner: gradchecks in float64 through run_cell with ragged target and source masks,
-// the step against its formula, stepping against the runner, and the errors.
+// the step against its formula, the same decoder written out in PyTorch (fixtures), stepping
+// against the runner, and the errors.
+#include <fstream>
 #include <memory>
 #include <vector>
 
+#include "fixture_json.hpp"
 #include "op_checks.hpp"
 
 using tg::AttentionDecoderCell;
@@ -63,6 +66,53 @@ TEST_CASE("attention decoder: gradchecks through run_cell with ragged target and
       };
       CHECK_GRADCHECK(f, inputs);
     }
+}
+
+TEST_CASE("attention decoder: outputs, final state and every gradient match the decoder written out in PyTorch") {
+  std::ifstream in(std::string(TAPEGRAD_FIXTURES_DIR) + "/attention_decoder.json");
+  REQUIRE_MESSAGE(in.good(), "missing fixture attention_decoder.json (tests/fixtures/make_op_fixtures.py)");
+  const nlohmann::json fixtures = nlohmann::json::parse(in);
+  const auto load = [](const nlohmann::json& j) { return tgtest::load_array<double>(j); };
+  std::size_t cases = 0;
+  for (const auto& c : fixtures.at("cases")) {
+    const std::string score_name = c.at("score");
+    CAPTURE(score_name);
+    const AttentionScore score = score_name == "dot"       ? AttentionScore::dot
+                                 : score_name == "general" ? AttentionScore::general
+                                                           : AttentionScore::additive;
+    const auto E_ = c.at("input_size").get<std::size_t>(), H_ = c.at("hidden_size").get<std::size_t>();
+    const auto D_ = c.at("memory_size").get<std::size_t>(), T_ = c.at("steps").get<std::size_t>();
+    AttentionDecoderCell cell(std::make_unique<tg::LSTMCell>(E_ + D_, H_), D_, score);
+    cell.to(tg::kFloat64);
+    REQUIRE(cell.named_parameters().size() == c.at("params").size());
+    for (auto& [name, p] : cell.named_parameters()) {
+      REQUIRE_MESSAGE(c.at("params").contains(name), "the fixture has no parameter " << name);
+      const xt::xarray<double> value = load(c.at("params").at(name));
+      REQUIRE(Shape(value.shape()) == p.shape());
+      std::copy(value.begin(), value.end(), p.mutable_data<double>());
+    }
+    const Tensor x = Tensor::param(load(c.at("x"))), memory = Tensor::param(load(c.at("memory")));
+    const Tensor h0 = Tensor::param(load(c.at("h0"))), c0 = Tensor::param(load(c.at("c0")));
+    const IdTensor source(tgtest::load_array<std::int64_t>(c.at("source_mask")));
+    const tg::SequenceMask targets(c.at("target_lengths").get<std::vector<std::size_t>>(), T_);
+    const tg::SequenceRun run = tg::run_cell(cell, x, T_, cell.initial_state_from({h0, c0}), targets,
+                                             tg::RunCellOptions().context(CellContext{{memory}, {source}}));
+    const Tensor final_state = tg::concat(run.state, 1);
+    const Tensor result =
+        tg::concat({tg::reshape(run.outputs, {run.outputs.numel()}), tg::reshape(final_state, {final_state.numel()})}, 0);
+    check_close(result.to_xarray<double>(), load(c.at("result")), 1e-9);
+    tg::sum(result * Tensor::constant(load(c.at("w")))).backward();
+    check_close(x.grad().to_xarray<double>(), load(c.at("grad_x")), 1e-9);
+    check_close(memory.grad().to_xarray<double>(), load(c.at("grad_memory")), 1e-9);
+    check_close(h0.grad().to_xarray<double>(), load(c.at("grad_h0")), 1e-9);
+    check_close(c0.grad().to_xarray<double>(), load(c.at("grad_c0")), 1e-9);
+    for (const auto& [name, p] : cell.named_parameters()) {
+      CAPTURE(name);
+      check_close(p.grad().to_xarray<double>(), load(c.at("grads").at(name)), 1e-9);
+    }
+    ++cases;
+  }
+  CHECK(cases == 3);
 }
 
 TEST_CASE("attention decoder: one step is its formula: inner cell on [x ; previous context], attention, tanh(W_c [context ; h])") {
