@@ -18,6 +18,12 @@ std::size_t input_width(const Cell& inner, std::size_t memory_size) {
   return inner.input_size() - memory_size;
 }
 
+[[noreturn]] void throw_needs_context() {
+  throw std::invalid_argument(std::string(kName) +
+                              ": the step reads the encoder memory; give it as a CellContext (RunCellOptions::context "
+                              "for run_cell, or forward(x, state, context))");
+}
+
 const Cell& checked(const std::unique_ptr<Cell>& inner) {
   if (!inner) throw std::invalid_argument(std::string(kName) + ": the inner cell is null");
   return *inner;
@@ -52,24 +58,23 @@ std::size_t AttentionDecoderCell::state_width(std::size_t k) const {
   return inner_->state_width(k - 1);
 }
 
-State AttentionDecoderCell::step(const Tensor&, const State&) const {
-  throw std::invalid_argument(std::string(kName) +
-                              ": the step reads the encoder memory; give it as a CellContext (RunCellOptions::context "
-                              "for run_cell, or forward(x, state, context))");
-}
+State AttentionDecoderCell::step(const Tensor&, const State&) const { throw_needs_context(); }
 
-Attended AttentionDecoderCell::attend_memory(const Tensor& query, const CellContext& context) const {
-  if (context.empty()) step(query, {});  // throws: no memory given
+void AttentionDecoderCell::check_context(const CellContext& context, std::size_t batch) const {
+  if (context.empty()) throw_needs_context();
   if (context.tensors.size() != 1 || context.masks.size() > 1)
     throw std::invalid_argument(std::string(kName) + ": the context must hold the memory [S, B, D] and at most one mask "
                                 "[S, B], got " + std::to_string(context.tensors.size()) + " tensors and " +
                                 std::to_string(context.masks.size()) + " masks");
   const Tensor& memory = context.tensors[0];
-  const std::size_t B = query.shape()[0];
-  if (!memory.defined() || memory.dim() != 3 || memory.shape()[1] != B || memory.shape()[2] != memory_size_)
-    throw std::invalid_argument(std::string(kName) + ": the memory must be [S, B, D] = [S, " + std::to_string(B) + ", " +
-                                std::to_string(memory_size_) + "], got " +
+  if (!memory.defined() || memory.dim() != 3 || memory.shape()[1] != batch || memory.shape()[2] != memory_size_)
+    throw std::invalid_argument(std::string(kName) + ": the memory must be [S, B, D] = [S, " + std::to_string(batch) +
+                                ", " + std::to_string(memory_size_) + "], got " +
                                 (memory.defined() ? to_string(memory.shape()) : "undefined"));
+}
+
+Attended AttentionDecoderCell::attend_memory(const Tensor& query, const CellContext& context) const {
+  const Tensor& memory = context.tensors[0];  // checked by check_context
   const bool masked = !context.masks.empty();
   switch (score_) {
     case AttentionScore::dot:
@@ -89,6 +94,7 @@ AttentionStep AttentionDecoderCell::step_with_weights(const Tensor& x, const Sta
     throw std::invalid_argument(std::string(kName) + ": input must be [B, " + std::to_string(input_size_) + "], got " +
                                 to_string(x.shape()));
   check_state(state, x.shape()[0], kName);
+  check_context(context, x.shape()[0]);
   const Tensor& previous_context = state.back();                        // [B, D]
   const State inner_state(state.begin() + 1, state.end() - 1);         // {h, (c)}
   State next_inner = inner_->forward(concat({x, previous_context}, 1), inner_state);  // input feeding: [B, E + D]

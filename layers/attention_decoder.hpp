@@ -52,6 +52,8 @@ class AttentionDecoderCell : public Cell {
   State initial_state_from(const State& inner_state) const;
 
  private:
+  // std::invalid_argument naming what is wrong unless context = {{memory [S, B, D]}, {} or {mask}}.
+  void check_context(const CellContext& context, std::size_t batch) const;
   Attended attend_memory(const Tensor& query, const CellContext& context) const;
 
   std::unique_ptr<Cell> inner_;

@@ -34,6 +34,7 @@ constexpr WholeRange kLayers{1, 64};
 constexpr WholeRange kWidth{1, 16384};  // --hidden, --embed
 constexpr WholeRange kBatch{1, 65536};
 constexpr WholeRange kBlock{1, 1u << 20};
+constexpr WholeRange kRecompute{0, 1u << 20};  // --recompute-every: 0 is off
 constexpr WholeRange kSteps{1, std::uint64_t(1) << 62};
 constexpr WholeRange kCount{0, std::uint64_t(1) << 62};     // --warmup, --save-every, --max-seconds
 constexpr WholeRange kEvery{1, std::uint64_t(1) << 62};     // --val-every, --print-every

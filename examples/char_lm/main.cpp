@@ -32,6 +32,10 @@ void add_train(CLI::App& app, TrainOptions& o) {
   t->add_option("--embed", o.embed, "embedding size E")->transform(whole_flag(lim::kWidth));
   t->add_option("--batch", o.batch, "streams B")->transform(whole_flag(lim::kBatch));
   t->add_option("--block", o.block, "TBPTT block length T")->transform(whole_flag(lim::kBlock));
+  t->add_option("--recompute-every", o.recompute_every,
+                "run each block as checkpointed segments of k steps, recomputed in backward: the same gradient "
+                "in memory O(T/k + k) steps instead of O(T), so a long --block fits (0: off)")
+      ->transform(whole_flag(lim::kRecompute));
   t->add_option("--steps", o.steps, "total training steps (with --resume too)")->transform(whole_flag(lim::kSteps));
   t->add_option("--optim", o.optim, "adam, adamw, sgd, adagrad or rmsprop")
       ->check(CLI::IsMember({"adam", "adamw", "sgd", "adagrad", "rmsprop"}));

@@ -9,6 +9,7 @@
 
 #include "evaluate.hpp"
 #include "paths.hpp"
+#include "recomputed_block.hpp"
 #include "signals.hpp"
 #include "training_run.hpp"
 #include "utf8.hpp"
@@ -85,7 +86,9 @@ void TrainingRun::train_step(std::size_t next) {
     x = streams_of(x, first_stream_, local_batch_);  // [T, B/N]: this rank's streams
     y = streams_of(y, first_stream_, local_batch_);
   }
-  tg::Tensor loss = tg::cross_entropy(model_->forward(x, *tbptt_), y);  // mean over this rank's T*B/N
+  tg::Tensor loss = o_.recompute_every  // mean over this rank's T*B/N
+                        ? recomputed_block_loss(*model_, *tbptt_, x, y, o_.recompute_every)
+                        : tg::cross_entropy(model_->forward(x, *tbptt_), y);
   const double loss_value = dp_.mean(loss.item());  // = the mean over all T*B (equal shares)
   if (!std::isfinite(loss_value)) throw tg::NonFiniteError("the loss is " + tg::exact_text(loss_value));
   if (loss_value > divergence_limit_)

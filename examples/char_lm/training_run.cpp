@@ -75,7 +75,8 @@ TrainingRun::TrainingRun(const TrainOptions& options) : o_(options), dp_(o_.dist
   batcher_ = std::make_unique<StreamBatcher>(split_.train, o_.batch, o_.block);
   config_ = ModelConfig{o_.cell, vocab_.size(), o_.layers, o_.hidden, o_.embed, o_.dropout};
   config_.validate();
-  check_memory(config_, o_.batch, o_.block);
+  // With --recompute-every k the tape holds one segment of k steps at a time (plus the boundaries).
+  check_memory(config_, o_.batch, o_.recompute_every ? std::min(o_.block, o_.recompute_every) : o_.block);
   if (o_.resume) check_stored_shapes(stored_, config_, o_.checkpoint);
   divergence_limit_ = 10 * std::log(double(vocab_.size()));
   dp_.check_same(settings());
