@@ -90,10 +90,18 @@ Attended AttentionDecoderCell::attend_memory(const Tensor& query, const CellCont
 
 AttentionStep AttentionDecoderCell::step_with_weights(const Tensor& x, const State& state,
                                                       const CellContext& context) const {
-  if (x.dim() != 2 || x.shape()[1] != input_size_)
-    throw std::invalid_argument(std::string(kName) + ": input must be [B, " + std::to_string(input_size_) + "], got " +
-                                to_string(x.shape()));
+  check_input(x);
   check_state(state, x.shape()[0], kName);
+  return attention_step(x, state, context);
+}
+
+// run_cell and Cell::forward have checked the input and the state.
+State AttentionDecoderCell::step_in_context(const Tensor& xp, const State& state, const CellContext& context) const {
+  return attention_step(xp, state, context).state;
+}
+
+AttentionStep AttentionDecoderCell::attention_step(const Tensor& x, const State& state,
+                                                   const CellContext& context) const {
   check_context(context, x.shape()[0]);
   const Tensor& previous_context = state.back();                        // [B, D]
   const State inner_state(state.begin() + 1, state.end() - 1);         // {h, (c)}
@@ -107,17 +115,14 @@ AttentionStep AttentionDecoderCell::step_with_weights(const Tensor& x, const Sta
   return out;
 }
 
-State AttentionDecoderCell::step_in_context(const Tensor& xp, const State& state, const CellContext& context) const {
-  return step_with_weights(xp, state, context).state;
-}
-
 State AttentionDecoderCell::initial_state_from(const State& inner_state) const {
   if (inner_state.empty() || !inner_state[0].defined() || inner_state[0].dim() != 2)
     throw std::invalid_argument(std::string(kName) + ": initial_state_from needs the inner cell's state");
   const std::size_t B = inner_state[0].shape()[0];
-  State state = initial_state(B);
   inner_->check_state(inner_state, B, "AttentionDecoderCell::initial_state_from");
-  for (std::size_t k = 0; k < inner_state.size(); ++k) state[k + 1] = inner_state[k];
+  State state{Tensor::zeros({B, hidden_size_}, dtype())};  // the output
+  state.insert(state.end(), inner_state.begin(), inner_state.end());
+  state.push_back(Tensor::zeros({B, memory_size_}, dtype()));  // the context
   return state;
 }
 

@@ -55,6 +55,8 @@ class AttentionDecoderCell : public Cell {
   // std::invalid_argument naming what is wrong unless context = {{memory [S, B, D]}, {} or {mask}}.
   void check_context(const CellContext& context, std::size_t batch) const;
   Attended attend_memory(const Tensor& query, const CellContext& context) const;
+  // One step without the input and state checks (its callers have made them).
+  AttentionStep attention_step(const Tensor& x, const State& state, const CellContext& context) const;
 
   std::unique_ptr<Cell> inner_;
   std::size_t memory_size_;

@@ -23,10 +23,14 @@ State Cell::step_in_context(const Tensor& xp, const State& state, const CellCont
 
 State Cell::forward(const Tensor& x, const State& state) const { return forward(x, state, CellContext{}); }
 
-State Cell::forward(const Tensor& x, const State& state, const CellContext& context) const {
+void Cell::check_input(const Tensor& x) const {
   if (x.dim() != 2 || x.shape()[1] != input_size_)
     throw std::invalid_argument(std::string(name_) + ": input must be [B, " + std::to_string(input_size_) +
                                 "], got " + to_string(x.shape()));
+}
+
+State Cell::forward(const Tensor& x, const State& state, const CellContext& context) const {
+  check_input(x);
   check_state(state, x.shape()[0], name_);
   return step_in_context(project_input(x), state, context);
 }

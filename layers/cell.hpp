@@ -57,6 +57,9 @@ class Cell : public Module {
   void check_state(const State& state, std::size_t batch, const char* who) const;
 
  protected:
+  // std::invalid_argument naming the cell unless x is [B, I].
+  void check_input(const Tensor& x) const;
+
   std::size_t input_size_, hidden_size_;
   const char* name_;
 };

@@ -59,13 +59,13 @@ Tokens random_string(DataRng& rng, const AttentionLengthConfig& c) {
 }
 
 // Decodes `strings` in batches (the evaluation set is larger than a training batch).
-AttentionDecoding reverse_in_batches(const LengthReverser& model, const std::vector<Tokens>& strings,
-                                     std::size_t batch, std::size_t max_length) {
-  AttentionDecoding all;
+std::vector<Tokens> reverse_in_batches(const LengthReverser& model, const std::vector<Tokens>& strings,
+                                       std::size_t batch, std::size_t max_length) {
+  std::vector<Tokens> all;
   for (std::size_t i = 0; i < strings.size(); i += batch) {
     const std::vector<Tokens> part(strings.begin() + long(i), strings.begin() + long(std::min(strings.size(), i + batch)));
-    AttentionDecoding d = model.reverse(part, max_length);
-    all.tokens.insert(all.tokens.end(), d.tokens.begin(), d.tokens.end());
+    const std::vector<Tokens> decoded = model.reverse(part, max_length).tokens;
+    all.insert(all.end(), decoded.begin(), decoded.end());
   }
   return all;
 }
@@ -112,21 +112,21 @@ AttentionLengthResult run_reverse_attention(bool attention, const AttentionLengt
   r.parameters = model.parameter_count();
   double window_loss = 0;
   std::size_t window = 0;
+  std::vector<Tokens> predicted;  // the latest evaluation's decodings: after the last step, the final ones
   for (std::size_t step = 1; step <= c.steps; ++step) {
     std::vector<Tokens> batch;
     for (std::size_t b = 0; b < c.batch; ++b) batch.push_back(random_string(train_rng, c));
     window_loss += train_step(model.loss(batch, reversed_all(batch)), opt, params, c.clip);
     ++window;
     if (step % c.eval_every == 0 || step == c.steps) {
-      const auto decoded = reverse_in_batches(model, eval_strings, 100, c.max_length);
+      predicted = reverse_in_batches(model, eval_strings, 100, c.max_length);
       r.curve_steps.push_back(step);
       r.curve_loss.push_back(window_loss / double(window));
-      r.curve_accuracy.push_back(score_predictions(decoded.tokens, eval_targets).per_token);
+      r.curve_accuracy.push_back(score_predictions(predicted, eval_targets).per_token);
       window_loss = 0;
       window = 0;
     }
   }
-  const std::vector<Tokens> predicted = reverse_in_batches(model, eval_strings, 100, c.max_length).tokens;
   const MatchScore total = score_predictions(predicted, eval_targets);
   r.exact_match = total.exact;
   r.token_accuracy = total.per_token;

@@ -63,6 +63,7 @@ ReverseResult run_reverse_strings(const std::string& cell, const ReverseConfig& 
   std::vector<Tokens> seen_targets;  // the training strings, for the most-frequent baseline
   double window_loss = 0;
   std::size_t window = 0;
+  std::vector<Tokens> predicted;  // the latest evaluation's decodings: after the last step, the final ones
   for (std::size_t step = 1; step <= c.steps; ++step) {
     std::vector<Tokens> batch;
     for (std::size_t b = 0; b < c.batch; ++b) batch.push_back(random_string(train_rng, c));
@@ -71,13 +72,13 @@ ReverseResult run_reverse_strings(const std::string& cell, const ReverseConfig& 
     window_loss += train_step(model.loss(batch, targets), opt, params, c.clip);
     ++window;
     if (step % c.eval_every == 0 || step == c.steps) {
-      const MatchScore s = score_predictions(model.reverse(eval_strings, c.max_length), eval_targets);
+      predicted = model.reverse(eval_strings, c.max_length);
+      const MatchScore s = score_predictions(predicted, eval_targets);
       r.curve.push_back({step, window_loss / double(window), s.exact, s.per_token});
       window_loss = 0;
       window = 0;
     }
   }
-  const std::vector<Tokens> predicted = model.reverse(eval_strings, c.max_length);
   const MatchScore final_score = score_predictions(predicted, eval_targets);
   r.exact_match = final_score.exact;
   r.char_accuracy = final_score.per_token;
