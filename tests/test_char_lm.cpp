@@ -3,6 +3,7 @@
 #include <sys/wait.h>
 #include <unistd.h>
 
+#include <algorithm>
 #include <cmath>
 #include <cstdio>
 #include <filesystem>
@@ -116,6 +117,50 @@ TEST_CASE("char_lm: --recompute-every trains the plain run in checkpointed segme
     CHECK(json_number(segmented.output, key) == doctest::Approx(json_number(plain.output, key)).epsilon(1e-4));
   }
   CHECK(json_number(plain.output, "train_loss") < std::log(65.0));  // it learned something in 12 steps
+}
+
+TEST_CASE("char_lm: the log has the training time beside the wall clock, and --json the training seconds") {
+  tgtest::TempDir dir;
+  const std::string log = dir.file("t.csv");
+  const Run r = run("train --steps 4 --val-every 2 --print-every 1 --hidden 16 --embed 8 --batch 4 --block 16 --json --log " +
+                    log + " --checkpoint " + dir.file("t.safetensors"));
+  REQUIRE_MESSAGE(r.code == 0, r.output);
+  std::istringstream lines(tgtest::read_text(log));
+  std::string line;
+  std::getline(lines, line);
+  CHECK(line == "step,train_loss,val_loss,val_bpc,lr,tokens_per_s,seconds,train_seconds");
+  double previous = 0, train_seconds = 0;
+  while (std::getline(lines, line)) {  // the training time grows, and stays below the wall clock
+    CAPTURE(line);
+    const double seconds = std::stod(line.substr(line.find_last_of(',', line.rfind(',') - 1) + 1));
+    train_seconds = std::stod(line.substr(line.rfind(',') + 1));
+    CHECK(train_seconds >= previous);
+    CHECK(train_seconds <= seconds);
+    previous = train_seconds;
+  }
+  CHECK(train_seconds > 0);
+  CHECK(std::abs(json_number(r.output, "seconds") - train_seconds) <= 0.0015);  // the log rounds to 1 ms
+}
+
+TEST_CASE("char_lm: a log begun before the train_seconds column keeps its seven columns") {
+  tgtest::TempDir dir;
+  const std::string ckpt = dir.file("m.safetensors"), log = dir.file("old.csv");
+  const std::string old_header = "step,train_loss,val_loss,val_bpc,lr,tokens_per_s,seconds\n";
+  tgtest::write_text(log, old_header);
+  const Run r = run("train --steps 2 --print-every 1 --hidden 16 --embed 8 --batch 4 --block 16 --log " + log +
+                    " --checkpoint " + ckpt);
+  REQUIRE_MESSAGE(r.code == 0, r.output);
+  std::istringstream lines(tgtest::read_text(log));
+  std::string line;
+  std::getline(lines, line);
+  CHECK(line + "\n" == old_header);
+  int rows = 0;
+  while (std::getline(lines, line)) {
+    CAPTURE(line);
+    CHECK(std::count(line.begin(), line.end(), ',') == 6);
+    ++rows;
+  }
+  CHECK(rows >= 2);
 }
 
 TEST_CASE("char_lm: Korean text trains and samples valid UTF-8") {

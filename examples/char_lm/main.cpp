@@ -59,7 +59,7 @@ void add_train(CLI::App& app, TrainOptions& o) {
   t->add_flag("--keep-best", o.keep_best, "also keep the best-validation checkpoint as PATH.best");
   t->add_flag("--resume", o.resume, "continue from --checkpoint (model flags come from it)");
   t->add_flag("--overwrite", o.overwrite, "replace an existing --checkpoint with a new run (without it, train refuses)");
-  t->add_option("--log", o.log, "CSV log (step, train_loss, val_loss, val_bpc, lr, tokens_per_s, seconds); "
+  t->add_option("--log", o.log, "CSV log (step, train_loss, val_loss, val_bpc, lr, tokens_per_s, seconds, train_seconds); "
                                 "a loss-curve SVG is written beside it");
   t->add_option("--max-seconds", o.max_seconds, "stop after this much training time, saving a checkpoint")
       ->transform(whole_flag(lim::kCount));

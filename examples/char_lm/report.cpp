@@ -62,10 +62,12 @@ void Progress::message(const std::string& line) {
 CsvLog::CsvLog(const std::string& path) : path_(path) {
   if (path.empty()) return;
   std::ifstream existing(path);
-  const bool fresh = !existing.good() || existing.peek() == std::ifstream::traits_type::eof();
+  std::string header;
+  const bool fresh = !std::getline(existing, header) || header.empty();
+  train_seconds_column_ = fresh || header.find(",train_seconds") != std::string::npos;
   file_ = std::fopen(path.c_str(), "a");
   if (!file_) throw EnvironmentError("--log " + shown(path) + ": cannot open it for writing: " + std::strerror(errno));
-  if (fresh) std::fprintf(file_, "step,train_loss,val_loss,val_bpc,lr,tokens_per_s,seconds\n");
+  if (fresh) std::fprintf(file_, "step,train_loss,val_loss,val_bpc,lr,tokens_per_s,seconds,train_seconds\n");
   check_written();
 }
 
@@ -81,8 +83,10 @@ CsvLog::~CsvLog() {
 void CsvLog::write(const ReportRow& r) {
   if (!file_) return;
   auto opt = [](const std::optional<double>& v) { return v ? fmt("%.6f", *v) : std::string(); };
-  std::fprintf(file_, "%zu,%s,%s,%s,%.6g,%.1f,%.3f\n", r.step, opt(r.train_loss).c_str(), opt(r.val_loss).c_str(),
+  std::fprintf(file_, "%zu,%s,%s,%s,%.6g,%.1f,%.3f", r.step, opt(r.train_loss).c_str(), opt(r.val_loss).c_str(),
                opt(r.val_bpc).c_str(), r.lr, r.tokens_per_s, r.seconds);
+  if (train_seconds_column_) std::fprintf(file_, ",%.3f", r.train_seconds);
+  std::fprintf(file_, "\n");
   check_written();
 }
 

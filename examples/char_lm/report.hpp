@@ -15,7 +15,9 @@ inline double seconds_since(Clock::time_point t) { return std::chrono::duration<
 struct ReportRow {
   std::size_t step = 0;
   std::optional<double> train_loss, val_loss, val_bpc;
-  double lr = 0, tokens_per_s = 0, seconds = 0;
+  double lr = 0, tokens_per_s = 0;
+  double seconds = 0;        // wall clock since setup: validation, samples and saves included
+  double train_seconds = 0;  // the training steps only (this process's)
 };
 
 class Progress {
@@ -34,7 +36,8 @@ class Progress {
 
 class CsvLog {
  public:
-  // Appends to `path` (writing the header if the file is new or empty); "" logs nothing.
+  // Appends to `path` (writing the header if the file is new or empty); "" logs nothing. A log
+  // begun before the train_seconds column keeps its seven columns.
   // A failed open or write is an EnvironmentError naming the file and the system's reason.
   explicit CsvLog(const std::string& path);
   ~CsvLog();
@@ -47,6 +50,7 @@ class CsvLog {
   void check_written();  // EnvironmentError (exit 4) when the disk refused a write
   std::string path_;
   std::FILE* file_ = nullptr;
+  bool train_seconds_column_ = true;
 };
 
 // "run.csv" -> "run.svg"

@@ -196,7 +196,8 @@ int TrainingRun::finish() {
                      {"train_loss", last_train_loss_},
                      {"val_loss", val_loss_},
                      {"val_bpc", val_loss_ / std::log(2.0)},
-                     {"tokens_per_s", tokens_per_s}};
+                     {"tokens_per_s", tokens_per_s},
+                     {"seconds", train_time_}};  // training only: validation and saves excluded
     if (dp_.distributed()) {
       j["ranks"] = dp_.size();
       j["allreduce_ms_per_step"] = allreduce_ms;

@@ -187,6 +187,7 @@ ReportRow TrainingRun::report_row(bool with_val) {
   r.lr = opt_->lr();
   r.tokens_per_s = train_time_ > 0 ? double(trained_steps_ * o_.batch * o_.block) / train_time_ : 0;
   r.seconds = seconds_since(wall_start_);
+  r.train_seconds = train_time_;
   window_loss_ = 0;
   window_steps_ = 0;
   return r;
