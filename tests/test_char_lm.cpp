@@ -119,6 +119,29 @@ TEST_CASE("char_lm: --recompute-every trains the plain run in checkpointed segme
   CHECK(json_number(plain.output, "train_loss") < std::log(65.0));  // it learned something in 12 steps
 }
 
+TEST_CASE("char_lm: --preset fills in the flags not given, the given ones win, and the checkpoint stores the result") {
+  tgtest::TempDir dir;
+  const std::string ckpt = dir.file("p.safetensors"), log = dir.file("p.csv");
+  // The preset's model and schedule with a small width and 4 steps given on the command line.
+  const Run r = run("train --preset tinyshakespeare-10min --hidden 24 --embed 8 --batch 4 --block 16 --steps 4 "
+                    "--val-every 2 --print-every 1 --val-fraction 0.01 --json --log " + log + " --checkpoint " + ckpt);
+  REQUIRE_MESSAGE(r.code == 0, r.output);
+  const auto meta = tg::read_checkpoint_metadata(ckpt);
+  CHECK(meta.at("model.hidden") == "24");             // given
+  CHECK(meta.at("train.batch") == "4");               // given
+  CHECK(meta.at("train.schedule_steps") == "4");      // given: the cosine runs over these 4 steps
+  // The rest is the preset's (examples/char_lm/presets.cpp).
+  CHECK(meta.at("model.cell") == "gru");
+  CHECK(meta.at("train.optim") == "adamw");
+  CHECK(meta.at("train.lr_schedule") == "cosine");
+  CHECK(meta.at("train.warmup") == "100");
+  CHECK(meta.at("train.lr") == "0.003");
+  CHECK(json_number(r.output, "seconds") > 0);  // training time, validation excluded
+  // The log has the training time beside the wall clock.
+  const std::string csv = tgtest::read_text(log);
+  CHECK(csv.rfind("step,train_loss,val_loss,val_bpc,lr,tokens_per_s,seconds,train_seconds\n", 0) == 0);
+}
+
 TEST_CASE("char_lm: the log has the training time beside the wall clock, and --json the training seconds") {
   tgtest::TempDir dir;
   const std::string log = dir.file("t.csv");
@@ -205,6 +228,7 @@ TEST_CASE("char_lm: bad input ends with one clear line and exit code 2") {
       {"train --hidden 0", "from 1 to"},
       {"train --recompute-every -3", "recompute-every"},
       {"train --cell tree", "tree"},
+      {"train --preset tinyshakespear", "--preset must be one of tinyshakespeare-10min"},
       {"train --data " + dir.file("missing.txt"), "no such file"},
       {"train --data " + dir.file("empty.txt"), "empty"},
       {"train --data " + dir.file("short.txt"), "too short"},

@@ -16,6 +16,7 @@
 #include "data_parallel.hpp"
 #include "flags.hpp"
 #include "options.hpp"
+#include "presets.hpp"
 #include "utf8.hpp"
 
 namespace {
@@ -23,8 +24,15 @@ namespace {
 using namespace charlm;
 namespace lim = charlm::limits;
 
+std::string preset_list() {
+  std::string list;
+  for (const Preset& p : presets()) list += (list.empty() ? "" : "; ") + std::string(p.name) + " (" + p.summary + ")";
+  return list;
+}
+
 void add_train(CLI::App& app, TrainOptions& o) {
   auto* t = app.add_subcommand("train", "Train a model (and checkpoint it)");
+  t->add_option("--preset", o.preset, "a named recipe setting every flag not given: " + preset_list());
   t->add_option("--data", o.data, "UTF-8 text file (default: the built-in corpus)");
   t->add_option("--cell", o.cell, "lstm, gru or rnn")->check(CLI::IsMember({"lstm", "gru", "rnn"}));
   t->add_option("--layers", o.layers, "recurrent layers")->transform(whole_flag(lim::kLayers));

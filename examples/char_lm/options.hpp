@@ -43,6 +43,7 @@ struct TrainOptions {
   std::string log;           // CSV; a loss-curve SVG is written beside it
   std::size_t max_seconds = 0;  // stop (and save) after this much training time; 0: no limit
   std::size_t recompute_every = 0;  // > 0: run each block as checkpointed segments of this many steps
+  std::string preset;  // a named recipe (presets.hpp) filling in the flags not given
   std::set<std::string> given;  // the flags given on the command line (resume conflict check)
 };
 

@@ -9,6 +9,7 @@
 
 #include "evaluate.hpp"
 #include "paths.hpp"
+#include "presets.hpp"
 #include "recomputed_block.hpp"
 #include "signals.hpp"
 #include "training_run.hpp"
@@ -209,7 +210,9 @@ int TrainingRun::finish() {
 }
 
 int run_train(const TrainOptions& options) {
-  TrainingRun run(options);
+  TrainOptions o = options;
+  if (!o.preset.empty()) apply_preset(o);
+  TrainingRun run(o);
   return run.run();
 }
 
