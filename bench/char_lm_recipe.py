@@ -186,7 +186,7 @@ def svg_plot(curves, width=640, height=400):
     xs = [x for _, _, c in curves for x, _ in c]
     ys = [y for _, _, c in curves for _, y in c]
     x_max = max(xs) * 1.02
-    y_min, y_max = math.floor(min(ys) * 20) / 20, min(3.0, max(ys))
+    y_min, y_max = math.floor((min(ys) - 0.01) * 20) / 20, min(3.0, max(ys))
     L, R, T, B = 60, 20, 30, 45
     sx = lambda x: L + (width - L - R) * x / x_max  # noqa: E731
     sy = lambda y: T + (height - T - B) * (y_max - min(y, y_max)) / (y_max - y_min)  # noqa: E731
@@ -207,8 +207,8 @@ def svg_plot(curves, width=640, height=400):
         pts = " ".join(f"{sx(x):.1f},{sy(y):.1f}" for x, y in c)
         out.append(f'<polyline fill="none" stroke="{colors[engine]}" stroke-width="1.5" points="{pts}"/>')
     for i, engine in enumerate(("tapegrad", "pytorch")):
-        out.append(f'<line x1="{width - 170}" x2="{width - 150}" y1="{T + 15 + 18 * i}" y2="{T + 15 + 18 * i}" '
-                   f'stroke="{colors[engine]}" stroke-width="2"/><text x="{width - 145}" y="{T + 19 + 18 * i}">'
+        out.append(f'<line x1="{width - 230}" x2="{width - 210}" y1="{T + 15 + 18 * i}" y2="{T + 15 + 18 * i}" '
+                   f'stroke="{colors[engine]}" stroke-width="2"/><text x="{width - 205}" y="{T + 19 + 18 * i}">'
                    f'{engine} (one line per seed)</text>')
     out.append("</svg>\n")
     return "\n".join(out)
