@@ -52,16 +52,21 @@ def tokens_per_step(flags):
     return int(flag_value(flags, "--batch", "32")) * int(flag_value(flags, "--block", "64"))
 
 
-def char_lm(args, flags, steps, out, log=None, extra=""):
+def run_json(cmd, env=None):
+    """Runs an engine to completion; its last stdout line is its --json result."""
+    run = subprocess.run(cmd, capture_output=True, text=True, env=env)
+    if run.returncode != 0:
+        sys.exit(f"char_lm_recipe.py: {' '.join(cmd)} failed ({run.returncode}): {run.stderr.strip()}")
+    return json.loads(run.stdout.strip().splitlines()[-1])
+
+
+def char_lm(args, flags, steps, out, log=None, extra="", checkpoint="run.safetensors"):
     cmd = [args.char_lm, "train", "--data", args.data, "--threads", str(args.threads), "--print-every", "1000000",
-           "--checkpoint", os.path.join(out, "run.safetensors"), "--overwrite", "--json"]
+           "--checkpoint", os.path.join(out, checkpoint), "--overwrite", "--json"]
     cmd += (["--steps", str(steps)] if steps else []) + flags.split() + extra.split()
     if log:
         cmd += ["--log", log]
-    run = subprocess.run(cmd, capture_output=True, text=True)
-    if run.returncode != 0:
-        sys.exit(f"char_lm_recipe.py: char_lm failed ({run.returncode}): {run.stderr.strip()}\n  {' '.join(cmd)}")
-    return json.loads(run.stdout.strip().splitlines()[-1])
+    return run_json(cmd)
 
 
 def pytorch(args, flags, steps, log=None, extra=""):
@@ -73,10 +78,7 @@ def pytorch(args, flags, steps, log=None, extra=""):
     cmd += flags.split() + extra.split()
     if log:
         cmd += ["--log", log]
-    run = subprocess.run(cmd, capture_output=True, text=True, env=env)
-    if run.returncode != 0:
-        sys.exit(f"char_lm_recipe.py: pytorch_char_lm.py failed ({run.returncode}): {run.stderr.strip()}")
-    return json.loads(run.stdout.strip().splitlines()[-1])
+    return run_json(cmd, env=env)
 
 
 def steps_for(result, flags, budget):
@@ -146,12 +148,12 @@ def compare(args):
             if os.path.exists(log):
                 os.remove(log)
             if engine == "tapegrad":
-                r = char_lm_preset(args, seed, log)
+                r = char_lm(args, f"--preset {PRESET} --seed {seed} {args.override}", None, args.out, log=log,
+                            checkpoint=f"preset_seed{seed}.safetensors")
                 seconds_tg = r["seconds"]
             else:
-                budget = seconds_tg
                 calibration = pytorch(args, flags, args.calibration_steps, extra=f"--seed {seed} --val-fraction 0.01")
-                steps = steps_for(calibration, flags, budget)
+                steps = steps_for(calibration, flags, seconds_tg)
                 r = pytorch(args, flags, steps, log=log, extra=f"--seed {seed} --val-every {max(1, steps // 10)}")
             row = {"engine": engine, "seed": seed, "val_loss": r["val_loss"], "val_bpc": r["val_bpc"],
                    "train_seconds": r["seconds"], "tokens_per_s": r["tokens_per_s"], "step": r["step"], "log": log}
@@ -168,16 +170,6 @@ def compare(args):
     with open(os.path.join(args.out, "char_lm_10min.svg"), "w") as f:
         f.write(svg_plot(curves))
     print(json.dumps({k: summary[k] for k in ("tapegrad", "pytorch")}))
-
-
-def char_lm_preset(args, seed, log):
-    cmd = [args.char_lm, "train", "--preset", PRESET, "--data", args.data, "--threads", str(args.threads), "--seed",
-           str(seed), "--print-every", "1000000", "--checkpoint", os.path.join(args.out, f"preset_seed{seed}.safetensors"),
-           "--overwrite", "--json", "--log", log] + args.override.split()
-    run = subprocess.run(cmd, capture_output=True, text=True)
-    if run.returncode != 0:
-        sys.exit(f"char_lm_recipe.py: char_lm failed ({run.returncode}): {run.stderr.strip()}")
-    return json.loads(run.stdout.strip().splitlines()[-1])
 
 
 def svg_plot(curves, width=640, height=400):
