@@ -8,6 +8,7 @@
 #include <chrono>
 #include <stdexcept>
 #include <string>
+#include <utility>
 #include <vector>
 
 #include <tapegrad/autograd/threads.hpp>
@@ -55,19 +56,20 @@ double replay_gemms(const std::vector<GemmShape>& shapes) {
   for (const auto& g : shapes) most = std::max({most, g.M * g.K, g.K * g.N, g.M * g.N});
   std::vector<float> a(most, 0.5f), b(most, 0.25f), c(most, 0.0f);
   ensure_blas_threads();
+  const bool was_recording = std::exchange(recording, false);
   const auto t0 = std::chrono::steady_clock::now();
-  for (const auto& g : shapes)
-    cblas_sgemm(CblasRowMajor, g.trans_a ? CblasTrans : CblasNoTrans, g.trans_b ? CblasTrans : CblasNoTrans,
-                int(g.M), int(g.N), int(g.K), 1.0f, a.data(), int(g.trans_a ? g.M : g.K), b.data(),
-                int(g.trans_b ? g.K : g.N), g.accumulate ? 1.0f : 0.0f, c.data(), int(g.N));
-  return std::chrono::duration<double>(std::chrono::steady_clock::now() - t0).count();
+  for (const auto& g : shapes)  // through gemm(), so the replay splits a product as the step did
+    gemm(g.trans_a, g.trans_b, g.M, g.N, g.K, 1.0f, a.data(), g.trans_a ? g.M : g.K, b.data(),
+         g.trans_b ? g.K : g.N, g.accumulate ? 1.0f : 0.0f, c.data(), g.N);
+  const double seconds = std::chrono::duration<double>(std::chrono::steady_clock::now() - t0).count();
+  recording = was_recording;
+  return seconds;
 }
 
 namespace {
 
 void sgemm_call(bool ta, bool tb, std::size_t M, std::size_t N, std::size_t K, float alpha, const float* A,
                 std::size_t lda, const float* B, std::size_t ldb, float beta, float* C, std::size_t ldc) {
-  if (recording) recorded.push_back({ta, tb, M, N, K, beta != 0.0f});
   cblas_sgemm(CblasRowMajor, ta ? CblasTrans : CblasNoTrans, tb ? CblasTrans : CblasNoTrans,
               int(M), int(N), int(K), alpha, A, int(lda), B, int(ldb), beta, C, int(ldc));
 }
@@ -97,6 +99,7 @@ void gemm(bool ta, bool tb, std::size_t M, std::size_t N, std::size_t K, float a
                  const float* A, std::size_t lda, const float* B, std::size_t ldb, float beta,
                  float* C, std::size_t ldc) {
   if (gemm_is_trivial(M, N, K, beta, C, ldc)) return;
+  if (recording) recorded.push_back({ta, tb, M, N, K, beta != 0.0f});  // the product as asked, before any split
   ensure_blas_threads();
   // Below ~100^3 multiply-adds OpenBLAS takes its small kernel for the whole call by itself.
   const bool skinny = !ta && M <= 32 && double(M) * double(N) * double(K) > 1e6 && get_num_threads() == 1 &&

@@ -41,6 +41,7 @@ void set_num_threads(int n) {
     throw std::invalid_argument("set_num_threads: the thread count must be at least 1, got " +
                                 std::to_string(n));
   const int capped = std::min(n, available_cores());
+  detail::check_blas_library();
   num_threads = capped;
   openblas_set_num_threads(capped);
   applied = true;
@@ -50,6 +51,8 @@ int get_num_threads() { return num_threads; }
 
 namespace detail {
 void ensure_blas_threads() {
+  if (applied.load(std::memory_order_relaxed)) return;
+  check_blas_library();  // before the first GEMM: the thread count means nothing to another build
   if (!applied.exchange(true)) openblas_set_num_threads(num_threads);
 }
 }  // namespace detail

@@ -81,7 +81,8 @@ int main(int argc, char** argv) {
     std::cout << nlohmann::json{{"config", config}, {"cell", cell}, {"threads", threads}, {"steps", steps},
                                 {"tokens_per_s", tokens_per_s}, {"ms_per_step", 1000 * step_seconds},
                                 {"rss_baseline_mb", rss_baseline}, {"peak_rss_mb", peak},
-                                {"gemms_per_step", gemms.size()}, {"utilization", gemm_seconds / step_seconds}}
+                                {"gemms_per_step", gemms.size()}, {"utilization", gemm_seconds / step_seconds},
+                                {"blas", tg::blas_library().config}}
                      .dump()
               << "\n";
   } else {

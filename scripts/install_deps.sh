@@ -8,12 +8,13 @@ TAPEGRAD_PACKAGES=(
   libxtensor-dev xtl-dev    # tensors
   libxsimd-dev              # SIMD for xtensor (only "recommended" by libxtensor-dev)
   libxtensor-blas-dev       # xtensor's BLAS bindings
-  libopenblas-dev           # the BLAS: never the 20x slower reference one
+  libopenblas-dev libopenblas-pthread-dev  # the BLAS, its pthread build pinned (cmake/TapegradBlas.cmake)
   nlohmann-json3-dev        # safetensors checkpoint headers
   zlib1g-dev                # CRC32 of checkpoint data
   libcli11-dev              # char_lm's and the benchmarks' command lines
   libbenchmark-dev          # tapegrad_opbench (Google Benchmark)
   doctest-dev               # tests
+  libopenblas0-serial       # tests: another OpenBLAS build, which the pin must refuse (test_hostile_cli)
   libopenmpi-dev openmpi-bin  # tapegrad::dist (data-parallel training, optional) and its `mpi` tests
 )
 

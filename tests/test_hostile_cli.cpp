@@ -546,3 +546,25 @@ TEST_CASE("hostile char_lm: a second SIGINT exits within 1 s and leaves no half 
 }
 
 }  // TEST_SUITE
+
+TEST_SUITE("char_lm") {
+
+// tapegrad pins OpenBLAS's pthread build (cmake/TapegradBlas.cmake: linked by path, its folder
+// as RUNPATH); LD_LIBRARY_PATH outranks RUNPATH, so it is the way another build still gets in.
+TEST_CASE("hostile char_lm: another OpenBLAS build through LD_LIBRARY_PATH is exit 4 naming it, unless allowed") {
+  const std::string serial = "/usr/lib/x86_64-linux-gnu/openblas-serial";
+  if (!fs::exists(serial + "/libopenblas.so.0")) {
+    MESSAGE("skipped: OpenBLAS's serial build is not installed (apt-get install libopenblas0-serial)");
+    return;
+  }
+  run_rows({{"serial OpenBLAS", plain("LD_LIBRARY_PATH=" + serial + " " + train("--steps 1 --checkpoint m.st")), 4,
+             {"OpenBLAS's pthread build", "its serial build", serial, "TAPEGRAD_ANY_BLAS=1"}}});
+  tgtest::TempDir dir;
+  fs::copy_file(fixture().corpus, dir.file("corpus.txt"));
+  const Outcome allowed = run_shell("cd " + sh_quote(dir.path().string()) + " && TAPEGRAD_ANY_BLAS=1 LD_LIBRARY_PATH=" +
+                                        serial + " " + train("--steps 1 --checkpoint m.st"), dir);
+  CHECK_MESSAGE(allowed.code == 0, allowed.err);
+  CHECK(fs::exists(dir.file("m.st")));
+}
+
+}  // TEST_SUITE

@@ -146,3 +146,14 @@ TEST_CASE("threads: set_num_threads validates and is remembered") {
   tg::set_num_threads(1);
   CHECK(tg::get_num_threads() == 1);
 }
+
+// The pin of cmake/TapegradBlas.cmake: RUNPATH loads the pthread build from its own folder,
+// whatever the system's libopenblas.so.0 alternative points to.
+TEST_CASE("threads: the OpenBLAS serving the GEMMs is the pinned pthread build") {
+  const tg::BlasLibrary lib = tg::blas_library();
+  CHECK(lib.threading == tg::expected_blas_threading());
+  CHECK(lib.threading == "pthread");
+  CHECK_MESSAGE(lib.config.rfind("OpenBLAS", 0) == 0, lib.config);
+  CHECK_FALSE(lib.core.empty());
+  CHECK_MESSAGE(lib.path.find("/openblas-pthread/") != std::string::npos, lib.path);
+}

@@ -28,9 +28,13 @@ void gemm(bool trans_a, bool trans_b, std::size_t M, std::size_t N, std::size_t 
 
 // Applies the thread count (set_num_threads) to OpenBLAS before the first GEMM.
 void ensure_blas_threads();
+// Throws BlasLibraryError when the loaded OpenBLAS is not the build tapegrad expects
+// (blas_library.hpp); checked once per process.
+void check_blas_library();
 
-// The float GEMMs a stretch of code runs, by shape, for the utilization figure of the
-// benchmarks (DESIGN §6): record them, then replay the same shapes back to back.
+// The float GEMMs a stretch of code asks gemm() for (the products as asked, before gemm()
+// splits any into pieces), by shape, for the utilization figure of the benchmarks (DESIGN §6)
+// and bench/gemm_study: record them, then replay the same shapes back to back.
 struct GemmShape {
   bool trans_a, trans_b;
   std::size_t M, N, K;
@@ -38,7 +42,8 @@ struct GemmShape {
 };
 void start_gemm_recording();
 std::vector<GemmShape> stop_gemm_recording();
-// Runs the shapes once through BLAS on scratch buffers; returns the seconds it took.
+// Runs the shapes once through gemm() (split as the step splits them) on scratch buffers;
+// returns the seconds it took.
 double replay_gemms(const std::vector<GemmShape>& shapes);
 
 // dst[i] += src[i]

@@ -177,6 +177,8 @@ int main(int argc, char** argv) {
     return fail(std::string("char_lm: ") + e.what(), kDiverged);
   } catch (const EnvironmentError& e) {
     return fail(std::string("char_lm: ") + e.what(), kEnvironment);
+  } catch (const tg::BlasLibraryError& e) {  // LD_LIBRARY_PATH loaded another OpenBLAS build
+    return fail(std::string("char_lm: ") + e.what(), kEnvironment);
   } catch (const tg::FileIoError& e) {  // the system's failure, not the file's content
     return fail(std::string("char_lm: ") + e.what(), kEnvironment);
   } catch (const tg::CheckpointError& e) {
