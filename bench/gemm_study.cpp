@@ -1,6 +1,6 @@
 // gemm_study: the GEMMs of one DESIGN §6 training step, replayed through one GEMM backend.
 //
-//   tapegrad_gemm_study --config S|M --cell lstm|gru|rnn --threads N --backend B [--rounds R] [--json]
+//   tapegrad_gemm_study --config S|M --cell lstm|gru|rnn --threads N --backend B [--rounds R] [--by-shape] [--json]
 //
 // It records the products one training step asks tg::detail::gemm for (as asked, before any
 // split), then times that list back to back through the backend, R times, and prints the
@@ -222,7 +222,7 @@ int main(int argc, char** argv) {
   CLI::App app{"tapegrad_gemm_study: one training step's GEMMs through one GEMM backend"};
   std::string config = "S", cell = "lstm", backend_name = "tapegrad";
   int threads = 1, rounds = 7, reps = 0;
-  bool json = false;
+  bool json = false, by_shape = false;
   app.add_option("--config", config, "S or M (DESIGN §6)")->check(CLI::IsMember({"S", "M"}));
   app.add_option("--cell", cell, "lstm, gru or rnn")->check(CLI::IsMember({"lstm", "gru", "rnn"}));
   app.add_option("--threads", threads, "threads of the backend")->check(CLI::Range(1, 64));
@@ -230,6 +230,7 @@ int main(int argc, char** argv) {
   app.add_option("--rounds", rounds, "timings (median reported)")->check(CLI::Range(1, 1000));
   app.add_option("--reps", reps, "step replays per timing (default: S 20, M 1)")->check(CLI::Range(0, 100000));
   app.add_flag("--json", json, "one JSON line");
+  app.add_flag("--by-shape", by_shape, "also time each distinct product (kind, M, N, K) on its own");
   try {
     tgex::decimal_numbers(app);
     app.parse(argc, argv);
@@ -265,6 +266,19 @@ int main(int argc, char** argv) {
                    [&](const GemmShape& g) { return std::string(kind_of(g)) == kind; });
       record(kind, list);
     }
+    if (by_shape) {  // the step's products grouped by shape, each group timed as a list of its own
+      std::map<std::tuple<std::string, std::size_t, std::size_t, std::size_t, bool>, std::vector<GemmShape>> groups;
+      for (const auto& g : shapes) groups[{kind_of(g), g.M, g.N, g.K, g.accumulate}].push_back(g);
+      nlohmann::json rows = nlohmann::json::array();
+      for (const auto& [key, list] : groups) {
+        const std::vector<double> ms = time_ms(*backend, list, operands, rounds, reps);
+        rows.push_back({{"kind", std::get<0>(key)}, {"M", std::get<1>(key)}, {"N", std::get<2>(key)},
+                        {"K", std::get<3>(key)}, {"accumulate", std::get<4>(key)}, {"count", list.size()},
+                        {"ms_median", ms[1]},
+                        {"gflop_per_s", gflop(list) / (ms[1] / 1e3)}});
+      }
+      out["by_shape"] = rows;
+    }
     if (json) {
       std::cout << out.dump() << "\n";
     } else {
@@ -274,6 +288,12 @@ int main(int argc, char** argv) {
         std::printf("  %-8s %4zu GEMMs  %8.3f ms (min %.3f, max %.3f)  %6.1f GFLOP/s\n", what,
                     std::size_t(out[what]["gemms"]), double(out[what]["ms_median"]), double(out[what]["ms_min"]),
                     double(out[what]["ms_max"]), double(out[what]["gflop_per_s"]));
+      if (by_shape)
+        for (const auto& r : out["by_shape"])
+          std::printf("  %-8s [%zu x %zu] x [%zu x %zu]%s  x%-4zu %8.3f ms  %6.1f GFLOP/s\n",
+                      std::string(r["kind"]).c_str(), std::size_t(r["M"]), std::size_t(r["K"]), std::size_t(r["K"]),
+                      std::size_t(r["N"]), bool(r["accumulate"]) ? " (+=)" : "", std::size_t(r["count"]),
+                      double(r["ms_median"]), double(r["gflop_per_s"]));
     }
   } catch (const std::exception& e) {
     std::cerr << "tapegrad_gemm_study: " << e.what() << "\n";
