@@ -86,6 +86,25 @@ bool has_small_matrix_kernels() {
 
 }  // namespace
 
+// Note [OpenBLAS warm-up]: on this project's Zen 1 machine (OpenBLAS 0.3.21, core Zen), a
+// process whose first products are all small runs every later single-threaded product 2-3.6x
+// below the core's rate: [512 x 256] x [256 x 128] at 12 GFLOP/s instead of 43, the S RNN step's
+// weight gradients at 15-21 (docs/gemm_study.md). One product of at least 384^3 multiply-adds,
+// at any thread count, lifts every later one to full speed for the rest of the process (288^3
+// only halfway; measured with a standalone cblas_sgemm loop and tapegrad_gemm_study --by-shape).
+// The state inside OpenBLAS that changes is not identified; the cure is measured: S RNN, one
+// thread, 1.31x tokens/s; the LSTM and GRU steps, whose input projections are big enough to
+// warm it anyway, unchanged. It costs one 512^3 product (~7 ms on one core) per process.
+void warm_up_blas() {
+  static const bool done = [] {
+    constexpr std::size_t n = 512;
+    std::vector<float> a(n * n, 0.5f), b(n * n, 0.25f), c(n * n, 0.0f);
+    sgemm_call(false, true, n, n, n, 1.0f, a.data(), n, b.data(), n, 0.0f, c.data(), n);
+    return true;
+  }();
+  (void)done;
+}
+
 // Note [skinny GEMMs]: a recurrent step multiplies a few rows (a batch, B <= 32) by a whole
 // weight: h [B, H] W^T [H, G] forward, dy [B, G] W [G, H] backward. OpenBLAS's packed path
 // then spends 15-20% of the call copying W into panels, every call. Cut into pieces of at most

@@ -45,6 +45,7 @@ void set_num_threads(int n) {
   num_threads = capped;
   openblas_set_num_threads(capped);
   applied = true;
+  detail::warm_up_blas();
 }
 
 int get_num_threads() { return num_threads; }
@@ -54,6 +55,7 @@ void ensure_blas_threads() {
   if (applied.load(std::memory_order_relaxed)) return;
   check_blas_library();  // before the first GEMM: the thread count means nothing to another build
   if (!applied.exchange(true)) openblas_set_num_threads(num_threads);
+  warm_up_blas();
 }
 }  // namespace detail
 

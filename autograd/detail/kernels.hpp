@@ -31,6 +31,8 @@ void ensure_blas_threads();
 // Throws BlasLibraryError when the loaded OpenBLAS is not the build tapegrad expects
 // (blas_library.hpp); checked once per process.
 void check_blas_library();
+// One large product, once per process, before the first real one: Note [OpenBLAS warm-up].
+void warm_up_blas();
 
 // The float GEMMs a stretch of code asks gemm() for (the products as asked, before gemm()
 // splits any into pieces), by shape, for the utilization figure of the benchmarks (DESIGN §6)
