@@ -219,7 +219,7 @@ double gflop(const std::vector<GemmShape>& shapes) {
 }  // namespace
 
 int main(int argc, char** argv) {
-  CLI::App app{"tapegrad_gemm_study: one training step's GEMMs through one GEMM backend"};
+  CLI::App app{"tapegrad_gemm_study: one training step's GEMMs through one GEMM backend", "tapegrad_gemm_study"};
   std::string config = "S", cell = "lstm", backend_name = "tapegrad";
   int threads = 1, rounds = 7, reps = 0;
   bool json = false, by_shape = false;
@@ -231,15 +231,7 @@ int main(int argc, char** argv) {
   app.add_option("--reps", reps, "step replays per timing (default: S 20, M 1)")->check(CLI::Range(0, 100000));
   app.add_flag("--json", json, "one JSON line");
   app.add_flag("--by-shape", by_shape, "also time each distinct product (kind, M, N, K) on its own");
-  try {
-    tgex::decimal_numbers(app);
-    app.parse(argc, argv);
-  } catch (const CLI::Success& e) {
-    return app.exit(e);
-  } catch (const CLI::ParseError& e) {
-    std::cerr << "tapegrad_gemm_study: " << e.what() << "\n";
-    return 2;
-  }
+  if (const int code = tgex::parse_command_line(app, argc, argv); code >= 0) return code;
   try {
     const tgbench::WorkloadShape w = tgbench::workload_shape(config);
     if (reps == 0) reps = config == "S" ? 20 : 1;

@@ -27,7 +27,7 @@ int main(int argc, char** argv) {
   std::size_t steps = 0;
   std::size_t rss_blocks = 0;
   bool json = false;
-  CLI::App app{"tapegrad_bench: training tokens/s on the DESIGN §6 workload"};
+  CLI::App app{"tapegrad_bench: training tokens/s on the DESIGN §6 workload", "tapegrad_bench"};
   app.add_option("--config", config, "S or M")->check(CLI::IsMember({"S", "M"}));
   app.add_option("--cell", cell, "lstm, gru or rnn")->check(CLI::IsMember({"lstm", "gru", "rnn"}));
   app.add_option("--threads", threads, "BLAS threads")->check(CLI::Range(1, 256));
@@ -37,15 +37,7 @@ int main(int argc, char** argv) {
                  "instead of timing: train N TBPTT blocks from a fresh start and report the RSS after the "
                  "first and after the N-th (memory must not grow across blocks)")
       ->check(CLI::Range(std::size_t(2), std::size_t(100000)));
-  try {
-    tgex::decimal_numbers(app);
-    app.parse(argc, argv);
-  } catch (const CLI::Success& e) {
-    return app.exit(e);
-  } catch (const CLI::ParseError& e) {
-    std::cerr << "tapegrad_bench: " << e.what() << "\n";
-    return 2;
-  }
+  if (const int code = tgex::parse_command_line(app, argc, argv); code >= 0) return code;
   const tgbench::WorkloadShape w = tgbench::workload_shape(config);
   if (steps == 0) steps = w.steps;
   tg::set_num_threads(threads);

@@ -5,6 +5,7 @@
 // option is signed; a finite value for real options) and hands CLI11 the canonical text.
 // Header-only, so the benchmarks use it without the examples' library.
 #include <cstdint>
+#include <iostream>
 #include <string>
 
 #include <CLI/CLI.hpp>
@@ -43,6 +44,21 @@ inline void decimal_numbers(CLI::App& app) {
         "", "decimal"));
   }
   for (CLI::App* sub : app.get_subcommands({})) decimal_numbers(*sub);
+}
+
+// Parses a tool's command line with decimal numbers. Returns -1 to go on, else the exit code:
+// 0 after --help, 2 after a parse error (its message on stderr as "<app name>: <what>").
+inline int parse_command_line(CLI::App& app, int argc, char** argv) {
+  try {
+    decimal_numbers(app);
+    app.parse(argc, argv);
+  } catch (const CLI::Success& e) {
+    return app.exit(e);
+  } catch (const CLI::ParseError& e) {
+    std::cerr << app.get_name() << ": " << e.what() << "\n";
+    return 2;
+  }
+  return -1;
 }
 
 }  // namespace tgex
