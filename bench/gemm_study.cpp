@@ -243,7 +243,13 @@ int main(int argc, char** argv) {
     workload.step();
     const std::vector<GemmShape> shapes = tg::detail::stop_gemm_recording();
     std::unique_ptr<Backend> backend = make_backend(backend_name, threads);
-    Operands operands(shapes);
+    // Every backend gets the warm-up tapegrad gives its own OpenBLAS (Note [OpenBLAS warm-up]):
+    // one 512^3 product before timing, so a library loaded at run time is not measured cold.
+    const std::vector<GemmShape> warm_up{{false, true, 512, 512, 512, false}};
+    std::vector<GemmShape> sized = shapes;
+    sized.insert(sized.end(), warm_up.begin(), warm_up.end());
+    Operands operands(sized);
+    backend->run(warm_up, operands);
     nlohmann::json out{{"config", config}, {"cell", cell}, {"threads", threads}, {"backend", backend_name},
                        {"gemms_per_step", shapes.size()}, {"gflop_per_step", gflop(shapes)}};
     auto record = [&](const std::string& what, const std::vector<GemmShape>& list) {
