@@ -11,6 +11,7 @@
 #include <utility>
 #include <vector>
 
+#include <tapegrad/autograd/detail/thread_pool.hpp>
 #include <tapegrad/autograd/threads.hpp>
 
 extern "C" char* openblas_get_corename(void);  // OpenBLAS's own API (we link OpenBLAS by name)
@@ -87,16 +88,18 @@ bool has_small_matrix_kernels() {
 }  // namespace
 
 // Note [OpenBLAS warm-up]: on this project's Zen 1 machine (OpenBLAS 0.3.21, core Zen), a
-// process whose first products are all small runs every later single-threaded product 2-3.6x
+// thread whose first products are all small runs every later single-threaded product 2-3.6x
 // below the core's rate: [512 x 256] x [256 x 128] at 12 GFLOP/s instead of 43, the S RNN step's
-// weight gradients at 15-21 (docs/gemm_study.md). One product of at least 384^3 multiply-adds,
-// at any thread count, lifts every later one to full speed for the rest of the process (288^3
-// only halfway; measured with a standalone cblas_sgemm loop and tapegrad_gemm_study --by-shape).
-// The state inside OpenBLAS that changes is not identified; the cure is measured: S RNN, one
-// thread, 1.31x tokens/s; the LSTM and GRU steps, whose input projections are big enough to
-// warm it anyway, unchanged. It costs one 512^3 product (~7 ms on one core) per process.
+// weight gradients at 15-21 (docs/gemm_study.md). One product of at least 384^3 multiply-adds
+// lifts every later one on that thread to full speed (288^3 only halfway; measured with a
+// standalone cblas_sgemm loop and tapegrad_gemm_study --by-shape). The state is per thread:
+// a pool worker that had not run one computed its halves of the S RNN step's weight gradients
+// at 29 GFLOP/s against 69-76 once warm. What inside OpenBLAS changes is not identified; the
+// cure is measured: S RNN, one thread, 1.31x tokens/s; its GEMMs at two threads 1.32x. It
+// costs one 512^3 product (~7 ms on one core) per thread that runs GEMMs: the caller's first,
+// and each pool worker as it starts.
 void warm_up_blas() {
-  static const bool done = [] {
+  static thread_local const bool done = [] {
     constexpr std::size_t n = 512;
     std::vector<float> a(n * n, 0.5f), b(n * n, 0.25f), c(n * n, 0.0f);
     sgemm_call(false, true, n, n, n, 1.0f, a.data(), n, b.data(), n, 0.0f, c.data(), n);
@@ -105,6 +108,8 @@ void warm_up_blas() {
   (void)done;
 }
 
+namespace {
+
 // Note [skinny GEMMs]: a recurrent step multiplies a few rows (a batch, B <= 32) by a whole
 // weight: h [B, H] W^T [H, G] forward, dy [B, G] W [G, H] backward. OpenBLAS's packed path
 // then spends 15-20% of the call copying W into panels, every call. Cut into pieces of at most
@@ -112,15 +117,10 @@ void warm_up_blas() {
 // small-matrix kernel, which reads W in place. Measured on OpenBLAS 0.3.21 (Cooperlake), one
 // thread, B = 32: forward 0.87x (H=128, G=4H) and 0.82x (H=256) of the single call's time,
 // backward 0.77x and 0.80x; B = 16 0.6-0.75x; B = 64 slower, so not split. Products below
-// ~1e6 multiply-adds already take the small kernel whole (cutting them cost S rnn 2%). The small
-// kernels are single-threaded, so with more BLAS threads the single call wins and is kept.
-void gemm(bool ta, bool tb, std::size_t M, std::size_t N, std::size_t K, float alpha,
-                 const float* A, std::size_t lda, const float* B, std::size_t ldb, float beta,
-                 float* C, std::size_t ldc) {
-  if (gemm_is_trivial(M, N, K, beta, C, ldc)) return;
-  if (recording) recorded.push_back({ta, tb, M, N, K, beta != 0.0f});  // the product as asked, before any split
-  ensure_blas_threads();
-  // Below ~100^3 multiply-adds OpenBLAS takes its small kernel for the whole call by itself.
+// ~1e6 multiply-adds already take the small kernel whole (cutting them cost S rnn 2%). It was
+// measured with one thread in the whole process, and is kept to that case.
+void one_thread_gemm(bool ta, bool tb, std::size_t M, std::size_t N, std::size_t K, float alpha, const float* A,
+                     std::size_t lda, const float* B, std::size_t ldb, float beta, float* C, std::size_t ldc) {
   const bool skinny = !ta && M <= 32 && double(M) * double(N) * double(K) > 1e6 && get_num_threads() == 1 &&
                       has_small_matrix_kernels();
   if (skinny && tb && N > 32) {  // C[:, n0:n0+32] = A . B[n0:n0+32, :]^T
@@ -138,18 +138,68 @@ void gemm(bool ta, bool tb, std::size_t M, std::size_t N, std::size_t K, float a
   sgemm_call(ta, tb, M, N, K, alpha, A, lda, B, ldb, beta, C, ldc);
 }
 
+void one_thread_gemm(bool ta, bool tb, std::size_t M, std::size_t N, std::size_t K, double alpha, const double* A,
+                     std::size_t lda, const double* B, std::size_t ldb, double beta, double* C, std::size_t ldc) {
+  cblas_dgemm(CblasRowMajor, ta ? CblasTrans : CblasNoTrans, tb ? CblasTrans : CblasNoTrans, int(M), int(N), int(K),
+              alpha, A, int(lda), B, int(ldb), beta, C, int(ldc));
+}
+
+// Below this many multiply-adds a product runs whole on the calling thread (~4 us on one core).
+constexpr double kMinSplitWork = 1 << 17;
+
+// Note [GEMM on the pool]: OpenBLAS runs on one thread (Note [one pool]); with more threads a
+// product is cut into one piece per thread along the longer of M and N, and each piece is one
+// single-threaded OpenBLAS call on the pool. Cutting N packs A once per piece, cutting M packs
+// B once per piece: the longer side is cut so the operand packed twice is the smaller one.
+// Piece bounds are multiples of 16 (OpenBLAS's register blocks divide 16). A piece's entries
+// are computed exactly as the whole call computes them (the same K loop), so results do not
+// depend on the thread count.
+template <class T>
+void pooled_gemm(bool ta, bool tb, std::size_t M, std::size_t N, std::size_t K, T alpha, const T* A,
+                 std::size_t lda, const T* B, std::size_t ldb, T beta, T* C, std::size_t ldc) {
+  const std::size_t threads = std::size_t(get_num_threads());
+  const bool cut_n = N >= M;
+  const std::size_t side = cut_n ? N : M;
+  const std::size_t per = (side / threads + 15) / 16 * 16;
+  if (threads <= 1 || double(M) * double(N) * double(K) < kMinSplitWork || per == 0 || per >= side) {
+    one_thread_gemm(ta, tb, M, N, K, alpha, A, lda, B, ldb, beta, C, ldc);
+    return;
+  }
+  const std::size_t pieces = (side + per - 1) / per;
+  parallel_for(pieces, [&](std::size_t p) {
+    const std::size_t begin = p * per, len = std::min(per, side - begin);
+    if (cut_n)  // C[:, begin:begin+len] = op(A) . op(B)[:, begin:begin+len]
+      one_thread_gemm(ta, tb, M, len, K, alpha, A, lda, tb ? B + begin * ldb : B + begin, ldb, beta, C + begin, ldc);
+    else  // C[begin:begin+len, :] = op(A)[begin:begin+len, :] . op(B)
+      one_thread_gemm(ta, tb, len, N, K, alpha, ta ? A + begin : A + begin * lda, lda, B, ldb, beta,
+                      C + begin * ldc, ldc);
+  });
+}
+
+}  // namespace
+
+void gemm(bool ta, bool tb, std::size_t M, std::size_t N, std::size_t K, float alpha,
+                 const float* A, std::size_t lda, const float* B, std::size_t ldb, float beta,
+                 float* C, std::size_t ldc) {
+  if (gemm_is_trivial(M, N, K, beta, C, ldc)) return;
+  if (recording) recorded.push_back({ta, tb, M, N, K, beta != 0.0f});  // the product as asked, before any split
+  ensure_blas_threads();
+  pooled_gemm(ta, tb, M, N, K, alpha, A, lda, B, ldb, beta, C, ldc);
+}
+
 void gemm(bool ta, bool tb, std::size_t M, std::size_t N, std::size_t K, double alpha,
                   const double* A, std::size_t lda, const double* B, std::size_t ldb,
                   double beta, double* C, std::size_t ldc) {
   if (gemm_is_trivial(M, N, K, beta, C, ldc)) return;
   ensure_blas_threads();
-  cblas_dgemm(CblasRowMajor, ta ? CblasTrans : CblasNoTrans, tb ? CblasTrans : CblasNoTrans,
-              int(M), int(N), int(K), alpha, A, int(lda), B, int(ldb), beta, C, int(ldc));
+  pooled_gemm(ta, tb, M, N, K, alpha, A, lda, B, ldb, beta, C, ldc);
 }
 
 template <class T>
 void add_into(T* dst, const T* src, std::size_t n) {
-  for (std::size_t i = 0; i < n; ++i) dst[i] += src[i];
+  parallel_range(n, [&](std::size_t begin, std::size_t end) {
+    for (std::size_t i = begin; i < end; ++i) dst[i] += src[i];
+  });
 }
 
 Shape broadcast_strides(const Shape& in, const Shape& out) {

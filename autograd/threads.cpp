@@ -1,6 +1,7 @@
 #include <tapegrad/autograd/threads.hpp>
 
 #include <tapegrad/autograd/detail/kernels.hpp>
+#include <tapegrad/autograd/detail/thread_pool.hpp>
 
 #include <algorithm>
 #include <atomic>
@@ -43,8 +44,9 @@ void set_num_threads(int n) {
   const int capped = std::min(n, available_cores());
   detail::check_blas_library();
   num_threads = capped;
-  openblas_set_num_threads(capped);
+  openblas_set_num_threads(1);  // Note [one pool]: tapegrad's pool runs the GEMM pieces
   applied = true;
+  detail::resize_thread_pool(capped);
   detail::warm_up_blas();
 }
 
@@ -52,10 +54,11 @@ int get_num_threads() { return num_threads; }
 
 namespace detail {
 void ensure_blas_threads() {
-  if (applied.load(std::memory_order_relaxed)) return;
-  check_blas_library();  // before the first GEMM: the thread count means nothing to another build
-  if (!applied.exchange(true)) openblas_set_num_threads(num_threads);
-  warm_up_blas();
+  if (!applied.load(std::memory_order_relaxed)) {
+    check_blas_library();  // before the first GEMM: the thread count means nothing to another build
+    if (!applied.exchange(true)) openblas_set_num_threads(1);  // Note [one pool]
+  }
+  warm_up_blas();  // once per thread: a user's second thread is as cold as the first
 }
 }  // namespace detail
 

@@ -1,5 +1,6 @@
 #pragma once
-// Thread count of BLAS (and of any threads of tapegrad's own; it has none today).
+// Thread count of tapegrad: its one pool runs the pieces of large GEMMs and the chunks of large
+// elementwise ops (Note [one pool] in thread_pool.cpp); OpenBLAS itself always runs on one thread.
 // The default is 1: small recurrent GEMMs run slower on two threads when the other core is busy.
 
 namespace tg {

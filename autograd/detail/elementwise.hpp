@@ -7,6 +7,7 @@
 
 #include <tapegrad/autograd/detail/kernels.hpp>
 #include <tapegrad/autograd/detail/op_helpers.hpp>
+#include <tapegrad/autograd/detail/thread_pool.hpp>
 
 namespace tg::detail {
 
@@ -18,8 +19,10 @@ void backprop_binary(TensorImpl& in, const T* dy, const Shape& os, const T* othe
   if (in.shape == os && other_shape == os) {
     bool fresh;  // Note [first write assigns]
     T* g = in.template grad_for_overwrite<T>(fresh);
-    if (fresh) for (std::size_t i = 0; i < n; ++i) g[i] = f(dy[i], other[i]);
-    else for (std::size_t i = 0; i < n; ++i) g[i] += f(dy[i], other[i]);
+    parallel_range(n, [&](std::size_t begin, std::size_t end) {
+      if (fresh) for (std::size_t i = begin; i < end; ++i) g[i] = f(dy[i], other[i]);
+      else for (std::size_t i = begin; i < end; ++i) g[i] += f(dy[i], other[i]);
+    });
     return;
   }
   Buffer<T> tmp(n);
@@ -58,17 +61,26 @@ template <class T, class F, class DF>
 Tensor unary(const char* op, const Tensor& x, Reads reads, F f, DF df) {
   const std::size_t n = x.numel();
   auto out = new_output<T>(op, x.shape());
-  auto xv = flat(values<T>(x), n);
-  auto yv = flat(out->value.template data<T>(), n);
-  xt::noalias(yv) = f(xv);
+  const T* x_data = values<T>(x);
+  T* y_data = out->value.template data<T>();
+  parallel_range(n, [&](std::size_t begin, std::size_t end) {
+    auto xv = flat(x_data + begin, end - begin);
+    auto yv = flat(y_data + begin, end - begin);
+    xt::noalias(yv) = f(xv);
+  });
   return finish<T>(op, out, {impl_ptr(x)}, {saved_by(reads)}, [df, n](const Grad<T>& g) {
-    auto dy = flat(g.dy(), n);
-    auto xv = flat(static_cast<const T*>(g.x(0)), n);
-    auto yv = flat(g.y(), n);
+    const T *dy_data = g.dy(), *x_data = static_cast<const T*>(g.x(0)), *y_data = g.y();
     bool fresh;  // Note [first write assigns]
-    auto dx = flat(g.grad_for_overwrite(0, fresh), n);
-    if (fresh) xt::noalias(dx) = df(dy, xv, yv);
-    else xt::noalias(dx) += df(dy, xv, yv);
+    T* dx_data = g.grad_for_overwrite(0, fresh);
+    parallel_range(n, [&](std::size_t begin, std::size_t end) {
+      const std::size_t len = end - begin;
+      auto dy = flat(dy_data + begin, len);
+      auto xv = flat(x_data ? x_data + begin : x_data, len);  // null when df does not read x
+      auto yv = flat(y_data ? y_data + begin : y_data, len);
+      auto dx = flat(dx_data + begin, len);
+      if (fresh) xt::noalias(dx) = df(dy, xv, yv);
+      else xt::noalias(dx) += df(dy, xv, yv);
+    });
   });
 }
 

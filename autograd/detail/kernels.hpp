@@ -8,6 +8,7 @@
 #include <xtensor/xadapt.hpp>
 
 #include <tapegrad/autograd/shape.hpp>
+#include <tapegrad/autograd/detail/thread_pool.hpp>
 
 namespace tg::detail {
 
@@ -26,12 +27,13 @@ void gemm(bool trans_a, bool trans_b, std::size_t M, std::size_t N, std::size_t 
           const double* A, std::size_t lda, const double* B, std::size_t ldb, double beta, double* C,
           std::size_t ldc);
 
-// Applies the thread count (set_num_threads) to OpenBLAS before the first GEMM.
+// Before a GEMM: checks the OpenBLAS build and sets it to one thread (Note [one pool]) once
+// per process, and warms it up once per calling thread.
 void ensure_blas_threads();
 // Throws BlasLibraryError when the loaded OpenBLAS is not the build tapegrad expects
 // (blas_library.hpp); checked once per process.
 void check_blas_library();
-// One large product, once per process, before the first real one: Note [OpenBLAS warm-up].
+// One large product, once per thread, before its first real one: Note [OpenBLAS warm-up].
 void warm_up_blas();
 
 // The float GEMMs a stretch of code asks gemm() for (the products as asked, before gemm()
@@ -61,7 +63,9 @@ void broadcast_binary(const Shape& os, const T* a, const Shape& as, const T* b, 
                       T* out, F f) {
   const std::size_t n = numel(os);
   if (as == os && bs == os) {
-    for (std::size_t i = 0; i < n; ++i) out[i] = f(a[i], b[i]);
+    parallel_range(n, [&](std::size_t begin, std::size_t end) {
+      for (std::size_t i = begin; i < end; ++i) out[i] = f(a[i], b[i]);
+    });
     return;
   }
   const Shape sa = broadcast_strides(as, os), sb = broadcast_strides(bs, os);

@@ -1,0 +1,49 @@
+#pragma once
+// The one pool of threads all of tapegrad's parallel work runs on: the pieces of a GEMM and the
+// chunks of an elementwise op alike (Note [one pool] in thread_pool.cpp). Internal to tapegrad.
+#include <cstddef>
+#include <algorithm>
+#include <type_traits>
+#include <utility>
+
+namespace tg::detail {
+
+// Runs fn(ctx, i) once for every i in [0, tasks) and returns when all have run; the calling
+// thread runs tasks too. Serial when the thread count is 1, when there is one task, inside a
+// task, and while another thread has the pool. The first exception a task throws is rethrown
+// here after every task has run.
+void run_parallel(std::size_t tasks, void (*fn)(void*, std::size_t), void* ctx);
+
+// parallel_for(tasks, [&](std::size_t i) { ... }): run_parallel for a callable.
+template <class F>
+void parallel_for(std::size_t tasks, F&& body) {
+  using Body = std::remove_reference_t<F>;
+  run_parallel(tasks, [](void* ctx, std::size_t i) { (*static_cast<Body*>(ctx))(i); },
+               const_cast<void*>(static_cast<const void*>(&body)));
+}
+
+// How many chunks to cut n elements of elementwise work into: 1 below the size where a
+// hand-off to another thread pays, else one per thread.
+std::size_t elementwise_chunks(std::size_t n);
+
+// Runs body(begin, end) over [0, n) in elementwise_chunks(n) contiguous pieces whose bounds
+// are multiples of 16 elements (whole cache lines for float, so no two threads share one).
+template <class F>
+void parallel_range(std::size_t n, F&& body) {
+  const std::size_t chunks = elementwise_chunks(n);
+  if (chunks <= 1) {
+    body(std::size_t(0), n);
+    return;
+  }
+  const std::size_t per = (n / chunks + 15) / 16 * 16;
+  parallel_for(chunks, [&](std::size_t c) {
+    const std::size_t begin = std::min(n, c * per), end = c + 1 == chunks ? n : std::min(n, begin + per);
+    if (begin < end) body(begin, end);
+  });
+}
+
+// Resizes the pool to threads - 1 workers (the caller is the other one); called by
+// set_num_threads. Waits for a running parallel_for to end first.
+void resize_thread_pool(int threads);
+
+}  // namespace tg::detail

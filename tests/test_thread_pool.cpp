@@ -1,0 +1,208 @@
+// The one thread pool (Note [one pool]): every task runs once, errors come back to the caller,
+// nested and concurrent callers stay correct; the elementwise ops it splits give the same bits
+// at two threads as at one, the GEMMs the same product, and both pass the float64 check.
+#include <doctest/doctest.h>
+
+#include <algorithm>
+#include <atomic>
+#include <cmath>
+#include <chrono>
+#include <mutex>
+#include <set>
+#include <stdexcept>
+#include <thread>
+#include <vector>
+
+#include <tapegrad/autograd/detail/kernels.hpp>
+#include <tapegrad/autograd/detail/thread_pool.hpp>
+
+#include "test_helpers.hpp"
+
+namespace {
+
+// Runs the body with the library at `n` threads, back to one thread afterwards.
+template <class F>
+void with_threads(int n, F body) {
+  tg::set_num_threads(n);
+  try {
+    body();
+  } catch (...) {
+    tg::set_num_threads(1);
+    throw;
+  }
+  tg::set_num_threads(1);
+}
+
+std::vector<float> counting(std::size_t n, float scale) {
+  std::vector<float> v(n);
+  for (std::size_t i = 0; i < n; ++i) v[i] = scale * float((i * 7919) % 1009) / 1009.0f - 0.5f;
+  return v;
+}
+
+}  // namespace
+
+TEST_CASE("thread pool: every task runs exactly once, on more than one thread when there are two") {
+  with_threads(2, [] {
+    for (std::size_t tasks : {0u, 1u, 2u, 3u, 17u, 1000u}) {
+      std::vector<std::atomic<int>> runs(tasks);
+      tg::detail::parallel_for(tasks, [&](std::size_t i) { runs[i].fetch_add(1); });
+      for (std::size_t i = 0; i < tasks; ++i) CHECK_MESSAGE(runs[i].load() == 1, "task " << i << " of " << tasks);
+    }
+    if (tg::get_num_threads() < 2) return;  // one core: the pool has no worker to share with
+    std::mutex m;
+    std::set<std::thread::id> ids;
+    tg::detail::parallel_for(8, [&](std::size_t) {  // long enough tasks that the worker claims some
+      std::this_thread::sleep_for(std::chrono::milliseconds(5));
+      std::lock_guard<std::mutex> lock(m);
+      ids.insert(std::this_thread::get_id());
+    });
+    CHECK(ids.size() == 2);
+  });
+}
+
+TEST_CASE("thread pool: a task's exception reaches the caller after every task has run") {
+  with_threads(2, [] {
+    std::atomic<int> ran{0};
+    CHECK_THROWS_WITH_AS(tg::detail::parallel_for(6,
+                                                  [&](std::size_t i) {
+                                                    ran.fetch_add(1);
+                                                    if (i == 3) throw std::runtime_error("task 3 failed");
+                                                  }),
+                         "task 3 failed", std::runtime_error);
+    CHECK(ran.load() == 6);
+    std::atomic<int> after{0};  // the pool still works
+    tg::detail::parallel_for(4, [&](std::size_t) { after.fetch_add(1); });
+    CHECK(after.load() == 4);
+  });
+}
+
+TEST_CASE("thread pool: nested and concurrent callers run every task once") {
+  with_threads(2, [] {
+    std::vector<std::atomic<int>> cells(4 * 5);
+    tg::detail::parallel_for(4, [&](std::size_t i) {  // a task's own parallel_for runs serially
+      tg::detail::parallel_for(5, [&](std::size_t j) { cells[i * 5 + j].fetch_add(1); });
+    });
+    for (auto& c : cells) CHECK(c.load() == 1);
+
+    // Two threads of the user's, each splitting work: one has the pool, the other runs serially.
+    std::vector<std::atomic<int>> a(500), b(500);
+    auto user = [](std::vector<std::atomic<int>>& v) {
+      for (int round = 0; round < 20; ++round)
+        tg::detail::parallel_for(v.size(), [&](std::size_t i) { v[i].fetch_add(1); });
+    };
+    std::thread t1(user, std::ref(a)), t2(user, std::ref(b));
+    t1.join();
+    t2.join();
+    for (std::size_t i = 0; i < a.size(); ++i) {
+      CHECK(a[i].load() == 20);
+      CHECK(b[i].load() == 20);
+    }
+  });
+}
+
+TEST_CASE("thread pool: resizing between calls keeps it correct") {
+  for (int n : {2, 1, 2, 2, 1}) {
+    tg::set_num_threads(n);
+    std::atomic<int> sum{0};
+    tg::detail::parallel_for(100, [&](std::size_t i) { sum.fetch_add(int(i)); });
+    CHECK(sum.load() == 4950);
+  }
+  tg::set_num_threads(1);
+}
+
+TEST_CASE_TEMPLATE("thread pool: a GEMM cut into pieces equals the one-thread product", T, float, double) {
+  struct Case {
+    bool ta, tb;
+    std::size_t M, N, K, lda_pad, ldc_pad;
+    T beta;
+  };
+  const std::vector<Case> cases = {
+      {false, true, 32, 512, 128, 0, 0, T(0)},   // a recurrent step's h W^T: cut along N
+      {false, false, 32, 128, 512, 3, 0, T(1)},  // its backward dy W, accumulating, padded A
+      {true, false, 512, 128, 2048, 0, 5, T(1)}, // a deferred weight gradient dG^T X: cut along M
+      {true, true, 300, 70, 90, 0, 0, T(0.5)},   // both transposed, sides not multiples of 16
+      {false, false, 1000, 17, 64, 0, 0, T(0)},  // N below one piece: cut along M
+  };
+  for (const Case& c : cases) {
+    const std::size_t a_rows = c.ta ? c.K : c.M, a_cols = (c.ta ? c.M : c.K) + c.lda_pad;
+    const std::size_t b_rows = c.tb ? c.N : c.K, b_cols = c.tb ? c.K : c.N;
+    const std::size_t ldc = c.N + c.ldc_pad;
+    std::vector<float> af = counting(a_rows * a_cols, 1.0f), bf = counting(b_rows * b_cols, 0.5f),
+                       cf = counting(c.M * ldc, 2.0f);
+    std::vector<T> a(af.begin(), af.end()), b(bf.begin(), bf.end()), c0(cf.begin(), cf.end());
+    auto product = [&](int threads) {
+      std::vector<T> out = c0;
+      with_threads(threads, [&] {
+        tg::detail::gemm(c.ta, c.tb, c.M, c.N, c.K, T(1), a.data(), a_cols, b.data(), b_cols, c.beta, out.data(),
+                         ldc);
+      });
+      return out;
+    };
+    const std::vector<T> one = product(1), two = product(2);
+    CAPTURE(c.M);
+    CAPTURE(c.N);
+    CAPTURE(c.K);
+    CHECK(product(2) == two);  // the same thread count gives the same bits
+    // Against one thread: OpenBLAS may block K differently for a narrower piece, so the float
+    // sums can round differently (double ones have matched bit for bit here); padding
+    // columns stay untouched either way.
+    REQUIRE(one.size() == two.size());
+    for (std::size_t k = 0; k < one.size(); ++k)
+      if (std::abs(double(one[k]) - double(two[k])) > 1e-5 * (1 + std::abs(double(one[k])))) {
+        FAIL_CHECK("entry " << k << ": " << one[k] << " at one thread, " << two[k] << " at two");
+        break;
+      }
+    // And it is the product: one entry against a plain sum.
+    const std::size_t i = c.M / 2, j = c.N - 1;
+    double want = double(c.beta) * double(c0[i * ldc + j]);
+    for (std::size_t k = 0; k < c.K; ++k)
+      want += double(c.ta ? a[k * a_cols + i] : a[i * a_cols + k]) * double(c.tb ? b[j * b_cols + k] : b[k * b_cols + j]);
+    CHECK(double(two[i * ldc + j]) == doctest::Approx(want).epsilon(1e-4));
+  }
+}
+
+TEST_CASE("thread pool: elementwise ops and their gradients are the same at two threads as at one") {
+  // 3 x 40000 elements: above the size where an elementwise op is cut into chunks.
+  const tg::Shape shape{3, 40000};
+  auto run = [&](int threads) {
+    std::vector<std::vector<float>> out;
+    with_threads(threads, [&] {
+      tg::manual_seed(7);
+      tg::Tensor x = tg::Tensor::param(tg::randn<float>(shape));
+      tg::Tensor y = tg::Tensor::param(tg::randn<float>(shape));
+      tg::Tensor bias = tg::Tensor::param(tg::randn<float>({40000}));
+      tg::Tensor z = tg::sigmoid(x) * tg::tanh(y) + bias + x * y;  // bias broadcasts
+      tg::sum(z * z).backward();
+      for (const tg::Tensor& t : {z, x.grad(), y.grad(), bias.grad()}) {
+        const auto a = t.to_xarray<float>();
+        out.emplace_back(a.begin(), a.end());
+      }
+    });
+    return out;
+  };
+  const auto one = run(1), two = run(2);
+  REQUIRE(one.size() == two.size());
+  for (std::size_t k = 0; k < one.size(); ++k) CHECK_MESSAGE(one[k] == two[k], "tensor " << k);
+}
+
+TEST_CASE("thread pool: float64 gradient checks of split products and chunked elementwise ops") {
+  with_threads(2, [] {
+    tg::manual_seed(3);
+    // [16, 128] x [64, 128]^T: 131,072 multiply-adds, cut in two pieces forward and backward.
+    tg::Tensor x = tg::Tensor::param(tg::randn<double>({16, 128}));
+    tg::Tensor w = tg::Tensor::param(tg::randn<double>({64, 128}));
+    tg::Tensor b = tg::Tensor::param(tg::randn<double>({64}));
+    CHECK_GRADCHECK([](const std::vector<tg::Tensor>& in) { return tg::tanh(tg::linear(in[0], in[1], in[2])); },
+                    (std::vector<tg::Tensor>{x, w, b}));
+    // Few elements to perturb, broadcast into 16,640-element ops that run in chunks on both
+    // threads (sigmoid, mul and add, forward and backward).
+    tg::Tensor u = tg::Tensor::param(tg::randn<double>({64}));
+    tg::Tensor v = tg::Tensor::param(tg::randn<double>({260, 1}));
+    const tg::Tensor spread = tg::Tensor::constant(tg::randn<double>({260, 64}));
+    CHECK_GRADCHECK([spread](const std::vector<tg::Tensor>& in) {
+                      const tg::Tensor pre = in[0] + spread;  // [260, 64]
+                      return tg::sum(tg::sigmoid(pre) * (pre + in[1]), 0);
+                    },
+                    (std::vector<tg::Tensor>{u, v}));
+  });
+}
