@@ -29,7 +29,8 @@ int main(int argc, char** argv) {
   bool json = false;
   CLI::App app{"tapegrad_bench: training tokens/s on the DESIGN §6 workload", "tapegrad_bench"};
   app.add_option("--config", config, "S or M")->check(CLI::IsMember({"S", "M"}));
-  app.add_option("--cell", cell, "lstm, gru or rnn")->check(CLI::IsMember({"lstm", "gru", "rnn"}));
+  app.add_option("--cell", cell, "lstm, gru, rnn, or lnlstm (the LayerNorm-LSTM cell, a user cell)")
+      ->check(CLI::IsMember({"lstm", "gru", "rnn", "lnlstm"}));
   app.add_option("--threads", threads, "BLAS threads")->check(CLI::Range(1, 256));
   app.add_option("--steps", steps, "timed steps (default 100 for S, 6 for M)");
   app.add_flag("--json", json, "print one JSON line");
@@ -68,12 +69,16 @@ int main(int argc, char** argv) {
   double gemm_seconds = 1e30;
   for (int r = 0; r < 3; ++r) gemm_seconds = std::min(gemm_seconds, tg::detail::replay_gemms(gemms));
   const double step_seconds = seconds / double(steps);
+  double gemm_flop = 0;  // per step: 2 M N K per product
+  for (const auto& g : gemms) gemm_flop += 2.0 * double(g.M) * double(g.N) * double(g.K);
   const double tokens_per_s = double(w.B * w.T * steps) / seconds;
   if (json) {
     std::cout << nlohmann::json{{"config", config}, {"cell", cell}, {"threads", threads}, {"steps", steps},
                                 {"tokens_per_s", tokens_per_s}, {"ms_per_step", 1000 * step_seconds},
                                 {"rss_baseline_mb", rss_baseline}, {"peak_rss_mb", peak},
                                 {"gemms_per_step", gemms.size()}, {"utilization", gemm_seconds / step_seconds},
+                                {"gemm_gflop_per_step", gemm_flop / 1e9},
+                                {"ms_per_gemm_gflop", 1000 * step_seconds / (gemm_flop / 1e9)},
                                 {"blas", tg::blas_library().config}}
                      .dump()
               << "\n";

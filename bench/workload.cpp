@@ -15,7 +15,12 @@ Workload::Workload(const WorkloadShape& w, const std::string& cell, std::size_t 
   emb_ = std::make_unique<tg::Embedding>(V, w.E);
   if (cell == "lstm") rnn_ = std::make_unique<tg::LSTM>(tg::LSTMOptions(w.E, w.H).num_layers(w.L));
   else if (cell == "gru") rnn_ = std::make_unique<tg::GRU>(tg::GRUOptions(w.E, w.H).num_layers(w.L));
-  else rnn_ = std::make_unique<tg::RNN>(tg::RNNOptions(w.E, w.H).num_layers(w.L));
+  else if (cell == "rnn") rnn_ = std::make_unique<tg::RNN>(tg::RNNOptions(w.E, w.H).num_layers(w.L));
+  else  // "lnlstm": a cell written as a user would (layers/layernorm_lstm_cell.cpp), in Recurrent
+    rnn_ = std::make_unique<tg::Recurrent>(tg::RecurrentOptions(w.E, w.H).num_layers(w.L),
+                                           [](std::size_t in, std::size_t h) {
+                                             return std::make_unique<tg::LayerNormLSTMCell>(in, h);
+                                           });
   out_ = std::make_unique<tg::Linear>(w.H, V);
   params_ = emb_->parameters();
   for (const tg::Module* m : {static_cast<const tg::Module*>(rnn_.get()), static_cast<const tg::Module*>(out_.get())})

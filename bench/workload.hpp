@@ -20,7 +20,8 @@ WorkloadShape workload_shape(const std::string& config);
 class Workload {
  public:
   static constexpr std::size_t V = 65;
-  // Seeds the RNG with 0, builds the model, then draws 4 blocks of random tokens [T, B].
+  // Seeds the RNG with 0, builds the model (cell: lstm, gru, rnn, or lnlstm, the LayerNorm-LSTM
+  // cell in a generic Recurrent), then draws 4 blocks of random tokens [T, B].
   // Trains on streams [first, first + count) of the B (all of them by default).
   Workload(const WorkloadShape& shape, const std::string& cell, std::size_t first = 0, std::size_t count = 0);
   // The loss of the next block (mean over T x count), then backward().

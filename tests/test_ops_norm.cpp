@@ -15,6 +15,32 @@ TEST_CASE("layer_norm: gradcheck w.r.t. x, gamma and beta") {
   CHECK_GRADCHECK(plain, (std::vector<Tensor>{tgtest::param({4, 6})}));
 }
 
+TEST_CASE("layer_norm: rows longer than the eight lanes of its sums, with gamma or beta alone") {
+  // N = 19 and 16: the eight-lane sums of Note [row sums] run whole blocks, and a tail.
+  tg::manual_seed(42);
+  auto with_gamma = [](const std::vector<Tensor>& in) { return tg::layer_norm(in[0], in[1], tg::Tensor()); };
+  auto with_beta = [](const std::vector<Tensor>& in) { return tg::layer_norm(in[0], tg::Tensor(), in[1]); };
+  auto both = [](const std::vector<Tensor>& in) { return tg::layer_norm(in[0], in[1], in[2]); };
+  CHECK_GRADCHECK(with_gamma, (std::vector<Tensor>{tgtest::param({3, 19}), tgtest::param({19})}));
+  CHECK_GRADCHECK(with_beta, (std::vector<Tensor>{tgtest::param({2, 16}), tgtest::param({16})}));
+  CHECK_GRADCHECK(both, (std::vector<Tensor>{tgtest::param({2, 19}), tgtest::param({19}), tgtest::param({19})}));
+}
+
+TEST_CASE("layer_norm: float32 rows of 37 equal a double-precision plain loop") {
+  tg::manual_seed(43);
+  const xt::xarray<float> x = tg::randn<float>({5, 37}, 3.0f, 2.0f);  // mean far from 0
+  const xt::xarray<float> g = tg::randn<float>({37}), b = tg::randn<float>({37});
+  const tg::Tensor y = tg::layer_norm(tg::Tensor::constant(x), tg::Tensor::constant(g), tg::Tensor::constant(b), 1e-5);
+  for (std::size_t r = 0; r < 5; ++r) {
+    double mean = 0, var = 0;
+    for (std::size_t j = 0; j < 37; ++j) mean += x(r, j) / 37.0;
+    for (std::size_t j = 0; j < 37; ++j) var += (x(r, j) - mean) * (x(r, j) - mean) / 37.0;
+    for (std::size_t j = 0; j < 37; ++j)
+      CHECK(y.value<float>()(r, j) ==
+            doctest::Approx((x(r, j) - mean) / std::sqrt(var + 1e-5) * g(j) + b(j)).epsilon(1e-5));
+  }
+}
+
 TEST_CASE("layer_norm: values equal plain loops") {
   const xt::xarray<double> x = {{1.0, 2.0, 4.0}, {-1.0, 0.0, 0.5}};
   const tg::Tensor g = tg::Tensor::constant(xt::xarray<double>{2.0, 1.0, 0.5}), b = tg::Tensor::constant(xt::xarray<double>{0.1, 0.2, 0.3});
