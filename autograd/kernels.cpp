@@ -160,8 +160,9 @@ void pooled_gemm(bool ta, bool tb, std::size_t M, std::size_t N, std::size_t K, 
   const std::size_t threads = std::size_t(get_num_threads());
   const bool cut_n = N >= M;
   const std::size_t side = cut_n ? N : M;
-  const std::size_t per = (side / threads + 15) / 16 * 16;
-  if (threads <= 1 || double(M) * double(N) * double(K) < kMinSplitWork || per == 0 || per >= side) {
+  const std::size_t per = ((side + threads - 1) / threads + 15) / 16 * 16;  // at most `threads` pieces
+  if (threads <= 1 || double(M) * double(N) * double(K) < kMinSplitWork || per >= side ||
+      inside_parallel_task()) {  // a task's product runs whole: its pieces would run serially
     one_thread_gemm(ta, tb, M, N, K, alpha, A, lda, B, ldb, beta, C, ldc);
     return;
   }

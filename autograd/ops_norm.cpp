@@ -75,8 +75,11 @@ Tensor layer_norm_kernel(const Tensor& x, const Tensor& gamma, const Tensor& bet
     saved->rstd.data()[r] = rs;
     T* xh = saved->xhat.data() + r * N;
     T* y = out->value.template data<T>() + r * N;
-    const T m = T(mean);
-    for (std::size_t j = 0; j < N; ++j) xh[j] = (xr[j] - m) * rs;
+    // x - mean in float without losing the mean's low bits: m is the mean rounded to T and
+    // m_low what that rounding dropped (a row of mean 1e3 and std 1 would otherwise be off by
+    // ~6e-5 everywhere).
+    const T m = T(mean), m_low = T(mean - double(m));
+    for (std::size_t j = 0; j < N; ++j) xh[j] = ((xr[j] - m) - m_low) * rs;
     // y = xhat * gamma + beta
     if (gw && bw) for (std::size_t j = 0; j < N; ++j) y[j] = xh[j] * gw[j] + bw[j];
     else if (gw)  for (std::size_t j = 0; j < N; ++j) y[j] = xh[j] * gw[j];

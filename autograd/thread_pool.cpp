@@ -6,8 +6,13 @@
 #include <cstdint>
 #include <exception>
 #include <mutex>
+#include <new>
+#include <stdexcept>
+#include <utility>
 #include <thread>
 #include <vector>
+
+#include <pthread.h>
 
 #if defined(__x86_64__) || defined(__i386__)
 #include <immintrin.h>
@@ -52,14 +57,19 @@ thread_local bool inside_pool = false;  // this thread runs a job (as its caller
 
 class Pool {
  public:
-  ~Pool() { stop_workers(); }
 
   // Serial unless this thread can take the pool and there are workers to share with.
   void run(std::size_t tasks, void (*fn)(void*, std::size_t), void* ctx) {
     std::unique_lock<std::mutex> own(owner_, std::defer_lock);
     if (tasks <= 1 || tasks > kMaxTasks || inside_pool || worker_count_.load(std::memory_order_relaxed) == 0 ||
         !own.try_lock()) {
-      for (std::size_t i = 0; i < tasks; ++i) fn(ctx, i);
+      std::exception_ptr first;
+      for (std::size_t i = 0; i < tasks; ++i) try {
+          fn(ctx, i);
+        } catch (...) {
+          if (!first) first = std::current_exception();
+        }
+      if (first) std::rethrow_exception(first);
       return;
     }
     inside_pool = true;
@@ -76,16 +86,29 @@ class Pool {
     work_on(generation);
     while (done_.load(std::memory_order_acquire) < tasks) cpu_relax();
     inside_pool = false;
-    if (error_) std::rethrow_exception(error_);
+    if (error_) std::rethrow_exception(std::exchange(error_, nullptr));
   }
 
   void resize(int threads) {
+    if (inside_pool) throw std::logic_error("set_num_threads: called from inside a parallel task");
     std::lock_guard<std::mutex> own(owner_);  // after any running job
     const std::size_t wanted = threads > 1 ? std::size_t(threads - 1) : 0;
     if (wanted == workers_.size()) return;
     stop_workers();
     for (std::size_t i = 0; i < wanted; ++i) workers_.emplace_back([this] { worker_loop(); });
     worker_count_ = wanted;
+  }
+
+  // In a forked child only the forking thread exists: the workers' handles name threads of
+  // the parent, which must be neither joined nor destroyed (a joinable std::thread's
+  // destructor terminates), so they are left behind and the child starts with none.
+  void forget_workers_after_fork() {
+    new std::vector<std::thread>(std::move(workers_));  // deliberately leaked
+    workers_.clear();
+    worker_count_ = 0;
+    sleepers_ = 0;
+    new (&sleep_mutex_) std::mutex;  // a worker of the parent may have held them
+    new (&wake_) std::condition_variable;
   }
 
  private:
@@ -107,8 +130,9 @@ class Pool {
 
   void worker_loop() {
     inside_pool = true;  // a task that calls parallel_for runs it serially
-    warm_up_blas();
+    // Read before the warm-up: a job published meanwhile is then not taken for an old one.
     std::uint32_t seen = generation_of(word_.load());
+    warm_up_blas();
     for (;;) {
       if (!wait_for_job(seen)) return;
       seen = generation_of(word_.load(std::memory_order_acquire));
@@ -159,9 +183,15 @@ class Pool {
   std::atomic<bool> stopping_{false};
 };
 
+// Never destroyed: a static destroyed after it at exit may still run ops (serially, or on
+// workers that are still there), and a worker must never outlive its pool.
 Pool& pool() {
-  static Pool p;
-  return p;
+  static Pool* const p = [] {
+    auto* created = new Pool;
+    pthread_atfork(nullptr, nullptr, [] { pool().forget_workers_after_fork(); });
+    return created;
+  }();
+  return *p;
 }
 
 // Below this many elements an elementwise op runs whole on the calling thread. Measured with
@@ -174,6 +204,8 @@ constexpr std::size_t kMinParallelElements = 1 << 14;
 void run_parallel(std::size_t tasks, void (*fn)(void*, std::size_t), void* ctx) { pool().run(tasks, fn, ctx); }
 
 void resize_thread_pool(int threads) { pool().resize(threads); }
+
+bool inside_parallel_task() { return inside_pool; }
 
 std::size_t elementwise_chunks(std::size_t n) {
   const int threads = get_num_threads();

@@ -41,6 +41,29 @@ TEST_CASE("layer_norm: float32 rows of 37 equal a double-precision plain loop") 
   }
 }
 
+TEST_CASE("layer_norm: float32 rows far from zero keep their precision, forward and backward") {
+  // Mean 1000, std 1: rounding the mean to float before subtracting would be off by ~6e-5.
+  tg::manual_seed(44);
+  // Inputs exactly representable in float, so the two runs see the same numbers.
+  const xt::xarray<double> x64 = xt::xarray<float>(tg::randn<double>({4, 24}, 1000.0, 1.0));
+  const xt::xarray<double> g64 = xt::xarray<float>(tg::randn<double>({24}));
+  const xt::xarray<double> w64 = xt::xarray<float>(tg::randn<double>({4, 24}));
+  auto run = [&](auto scalar) {
+    using T = decltype(scalar);
+    tg::Tensor x = tg::Tensor::param(xt::xarray<T>(x64)), g = tg::Tensor::param(xt::xarray<T>(g64));
+    const tg::Tensor y = tg::layer_norm(x, g, tg::Tensor(), 1e-5);
+    tg::sum(y * tg::Tensor::constant(xt::xarray<T>(w64))).backward();
+    return std::vector<xt::xarray<double>>{y.to(tg::kFloat64).value<double>(), x.grad().to(tg::kFloat64).value<double>(),
+                                           g.grad().to(tg::kFloat64).value<double>()};
+  };
+  const auto f32 = run(float{}), f64 = run(double{});
+  const char* names[] = {"y", "dx", "dgamma"};
+  for (std::size_t k = 0; k < 3; ++k) {
+    CAPTURE(names[k]);
+    CHECK(xt::amax(xt::abs(f32[k] - f64[k]))() < 2e-6 * (1.0 + xt::amax(xt::abs(f64[k]))()));
+  }
+}
+
 TEST_CASE("layer_norm: values equal plain loops") {
   const xt::xarray<double> x = {{1.0, 2.0, 4.0}, {-1.0, 0.0, 0.5}};
   const tg::Tensor g = tg::Tensor::constant(xt::xarray<double>{2.0, 1.0, 0.5}), b = tg::Tensor::constant(xt::xarray<double>{0.1, 0.2, 0.3});

@@ -48,14 +48,20 @@ TEST_CASE("thread pool: every task runs exactly once, on more than one thread wh
       tg::detail::parallel_for(tasks, [&](std::size_t i) { runs[i].fetch_add(1); });
       for (std::size_t i = 0; i < tasks; ++i) CHECK_MESSAGE(runs[i].load() == 1, "task " << i << " of " << tasks);
     }
-    if (tg::get_num_threads() < 2) return;  // one core: the pool has no worker to share with
+    if (tg::get_num_threads() < 2) {
+      MESSAGE("one core: the pool has no worker, so this only tested the serial path");
+      return;
+    }
+    // Tasks long enough that the worker, once started and warm, claims some; a new worker
+    // warms OpenBLAS first (~7 ms), so give it up to 100 jobs of 4 x 5 ms.
     std::mutex m;
     std::set<std::thread::id> ids;
-    tg::detail::parallel_for(8, [&](std::size_t) {  // long enough tasks that the worker claims some
-      std::this_thread::sleep_for(std::chrono::milliseconds(5));
-      std::lock_guard<std::mutex> lock(m);
-      ids.insert(std::this_thread::get_id());
-    });
+    for (int job = 0; job < 100 && ids.size() < 2; ++job)
+      tg::detail::parallel_for(4, [&](std::size_t) {
+        std::this_thread::sleep_for(std::chrono::milliseconds(5));
+        std::lock_guard<std::mutex> lock(m);
+        ids.insert(std::this_thread::get_id());
+      });
     CHECK(ids.size() == 2);
   });
 }
@@ -100,6 +106,17 @@ TEST_CASE("thread pool: nested and concurrent callers run every task once") {
   });
 }
 
+TEST_CASE("thread pool: the serial path also runs every task before rethrowing") {
+  std::atomic<int> ran{0};  // one thread: no pool
+  CHECK_THROWS_WITH_AS(tg::detail::parallel_for(5,
+                                                [&](std::size_t i) {
+                                                  ran.fetch_add(1);
+                                                  if (i == 1) throw std::runtime_error("task 1 failed");
+                                                }),
+                       "task 1 failed", std::runtime_error);
+  CHECK(ran.load() == 5);
+}
+
 TEST_CASE("thread pool: resizing between calls keeps it correct") {
   for (int n : {2, 1, 2, 2, 1}) {
     tg::set_num_threads(n);
@@ -113,19 +130,20 @@ TEST_CASE("thread pool: resizing between calls keeps it correct") {
 TEST_CASE_TEMPLATE("thread pool: a GEMM cut into pieces equals the one-thread product", T, float, double) {
   struct Case {
     bool ta, tb;
-    std::size_t M, N, K, lda_pad, ldc_pad;
+    std::size_t M, N, K, lda_pad, ldb_pad, ldc_pad;
     T beta;
   };
   const std::vector<Case> cases = {
-      {false, true, 32, 512, 128, 0, 0, T(0)},   // a recurrent step's h W^T: cut along N
-      {false, false, 32, 128, 512, 3, 0, T(1)},  // its backward dy W, accumulating, padded A
-      {true, false, 512, 128, 2048, 0, 5, T(1)}, // a deferred weight gradient dG^T X: cut along M
-      {true, true, 300, 70, 90, 0, 0, T(0.5)},   // both transposed, sides not multiples of 16
-      {false, false, 1000, 17, 64, 0, 0, T(0)},  // N below one piece: cut along M
+      {false, true, 32, 512, 128, 0, 2, 0, T(0)},    // a recurrent step's h W^T: cut along N, padded B
+      {false, false, 32, 128, 512, 3, 0, 0, T(1)},   // its backward dy W, accumulating, padded A
+      {true, false, 512, 128, 2048, 0, 0, 5, T(1)},  // a deferred weight gradient dG^T X: cut along M
+      {true, true, 300, 70, 90, 1, 4, 0, T(0.5)},    // both transposed and padded, sides not multiples of 16
+      {false, false, 1000, 17, 64, 0, 3, 0, T(0)},   // N below one piece: cut along M, padded B
+      {false, false, 8, 513, 64, 0, 0, 0, T(0)},     // 513 columns: two pieces, not 256 + 256 + 1
   };
   for (const Case& c : cases) {
     const std::size_t a_rows = c.ta ? c.K : c.M, a_cols = (c.ta ? c.M : c.K) + c.lda_pad;
-    const std::size_t b_rows = c.tb ? c.N : c.K, b_cols = c.tb ? c.K : c.N;
+    const std::size_t b_rows = c.tb ? c.N : c.K, b_cols = (c.tb ? c.K : c.N) + c.ldb_pad;
     const std::size_t ldc = c.N + c.ldc_pad;
     std::vector<float> af = counting(a_rows * a_cols, 1.0f), bf = counting(b_rows * b_cols, 0.5f),
                        cf = counting(c.M * ldc, 2.0f);
@@ -188,10 +206,11 @@ TEST_CASE("thread pool: elementwise ops and their gradients are the same at two 
 TEST_CASE("thread pool: float64 gradient checks of split products and chunked elementwise ops") {
   with_threads(2, [] {
     tg::manual_seed(3);
-    // [16, 128] x [64, 128]^T: 131,072 multiply-adds, cut in two pieces forward and backward.
+    // [16, 128] x [96, 128]^T: 196,608 multiply-adds (above the 2^17 where products are cut),
+    // cut in two pieces forward and backward.
     tg::Tensor x = tg::Tensor::param(tg::randn<double>({16, 128}));
-    tg::Tensor w = tg::Tensor::param(tg::randn<double>({64, 128}));
-    tg::Tensor b = tg::Tensor::param(tg::randn<double>({64}));
+    tg::Tensor w = tg::Tensor::param(tg::randn<double>({96, 128}));
+    tg::Tensor b = tg::Tensor::param(tg::randn<double>({96}));
     CHECK_GRADCHECK([](const std::vector<tg::Tensor>& in) { return tg::tanh(tg::linear(in[0], in[1], in[2])); },
                     (std::vector<tg::Tensor>{x, w, b}));
     // Few elements to perturb, broadcast into 16,640-element ops that run in chunks on both

@@ -43,7 +43,11 @@ void parallel_range(std::size_t n, F&& body) {
 }
 
 // Resizes the pool to threads - 1 workers (the caller is the other one); called by
-// set_num_threads. Waits for a running parallel_for to end first.
+// set_num_threads. Waits for a running parallel_for to end first; std::logic_error from
+// inside a task.
 void resize_thread_pool(int threads);
+
+// Whether this thread runs a task of the pool (its parallel_for calls run serially).
+bool inside_parallel_task();
 
 }  // namespace tg::detail
