@@ -9,6 +9,7 @@
 namespace tg {
 namespace {
 
+using detail::Cost;
 using detail::Reads;
 using detail::unary;
 
@@ -25,7 +26,7 @@ Tensor softplus_kernel(const Tensor& x, T beta, T threshold) {
                   // dx = dy σ(βx), or dy past the threshold
                   [beta, threshold](const auto& dy, const auto& x_, const auto&) {
                     return xt::where(beta * x_ > threshold, dy, dy / (T(1) + xt::exp(-beta * x_)));
-                  });
+                  }, Cost::transcendental, Cost::transcendental);
 }
 
 template <class T>
@@ -41,7 +42,7 @@ Tensor gelu_kernel(const Tensor& x, GeluApproximation approximate) {
                       // a local expression that dies when this lambda returns
                       const auto t = [&] { return xt::tanh(k * (x_ + c * x_ * x_ * x_)); };
                       return dy * (T(0.5) * (T(1) + t()) + T(0.5) * x_ * (T(1) - t() * t()) * k * (T(1) + T(3) * c * x_ * x_));
-                    });
+                    }, Cost::transcendental, Cost::transcendental);
   }
   const T inv_sqrt2 = T(1.0 / std::sqrt(2.0)), inv_sqrt_2pi = T(1.0 / std::sqrt(2.0 * M_PI));
   // y = x Φ(x), Φ(x) = (1 + erf(x / √2)) / 2
@@ -50,7 +51,7 @@ Tensor gelu_kernel(const Tensor& x, GeluApproximation approximate) {
                   // dx = dy (Φ(x) + x φ(x)), φ(x) = e^(-x²/2) / √(2π)
                   [inv_sqrt2, inv_sqrt_2pi](const auto& dy, const auto& x_, const auto&) {
                     return dy * (T(0.5) * (T(1) + xt::erf(x_ * inv_sqrt2)) + x_ * inv_sqrt_2pi * xt::exp(T(-0.5) * x_ * x_));
-                  });
+                  }, Cost::transcendental, Cost::transcendental);
 }
 
 template <class T>
@@ -64,7 +65,7 @@ template <class T>
 Tensor elu_kernel(const Tensor& x, T alpha) {
   return unary<T>("elu", x, Reads::x, [alpha](const auto& v) { return xt::where(v > T(0), v, alpha * xt::expm1(v)); },
                   // dx = dy where x > 0, else α e^x dy (at 0: α, as in PyTorch)
-                  [alpha](const auto& dy, const auto& x_, const auto&) { return xt::where(x_ > T(0), dy, alpha * xt::exp(x_) * dy); });
+                  [alpha](const auto& dy, const auto& x_, const auto&) { return xt::where(x_ > T(0), dy, alpha * xt::exp(x_) * dy); }, Cost::transcendental, Cost::transcendental);
 }
 
 }  // namespace

@@ -7,6 +7,7 @@
 
 namespace tg {
 
+using detail::Cost;
 using detail::Reads;
 using detail::backprop_binary;
 using detail::binary_forward;
@@ -106,14 +107,14 @@ template <class T>
 Tensor tanh_kernel(const Tensor& x) {
   return unary<T>("tanh", x, Reads::y, [](const auto& v) { return xt::tanh(v); },
                // y = tanh x: dx = dy (1 - y^2)
-               [](const auto& dy, const auto&, const auto& y) { return dy * (T(1) - y * y); });
+               [](const auto& dy, const auto&, const auto& y) { return dy * (T(1) - y * y); }, Cost::transcendental);
 }
 
 template <class T>
 Tensor sigmoid_kernel(const Tensor& x) {
   return unary<T>("sigmoid", x, Reads::y, [](const auto& v) { return T(1) / (T(1) + xt::exp(-v)); },
                // y = 1 / (1 + e^-x): dx = dy y (1 - y)
-               [](const auto& dy, const auto&, const auto& y) { return dy * y * (T(1) - y); });
+               [](const auto& dy, const auto&, const auto& y) { return dy * y * (T(1) - y); }, Cost::transcendental);
 }
 
 template <class T>
@@ -127,14 +128,14 @@ template <class T>
 Tensor exp_kernel(const Tensor& x) {
   return unary<T>("exp", x, Reads::y, [](const auto& v) { return xt::exp(v); },
                // y = e^x: dx = dy y
-               [](const auto& dy, const auto&, const auto& y) { return dy * y; });
+               [](const auto& dy, const auto&, const auto& y) { return dy * y; }, Cost::transcendental);
 }
 
 template <class T>
 Tensor log_kernel(const Tensor& x) {
   return unary<T>("log", x, Reads::x, [](const auto& v) { return xt::log(v); },
                // y = log x: dx = dy / x
-               [](const auto& dy, const auto& x_, const auto&) { return dy / x_; });
+               [](const auto& dy, const auto& x_, const auto&) { return dy / x_; }, Cost::transcendental);
 }
 
 template <class T>
@@ -155,7 +156,7 @@ template <class T>
 Tensor pow_kernel(const Tensor& x, T p) {
   return unary<T>("pow", x, Reads::x, [p](const auto& v) { return xt::pow(v, p); },
                // y = x^p: dx = p x^(p-1) dy
-               [p](const auto& dy, const auto& x_, const auto&) { return p * xt::pow(x_, p - T(1)) * dy; });
+               [p](const auto& dy, const auto& x_, const auto&) { return p * xt::pow(x_, p - T(1)) * dy; }, Cost::transcendental, Cost::transcendental);
 }
 
 template <class T>

@@ -10,6 +10,7 @@
 namespace tg {
 namespace {
 
+using detail::Cost;
 using detail::Reads;
 using detail::unary;
 
@@ -23,19 +24,19 @@ Tensor abs_kernel(const Tensor& x) {
 template <class T>
 Tensor sin_kernel(const Tensor& x) {
   return unary<T>("sin", x, Reads::x, [](const auto& v) { return xt::sin(v); },
-                  [](const auto& dy, const auto& x_, const auto&) { return dy * xt::cos(x_); });  // dx = dy cos x
+                  [](const auto& dy, const auto& x_, const auto&) { return dy * xt::cos(x_); }, Cost::transcendental, Cost::transcendental);  // dx = dy cos x
 }
 
 template <class T>
 Tensor cos_kernel(const Tensor& x) {
   return unary<T>("cos", x, Reads::x, [](const auto& v) { return xt::cos(v); },
-                  [](const auto& dy, const auto& x_, const auto&) { return -dy * xt::sin(x_); });  // dx = -dy sin x
+                  [](const auto& dy, const auto& x_, const auto&) { return -dy * xt::sin(x_); }, Cost::transcendental, Cost::transcendental);  // dx = -dy sin x
 }
 
 template <class T>
 Tensor log1p_kernel(const Tensor& x) {
   return unary<T>("log1p", x, Reads::x, [](const auto& v) { return xt::log1p(v); },
-                  [](const auto& dy, const auto& x_, const auto&) { return dy / (T(1) + x_); });  // dx = dy / (1 + x)
+                  [](const auto& dy, const auto& x_, const auto&) { return dy / (T(1) + x_); }, Cost::transcendental);  // dx = dy / (1 + x)
 }
 
 // maximum (Max) or minimum of a and b, broadcast. An input's share of dy: all of it where it is

@@ -26,11 +26,12 @@ void parallel_for(std::size_t tasks, F&& body) {
 // hand-off to another thread pays, else one per thread.
 std::size_t elementwise_chunks(std::size_t n);
 
-// Runs body(begin, end) over [0, n) in elementwise_chunks(n) contiguous pieces whose bounds
-// are multiples of 16 elements (whole cache lines for float, so no two threads share one).
+// Runs body(begin, end) over [0, n) in elementwise_chunks(n * cost) contiguous pieces whose
+// bounds are multiples of 16 elements (whole cache lines for float, so no two threads share
+// one); cost is the work per element relative to an add (detail::Cost in elementwise.hpp).
 template <class F>
-void parallel_range(std::size_t n, F&& body) {
-  const std::size_t chunks = elementwise_chunks(n);
+void parallel_range(std::size_t n, F&& body, std::size_t cost = 1) {
+  const std::size_t chunks = elementwise_chunks(n * cost);
   if (chunks <= 1) {
     body(std::size_t(0), n);
     return;
