@@ -148,30 +148,27 @@ void one_thread_gemm(bool ta, bool tb, std::size_t M, std::size_t N, std::size_t
 constexpr double kMinSplitWork = 1 << 17;
 
 // Note [GEMM on the pool]: OpenBLAS runs on one thread (Note [one pool]); with more threads a
-// product is cut into one piece per thread along the longer of M and N, and each piece is one
-// single-threaded OpenBLAS call on the pool. Cutting N packs A once per piece, cutting M packs
-// B once per piece: the longer side is cut so the operand packed twice is the smaller one.
-// Piece bounds are multiples of 16 (OpenBLAS's register blocks divide 16). A piece's entries
-// are computed exactly as the whole call computes them (the same K loop), so results do not
-// depend on the thread count.
+// product is cut into one piece per thread along the longer of M and N (parallel_pieces), and
+// each piece is one single-threaded OpenBLAS call on the pool. Cutting N packs A once per piece,
+// cutting M packs B once per piece: the longer side is cut so the operand packed twice is the
+// smaller one. The same thread count gives the same bits; against one thread, float sums can
+// round differently (OpenBLAS may block K differently for a narrower piece; tests/
+// test_thread_pool.cpp), double ones have matched bit for bit.
 template <class T>
 void pooled_gemm(bool ta, bool tb, std::size_t M, std::size_t N, std::size_t K, T alpha, const T* A,
                  std::size_t lda, const T* B, std::size_t ldb, T beta, T* C, std::size_t ldc) {
   const std::size_t threads = std::size_t(get_num_threads());
-  const bool cut_n = N >= M;
-  const std::size_t side = cut_n ? N : M;
-  const std::size_t per = ((side + threads - 1) / threads + 15) / 16 * 16;  // at most `threads` pieces
-  if (threads <= 1 || double(M) * double(N) * double(K) < kMinSplitWork || per >= side ||
+  if (threads <= 1 || double(M) * double(N) * double(K) < kMinSplitWork ||
       inside_parallel_task()) {  // a task's product runs whole: its pieces would run serially
     one_thread_gemm(ta, tb, M, N, K, alpha, A, lda, B, ldb, beta, C, ldc);
     return;
   }
-  const std::size_t pieces = (side + per - 1) / per;
-  parallel_for(pieces, [&](std::size_t p) {
-    const std::size_t begin = p * per, len = std::min(per, side - begin);
-    if (cut_n)  // C[:, begin:begin+len] = op(A) . op(B)[:, begin:begin+len]
+  const bool cut_n = N >= M;
+  parallel_pieces(cut_n ? N : M, threads, [&](std::size_t begin, std::size_t end) {
+    const std::size_t len = end - begin;
+    if (cut_n)  // C[:, begin:end] = op(A) . op(B)[:, begin:end]
       one_thread_gemm(ta, tb, M, len, K, alpha, A, lda, tb ? B + begin * ldb : B + begin, ldb, beta, C + begin, ldc);
-    else  // C[begin:begin+len, :] = op(A)[begin:begin+len, :] . op(B)
+    else  // C[begin:end, :] = op(A)[begin:end, :] . op(B)
       one_thread_gemm(ta, tb, len, N, K, alpha, ta ? A + begin : A + begin * lda, lda, B, ldb, beta,
                       C + begin * ldc, ldc);
   });

@@ -1,8 +1,8 @@
 #pragma once
 // The one pool of threads all of tapegrad's parallel work runs on: the pieces of a GEMM and the
 // chunks of an elementwise op alike (Note [one pool] in thread_pool.cpp). Internal to tapegrad.
-#include <cstddef>
 #include <algorithm>
+#include <cstddef>
 #include <type_traits>
 #include <utility>
 
@@ -26,21 +26,24 @@ void parallel_for(std::size_t tasks, F&& body) {
 // hand-off to another thread pays, else one per thread.
 std::size_t elementwise_chunks(std::size_t n);
 
-// Runs body(begin, end) over [0, n) in elementwise_chunks(n * cost) contiguous pieces whose
-// bounds are multiples of 16 elements (whole cache lines for float, so no two threads share
-// one); cost is the work per element relative to an add (detail::Cost in elementwise.hpp).
+// Runs body(begin, end) over [0, n) cut into at most `pieces` contiguous ranges, on the pool.
+// Every bound but n is a multiple of 16 elements: whole cache lines for float, so no two
+// threads write one, and whole register blocks of OpenBLAS's kernels. One piece runs directly.
 template <class F>
-void parallel_range(std::size_t n, F&& body, std::size_t cost = 1) {
-  const std::size_t chunks = elementwise_chunks(n * cost);
-  if (chunks <= 1) {
+void parallel_pieces(std::size_t n, std::size_t pieces, F&& body) {
+  const std::size_t per = pieces > 1 ? ((n + pieces - 1) / pieces + 15) / 16 * 16 : n;
+  if (per >= n) {
     body(std::size_t(0), n);
     return;
   }
-  const std::size_t per = (n / chunks + 15) / 16 * 16;
-  parallel_for(chunks, [&](std::size_t c) {
-    const std::size_t begin = std::min(n, c * per), end = c + 1 == chunks ? n : std::min(n, begin + per);
-    if (begin < end) body(begin, end);
-  });
+  parallel_for((n + per - 1) / per, [&](std::size_t p) { body(p * per, std::min(n, (p + 1) * per)); });
+}
+
+// Runs body(begin, end) over [0, n) in elementwise_chunks(n * cost) pieces (parallel_pieces);
+// cost is the work per element relative to an add (detail::Cost in elementwise.hpp).
+template <class F>
+void parallel_range(std::size_t n, F&& body, std::size_t cost = 1) {
+  parallel_pieces(n, elementwise_chunks(n * cost), std::forward<F>(body));
 }
 
 // Resizes the pool to threads - 1 workers (the caller is the other one); called by
