@@ -42,12 +42,10 @@ void set_num_threads(int n) {
     throw std::invalid_argument("set_num_threads: the thread count must be at least 1, got " +
                                 std::to_string(n));
   const int capped = std::min(n, available_cores());
-  detail::check_blas_library();
+  detail::check_blas_library();  // before anything changes: another OpenBLAS build is refused
   num_threads = capped;
-  openblas_set_num_threads(1);  // Note [one pool]: tapegrad's pool runs the GEMM pieces
-  applied = true;
   detail::resize_thread_pool(capped);
-  detail::warm_up_blas();
+  detail::ensure_blas_threads();  // OpenBLAS on one thread, and this thread warmed up
 }
 
 int get_num_threads() { return num_threads; }
@@ -55,8 +53,8 @@ int get_num_threads() { return num_threads; }
 namespace detail {
 void ensure_blas_threads() {
   if (!applied.load(std::memory_order_relaxed)) {
-    check_blas_library();  // before the first GEMM: the thread count means nothing to another build
-    if (!applied.exchange(true)) openblas_set_num_threads(1);  // Note [one pool]
+    check_blas_library();  // before the first GEMM: another OpenBLAS build is refused
+    if (!applied.exchange(true)) openblas_set_num_threads(1);  // Note [one pool]: the pool cuts GEMMs
   }
   warm_up_blas();  // once per thread: a user's second thread is as cold as the first
 }
