@@ -102,8 +102,7 @@ Tensor layer_norm_kernel(const Tensor& x, const Tensor& gamma, const Tensor& bet
       const T* xh = saved.xhat.data() + r * N;
       if (dgamma)  // dgamma += dy * xhat, summed over rows
         for (std::size_t j = 0; j < N; ++j) dgamma[j] += d[j] * xh[j];
-      if (dbeta)  // dbeta += dy, summed over rows
-        for (std::size_t j = 0; j < N; ++j) dbeta[j] += d[j];
+      if (dbeta) detail::add_into(dbeta, d, N);  // dbeta += dy, summed over rows
       if (!dx_all) continue;
       // dxhat = dy * gamma; dx = rstd (dxhat - mean(dxhat) - xhat mean(dxhat xhat))
       if (gamma) for (std::size_t j = 0; j < N; ++j) dxhat[j] = d[j] * gamma[j];
