@@ -20,17 +20,7 @@ void add_common_flags(CLI::App& app, CommonFlags& flags) {
 }
 
 int run_main(CLI::App& app, CommonFlags& flags, int argc, char** argv, const std::function<int()>& run) {
-  try {
-    decimal_numbers(app);
-    app.parse(argc, argv);
-  } catch (const CLI::CallForHelp& e) {
-    return app.exit(e);
-  } catch (const CLI::CallForAllHelp& e) {
-    return app.exit(e);
-  } catch (const CLI::ParseError& e) {
-    std::fprintf(stderr, "%s: %s (see --help)\n", app.get_name().c_str(), tg::quote_input(e.what(), 240).c_str());
-    return 2;
-  }
+  if (const int code = parse_command_line(app, argc, argv); code >= 0) return code;
   try {
     std::error_code ec;
     std::filesystem::create_directories(flags.out_dir, ec);

@@ -47,7 +47,8 @@ inline void decimal_numbers(CLI::App& app) {
 }
 
 // Parses a tool's command line with decimal numbers. Returns -1 to go on, else the exit code:
-// 0 after --help, 2 after a parse error (its message on stderr as "<app name>: <what>").
+// 0 after --help, 2 after a parse error (one line on stderr: "<app name>: <what> (see --help)",
+// the input in it quoted).
 inline int parse_command_line(CLI::App& app, int argc, char** argv) {
   try {
     decimal_numbers(app);
@@ -55,7 +56,7 @@ inline int parse_command_line(CLI::App& app, int argc, char** argv) {
   } catch (const CLI::Success& e) {
     return app.exit(e);
   } catch (const CLI::ParseError& e) {
-    std::cerr << app.get_name() << ": " << e.what() << "\n";
+    std::cerr << app.get_name() << ": " << tg::quote_input(e.what(), 240) << " (see --help)\n";
     return 2;
   }
   return -1;
