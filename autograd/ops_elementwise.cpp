@@ -8,6 +8,8 @@
 namespace tg {
 
 using detail::Cost;
+using detail::PointwiseGrad;
+using detail::write_grad;
 using detail::Reads;
 using detail::backprop_binary;
 using detail::binary_forward;
@@ -15,20 +17,34 @@ using detail::unary;
 
 // ===== binary =====
 
+// Records a binary op: pointwise (`range`, Note [pointwise runs]) when a, b and the output
+// have one shape, else with `broadcast`, its backward over broadcast shapes.
+template <class T, class Range, class Backward>
+Tensor finish_binary(const char* op, std::shared_ptr<TensorImpl> out, const Tensor& a, const Tensor& b,
+                     detail::Recording&& rec, detail::TensorSet writes, Range&& range, Backward&& broadcast) {
+  if (a.shape() == out->shape && b.shape() == out->shape)
+    return detail::finish_pointwise<T>(op, std::move(out), {detail::impl_ptr(a), detail::impl_ptr(b)}, std::move(rec),
+                                       writes, Cost::cheap, std::forward<Range>(range));
+  return detail::finish<T>(op, std::move(out), {detail::impl_ptr(a), detail::impl_ptr(b)}, std::move(rec),
+                           std::forward<Backward>(broadcast));
+}
+
 template <class T>
 Tensor add_kernel(const Tensor& a, const Tensor& b) {
   auto out = binary_forward<T>("add", a, b, [](T u, T v) { return u + v; });
   // d(a+b) = dy for both, summed over broadcast dims: all the engine's work (passes_dy)
-  return detail::finish<T>("add", out, {detail::impl_ptr(a), detail::impl_ptr(b)},
-                           {0, detail::input_bit(0) | detail::input_bit(1)}, nullptr);
+  return finish_binary<T>("add", out, a, b, {0, detail::input_bit(0) | detail::input_bit(1)}, 0, nullptr, nullptr);
 }
 
 template <class T>
 Tensor sub_kernel(const Tensor& a, const Tensor& b) {
   auto out = binary_forward<T>("sub", a, b, [](T u, T v) { return u - v; });
   // d(a-b)/da = dy (passes_dy), d(a-b)/db = -dy
-  return detail::finish<T>("sub", out, {detail::impl_ptr(a), detail::impl_ptr(b)}, {0, detail::input_bit(0)},
-                           [](const detail::Grad<T>& g) {
+  return finish_binary<T>("sub", out, a, b, {0, detail::input_bit(0)}, detail::input_bit(1),
+                          [](const PointwiseGrad<T>& g, std::size_t begin, std::size_t end) {
+    const T* dy = g.dy();
+    write_grad(g, 1, begin, end, [&](std::size_t i) { return -dy[i]; });
+  }, [](const detail::Grad<T>& g) {
     if (g.needs(1))
       backprop_binary(g.in(1), g.dy(), g.out().shape, g.dy(), g.out().shape, [](T d, T) { return -d; });
   });
@@ -40,10 +56,14 @@ Tensor mul_kernel(const Tensor& a, const Tensor& b) {
   // da reads b and db reads a: each is saved only when the other takes a gradient
   const detail::TensorSet saves = (b.requires_grad() ? detail::input_bit(0) : 0) |
                                   (a.requires_grad() ? detail::input_bit(1) : 0);
-  return detail::finish<T>("mul", out, {detail::impl_ptr(a), detail::impl_ptr(b)}, {saves},
-                           [](const detail::Grad<T>& g) {
+  // da = dy * b, db = dy * a (each summed over the dims broadcasting expanded)
+  return finish_binary<T>("mul", out, a, b, {saves}, detail::input_bit(0) | detail::input_bit(1),
+                          [](const PointwiseGrad<T>& g, std::size_t begin, std::size_t end) {
+    const T *dy = g.dy(), *x0 = g.x(0), *x1 = g.x(1);
+    write_grad(g, 0, begin, end, [&](std::size_t i) { return dy[i] * x1[i]; });
+    write_grad(g, 1, begin, end, [&](std::size_t i) { return dy[i] * x0[i]; });
+  }, [](const detail::Grad<T>& g) {
     auto times = [](T d, T v) { return d * v; };
-    // da = dy * b, db = dy * a, each summed over the dims broadcasting expanded
     if (g.needs(0)) backprop_binary(g.in(0), g.dy(), g.out().shape, g.x(1), g.in(1).shape, times);
     if (g.needs(1)) backprop_binary(g.in(1), g.dy(), g.out().shape, g.x(0), g.in(0).shape, times);
   });
@@ -54,15 +74,18 @@ Tensor div_kernel(const Tensor& a, const Tensor& b) {
   auto out = binary_forward<T>("div", a, b, [](T u, T v) { return u / v; });
   // da reads b; db reads b and y = a / b
   const detail::TensorSet saves = detail::input_bit(1) | (b.requires_grad() ? detail::kOutput : 0);
-  return detail::finish<T>("div", out, {detail::impl_ptr(a), detail::impl_ptr(b)}, {saves},
-                           [](const detail::Grad<T>& g) {
+  // da = dy / b, db = -dy * a / b^2 = -(dy * y) / b, with y = a / b
+  return finish_binary<T>("div", out, a, b, {saves}, detail::input_bit(0) | detail::input_bit(1),
+                          [](const PointwiseGrad<T>& g, std::size_t begin, std::size_t end) {
+    const T *dy = g.dy(), *x1 = g.x(1), *y = g.y();
+    write_grad(g, 0, begin, end, [&](std::size_t i) { return dy[i] / x1[i]; });
+    write_grad(g, 1, begin, end, [&](std::size_t i) { return -(dy[i] * y[i]) / x1[i]; });
+  }, [](const detail::Grad<T>& g) {
     const T* dy = g.dy();
     const TensorImpl& o = g.out();
     const TensorImpl& B = g.in(1);
-    // da = dy / b
     if (g.needs(0)) backprop_binary(g.in(0), dy, o.shape, B.value.template data<T>(), B.shape, [](T d, T v) { return d / v; });
     if (g.needs(1)) {
-      // db = -dy * a / b^2 = -(dy * y) / b, with y = a / b
       const std::size_t n = numel(o.shape);
       Buffer<T> dy_y(n);
       for (std::size_t i = 0; i < n; ++i) dy_y.data()[i] = dy[i] * o.value.template data<T>()[i];

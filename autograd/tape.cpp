@@ -8,6 +8,7 @@
 
 #include <tapegrad/autograd/detail/deferred_grad.hpp>
 #include <tapegrad/autograd/detail/node.hpp>
+#include <tapegrad/autograd/detail/pointwise_run.hpp>
 #include <tapegrad/autograd/detail/tensor_impl.hpp>
 
 namespace tg {
@@ -88,7 +89,14 @@ void pass_dy(detail::Node& n) {
     if (receives(k)) n.inputs[k]->add_gradient_of(*n.out, k == last);
 }
 
-void check_input_grads(const detail::Node& n) {
+}  // namespace
+
+namespace detail {
+void check_runnable(const Node& n) {
+  if (n.stale) throw std::logic_error(stale_message(n));
+  check_saved_versions(n);
+}
+void check_input_grads(const Node& n) {
   for (std::size_t k = 0; k < n.inputs.size(); ++k) {
     const TensorImpl* in = n.inputs[k];
     if (in && in->requires_grad && !in->grad_finite())
@@ -97,6 +105,9 @@ void check_input_grads(const detail::Node& n) {
                            " produced a NaN/Inf gradient for its input of shape " + to_string(in->shape));
   }
 }
+}  // namespace detail
+
+namespace {
 
 // After a sweep: what a nested forward left behind is dropped, and the swept graph is either
 // the thread's tape again (retain_graph) or released, its capacity kept for the next iteration.
@@ -169,7 +180,7 @@ void NodeInputs::push_back(std::shared_ptr<TensorImpl> p) {
 
 void record_op(const char* op, const std::shared_ptr<TensorImpl>& out, const std::shared_ptr<TensorImpl>* inputs,
                std::size_t n, TensorSet saves, TensorSet passes_dy, std::shared_ptr<void> data,
-               std::function<void(Node&)> backward) {
+               std::function<void(Node&)> backward, PointwiseBackward pointwise) {
   Node node;
   node.op = op;
   for (std::size_t k = 0; k < n; ++k) {
@@ -185,6 +196,7 @@ void record_op(const char* op, const std::shared_ptr<TensorImpl>& out, const std
   node.passes_dy = passes_dy;
   node.data = std::move(data);
   node.backward = std::move(backward);
+  node.pointwise = std::move(pointwise);
   record(std::move(node));
 }
 
@@ -214,13 +226,16 @@ void sweep_from(std::size_t last, bool retain_graph) {
     for (std::size_t i = last + 1; i-- > 0;) {
       Node& n = swept.nodes[i];
       if (!n.out->has_grad()) continue;  // no gradient reached this node
-      if (n.stale) throw std::logic_error(stale_message(n));
-      check_saved_versions(n);
+      if (n.pointwise.active) {  // Note [pointwise runs]: this node and the pointwise ones below it
+        i = run_pointwise(swept.nodes, i);
+        continue;
+      }
+      check_runnable(n);
       if (n.backward) n.backward(n);
       if (!tape.nodes.empty()) clear_tape();  // what that backward recorded and left behind
       if (n.out->retains_grad) n.out->keep_retained_grad();
       pass_dy(n);
-      if (anomaly_enabled) check_input_grads(n);
+      if (anomaly_enabled) detail::check_input_grads(n);
       n.out->release_grad();  // a non-leaf's gradient is spent once passed on
     }
     flush_deferred_grads();  // Note [deferred weight gradients]

@@ -11,20 +11,12 @@
 
 namespace tg::detail {
 
-// in.grad += sum_to(f(dy, other), in.shape): f is evaluated at the broadcast shape os.
+// in.grad += sum_to(f(dy, other), in.shape): f is evaluated at the broadcast shape os (a
+// binary op's backward when its shapes differ; same shapes run pointwise, Note [pointwise runs]).
 template <class T, class F>
 void backprop_binary(TensorImpl& in, const T* dy, const Shape& os, const T* other,
                      const Shape& other_shape, F f) {
   const std::size_t n = numel(os);
-  if (in.shape == os && other_shape == os) {
-    bool fresh;  // Note [first write assigns]
-    T* g = in.template grad_for_overwrite<T>(fresh);
-    parallel_range(n, [&](std::size_t begin, std::size_t end) {
-      if (fresh) for (std::size_t i = begin; i < end; ++i) g[i] = f(dy[i], other[i]);
-      else for (std::size_t i = begin; i < end; ++i) g[i] += f(dy[i], other[i]);
-    });
-    return;
-  }
   Buffer<T> tmp(n);
   broadcast_binary(os, dy, os, other, other_shape, tmp.data(), f);
   accumulate_sum_to(in.template grad_acc<T>(), in.shape, tmp.data(), os);
@@ -61,6 +53,55 @@ inline TensorSet saved_by(Reads r) {
 // 16,384 (cutting them there too made S LSTM 2-3% slower).
 enum class Cost : std::size_t { cheap = 1, transcendental = 4 };
 
+// A pointwise backward's typed view of what the engine resolved (Note [pointwise runs]).
+template <class T>
+struct PointwiseGrad {
+  const PointwiseArgs& args;
+  const T* dy() const { return static_cast<const T*>(args.dy); }
+  const T* y() const { return static_cast<const T*>(args.y); }
+  const T* x(std::size_t k) const { return static_cast<const T*>(args.x[k]); }
+  // Input k's gradient (null when it takes none), and whether this is its first write.
+  T* dx(std::size_t k) const { return static_cast<T*>(args.dx[k]); }
+  bool fresh(std::size_t k) const { return args.fresh[k]; }
+};
+
+// dx_k[i] = f(i) on a first write, else dx_k[i] += f(i), for i in [begin, end); nothing when
+// input k takes no gradient.
+template <class T, class F>
+void write_grad(const PointwiseGrad<T>& g, std::size_t k, std::size_t begin, std::size_t end, F f) {
+  T* dx = g.dx(k);
+  if (!dx) return;
+  if (g.fresh(k)) for (std::size_t i = begin; i < end; ++i) dx[i] = f(i);
+  else for (std::size_t i = begin; i < end; ++i) dx[i] += f(i);
+}
+
+// finish() for a pointwise op: every input has the output's number of elements, and `range`,
+// a callable (const PointwiseGrad<T>&, begin, end) holding scalars only, adds the gradients
+// of the inputs in `writes` over elements [begin, end) (Note [pointwise runs]). `range` may be
+// nullptr when the op's gradient is only what passes_dy declares.
+template <class T, class Range>
+Tensor finish_pointwise(const char* op, std::shared_ptr<TensorImpl> out,
+                        std::initializer_list<std::shared_ptr<TensorImpl>> inputs, Recording&& rec,
+                        TensorSet writes, Cost cost, Range&& range) {
+  using Fn = std::decay_t<Range>;
+  static_assert(std::is_trivially_copyable<Fn>::value,
+                "Note [op contract]: a backward closure holds scalars only; the node owns tensors and data");
+  if (inputs.size() > kMaxPointwiseInputs)
+    throw std::logic_error(std::string("tapegrad internal error: pointwise op '") + op + "' has too many inputs");
+  check_output_finite(op, *out);
+  if (!wants_grad(inputs.begin(), inputs.size())) return wrap(std::move(out));
+  PointwiseBackward pointwise;
+  pointwise.active = true;
+  pointwise.writes = writes;
+  pointwise.cost = std::size_t(cost);
+  if constexpr (!std::is_same<Fn, std::nullptr_t>::value)
+    pointwise.range = [f = Fn(std::forward<Range>(range))](const PointwiseArgs& a, std::size_t begin,
+                                                           std::size_t end) { f(PointwiseGrad<T>{a}, begin, end); };
+  record_op(op, out, inputs.begin(), inputs.size(), rec.saves, rec.passes_dy, std::move(rec.data), nullptr,
+            std::move(pointwise));
+  return wrap(std::move(out));
+}
+
 // A unary op from its value f(x) and its derivative df(dy, x, y) (both xtensor expressions
 // over flat views, so xsimd vectorises them). Lambdas take their views by const reference:
 // the expressions they return refer to them. `reads` says which of x and y df uses, so only
@@ -78,21 +119,16 @@ Tensor unary(const char* op, const Tensor& x, Reads reads, F f, DF df, Cost forw
     auto yv = flat(y_data + begin, end - begin);
     xt::noalias(yv) = f(xv);
   }, std::size_t(forward));
-  return finish<T>(op, out, {impl_ptr(x)}, {saved_by(reads)}, [df, n, backward](const Grad<T>& g) {
-    const T *dy_data = g.dy(), *x_data = static_cast<const T*>(g.x(0)), *y_data = g.y();
-    bool fresh;  // Note [first write assigns]
-    T* dx_data = g.grad_for_overwrite(0, fresh);
-    parallel_range(n, [&](std::size_t begin, std::size_t end) {
-      const std::size_t len = end - begin;
-      auto dy = flat(dy_data + begin, len);
-      auto xv = flat(x_data ? x_data + begin : x_data, len);  // null when df does not read x
-      auto yv = flat(y_data ? y_data + begin : y_data, len);
-      auto dx = flat(dx_data + begin, len);
-      if (fresh) xt::noalias(dx) = df(dy, xv, yv);
-      else xt::noalias(dx) += df(dy, xv, yv);
-    }, std::size_t(backward));
+  return finish_pointwise<T>(op, out, {impl_ptr(x)}, {saved_by(reads)}, input_bit(0), backward,
+                             [df](const PointwiseGrad<T>& g, std::size_t begin, std::size_t end) {
+    const std::size_t len = end - begin;
+    auto dy = flat(g.dy() + begin, len);
+    auto xv = flat(g.x(0) + begin, len);
+    auto yv = flat(g.y() + begin, len);
+    auto dx = flat(g.dx(0) + begin, len);
+    if (g.fresh(0)) xt::noalias(dx) = df(dy, xv, yv);
+    else xt::noalias(dx) += df(dy, xv, yv);
   });
 }
-
 
 }  // namespace tg::detail

@@ -37,6 +37,29 @@ constexpr std::size_t kMaxSavedInputs = 6;  // inputs 0..5 can be saved (no op s
 constexpr TensorSet input_bit(std::size_t k) { return TensorSet(1) << k; }
 constexpr TensorSet kOutput = TensorSet(1) << 31;
 
+// What a pointwise node's backward reads and writes (Note [pointwise runs] in pointwise_run.hpp),
+// resolved by the engine before it runs: dy, the output's and inputs' values, and the gradient
+// of each input the backward writes (null when that input takes none) with whether that
+// gradient is written for the first time (Note [first write assigns]).
+constexpr std::size_t kMaxPointwiseInputs = 3;
+struct PointwiseArgs {
+  const void* dy = nullptr;
+  const void* y = nullptr;
+  std::array<const void*, kMaxPointwiseInputs> x{};
+  std::array<void*, kMaxPointwiseInputs> dx{};
+  std::array<bool, kMaxPointwiseInputs> fresh{};
+};
+
+// The backward of an op whose output element i depends on element i of each input it writes a
+// gradient for, and of nothing else the backward writes: the gradients over elements [begin,
+// end) only, so the engine can run a chain of such nodes chunk by chunk.
+struct PointwiseBackward {
+  bool active = false;   // the op recorded its backward this way (then Node::backward is empty)
+  std::function<void(const PointwiseArgs&, std::size_t begin, std::size_t end)> range;  // may be empty
+  TensorSet writes = 0;  // the inputs range writes, each of the output's size
+  std::size_t cost = 1;  // work per element relative to an add (detail::Cost)
+};
+
 // The handles of a node's inputs: four inline (every op but concat), more on the heap.
 class NodeInputs {
  public:
@@ -61,6 +84,7 @@ struct Node {
   std::array<std::uint64_t, kMaxSavedInputs + 1> saved_versions{};  // in bit order, the output last
   std::shared_ptr<void> data;                 // what the forward computed for the backward
   std::function<void(Node&)> backward;        // adds into the inputs' gradients; may be empty
+  PointwiseBackward pointwise;                // instead of backward, for a pointwise op (empty otherwise)
   const TensorImpl* stale = nullptr;            // an input whose own graph was already released
   long time_step = -1;                        // the sequence step that recorded it (-1: none)
 };
@@ -101,12 +125,18 @@ std::uint64_t current_epoch();
 // the op declared (saves, passes_dy, data) and its backward, and appends it (record).
 void record_op(const char* op, const std::shared_ptr<TensorImpl>& out, const std::shared_ptr<TensorImpl>* inputs,
                std::size_t n, TensorSet saves, TensorSet passes_dy, std::shared_ptr<void> data,
-               std::function<void(Node&)> backward);
+               std::function<void(Node&)> backward, PointwiseBackward pointwise = {});
 // Appends a node: sets out->tape_epoch/tape_index, the node's time step and the versions of
 // the values it saves.
 void record(Node&& node);
 // Whether a node on this thread's tape reads t or a view of it (Module::to refuses then).
 bool tape_references(const TensorImpl& t);
+// std::logic_error when node n cannot run its backward: it reads a released graph (stale), or
+// a value it saved was written in place since (Note [versions]).
+void check_runnable(const Node& n);
+// Anomaly mode's check after a backward: NonFiniteError naming n's op and time step when it
+// gave an input a NaN/Inf gradient.
+void check_input_grads(const Node& n);
 // Reverse sweep from the node that produced `root` (whose gradient is already seeded).
 void backward_from(TensorImpl& root, bool retain_graph);
 

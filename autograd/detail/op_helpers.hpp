@@ -99,6 +99,13 @@ inline bool wants_grad(const std::shared_ptr<TensorImpl>* inputs, std::size_t n)
   return false;
 }
 
+// Anomaly mode's check of an op's output: NonFiniteError naming the op and the time step.
+inline void check_output_finite(const char* op, const TensorImpl& out) {
+  if (is_anomaly_enabled() && !out.value_finite())
+    throw NonFiniteError(std::string("anomaly: op '") + op + "'" + time_step_text(current_time_step()) +
+                         " produced NaN/Inf in its output of shape " + to_string(out.shape));
+}
+
 // Records the op (when it needs recording) and returns its output. `backward` is a callable
 // taking const Grad<T>& whose closure holds scalars only, or nullptr when the op's gradient
 // is only what passes_dy declares.
@@ -109,9 +116,7 @@ Tensor finish(const char* op, std::shared_ptr<TensorImpl> out,
   using Fn = std::decay_t<Backward>;
   static_assert(std::is_trivially_copyable<Fn>::value,
                 "Note [op contract]: a backward closure holds scalars only; the node owns tensors and data");
-  if (is_anomaly_enabled() && !out->value_finite())
-    throw NonFiniteError(std::string("anomaly: op '") + op + "'" + time_step_text(current_time_step()) +
-                         " produced NaN/Inf in its output of shape " + to_string(out->shape));
+  check_output_finite(op, *out);
   if (wants_grad(inputs, n)) {
     std::function<void(Node&)> fn;
     if constexpr (!std::is_same<Fn, std::nullptr_t>::value)

@@ -1,0 +1,141 @@
+#include <tapegrad/autograd/detail/pointwise_run.hpp>
+
+#include <algorithm>
+#include <atomic>
+#include <cstring>
+#include <utility>
+
+#include <tapegrad/autograd/detail/kernels.hpp>
+#include <tapegrad/autograd/detail/tensor_impl.hpp>
+#include <tapegrad/autograd/detail/thread_pool.hpp>
+
+namespace tg::detail {
+namespace {
+
+std::atomic<bool> fusion_enabled{true};
+thread_local PointwiseRunStats stats;
+
+// Elements per inner pass of a run: 16 KiB per float array, so the dozen or so arrays a gate's
+// chain reads and writes stay in L2 (512 KiB per core here) while every node runs the chunk.
+constexpr std::size_t kChunk = 4096;
+
+// How an input whose gradient is dy itself gets it (pass_dy in tape.cpp, chunk by chunk).
+enum class Pass { taken, copy, add };  // taken: it owns dy's buffer, nothing left to do
+struct Receiver {
+  void* grad;
+  Pass pass;
+};
+
+// One node of a run, resolved: what its range reads and writes, and where dy goes.
+struct Step {
+  Node* node;
+  PointwiseArgs args;
+  std::array<Receiver, kMaxPointwiseInputs> receivers;
+  std::size_t receiver_count = 0;
+};
+
+bool takes_grad(const Node& n, std::size_t k) { return n.inputs[k] && n.inputs[k]->requires_grad; }
+
+// Resolves node n of a run of `count` elements in sweep order, as the sweep would run it:
+// the gradients its range writes, then dy handed to the inputs that take it as it is.
+Step resolve(Node& n, std::size_t count) {
+  Step s{&n, {}, {}, 0};
+  TensorImpl& out = *n.out;
+  s.args.dy = out.grad.raw();
+  s.args.y = out.value.raw();
+  for (std::size_t k = 0; k < n.inputs.size(); ++k) {
+    TensorImpl* in = n.inputs[k];
+    if (!in) continue;
+    s.args.x[k] = in->value.raw();
+    if (!(n.pointwise.writes & input_bit(k)) || !in->requires_grad) continue;
+    s.args.fresh[k] = !in->has_grad();  // Note [first write assigns]
+    if (s.args.fresh[k]) in->grad = Storage(in->dtype, count);
+    s.args.dx[k] = in->grad.raw();
+  }
+  std::size_t last = n.inputs.size();  // the last input that takes dy may take its buffer
+  for (std::size_t k = 0; k < n.inputs.size(); ++k)
+    if ((n.passes_dy & input_bit(k)) && takes_grad(n, k)) last = k;
+  for (std::size_t k = 0; k < n.inputs.size(); ++k) {
+    if (!(n.passes_dy & input_bit(k)) || !takes_grad(n, k)) continue;
+    TensorImpl& in = *n.inputs[k];
+    Pass pass = Pass::add;
+    if (!in.has_grad() && k == last) {
+      in.grad = std::move(out.grad);  // the range still reads dy at s.args.dy: the same memory
+      pass = Pass::taken;
+    } else if (!in.has_grad()) {
+      in.grad = Storage(in.dtype, count);
+      pass = Pass::copy;
+    }
+    s.receivers[s.receiver_count++] = {in.grad.raw(), pass};
+  }
+  return s;
+}
+
+// Whether node n can join a run of `count` elements (its gradient has reached it).
+bool joins(const Node& n, std::size_t count) {
+  return n.pointwise.active && numel(n.out->shape) == count && !n.out->retains_grad;
+}
+
+// Runs step s over elements [begin, end): its range, then dy to the inputs that take it.
+void run_chunk(const Step& s, std::size_t begin, std::size_t end) {
+  const Node& n = *s.node;
+  if (n.pointwise.range) n.pointwise.range(s.args, begin, end);
+  for (std::size_t r = 0; r < s.receiver_count; ++r) {
+    const Receiver& to = s.receivers[r];
+    if (to.pass == Pass::taken) continue;
+    visit_dtype(n.out->dtype, [&](auto t) {
+      using T = decltype(t);
+      const T* dy = static_cast<const T*>(s.args.dy) + begin;
+      T* g = static_cast<T*>(to.grad) + begin;
+      if (to.pass == Pass::copy) std::memcpy(g, dy, (end - begin) * sizeof(T));
+      else add_into(g, dy, end - begin);
+    });
+  }
+}
+
+}  // namespace
+
+bool is_pointwise_fusion_enabled() { return fusion_enabled.load(std::memory_order_relaxed); }
+void set_pointwise_fusion_enabled(bool on) { fusion_enabled.store(on, std::memory_order_relaxed); }
+PointwiseRunStats pointwise_run_stats() { return stats; }
+void reset_pointwise_run_stats() { stats = {}; }
+
+std::size_t run_pointwise(std::vector<Node>& nodes, std::size_t i) {
+  const std::size_t count = numel(nodes[i].out->shape);
+  const bool anomaly = is_anomaly_enabled();
+  std::vector<Step> steps;
+  check_runnable(nodes[i]);
+  if (nodes[i].out->retains_grad) nodes[i].out->keep_retained_grad();  // its dy is complete: nothing above is in the run
+  steps.push_back(resolve(nodes[i], count));
+  std::size_t lowest = i;
+  if (is_pointwise_fusion_enabled() && !anomaly) {
+    // Nodes no gradient reached are passed over: none can reach them later, as gradients only
+    // flow down the tape.
+    for (std::size_t j = i; j-- > 0;) {
+      Node& n = nodes[j];
+      if (n.out->has_grad()) {
+        if (!joins(n, count)) break;
+        check_runnable(n);
+        steps.push_back(resolve(n, count));
+      }
+      lowest = j;
+    }
+  }
+  std::size_t cost = 0;  // per element, summed over the run, for how many pieces to cut it into
+  for (const Step& s : steps) cost += s.node->pointwise.cost + s.receiver_count;
+  parallel_range(count, [&](std::size_t begin, std::size_t end) {
+    for (std::size_t b = begin; b < end; b += kChunk) {
+      const std::size_t e = std::min(end, b + kChunk);
+      for (const Step& s : steps) run_chunk(s, b, e);
+    }
+  }, cost);
+  if (anomaly) check_input_grads(nodes[i]);
+  for (const Step& s : steps) s.node->out->release_grad();  // a non-leaf's gradient is spent once passed on
+  if (steps.size() > 1) {
+    ++stats.runs;
+    stats.fused_nodes += steps.size();
+  }
+  return lowest;
+}
+
+}  // namespace tg::detail

@@ -1,0 +1,198 @@
+// Pointwise runs (Note [pointwise runs] in autograd/detail/pointwise_run.hpp): a chain of
+// elementwise ops runs its backward as one pass over chunks, for any cell made of ops (no
+// pattern is matched). Fused gradients pass the float64 check, equal the unfused ones, and the
+// engine's guards (versions, anomaly mode, retain_grad) hold inside a run.
+#include <algorithm>
+#include <cmath>
+#include <functional>
+#include <string>
+#include <vector>
+
+#include <tapegrad/autograd/detail/pointwise_run.hpp>
+
+#include "test_helpers.hpp"
+
+using tg::State;
+using tg::Tensor;
+namespace detail = tg::detail;
+
+namespace {
+
+// Runs body with pointwise fusion on or off, back on afterwards.
+template <class F>
+void with_fusion(bool on, F body) {
+  detail::set_pointwise_fusion_enabled(on);
+  try {
+    body();
+  } catch (...) {
+    detail::set_pointwise_fusion_enabled(true);
+    throw;
+  }
+  detail::set_pointwise_fusion_enabled(true);
+}
+
+// Runs body with the library at n threads, back to one afterwards.
+template <class F>
+void with_threads(int n, F body) {
+  tg::set_num_threads(n);
+  try {
+    body();
+  } catch (...) {
+    tg::set_num_threads(1);
+    throw;
+  }
+  tg::set_num_threads(1);
+}
+
+// A chain of every pointwise kind: unary math, scalar forms and same-shape binary ops, with
+// an input used twice (x * x) and dy handed on by add and sub.
+Tensor chain(const Tensor& a, const Tensor& b) {
+  const Tensor s = tg::sigmoid(a) * tg::tanh(b);
+  const Tensor t = (s + a * a) / tg::add_scalar(tg::exp(b * 0.5), 1.0);
+  return tg::sqrt(tg::add_scalar(tg::square(t - b), 0.1)) - tg::rsub_scalar(s, 2.0) * a;
+}
+
+// The gradients of sum(w * f(inputs)) with respect to the inputs, as float64 arrays.
+std::vector<xt::xarray<double>> gradients(const std::function<Tensor(const std::vector<Tensor>&)>& f,
+                                          const std::vector<Tensor>& inputs) {
+  for (Tensor x : inputs) x.zero_grad();
+  const Tensor y = f(inputs);
+  const Tensor w = Tensor::constant(xt::cos(xt::arange<double>(double(y.numel())) * 0.37)).to(y.dtype());
+  tg::sum(tg::reshape(y, {y.numel()}) * w).backward();
+  std::vector<xt::xarray<double>> g;
+  for (const Tensor& x : inputs) g.push_back(x.grad().to(tg::kFloat64).value<double>());
+  return g;
+}
+
+// Fused and unfused gradients of f agree to float tolerance (float32) or exactly (same math,
+// same order per element, in float64 too).
+void check_fused_matches_unfused(const std::function<Tensor(const std::vector<Tensor>&)>& f,
+                                 const std::vector<Tensor>& inputs) {
+  std::vector<xt::xarray<double>> fused, unfused;
+  detail::reset_pointwise_run_stats();
+  with_fusion(true, [&] { fused = gradients(f, inputs); });
+  CHECK(detail::pointwise_run_stats().fused_nodes > 0);  // the check compares something fused
+  detail::reset_pointwise_run_stats();
+  with_fusion(false, [&] { unfused = gradients(f, inputs); });
+  CHECK(detail::pointwise_run_stats().fused_nodes == 0);
+  REQUIRE(fused.size() == unfused.size());
+  for (std::size_t k = 0; k < fused.size(); ++k) {
+    const double scale = std::max(1.0, double(xt::amax(xt::abs(unfused[k]))()));
+    CHECK(double(xt::amax(xt::abs(fused[k] - unfused[k]))()) <= 1e-6 * scale);
+  }
+}
+
+// An LSTM step written as a user would, gates in the order o | g | f | i instead of the
+// library's i | f | g | o.
+State reordered_lstm_step(const Tensor& gates, const State& state) {
+  const auto g4 = tg::chunk(gates, 4, 1);
+  const Tensor o = tg::sigmoid(g4[0]), g = tg::tanh(g4[1]), f = tg::sigmoid(g4[2]), i = tg::sigmoid(g4[3]);
+  const Tensor c_next = i * g + f * state[1];
+  return {tg::tanh(c_next) * o, c_next};
+}
+
+// The fused nodes one backward through T steps of `cell` counts.
+std::size_t fused_nodes_of(const std::function<State(const Tensor& x, const State&)>& step, std::size_t I,
+                           std::size_t H) {
+  tg::manual_seed(3);
+  const std::size_t B = 4, T = 5;
+  State state{Tensor::zeros({B, H}), Tensor::zeros({B, H})};
+  Tensor loss = Tensor::scalar(0.0);
+  const Tensor x = Tensor::param(tg::uniform<float>({B, I}, -1.0f, 1.0f));
+  for (std::size_t t = 0; t < T; ++t) {
+    state = step(x, state);
+    loss = loss + tg::sum(state[0]);
+  }
+  detail::reset_pointwise_run_stats();
+  loss.backward();
+  return detail::pointwise_run_stats().fused_nodes;
+}
+
+}  // namespace
+
+TEST_CASE("a fused chain passes the float64 gradient check") {
+  tg::manual_seed(11);
+  const auto f = [](const std::vector<Tensor>& in) { return chain(in[0], in[1]); };
+  const std::vector<Tensor> inputs{tgtest::param({3, 5}), tgtest::param({3, 5})};
+  detail::reset_pointwise_run_stats();
+  CHECK_GRADCHECK(f, inputs);
+  CHECK(detail::pointwise_run_stats().fused_nodes >= 10);  // the chain's ops ran as runs
+}
+
+TEST_CASE("fused gradients equal the unfused ones: small, across chunks, and at two threads") {
+  tg::manual_seed(12);
+  const auto f = [](const std::vector<Tensor>& in) { return chain(in[0], in[1]); };
+  SUBCASE("float64, one chunk") { check_fused_matches_unfused(f, {tgtest::param({4, 7}), tgtest::param({4, 7})}); }
+  SUBCASE("float32, many chunks and pieces") {
+    // 40,000 elements: several inner chunks, and more than one piece for the pool
+    const auto p = [] { return Tensor::param(tg::uniform<float>({200, 200}, -1.0f, 1.0f)); };
+    const std::vector<Tensor> in{p(), p()};
+    check_fused_matches_unfused(f, in);
+    with_threads(2, [&] { check_fused_matches_unfused(f, in); });
+  }
+}
+
+TEST_CASE("an LSTM cell's gradients are the same fused and unfused") {
+  tg::manual_seed(13);
+  auto cell = tgtest::to_f64(std::make_shared<tg::LSTMCell>(3, 6));
+  const Tensor x = tgtest::param({5, 3});
+  const auto f = [&](const std::vector<Tensor>&) {
+    State s = cell->initial_state(5);
+    for (int t = 0; t < 3; ++t) s = cell->forward(x, s);
+    return s[0];
+  };
+  check_fused_matches_unfused(f, cell->parameters());
+}
+
+TEST_CASE("a cell the library does not have fuses as many nodes as the built-in one") {
+  const std::size_t I = 3, H = 8;
+  tg::LSTMCell lstm(I, H);
+  tg::LayerNormLSTMCell ln_lstm(I, H);
+  const auto builtin = [&](const Tensor& x, const State& s) { return lstm.forward(x, s); };
+  // the same affine projections as the library's cell, with the gate math reordered
+  const auto reordered = [&](const Tensor& x, const State& s) {
+    return reordered_lstm_step(tg::linear(s[0], lstm.weight_hh, lstm.bias_hh, lstm.project_input(x)), s);
+  };
+  const auto layer_norm = [&](const Tensor& x, const State& s) { return ln_lstm.forward(x, s); };
+  const std::size_t expected = fused_nodes_of(builtin, I, H);
+  // per step: three sigmoids, a tanh, f*c, i*g, their sum, tanh(c) and o*tanh(c)
+  CHECK(expected >= 5 * 9);
+  CHECK(fused_nodes_of(reordered, I, H) == expected);
+  // the LayerNorm-LSTM's layer_norm(c) cuts its chain in two (7 nodes, then 2): same nodes
+  CHECK(fused_nodes_of(layer_norm, I, H) == expected);
+}
+
+TEST_CASE("inside a run: version checks, anomaly mode and retained gradients hold") {
+  tg::manual_seed(14);
+  SUBCASE("a value written in place after the forward is refused") {
+    const Tensor a = tgtest::param({2, 3});
+    Tensor t = tg::tanh(a);
+    const Tensor y = tg::exp(tg::sigmoid(t) * 2.0);  // tanh is the last node of the run
+    t.mutable_data<double>()[0] = 0.5;  // tanh saved its output, nothing else did
+    CHECK_THROWS_WITH_AS(tg::sum(y).backward(), doctest::Contains("op 'tanh'"), std::logic_error);
+    tg::clear_tape();
+  }
+  SUBCASE("anomaly mode names the op whose backward made the NaN") {
+    const Tensor a = Tensor::param(xt::xarray<double>{{0.0, 1.0}});
+    const Tensor y = tg::tanh(tg::sqrt(a) * 2.0);  // d sqrt at 0: 1 / 0
+    tg::AnomalyModeGuard anomaly;
+    CHECK_THROWS_WITH_AS(tg::sum(y).backward(), doctest::Contains("op 'sqrt'"), tg::NonFiniteError);
+    tg::clear_tape();
+  }
+  SUBCASE("a gradient retained in the middle of a chain is the unfused one") {
+    const Tensor a = tgtest::param({3, 4});
+    const auto retained = [&](bool fuse) {
+      xt::xarray<double> g;
+      with_fusion(fuse, [&] {
+        Tensor mid = tg::exp(tg::sigmoid(a) * a);
+        mid.retain_grad();
+        tg::sum(tg::tanh(mid) * mid).backward();
+        g = mid.grad().value<double>();
+      });
+      return g;
+    };
+    const auto fused = retained(true), unfused = retained(false);
+    CHECK(xt::allclose(fused, unfused, 0.0, 1e-15));
+    CHECK(double(xt::amax(xt::abs(fused))()) > 0.0);
+  }
+}
