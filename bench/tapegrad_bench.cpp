@@ -4,10 +4,12 @@
 //   S: B=32, T=64, E=64, H=128, L=1 (op-overhead bound)   M: B=64, T=100, E=128, H=512, L=2 (GEMM bound)
 // 3 warm-up steps, then K timed steps. utilization = time of just this step's GEMMs (same shapes,
 // back to back through BLAS, in this process) / actual step time.
+#include <algorithm>
 #include <chrono>
 #include <cstdio>
 #include <fstream>
 #include <iostream>
+#include <vector>
 
 #include <CLI/CLI.hpp>
 
@@ -15,6 +17,7 @@
 #include <nlohmann/json.hpp>
 
 #include <tapegrad/autograd/detail/kernels.hpp>
+#include <tapegrad/autograd/detail/pointwise_run.hpp>
 #include <tapegrad/tapegrad.hpp>
 
 #include "process_memory.hpp"
@@ -27,6 +30,7 @@ int main(int argc, char** argv) {
   std::size_t steps = 0;
   std::size_t rss_blocks = 0;
   bool json = false;
+  bool no_fusion = false, ab_fusion = false;
   CLI::App app{"tapegrad_bench: training tokens/s on the DESIGN §6 workload", "tapegrad_bench"};
   app.add_option("--config", config, "S or M")->check(CLI::IsMember({"S", "M"}));
   app.add_option("--cell", cell, "lstm, gru, rnn, or lnlstm (the LayerNorm-LSTM cell, a user cell)")
@@ -34,6 +38,11 @@ int main(int argc, char** argv) {
   app.add_option("--threads", threads, "BLAS threads")->check(CLI::Range(1, 256));
   app.add_option("--steps", steps, "timed steps (default 100 for S, 6 for M)");
   app.add_flag("--json", json, "print one JSON line");
+  app.add_flag("--no-fusion", no_fusion,
+               "run every pointwise op's backward alone (Note [pointwise runs]), to measure what fusion buys");
+  app.add_flag("--ab-fusion", ab_fusion,
+               "instead of tokens/s: time the steps in pairs, one with fusion and one without (the order "
+               "flips every pair), and report the per-pair time ratio fused / unfused (min, median, max)");
   app.add_option("--rss-blocks", rss_blocks,
                  "instead of timing: train N TBPTT blocks from a fresh start and report the RSS after the "
                  "first and after the N-th (memory must not grow across blocks)")
@@ -42,6 +51,7 @@ int main(int argc, char** argv) {
   const tgbench::WorkloadShape w = tgbench::workload_shape(config);
   if (steps == 0) steps = w.steps;
   tg::set_num_threads(threads);
+  tg::detail::set_pointwise_fusion_enabled(!no_fusion);
   tgbench::Workload workload(w, cell);
   auto step = [&] { workload.step(); };
 
@@ -58,6 +68,26 @@ int main(int argc, char** argv) {
     return 0;
   }
   for (int i = 0; i < 3; ++i) step();  // warm-up
+  if (ab_fusion) {  // alternating step by step: a drift of the host's speed hits both sides alike
+    auto timed = [&](bool fuse) {
+      tg::detail::set_pointwise_fusion_enabled(fuse);
+      const auto t0 = std::chrono::steady_clock::now();
+      step();
+      return std::chrono::duration<double>(std::chrono::steady_clock::now() - t0).count();
+    };
+    std::vector<double> ratios;
+    for (std::size_t i = 0; i < steps; ++i) {
+      const bool fused_first = i % 2 == 0;
+      const double a = timed(fused_first), b = timed(!fused_first);
+      ratios.push_back(fused_first ? a / b : b / a);
+    }
+    std::sort(ratios.begin(), ratios.end());
+    std::cout << nlohmann::json{{"config", config}, {"cell", cell}, {"threads", threads}, {"pairs", steps},
+                                {"fused_over_unfused_time", {ratios.front(), ratios[ratios.size() / 2], ratios.back()}}}
+                     .dump()
+              << "\n";
+    return 0;
+  }
   const double rss_baseline = tgbench::rss_mib();
   tg::detail::start_gemm_recording();
   step();  // one more untimed step, to learn its GEMM shapes
