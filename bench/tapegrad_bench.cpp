@@ -9,6 +9,7 @@
 #include <cstdio>
 #include <fstream>
 #include <iostream>
+#include <memory>
 #include <vector>
 
 #include <CLI/CLI.hpp>
@@ -29,6 +30,7 @@ int main(int argc, char** argv) {
   int threads = 1;
   std::size_t steps = 0;
   std::size_t rss_blocks = 0;
+  std::size_t shards = 1;
   bool json = false;
   bool no_fusion = false, ab_fusion = false;
   CLI::App app{"tapegrad_bench: training tokens/s on the DESIGN §6 workload", "tapegrad_bench"};
@@ -38,6 +40,10 @@ int main(int argc, char** argv) {
   app.add_option("--threads", threads, "BLAS threads")->check(CLI::Range(1, 256));
   app.add_option("--steps", steps, "timed steps (default 100 for S, 6 for M)");
   app.add_flag("--json", json, "print one JSON line");
+  app.add_option("--shards", shards,
+                 "train data-parallel on the pool's threads (tg::DataParallel): N replicas, B/N streams each "
+                 "(default 1: one model, threads inside the ops)")
+      ->check(CLI::Range(std::size_t(1), std::size_t(256)));
   app.add_flag("--no-fusion", no_fusion,
                "run every pointwise op's backward alone (Note [pointwise runs]), to measure what fusion buys");
   app.add_flag("--ab-fusion", ab_fusion,
@@ -52,8 +58,24 @@ int main(int argc, char** argv) {
   if (steps == 0) steps = w.steps;
   tg::set_num_threads(threads);
   tg::detail::set_pointwise_fusion_enabled(!no_fusion);
-  tgbench::Workload workload(w, cell);
-  auto step = [&] { workload.step(); };
+  if (w.B % shards != 0) {
+    std::fprintf(stderr, "tapegrad_bench: --shards %zu does not divide the batch of %zu streams\n", shards, w.B);
+    return 2;
+  }
+  // Shard s trains streams [s B/N, (s + 1) B/N); every shard's model starts from the same seed,
+  // and the replicas read shard 0's parameters (tg::DataParallel binds them).
+  std::vector<std::unique_ptr<tgbench::Workload>> shard;
+  for (std::size_t s = 0; s < shards; ++s)
+    shard.push_back(std::make_unique<tgbench::Workload>(w, cell, s * (w.B / shards), w.B / shards));
+  std::vector<std::vector<tg::Tensor>> replicas;
+  for (std::size_t s = 1; s < shards; ++s) replicas.push_back(shard[s]->params());
+  tg::DataParallel data_parallel(shard[0]->params(), replicas);
+  tgbench::Workload& workload = *shard[0];
+  auto step = [&] {
+    if (shards == 1) workload.forward_backward();
+    else data_parallel.run([&](std::size_t s) { shard[s]->forward_backward(); });
+    workload.update();
+  };
 
   if (rss_blocks) {  // one step = one TBPTT block: state carried, graph detached at the boundary
     step();
@@ -96,26 +118,34 @@ int main(int argc, char** argv) {
   for (std::size_t i = 0; i < steps; ++i) step();
   const double seconds = std::chrono::duration<double>(std::chrono::steady_clock::now() - t0).count();
   const double peak = tgbench::peak_rss_mib();  // before the GEMM calibration
+  // The calibration replays one model's step; sharded, the shards' GEMMs ran on several threads
+  // at once (and the recording saw only this thread's), so there is no such figure.
+  const bool calibrated = shards == 1;
   double gemm_seconds = 1e30;
-  for (int r = 0; r < 3; ++r) gemm_seconds = std::min(gemm_seconds, tg::detail::replay_gemms(gemms));
+  for (int r = 0; calibrated && r < 3; ++r) gemm_seconds = std::min(gemm_seconds, tg::detail::replay_gemms(gemms));
   const double step_seconds = seconds / double(steps);
   double gemm_flop = 0;  // per step: 2 M N K per product
   for (const auto& g : gemms) gemm_flop += 2.0 * double(g.M) * double(g.N) * double(g.K);
   const double tokens_per_s = double(w.B * w.T * steps) / seconds;
+  const nlohmann::json none;  // null
   if (json) {
-    std::cout << nlohmann::json{{"config", config}, {"cell", cell}, {"threads", threads}, {"steps", steps},
-                                {"tokens_per_s", tokens_per_s}, {"ms_per_step", 1000 * step_seconds},
+    std::cout << nlohmann::json{{"config", config}, {"cell", cell}, {"threads", threads}, {"shards", shards},
+                                {"steps", steps}, {"tokens_per_s", tokens_per_s}, {"ms_per_step", 1000 * step_seconds},
                                 {"rss_baseline_mb", rss_baseline}, {"peak_rss_mb", peak},
-                                {"gemms_per_step", gemms.size()}, {"utilization", gemm_seconds / step_seconds},
-                                {"gemm_gflop_per_step", gemm_flop / 1e9},
-                                {"ms_per_gemm_gflop", 1000 * step_seconds / (gemm_flop / 1e9)},
+                                {"gemms_per_step", calibrated ? nlohmann::json(gemms.size()) : none},
+                                {"utilization", calibrated ? nlohmann::json(gemm_seconds / step_seconds) : none},
+                                {"gemm_gflop_per_step", calibrated ? nlohmann::json(gemm_flop / 1e9) : none},
+                                {"ms_per_gemm_gflop", calibrated ? nlohmann::json(1000 * step_seconds / (gemm_flop / 1e9)) : none},
                                 {"blas", tg::blas_library().config}}
                      .dump()
               << "\n";
-  } else {
+  } else if (calibrated) {
     std::printf("config %s cell %s threads %d: %.0f tokens/s, %.2f ms/step, utilization %.2f (%zu GEMMs, %.2f ms), "
                 "RSS %.0f MB (peak %.0f MB)\n",
                 config.c_str(), cell.c_str(), threads, tokens_per_s, 1000 * step_seconds, gemm_seconds / step_seconds,
                 gemms.size(), 1000 * gemm_seconds, rss_baseline, peak);
+  } else {
+    std::printf("config %s cell %s threads %d shards %zu: %.0f tokens/s, %.2f ms/step, RSS %.0f MB (peak %.0f MB)\n",
+                config.c_str(), cell.c_str(), threads, shards, tokens_per_s, 1000 * step_seconds, rss_baseline, peak);
   }
 }

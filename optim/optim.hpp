@@ -6,4 +6,5 @@
 #include <tapegrad/optim/adagrad.hpp>
 #include <tapegrad/optim/rmsprop.hpp>
 #include <tapegrad/optim/clip.hpp>
+#include <tapegrad/optim/data_parallel.hpp>
 #include <tapegrad/optim/schedule.hpp>
