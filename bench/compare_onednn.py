@@ -20,7 +20,11 @@ times, then the least loaded attempt is kept and flagged noisy.
 
 Prints one progress line per attempt (stderr), then a markdown table: tokens/s min / median /
 max of each engine and the per-pair ratio tapegrad / oneDNN (min / median / max), and with --json
-one JSON line per row. Exit code 2, with one line, when the reference, libdnnl-dev or
+one JSON line per row. With --pytorch, each round also runs the workload in PyTorch
+(compare_pytorch.py's worker) and the table gets its tokens/s and the ratio tapegrad / PyTorch.
+With --shards threads (or N), tapegrad runs at more than one thread as data-parallel shards on
+its pool (tapegrad_bench --shards, tg::DataParallel) in the configs of --shard-configs. Exit
+code 2, with one line, when the reference, libdnnl-dev, PyTorch (with --pytorch) or
 tapegrad_bench is missing. Standard library only: run with /usr/bin/python3.
 """
 import argparse
@@ -45,6 +49,7 @@ WARMUP = 3
 DNNL_HEADER = "oneapi/dnnl/dnnl.hpp"
 INCLUDE_DIRS = ("/usr/include", "/usr/local/include")
 INSTALL_HINT = "apt-get install libdnnl-dev"
+PYTORCH_PYTHON = "/usr/bin/python3"  # Debian's python3-torch lives there
 
 
 def fail(message, code=2):
@@ -119,8 +124,18 @@ def run_measured(cmd, timeout, env=None):
 
 
 # ------------------------------------------------------------------------- the two engines
+def shards(args, config, threads):
+    """tapegrad_bench --shards for this row: data-parallel on the pool's threads (tg::DataParallel)
+    at more than one thread when --shards asks for it, else 1 (threads inside the ops)."""
+    if threads == 1 or config not in args.shard_configs:
+        return 1
+    return threads if args.shards == "threads" else int(args.shards)
+
+
 def run_tapegrad(args, config, cell, threads):
     cmd = [args.tapegrad_bench, "--config", config, "--cell", cell, "--threads", str(threads), "--json"]
+    if shards(args, config, threads) > 1:
+        cmd += ["--shards", str(shards(args, config, threads))]
     if args.steps:
         cmd += ["--steps", str(args.steps)]
     out, other = run_measured(cmd, args.timeout)
@@ -145,6 +160,20 @@ def run_onednn(args, binary, config, cell, threads):
     kv = dict(item.split("=", 1) for item in lines[-1].split()[1:] if "=" in item)
     return dict(tokens_per_s=float(kv["tok_per_s"]), other_cores=other,
                 other_cores_timed=float(kv.get("other_cores", "nan")))
+
+
+def run_pytorch(args, config, cell, threads):
+    """compare_pytorch.py's worker: the same workload in Debian's PyTorch 1.13, its best settings
+    here (1 intra-op thread per thread, OpenBLAS matched, OMP_WAIT_POLICY=passive)."""
+    env = dict(os.environ, OMP_NUM_THREADS=str(threads), OPENBLAS_NUM_THREADS=str(threads), OMP_WAIT_POLICY="passive")
+    cmd = [PYTORCH_PYTHON, os.path.join(HERE, "compare_pytorch.py"), "--worker", "--configs", config, "--cells", cell,
+           "--threads", str(threads), "--steps", str(args.steps)]
+    out, other = run_measured(cmd, args.timeout, env=env)
+    return dict(tokens_per_s=json.loads(out.strip().splitlines()[-1])["tokens_per_s"], other_cores=other)
+
+
+def has_torch():
+    return subprocess.run([PYTORCH_PYTHON, "-c", "import torch"], capture_output=True).returncode == 0
 
 
 # ------------------------------------------------------------------------- the reference
@@ -191,21 +220,27 @@ def measure_pair(args, wait_quiet, binary, config, cell, threads, label):
         gate_ok = gate_other < args.max_other
         a = run_tapegrad(args, config, cell, threads)
         b = run_onednn(args, binary, config, cell, threads)
-        worst = max(a["other_cores"], b["other_cores"])
+        c = run_pytorch(args, config, cell, threads) if args.pytorch else None
+        worst = max(a["other_cores"], b["other_cores"], c["other_cores"] if c else 0.0)
         noisy = not gate_ok or worst > args.max_other
         pair = dict(tapegrad=a["tokens_per_s"], onednn=b["tokens_per_s"], ratio=a["tokens_per_s"] / b["tokens_per_s"],
                     gate_wait_s=waited, gate_other_cores=gate_other, gate_ok=gate_ok,
                     tapegrad_other_cores=a["other_cores"], onednn_other_cores=b["other_cores"],
                     onednn_other_cores_timed=b["other_cores_timed"], noisy=noisy, attempts=attempt + 1)
+        if c:
+            pair.update(pytorch=c["tokens_per_s"], pytorch_ratio=a["tokens_per_s"] / c["tokens_per_s"],
+                        pytorch_other_cores=c["other_cores"])
         print(f"{label} attempt {attempt + 1}: gate {'quiet' if gate_ok else 'TIMED OUT'} after {waited:.0f} s "
               f"(others {gate_other:.2f} cores) | tapegrad {a['tokens_per_s']:.0f} tok/s (others "
               f"{a['other_cores']:.2f}) | oneDNN {b['tokens_per_s']:.0f} tok/s (others {b['other_cores']:.2f}, "
               f"{b['other_cores_timed']:.2f} in its timed steps) | ratio {pair['ratio']:.2f} | "
-              f"{'NOISY' if noisy else 'clean'}", file=sys.stderr, flush=True)
+              + (f"PyTorch {c['tokens_per_s']:.0f} tok/s (others {c['other_cores']:.2f}) | " if c else "")
+              + f"{'NOISY' if noisy else 'clean'}", file=sys.stderr, flush=True)
         attempts.append(pair)
         if not noisy:
             return pair
-    best = min(attempts, key=lambda p: (not p["gate_ok"], max(p["tapegrad_other_cores"], p["onednn_other_cores"])))
+    best = min(attempts, key=lambda p: (not p["gate_ok"], max(p["tapegrad_other_cores"], p["onednn_other_cores"],
+                                                              p.get("pytorch_other_cores", 0.0))))
     best["attempts"] = len(attempts)
     return best
 
@@ -236,6 +271,12 @@ def main():
     p.add_argument("--steps", type=int, default=0, help="timed steps (default: 100 for S, 6 for M)")
     p.add_argument("--head-gemm", choices=("auto", "openblas", "dnnl"), default="auto",
                    help="oneDNN's --head_gemm (auto: openblas at 1 thread, dnnl at more)")
+    p.add_argument("--shards", default="1",
+                   help="tapegrad at more than one thread: 'threads' trains one data-parallel shard per thread "
+                        "(tapegrad_bench --shards), a number that many; default 1 (threads inside the ops)")
+    p.add_argument("--shard-configs", default="S,M", help="the configs --shards applies to (default S,M)")
+    p.add_argument("--pytorch", action="store_true",
+                   help="run PyTorch (compare_pytorch.py's worker, Debian's python3-torch) in every round too")
     p.add_argument("--max-other", type=float, default=0.10, help="cores other processes may use (default 0.10)")
     p.add_argument("--max-wait", type=float, default=120.0,
                    help="seconds the gate waits for quiet before each attempt, then runs it flagged noisy (120)")
@@ -252,6 +293,11 @@ def main():
     threads_list = [int(t) for t in parse_list(args.threads, tuple(str(i) for i in range(1, 257)), "threads")]
     if args.rounds < 1 or args.retries < 0 or args.steps < 0 or args.max_wait < 0:
         fail("--rounds must be >= 1 and --retries, --steps, --max-wait >= 0")
+    if args.shards != "threads" and not (args.shards.isdigit() and int(args.shards) >= 1):
+        fail(f"--shards: '{args.shards}' is neither 'threads' nor a count >= 1")
+    args.shard_configs = parse_list(args.shard_configs, tuple(CONFIGS), "shard-configs")
+    if args.pytorch and not has_torch():
+        fail(f"--pytorch: PyTorch is not installed for {PYTORCH_PYTHON} (apt-get install python3-torch)")
     wait_quiet, gate_source = load_wait_quiet(os.path.abspath(args.reference))
     print(f"oneDNN reference: {binary}; quiet gate: {gate_source} (others < {args.max_other:.2f} cores, "
           f"wait <= {args.max_wait:.0f} s, {args.retries} retries)", file=sys.stderr, flush=True)
@@ -265,22 +311,32 @@ def main():
                     label = f"{config} {cell} threads {threads} pair {r + 1}/{args.rounds}"
                     pairs.append(measure_pair(args, wait_quiet, binary, config, cell, threads, label))
                 rows.append(dict(
-                    config=config, cell=cell, threads=threads, head_gemm=head_gemm(args, threads),
+                    config=config, cell=cell, threads=threads, shards=shards(args, config, threads),
+                    head_gemm=head_gemm(args, threads),
                     steps=args.steps or CONFIGS[config]["K"], warmup=WARMUP, pairs=len(pairs),
                     tapegrad=spread([q["tapegrad"] for q in pairs]), onednn=spread([q["onednn"] for q in pairs]),
                     ratio=spread([q["ratio"] for q in pairs]),
+                    pytorch=spread([q["pytorch"] for q in pairs]) if args.pytorch else None,
+                    pytorch_ratio=spread([q["pytorch_ratio"] for q in pairs]) if args.pytorch else None,
                     noisy_pairs=sum(q["noisy"] for q in pairs), reruns=sum(q["attempts"] - 1 for q in pairs),
-                    max_other_cores=max(max(q["tapegrad_other_cores"], q["onednn_other_cores"]) for q in pairs),
+                    max_other_cores=max(max(q["tapegrad_other_cores"], q["onednn_other_cores"],
+                                            q.get("pytorch_other_cores", 0.0)) for q in pairs),
                     pair_results=pairs))
 
-    print("| config | cell | threads | oneDNN head | tapegrad tok/s min / median / max | oneDNN tok/s min / median / "
-          "max | ratio tapegrad/oneDNN min / median / max | noisy pairs | reruns | max other cores |")
-    print("|---|---|---|---|---|---|---|---|---|---|")
+    torch_head = " PyTorch tok/s min / median / max | ratio tapegrad/PyTorch min / median / max |" if args.pytorch else ""
+    print("| config | cell | threads | tapegrad shards | oneDNN head | tapegrad tok/s min / median / max | oneDNN tok/s "
+          "min / median / max | ratio tapegrad/oneDNN min / median / max |" + torch_head +
+          " noisy pairs | reruns | max other cores |")
+    print("|---" * (11 + (2 if args.pytorch else 0)) + "|")
     for r in rows:
         t, o, q = r["tapegrad"], r["onednn"], r["ratio"]
-        print(f"| {r['config']} | {r['cell']} | {r['threads']} | {r['head_gemm']} | {t[0]:.0f} / {t[1]:.0f} / "
-              f"{t[2]:.0f} | {o[0]:.0f} / {o[1]:.0f} / {o[2]:.0f} | {q[0]:.2f} / **{q[1]:.2f}** / {q[2]:.2f} | "
-              f"{r['noisy_pairs']}/{r['pairs']} | {r['reruns']} | {r['max_other_cores']:.2f} |")
+        torch_cells = ""
+        if args.pytorch:
+            u, v = r["pytorch"], r["pytorch_ratio"]
+            torch_cells = f" {u[0]:.0f} / {u[1]:.0f} / {u[2]:.0f} | {v[0]:.2f} / **{v[1]:.2f}** / {v[2]:.2f} |"
+        print(f"| {r['config']} | {r['cell']} | {r['threads']} | {r['shards']} | {r['head_gemm']} | {t[0]:.0f} / "
+              f"{t[1]:.0f} / {t[2]:.0f} | {o[0]:.0f} / {o[1]:.0f} / {o[2]:.0f} | {q[0]:.2f} / **{q[1]:.2f}** / "
+              f"{q[2]:.2f} |{torch_cells} {r['noisy_pairs']}/{r['pairs']} | {r['reruns']} | {r['max_other_cores']:.2f} |")
     if args.json:
         for r in rows:
             print(json.dumps(r))
