@@ -8,6 +8,8 @@
 
 using tg::Tensor;
 
+using tgtest::with_threads;
+
 namespace {
 
 // An LSTM over [T, B, 3] and a linear read-out of its last output: float64, from seed 5.
@@ -41,19 +43,6 @@ std::vector<xt::xarray<double>> grads_of(const std::vector<Tensor>& params) {
   std::vector<xt::xarray<double>> g;
   for (const Tensor& p : params) g.push_back(p.grad().value<double>());
   return g;
-}
-
-// Runs body with the library at n threads, back to one afterwards.
-template <class F>
-void with_threads(int n, F body) {
-  tg::set_num_threads(n);
-  try {
-    body();
-  } catch (...) {
-    tg::set_num_threads(1);
-    throw;
-  }
-  tg::set_num_threads(1);
 }
 
 }  // namespace

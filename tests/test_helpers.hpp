@@ -48,6 +48,19 @@ inline void check_tape_works() {
   tg::clear_tape();
 }
 
+// Runs body with the library at n threads, back to one thread afterwards (also when it throws).
+template <class F>
+void with_threads(int n, F body) {
+  tg::set_num_threads(n);
+  try {
+    body();
+  } catch (...) {
+    tg::set_num_threads(1);
+    throw;
+  }
+  tg::set_num_threads(1);
+}
+
 // The folder of the shared corpora (CMake cache variable TAPEGRAD_DATA_DIR), or "" when it
 // is absent: tests that need it skip cleanly.
 inline std::string data_dir() {

@@ -16,6 +16,8 @@ using tg::State;
 using tg::Tensor;
 namespace detail = tg::detail;
 
+using tgtest::with_threads;
+
 namespace {
 
 // Runs body with pointwise fusion on or off, back on afterwards.
@@ -29,19 +31,6 @@ void with_fusion(bool on, F body) {
     throw;
   }
   detail::set_pointwise_fusion_enabled(true);
-}
-
-// Runs body with the library at n threads, back to one afterwards.
-template <class F>
-void with_threads(int n, F body) {
-  tg::set_num_threads(n);
-  try {
-    body();
-  } catch (...) {
-    tg::set_num_threads(1);
-    throw;
-  }
-  tg::set_num_threads(1);
 }
 
 // A chain of every pointwise kind: unary math, scalar forms and same-shape binary ops, with

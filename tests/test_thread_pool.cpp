@@ -18,20 +18,9 @@
 
 #include "test_helpers.hpp"
 
-namespace {
+using tgtest::with_threads;
 
-// Runs the body with the library at `n` threads, back to one thread afterwards.
-template <class F>
-void with_threads(int n, F body) {
-  tg::set_num_threads(n);
-  try {
-    body();
-  } catch (...) {
-    tg::set_num_threads(1);
-    throw;
-  }
-  tg::set_num_threads(1);
-}
+namespace {
 
 std::vector<float> counting(std::size_t n, float scale) {
   std::vector<float> v(n);
