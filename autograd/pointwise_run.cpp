@@ -34,8 +34,6 @@ struct Step {
   std::size_t receiver_count = 0;
 };
 
-bool takes_grad(const Node& n, std::size_t k) { return n.inputs[k] && n.inputs[k]->requires_grad; }
-
 // Resolves node n of a run of `count` elements in sweep order, as the sweep would run it:
 // the gradients its range writes, then dy handed to the inputs that take it as it is.
 Step resolve(Node& n, std::size_t count) {
@@ -52,11 +50,9 @@ Step resolve(Node& n, std::size_t count) {
     if (s.args.fresh[k]) in->grad = Storage(in->dtype, count);
     s.args.dx[k] = in->grad.raw();
   }
-  std::size_t last = n.inputs.size();  // the last input that takes dy may take its buffer
-  for (std::size_t k = 0; k < n.inputs.size(); ++k)
-    if ((n.passes_dy & input_bit(k)) && takes_grad(n, k)) last = k;
+  const std::size_t last = last_dy_receiver(n);  // it may take dy's buffer
   for (std::size_t k = 0; k < n.inputs.size(); ++k) {
-    if (!(n.passes_dy & input_bit(k)) || !takes_grad(n, k)) continue;
+    if (!receives_dy(n, k)) continue;
     TensorImpl& in = *n.inputs[k];
     Pass pass = Pass::add;
     if (!in.has_grad() && k == last) {

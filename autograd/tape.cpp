@@ -78,20 +78,23 @@ std::string stale_message(const detail::Node& n) {
 // (Note [op contract]). The output's own retained copy, if any, was taken before.
 void pass_dy(detail::Node& n) {
   if (!n.passes_dy) return;
-  auto receives = [&](std::size_t k) {
-    return (n.passes_dy & detail::input_bit(k)) && n.inputs[k] && n.inputs[k]->requires_grad;
-  };
-  const std::size_t count = std::min<std::size_t>(n.inputs.size(), 31);
-  std::size_t last = count;
-  for (std::size_t k = 0; k < count; ++k)
-    if (receives(k)) last = k;
-  for (std::size_t k = 0; k < count; ++k)
-    if (receives(k)) n.inputs[k]->add_gradient_of(*n.out, k == last);
+  const std::size_t last = detail::last_dy_receiver(n);
+  for (std::size_t k = 0; k <= last && k < n.inputs.size(); ++k)
+    if (detail::receives_dy(n, k)) n.inputs[k]->add_gradient_of(*n.out, k == last);
 }
 
 }  // namespace
 
 namespace detail {
+bool receives_dy(const Node& n, std::size_t k) {
+  return k < 31 && (n.passes_dy & input_bit(k)) && n.inputs[k] && n.inputs[k]->requires_grad;
+}
+std::size_t last_dy_receiver(const Node& n) {
+  std::size_t last = n.inputs.size();
+  for (std::size_t k = 0; k < n.inputs.size(); ++k)
+    if (receives_dy(n, k)) last = k;
+  return last;
+}
 void check_runnable(const Node& n) {
   if (n.stale) throw std::logic_error(stale_message(n));
   check_saved_versions(n);

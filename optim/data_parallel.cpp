@@ -12,8 +12,13 @@
 namespace tg {
 namespace {
 
+// "parameter 3 'fc.weight'" (the name when it has one).
+std::string parameter_text(std::size_t k, const TensorImpl& p) {
+  return "parameter " + std::to_string(k) + (p.name.empty() ? "" : " '" + p.name + "'");
+}
+
 std::string describe(std::size_t r, std::size_t k, const TensorImpl& p) {
-  return "replica " + std::to_string(r) + ", parameter " + std::to_string(k) + (p.name.empty() ? "" : " '" + p.name + "'");
+  return "replica " + std::to_string(r) + ", " + parameter_text(k, p);
 }
 
 // A replica's parameter reads the model's value from now on (the memory is the model's).
@@ -71,8 +76,7 @@ void DataParallel::check_bound() const {
       const TensorImpl& p = detail::impl_of(params_[k]);
       const TensorImpl& q = detail::impl_of(replicas_[r][k]);
       if (q.value.raw() != p.value.raw() || q.dtype != p.dtype || q.shape != p.shape)
-        throw std::logic_error("DataParallel: the model's parameter " + std::to_string(k) +
-                               (p.name.empty() ? "" : " '" + p.name + "'") +
+        throw std::logic_error("DataParallel: the model's " + parameter_text(k, p) +
                                " was converted or replaced since the replicas were bound to it; build a new DataParallel");
     }
 }

@@ -131,6 +131,11 @@ void record_op(const char* op, const std::shared_ptr<TensorImpl>& out, const std
 void record(Node&& node);
 // Whether a node on this thread's tape reads t or a view of it (Module::to refuses then).
 bool tape_references(const TensorImpl& t);
+// Whether input k of n takes dy itself as its gradient (passes_dy, defined, requires grad),
+// and the last input that does, which may take dy's buffer (Note [op contract]);
+// n.inputs.size() when none does.
+bool receives_dy(const Node& n, std::size_t k);
+std::size_t last_dy_receiver(const Node& n);
 // std::logic_error when node n cannot run its backward: it reads a released graph (stale), or
 // a value it saved was written in place since (Note [versions]).
 void check_runnable(const Node& n);
