@@ -79,12 +79,12 @@ Tensor layer_norm_kernel(const Tensor& x, const Tensor& gamma, const Tensor& bet
     // m_low what that rounding dropped (a row of mean 1e3 and std 1 would otherwise be off by
     // ~6e-5 everywhere).
     const T m = T(mean), m_low = T(mean - double(m));
-    for (std::size_t j = 0; j < N; ++j) xh[j] = ((xr[j] - m) - m_low) * rs;
-    // y = xhat * gamma + beta
-    if (gw && bw) for (std::size_t j = 0; j < N; ++j) y[j] = xh[j] * gw[j] + bw[j];
-    else if (gw)  for (std::size_t j = 0; j < N; ++j) y[j] = xh[j] * gw[j];
-    else if (bw)  for (std::size_t j = 0; j < N; ++j) y[j] = xh[j] + bw[j];
-    else          std::copy_n(xh, N, y);
+    auto xhat = [&](std::size_t j) { return xh[j] = ((xr[j] - m) - m_low) * rs; };  // stores xhat too
+    // y = xhat * gamma + beta, in the pass that writes xhat
+    if (gw && bw) for (std::size_t j = 0; j < N; ++j) y[j] = xhat(j) * gw[j] + bw[j];
+    else if (gw)  for (std::size_t j = 0; j < N; ++j) y[j] = xhat(j) * gw[j];
+    else if (bw)  for (std::size_t j = 0; j < N; ++j) y[j] = xhat(j) + bw[j];
+    else          for (std::size_t j = 0; j < N; ++j) y[j] = xhat(j);
   }
   // dx reads gamma; x itself is not read again (xhat and rstd are the node's data)
   const detail::TensorSet saves = x.requires_grad() ? detail::input_bit(1) : 0;
@@ -95,14 +95,22 @@ Tensor layer_norm_kernel(const Tensor& x, const Tensor& gamma, const Tensor& bet
     const T* gamma = g.defined(1) ? g.x(1) : nullptr;
     T* dgamma = g.needs(1) ? g.grad_acc(1) : nullptr;  // [N]
     T* dbeta = g.needs(2) ? g.grad_acc(2) : nullptr;   // [N]
-    T* dx_all = g.needs(0) ? g.grad_acc(0) : nullptr;  // [rows, N]
+    bool fresh = false;  // a new dx is assigned, not zeroed and added to (Note [first write assigns])
+    T* dx_all = g.needs(0) ? g.grad_for_overwrite(0, fresh) : nullptr;  // [rows, N]
     std::vector<T> dxhat(N);
     for (std::size_t r = 0; r < rows; ++r) {
       const T* d = dy + r * N;
       const T* xh = saved.xhat.data() + r * N;
-      if (dgamma)  // dgamma += dy * xhat, summed over rows
+      if (dgamma && dbeta) {  // dgamma += dy * xhat and dbeta += dy, summed over rows, in one pass
+        for (std::size_t j = 0; j < N; ++j) {
+          dgamma[j] += d[j] * xh[j];
+          dbeta[j] += d[j];
+        }
+      } else if (dgamma) {
         for (std::size_t j = 0; j < N; ++j) dgamma[j] += d[j] * xh[j];
-      if (dbeta) detail::add_into(dbeta, d, N);  // dbeta += dy, summed over rows
+      } else if (dbeta) {
+        detail::add_into(dbeta, d, N);
+      }
       if (!dx_all) continue;
       // dxhat = dy * gamma; dx = rstd (dxhat - mean(dxhat) - xhat mean(dxhat xhat))
       if (gamma) for (std::size_t j = 0; j < N; ++j) dxhat[j] = d[j] * gamma[j];
@@ -111,7 +119,8 @@ Tensor layer_norm_kernel(const Tensor& x, const Tensor& gamma, const Tensor& bet
       const T m2 = T(row_dot(dxhat.data(), xh, N) / double(N));
       T* dx = dx_all + r * N;
       const T rs = saved.rstd.data()[r];
-      for (std::size_t j = 0; j < N; ++j) dx[j] += rs * (dxhat[j] - m1 - xh[j] * m2);
+      if (fresh) for (std::size_t j = 0; j < N; ++j) dx[j] = rs * (dxhat[j] - m1 - xh[j] * m2);
+      else       for (std::size_t j = 0; j < N; ++j) dx[j] += rs * (dxhat[j] - m1 - xh[j] * m2);
     }
   });
 }

@@ -1,6 +1,6 @@
 // tapegrad_opbench (Google Benchmark; --benchmark_format=json for JSON): the cost of one
 // recorded op, forward alone and forward + backward, on 4x4 tensors (the fixed cost of the
-// tape), a [64, 512] sigmoid, and a [64, 512] x [512, 2048] matmul; and N-D matmul against the
+// tape), a [64, 512] sigmoid, a [32, 1024] layer_norm, and a [64, 512] x [512, 2048] matmul; and N-D matmul against the
 // same GEMMs called one by one through cblas (the rate the batched op must keep).
 #include <benchmark/benchmark.h>
 #include <cblas.h>
@@ -43,6 +43,10 @@ const auto kMul = [](const Tensor& a, const Tensor& b) { return a * b; };
 const auto kTanh = [](const Tensor& a, const Tensor&) { return tg::tanh(a); };
 const auto kSigmoid = [](const Tensor& a, const Tensor&) { return tg::sigmoid(a); };
 const auto kMatmul = [](const Tensor& a, const Tensor& b) { return tg::matmul(a, b); };
+const auto kLayerNorm = [](const Tensor& x, const Tensor& gamma) {
+  static const Tensor beta = Tensor::param(xt::zeros<float>(gamma.shape()));
+  return tg::layer_norm(x, gamma, beta);
+};
 
 // The GEMMs of a batched product and its backward, called one by one: for each of `batches`,
 // C = A B [M, N], then dA += dC B^T and dB += A^T dC (gradients accumulate, as on the tape).
@@ -81,6 +85,9 @@ void BM_matmul_4x4_forward(benchmark::State& s) { forward(s, {4, 4}, {4, 4}, kMa
 void BM_matmul_4x4_forward_backward(benchmark::State& s) { forward_backward(s, {4, 4}, {4, 4}, kMatmul); }
 void BM_sigmoid_64x512_forward(benchmark::State& s) { forward(s, {64, 512}, {1}, kSigmoid); }
 void BM_sigmoid_64x512_forward_backward(benchmark::State& s) { forward_backward(s, {64, 512}, {1}, kSigmoid); }
+// The LayerNorm-LSTM's hidden-to-hidden normalisation at S: B = 32 rows of 4H = 1024.
+void BM_layer_norm_32x1024_forward(benchmark::State& s) { forward(s, {32, 1024}, {1024}, kLayerNorm); }
+void BM_layer_norm_32x1024_forward_backward(benchmark::State& s) { forward_backward(s, {32, 1024}, {1024}, kLayerNorm); }
 void BM_matmul_64x512x2048_forward(benchmark::State& s) { forward(s, {64, 512}, {512, 2048}, kMatmul); }
 void BM_matmul_64x512x2048_forward_backward(benchmark::State& s) {
   forward_backward(s, {64, 512}, {512, 2048}, kMatmul);
@@ -109,6 +116,8 @@ BENCHMARK(BM_matmul_4x4_forward);
 BENCHMARK(BM_matmul_4x4_forward_backward);
 BENCHMARK(BM_sigmoid_64x512_forward);
 BENCHMARK(BM_sigmoid_64x512_forward_backward);
+BENCHMARK(BM_layer_norm_32x1024_forward);
+BENCHMARK(BM_layer_norm_32x1024_forward_backward);
 BENCHMARK(BM_matmul_64x512x2048_forward)->Unit(benchmark::kMicrosecond);
 BENCHMARK(BM_matmul_64x512x2048_forward_backward)->Unit(benchmark::kMicrosecond);
 

@@ -26,6 +26,24 @@ TEST_CASE("layer_norm: rows longer than the eight lanes of its sums, with gamma 
   CHECK_GRADCHECK(both, (std::vector<Tensor>{tgtest::param({2, 19}), tgtest::param({19}), tgtest::param({19})}));
 }
 
+TEST_CASE("layer_norm: x's gradient right whether layer_norm writes it first or adds to it") {
+  // The sweep runs nodes newest first. Here layer_norm is newer than x * 2, so its dx is x's
+  // first gradient (assigned, Note [first write assigns]) and x * 2 adds to it...
+  tg::manual_seed(45);
+  auto ln_first = [](const std::vector<Tensor>& in) {
+    const Tensor twice = in[0] * 2.0;
+    return tg::layer_norm(in[0], in[1], in[2]) * twice;
+  };
+  // ...and here it is older, so it adds its dx to what x * 2 wrote.
+  auto ln_second = [](const std::vector<Tensor>& in) {
+    const Tensor y = tg::layer_norm(in[0], in[1], in[2]);
+    return y * (in[0] * 2.0);
+  };
+  const std::vector<Tensor> inputs{tgtest::param({3, 11}), tgtest::param({11}), tgtest::param({11})};
+  CHECK_GRADCHECK(ln_first, inputs);
+  CHECK_GRADCHECK(ln_second, inputs);
+}
+
 TEST_CASE("layer_norm: float32 rows of 37 equal a double-precision plain loop") {
   tg::manual_seed(43);
   const xt::xarray<float> x = tg::randn<float>({5, 37}, 3.0f, 2.0f);  // mean far from 0
