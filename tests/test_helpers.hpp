@@ -48,17 +48,23 @@ inline void check_tape_works() {
   tg::clear_tape();
 }
 
-// Runs body with the library at n threads, back to one thread afterwards (also when it throws).
-template <class F>
-void with_threads(int n, F body) {
-  tg::set_num_threads(n);
+// Runs body after set(during), then set(after), also when body throws.
+template <class Set, class V, class F>
+void with_setting(Set set, V during, V after, F body) {
+  set(during);
   try {
     body();
   } catch (...) {
-    tg::set_num_threads(1);
+    set(after);
     throw;
   }
-  tg::set_num_threads(1);
+  set(after);
+}
+
+// Runs body with the library at n threads, back to one thread afterwards.
+template <class F>
+void with_threads(int n, F body) {
+  with_setting(tg::set_num_threads, n, 1, body);
 }
 
 // The folder of the shared corpora (CMake cache variable TAPEGRAD_DATA_DIR), or "" when it

@@ -23,14 +23,7 @@ namespace {
 // Runs body with pointwise fusion on or off, back on afterwards.
 template <class F>
 void with_fusion(bool on, F body) {
-  detail::set_pointwise_fusion_enabled(on);
-  try {
-    body();
-  } catch (...) {
-    detail::set_pointwise_fusion_enabled(true);
-    throw;
-  }
-  detail::set_pointwise_fusion_enabled(true);
+  tgtest::with_setting(detail::set_pointwise_fusion_enabled, on, true, body);
 }
 
 // A chain of every pointwise kind: unary math, scalar forms and same-shape binary ops, with
