@@ -1,7 +1,8 @@
 // tapegrad_opbench (Google Benchmark; --benchmark_format=json for JSON): the cost of one
 // recorded op, forward alone and forward + backward, on 4x4 tensors (the fixed cost of the
-// tape), a [64, 512] sigmoid, a [32, 1024] layer_norm, and a [64, 512] x [512, 2048] matmul; and N-D matmul against the
-// same GEMMs called one by one through cblas (the rate the batched op must keep).
+// tape), a [64, 512] sigmoid, a [32, 1024] layer_norm, and a [64, 512] x [512, 2048] matmul;
+// and N-D matmul against the same GEMMs called one by one through cblas (the rate the batched
+// op must keep).
 #include <benchmark/benchmark.h>
 #include <cblas.h>
 
@@ -87,7 +88,9 @@ void BM_sigmoid_64x512_forward(benchmark::State& s) { forward(s, {64, 512}, {1},
 void BM_sigmoid_64x512_forward_backward(benchmark::State& s) { forward_backward(s, {64, 512}, {1}, kSigmoid); }
 // The LayerNorm-LSTM's hidden-to-hidden normalisation at S: B = 32 rows of 4H = 1024.
 void BM_layer_norm_32x1024_forward(benchmark::State& s) { forward(s, {32, 1024}, {1024}, kLayerNorm); }
-void BM_layer_norm_32x1024_forward_backward(benchmark::State& s) { forward_backward(s, {32, 1024}, {1024}, kLayerNorm); }
+void BM_layer_norm_32x1024_forward_backward(benchmark::State& s) {
+  forward_backward(s, {32, 1024}, {1024}, kLayerNorm);
+}
 void BM_matmul_64x512x2048_forward(benchmark::State& s) { forward(s, {64, 512}, {512, 2048}, kMatmul); }
 void BM_matmul_64x512x2048_forward_backward(benchmark::State& s) {
   forward_backward(s, {64, 512}, {512, 2048}, kMatmul);
