@@ -1,7 +1,9 @@
 // Shape ops: reshape, concat, slice (narrow), split and chunk. Every tensor along an axis is
 // seen as [outer, n, inner], so these are block copies of n*inner contiguous elements.
+#include <algorithm>
 #include <cstring>
 
+#include <tapegrad/autograd/detail/elementwise.hpp>
 #include <tapegrad/autograd/detail/kernels.hpp>
 #include <tapegrad/autograd/detail/op_helpers.hpp>
 #include <tapegrad/autograd/ops.hpp>
@@ -92,11 +94,23 @@ Tensor slice_kernel(const Tensor& x, long axis, std::size_t start, std::size_t l
     for (std::size_t o = 0; o < v.outer && run; ++o)  // out[o, :, :] = x[o, start:start+length, :]
       std::memcpy(out->value.template data<T>() + o * run, detail::values<T>(x) + (o * v.n + start) * v.inner, run * sizeof(T));
   }
-  return detail::finish<T>("slice", out, {detail::impl_ptr(x)}, {}, [v, start, run](const detail::Grad<T>& g) {
-    T* dx = g.grad_acc(0);
-    for (std::size_t o = 0; o < v.outer; ++o)  // dx[o, start:start+length, :] += dy[o]
-      detail::add_into(dx + (o * v.n + start) * v.inner, g.dy() + o * run, run);
-  });
+  // Output element i is x's element (i / run) * stride + offset + i % run: pointwise but for
+  // that map, so the backward runs with the gate math around it (Note [windows tile]).
+  const detail::PointwiseWindow map{run, v.n * v.inner, start * v.inner};
+  const detail::PointwiseWindow window = length < v.n ? map : detail::PointwiseWindow{};  // else the identity
+  return detail::finish_pointwise<T>("slice", out, {detail::impl_ptr(x)}, {}, detail::input_bit(0), detail::Cost::cheap,
+                                     [map](const detail::PointwiseGrad<T>& g, std::size_t begin, std::size_t end) {
+    T* dx = g.dx(0);
+    if (!dx) return;
+    const T* dy = g.dy();
+    for (std::size_t i = begin; i < end;) {  // dx[o, start:start+length, :] (+)= dy[o], one row piece at a time
+      const std::size_t o = i / map.run, j = i % map.run, len = std::min(end - i, map.run - j);
+      T* to = dx + o * map.stride + map.offset + j;
+      if (g.fresh(0)) std::memcpy(to, dy + i, len * sizeof(T));
+      else for (std::size_t q = 0; q < len; ++q) to[q] += dy[i + q];
+      i += len;
+    }
+  }, window);
 }
 
 std::vector<Tensor> split(const Tensor& x, const std::vector<std::size_t>& sizes, long axis) {

@@ -46,8 +46,8 @@ Step resolve(Node& n, std::size_t count) {
     if (!in) continue;
     s.args.x[k] = in->value.raw();
     if (!(n.pointwise.writes & input_bit(k)) || !in->requires_grad) continue;
-    s.args.fresh[k] = !in->has_grad();  // Note [first write assigns]
-    if (s.args.fresh[k]) in->grad = Storage(in->dtype, count);
+    s.args.fresh[k] = !in->has_grad();  // Note [first write assigns]; a window's is settled later
+    if (s.args.fresh[k]) in->grad = Storage(in->dtype, numel(in->shape));
     s.args.dx[k] = in->grad.raw();
   }
   const std::size_t last = last_dy_receiver(n);  // it may take dy's buffer
@@ -65,6 +65,50 @@ Step resolve(Node& n, std::size_t count) {
     s.receivers[s.receiver_count++] = {in.grad.raw(), pass};
   }
   return s;
+}
+
+// Whether the windows of steps[k] for k in `group` (each writing part of one input's gradient)
+// cover that gradient exactly once: one stride, offsets end to end from 0 to the stride, and as
+// many outer indices as the input has.
+bool windows_tile(const std::vector<Step>& steps, const std::vector<std::size_t>& group, std::size_t count) {
+  std::vector<PointwiseWindow> w;
+  for (std::size_t k : group) w.push_back(steps[k].node->pointwise.window);
+  std::sort(w.begin(), w.end(), [](const auto& a, const auto& b) { return a.offset < b.offset; });
+  const std::size_t elements = numel(steps[group.front()].node->inputs[0]->shape);
+  std::size_t end = 0;
+  for (const PointwiseWindow& v : w) {
+    if (v.run == 0 || v.stride != w[0].stride || v.offset != end || count % v.run != 0 ||
+        count / v.run * v.stride != elements)
+      return false;
+    end += v.run;
+  }
+  return end == w[0].stride;
+}
+
+// Note [windows tile]: a slice writes only a window of its input's gradient, so it may assign
+// (Note [first write assigns]) only when the run's slices of that input, together, write every
+// element of it: the chunk of a gate matrix into four gates. resolve() allocated the gradient
+// uninitialised for the first of them (the others found it allocated); here, when their windows
+// tile it, all of them assign; otherwise it is zeroed and all add, as slices run one by one do.
+void settle_windows(std::vector<Step>& steps, std::size_t count) {
+  std::vector<bool> settled(steps.size(), false);
+  std::vector<std::size_t> group;
+  for (std::size_t a = 0; a < steps.size(); ++a) {
+    // the first slice of an input whose gradient this run allocated (the others found it
+    // allocated: fresh = false)
+    if (settled[a] || steps[a].node->pointwise.window.stride == 0 || !steps[a].args.dx[0] || !steps[a].args.fresh[0])
+      continue;
+    const TensorImpl* in = steps[a].node->inputs[0];
+    group.clear();
+    for (std::size_t b = a; b < steps.size(); ++b)
+      if (steps[b].node->pointwise.window.stride != 0 && steps[b].node->inputs[0] == in) group.push_back(b);
+    const bool tiles = windows_tile(steps, group, count);
+    if (!tiles) std::memset(steps[a].args.dx[0], 0, in->grad.bytes());
+    for (std::size_t k : group) {
+      steps[k].args.fresh[0] = tiles;
+      settled[k] = true;
+    }
+  }
 }
 
 // Whether node n can join a run of `count` elements (its gradient has reached it).
@@ -117,6 +161,7 @@ std::size_t run_pointwise(std::vector<Node>& nodes, std::size_t i) {
       lowest = j;
     }
   }
+  settle_windows(steps, count);
   std::size_t cost = 0;  // per element, summed over the run, for how many pieces to cut it into
   for (const Step& s : steps) cost += s.node->pointwise.cost + s.receiver_count;
   parallel_range(count, [&](std::size_t begin, std::size_t end) {

@@ -179,3 +179,77 @@ TEST_CASE("inside a run: version checks, anomaly mode and retained gradients hol
     CHECK(double(xt::amax(xt::abs(fused))()) > 0.0);
   }
 }
+
+// Note [windows tile]: slices run with the pointwise ops after them and assign their input's
+// gradient only when together they cover it exactly once; else it is zeroed and they add.
+TEST_CASE("slices in a run: every way their windows can cover the input") {
+  tg::manual_seed(15);
+  Tensor a = tgtest::param({3, 8});
+  const Tensor b = tgtest::param({3, 2});
+  // Each f ends in pointwise math on its slices, so the slices join that run.
+  const auto gates = [](const Tensor& x) {  // the four quarters of x's columns: they tile x
+    const auto q = tg::chunk(x, 4, 1);
+    return tg::sigmoid(q[0]) * tg::tanh(q[1]) + tg::sigmoid(q[2]) * q[3];
+  };
+  SUBCASE("the chunk of a matrix into four") {
+    const auto f = [&](const std::vector<Tensor>& in) { return gates(in[0]); };
+    check_fused_matches_unfused(f, {a});
+    CHECK_GRADCHECK(f, std::vector<Tensor>{a});
+  }
+  SUBCASE("a chunk one part of which takes no gradient: that part's gradient is zero") {
+    const auto f = [&](const std::vector<Tensor>& in) {
+      const auto q = tg::chunk(in[0], 4, 1);
+      return tg::sigmoid(q[0]) * tg::tanh(q[1]) + q[3];
+    };
+    check_fused_matches_unfused(f, {a});
+    CHECK_GRADCHECK(f, std::vector<Tensor>{a});
+    a.zero_grad();
+    tg::sum(f({a})).backward();
+    CHECK(xt::view(a.grad().value<double>(), xt::all(), xt::range(4, 6)) == xt::zeros<double>({3, 2}));
+  }
+  SUBCASE("overlapping and repeated windows add") {
+    const auto f = [&](const std::vector<Tensor>& in) {
+      const Tensor s = tg::slice(in[0], 1, 1, 2), t = tg::slice(in[0], 1, 2, 2), u = tg::slice(in[0], 1, 1, 2);
+      return tg::sigmoid(s) * t + tg::tanh(u) * in[1];
+    };
+    check_fused_matches_unfused(f, {a, b});
+    CHECK_GRADCHECK(f, (std::vector<Tensor>{a, b}));
+  }
+  SUBCASE("the input also has a gradient from before the run, or gets one after it") {
+    // before: a node above the run (y * 2 + sum over gates(x)) reached x first;
+    // after: x * x is recorded before the chunk, so its backward runs after the run's
+    const auto f = [&](const std::vector<Tensor>& in) {
+      const Tensor x = tg::exp(in[0]);
+      const Tensor early = tg::sum(x * x);
+      const Tensor y = gates(x);
+      return tg::sum(y) * 0.5 + tg::sum(tg::slice(x, 1, 0, 3) * 3.0) + early;
+    };
+    check_fused_matches_unfused(f, {a});
+    CHECK_GRADCHECK(f, std::vector<Tensor>{a});
+  }
+  SUBCASE("rows (views) and a middle axis of a 3-D tensor tile too") {
+    const Tensor c = tgtest::param({2, 6, 3});
+    const auto f = [&](const std::vector<Tensor>& in) {
+      const auto rows = tg::chunk(in[0], 2, 0);   // [1, 6, 3] each: views
+      const auto mid = tg::chunk(in[0], 3, 1);    // [2, 2, 3] each
+      return tg::sum(tg::tanh(rows[0]) * rows[1]) + tg::sum(tg::sigmoid(mid[0]) * mid[2] - mid[1]);
+    };
+    check_fused_matches_unfused(f, {c});
+    CHECK_GRADCHECK(f, std::vector<Tensor>{c});
+  }
+  SUBCASE("a leaf sliced directly accumulates over two backward passes") {
+    const auto f = [&](const std::vector<Tensor>& in) { return gates(in[0]); };
+    a.zero_grad();
+    tg::sum(f({a})).backward();
+    const xt::xarray<double> once = a.grad().value<double>();
+    tg::sum(f({a})).backward();  // no zero_grad: the run adds into the gradient a already has
+    CHECK(xt::allclose(a.grad().value<double>(), 2.0 * once, 1e-15, 0.0));
+  }
+  SUBCASE("the four slices join the gate math's run") {
+    detail::reset_pointwise_run_stats();
+    tg::sum(gates(a)).backward();
+    // 4 slices, 3 unary ops, 2 multiplies, the add: one run (the sum is not pointwise)
+    CHECK(detail::pointwise_run_stats().runs == 1);
+    CHECK(detail::pointwise_run_stats().fused_nodes == 10);
+  }
+}

@@ -78,11 +78,12 @@ void write_grad(const PointwiseGrad<T>& g, std::size_t k, std::size_t begin, std
 // finish() for a pointwise op: every input has the output's number of elements, and `range`,
 // a callable (const PointwiseGrad<T>&, begin, end) holding scalars only, adds the gradients
 // of the inputs in `writes` over elements [begin, end) (Note [pointwise runs]). `range` may be
-// nullptr when the op's gradient is only what passes_dy declares.
+// nullptr when the op's gradient is only what passes_dy declares. With a `window`, input 0 is
+// larger and range writes only that window of its gradient (a slice).
 template <class T, class Range>
 Tensor finish_pointwise(const char* op, std::shared_ptr<TensorImpl> out,
                         std::initializer_list<std::shared_ptr<TensorImpl>> inputs, Recording&& rec,
-                        TensorSet writes, Cost cost, Range&& range) {
+                        TensorSet writes, Cost cost, Range&& range, PointwiseWindow window = {}) {
   using Fn = std::decay_t<Range>;
   static_assert(std::is_trivially_copyable<Fn>::value,
                 "Note [op contract]: a backward closure holds scalars only; the node owns tensors and data");
@@ -94,6 +95,7 @@ Tensor finish_pointwise(const char* op, std::shared_ptr<TensorImpl> out,
   pointwise.active = true;
   pointwise.writes = writes;
   pointwise.cost = std::size_t(cost);
+  pointwise.window = window;
   if constexpr (!std::is_same<Fn, std::nullptr_t>::value)
     pointwise.range = [f = Fn(std::forward<Range>(range))](const PointwiseArgs& a, std::size_t begin,
                                                            std::size_t end) { f(PointwiseGrad<T>{a}, begin, end); };

@@ -50,14 +50,26 @@ struct PointwiseArgs {
   std::array<bool, kMaxPointwiseInputs> fresh{};
 };
 
+// A pointwise op whose input 0 is larger than its output (a slice that keeps part of an axis):
+// output element i is input element (i / run) * stride + offset + i % run, so the backward
+// writes only that window of input 0's gradient (Note [windows tile] in pointwise_run.hpp).
+// stride == 0: no window, every input has the output's size.
+struct PointwiseWindow {
+  std::size_t run = 0;     // contiguous output elements per outer index
+  std::size_t stride = 0;  // input elements per outer index
+  std::size_t offset = 0;  // where the window starts inside each stride
+};
+
 // The backward of an op whose output element i depends on element i of each input it writes a
-// gradient for, and of nothing else the backward writes: the gradients over elements [begin,
-// end) only, so the engine can run a chain of such nodes chunk by chunk.
+// gradient for (or on one element of input 0's window), and of nothing else the backward
+// writes: the gradients over elements [begin, end) only, so the engine can run a chain of such
+// nodes chunk by chunk.
 struct PointwiseBackward {
   bool active = false;   // the op recorded its backward this way (then Node::backward is empty)
   std::function<void(const PointwiseArgs&, std::size_t begin, std::size_t end)> range;  // may be empty
-  TensorSet writes = 0;  // the inputs range writes, each of the output's size
+  TensorSet writes = 0;  // the inputs range writes, each of the output's size but a windowed input 0
   std::size_t cost = 1;  // work per element relative to an add (detail::Cost)
+  PointwiseWindow window;  // of input 0, when range writes only part of its gradient
 };
 
 // The handles of a node's inputs: four inline (every op but concat), more on the heap.

@@ -2,18 +2,21 @@
 // Backward of a chain of pointwise ops as one pass over chunks of their elements (issue 20,
 // step 4). Internal to tapegrad.
 //
-// Note [pointwise runs]: a pointwise op (unary math, same-shape binary ops) records a
+// Note [pointwise runs]: a pointwise op (unary math, same-shape binary ops, a slice) records a
 // PointwiseBackward: its gradients over any range [begin, end) of its output's elements. When
 // the sweep reaches such a node, the engine gathers it and the pointwise nodes below it on the
-// tape with as many elements, up to the first other node a gradient reaches (a GEMM, a slice, a
-// broadcasting add): in a cell, the gate math of one time step. Then:
+// tape with as many elements, up to the first other node a gradient reaches (a GEMM, a
+// broadcasting add): in a cell, the gate math of one time step and the chunk of the gate
+// matrix it starts from. Then:
 // - it resolves each node in sweep order, as the sweep would: checks it (stale, versions),
 //   allocates the gradients it writes, deciding which are first writes (Note [first write
-//   assigns]), and settles how each input whose gradient is dy itself gets it (takes dy's
-//   buffer, copies it or adds it, Note [op contract]);
+//   assigns]; for slices, Note [windows tile] in pointwise_run.cpp), and settles how each
+//   input whose gradient is dy itself gets it (takes dy's buffer, copies it or adds it, Note
+//   [op contract]);
 // - it runs them all as one job on the pool: each chunk of elements goes through every node
 //   in sweep order. A node's dy over a chunk is complete once the nodes above it have run that
-//   chunk, since they only write their inputs' gradients at the same elements;
+//   chunk, since they only write their inputs' gradients at the same elements (a slice
+//   writes elsewhere, into a larger input, which has another size and so is not in the run);
 // - it releases the spent gradients of the run's outputs.
 // So the chain's work is one unit the pool can split, where each op alone is often too small to
 // (a [32, 128] gate), and its arrays are read chunk by chunk while they are in cache.
