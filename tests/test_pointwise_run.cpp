@@ -196,6 +196,12 @@ TEST_CASE("slices in a run: every way their windows can cover the input") {
     check_fused_matches_unfused(f, {a});
     CHECK_GRADCHECK(f, std::vector<Tensor>{a});
   }
+  SUBCASE("float32, a run of 40,000 elements cut into pieces, at one thread and two") {
+    const Tensor big = Tensor::param(tg::uniform<float>({100, 1600}, -1.0f, 1.0f));
+    const auto f = [&](const std::vector<Tensor>& in) { return gates(in[0]); };
+    check_fused_matches_unfused(f, {big});
+    with_threads(2, [&] { check_fused_matches_unfused(f, {big}); });
+  }
   SUBCASE("a chunk one part of which takes no gradient: that part's gradient is zero") {
     const auto f = [&](const std::vector<Tensor>& in) {
       const auto q = tg::chunk(in[0], 4, 1);
