@@ -22,6 +22,7 @@ constexpr std::size_t kChunk = 4096;
 // How an input whose gradient is dy itself gets it (pass_dy in tape.cpp, chunk by chunk).
 enum class Pass { taken, copy, add };  // taken: it owns dy's buffer, nothing left to do
 struct Receiver {
+  TensorImpl* to;
   void* grad;
   Pass pass;
 };
@@ -62,52 +63,69 @@ Step resolve(Node& n, std::size_t count) {
       in.grad = Storage(in.dtype, count);
       pass = Pass::copy;
     }
-    s.receivers[s.receiver_count++] = {in.grad.raw(), pass};
+    s.receivers[s.receiver_count++] = {&in, in.grad.raw(), pass};
   }
   return s;
 }
 
-// Whether the windows of steps[k] for k in `group` (each writing part of one input's gradient)
-// cover that gradient exactly once: one stride, offsets end to end from 0 to the stride, and as
-// many outer indices as the input has.
-bool windows_tile(const std::vector<Step>& steps, const std::vector<std::size_t>& group, std::size_t count) {
+// How the windows of steps[k] for k in `group` (each writing part of one input's gradient) lie:
+// disjoint (no element written twice: one stride, their ranges inside it apart), and whether
+// they also tile it (cover every element exactly once).
+struct WindowLayout {
+  bool disjoint, tiles;
+};
+WindowLayout layout_of(const std::vector<Step>& steps, const std::vector<std::size_t>& group) {
   std::vector<PointwiseWindow> w;
   for (std::size_t k : group) w.push_back(steps[k].node->pointwise.window);
   std::sort(w.begin(), w.end(), [](const auto& a, const auto& b) { return a.offset < b.offset; });
-  const std::size_t elements = numel(steps[group.front()].node->inputs[0]->shape);
-  std::size_t end = 0;
-  for (const PointwiseWindow& v : w) {
-    if (v.run == 0 || v.stride != w[0].stride || v.offset != end || count % v.run != 0 ||
-        count / v.run * v.stride != elements)
-      return false;
-    end += v.run;
+  bool disjoint = true, contiguous = w[0].offset == 0;
+  for (std::size_t k = 0; k < w.size(); ++k) {
+    disjoint = disjoint && w[k].stride == w[0].stride && w[k].run > 0 &&
+               (k == 0 || w[k - 1].offset + w[k - 1].run <= w[k].offset);
+    contiguous = contiguous && (k == 0 || w[k - 1].offset + w[k - 1].run == w[k].offset);
   }
-  return end == w[0].stride;
+  const PointwiseWindow& last = w.back();
+  return {disjoint, disjoint && contiguous && last.offset + last.run == last.stride};
 }
 
 // Note [windows tile]: a slice writes only a window of its input's gradient, so it may assign
 // (Note [first write assigns]) only when the run's slices of that input, together, write every
-// element of it: the chunk of a gate matrix into four gates. resolve() allocated the gradient
-// uninitialised for the first of them (the others found it allocated); here, when their windows
-// tile it, all of them assign; otherwise it is zeroed and all add, as slices run one by one do.
-void settle_windows(std::vector<Step>& steps, std::size_t count) {
+// element of it: the chunk of a gate matrix into four gates. (Windows of one stride and count
+// have as many rows as the input: one tiling its stride tiles the input.) resolve() allocated
+// the gradient uninitialised for the first of them (the others found it allocated); here, when
+// their windows tile it, all of them assign; otherwise it is zeroed and all add, as slices run
+// one by one do. Returns whether two windows of one input overlap (or may: different strides):
+// then two pieces of the run could add into one element at once, and in an order other than
+// the slices' own, so the run goes serially, each node over all its elements in sweep order.
+bool settle_windows(std::vector<Step>& steps) {
   std::vector<bool> settled(steps.size(), false);
   std::vector<std::size_t> group;
+  bool overlap = false;
   for (std::size_t a = 0; a < steps.size(); ++a) {
-    // the first slice of an input whose gradient this run allocated (the others found it
-    // allocated: fresh = false)
-    if (settled[a] || steps[a].node->pointwise.window.stride == 0 || !steps[a].args.dx[0] || !steps[a].args.fresh[0])
-      continue;
+    if (settled[a] || steps[a].node->pointwise.window.stride == 0 || !steps[a].args.dx[0]) continue;
     const TensorImpl* in = steps[a].node->inputs[0];
     group.clear();
     for (std::size_t b = a; b < steps.size(); ++b)
       if (steps[b].node->pointwise.window.stride != 0 && steps[b].node->inputs[0] == in) group.push_back(b);
-    const bool tiles = windows_tile(steps, group, count);
-    if (!tiles) std::memset(steps[a].args.dx[0], 0, in->grad.bytes());
-    for (std::size_t k : group) {
-      steps[k].args.fresh[0] = tiles;
-      settled[k] = true;
+    const WindowLayout layout = layout_of(steps, group);
+    overlap = overlap || !layout.disjoint;
+    if (steps[a].args.fresh[0]) {  // this run allocated the gradient: the first of the group
+      if (!layout.tiles) std::memset(steps[a].args.dx[0], 0, in->grad.bytes());
+      for (std::size_t k : group) steps[k].args.fresh[0] = layout.tiles;
     }
+    for (std::size_t k : group) settled[k] = true;
+  }
+  return overlap;
+}
+
+// A run whose gathering failed (a node's check threw) gives back what it allocated: gradients
+// that did not exist before it are dropped again, so none is left uninitialised.
+void drop_new_gradients(const std::vector<Step>& steps) {
+  for (const Step& s : steps) {
+    for (std::size_t k = 0; k < s.node->inputs.size() && k < kMaxPointwiseInputs; ++k)
+      if (s.args.fresh[k] && s.args.dx[k]) s.node->inputs[k]->grad.reset();
+    for (std::size_t r = 0; r < s.receiver_count; ++r)
+      if (s.receivers[r].pass != Pass::add) s.receivers[r].to->grad.reset();
   }
 }
 
@@ -151,25 +169,34 @@ std::size_t run_pointwise(std::vector<Node>& nodes, std::size_t i) {
   if (is_pointwise_fusion_enabled() && !anomaly) {
     // Nodes no gradient reached are passed over: none can reach them later, as gradients only
     // flow down the tape.
-    for (std::size_t j = i; j-- > 0;) {
-      Node& n = nodes[j];
-      if (n.out->has_grad()) {
-        if (!joins(n, count)) break;
-        check_runnable(n);
-        steps.push_back(resolve(n, count));
+    try {
+      for (std::size_t j = i; j-- > 0;) {
+        Node& n = nodes[j];
+        if (n.out->has_grad()) {
+          if (!joins(n, count)) break;
+          check_runnable(n);
+          steps.push_back(resolve(n, count));
+        }
+        lowest = j;
       }
-      lowest = j;
+    } catch (...) {
+      drop_new_gradients(steps);
+      throw;
     }
   }
-  settle_windows(steps, count);
-  std::size_t cost = 0;  // per element, summed over the run, for how many pieces to cut it into
-  for (const Step& s : steps) cost += s.node->pointwise.cost + s.receiver_count;
-  parallel_range(count, [&](std::size_t begin, std::size_t end) {
-    for (std::size_t b = begin; b < end; b += kChunk) {
-      const std::size_t e = std::min(end, b + kChunk);
-      for (const Step& s : steps) run_chunk(s, b, e);
-    }
-  }, cost);
+  if (settle_windows(steps)) {
+    ++stats.serial_runs;
+    for (const Step& s : steps) run_chunk(s, 0, count);
+  } else {
+    std::size_t cost = 0;  // per element, summed over the run, for how many pieces to cut it into
+    for (const Step& s : steps) cost += s.node->pointwise.cost + s.receiver_count;
+    parallel_range(count, [&](std::size_t begin, std::size_t end) {
+      for (std::size_t b = begin; b < end; b += kChunk) {
+        const std::size_t e = std::min(end, b + kChunk);
+        for (const Step& s : steps) run_chunk(s, b, e);
+      }
+    }, cost);
+  }
   if (anomaly) check_input_grads(nodes[i]);
   for (const Step& s : steps) s.node->out->release_grad();  // a non-leaf's gradient is spent once passed on
   if (steps.size() > 1) {

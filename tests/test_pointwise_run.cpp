@@ -210,8 +210,10 @@ TEST_CASE("slices in a run: every way their windows can cover the input") {
     check_fused_matches_unfused(f, {a});
     CHECK_GRADCHECK(f, std::vector<Tensor>{a});
     a.zero_grad();
+    detail::reset_pointwise_run_stats();
     tg::sum(f({a})).backward();
     CHECK(xt::view(a.grad().value<double>(), xt::all(), xt::range(4, 6)) == xt::zeros<double>({3, 2}));
+    CHECK(detail::pointwise_run_stats().serial_runs == 0);  // apart, though not tiling: pieces may split it
   }
   SUBCASE("overlapping and repeated windows add") {
     const auto f = [&](const std::vector<Tensor>& in) {
@@ -220,6 +222,44 @@ TEST_CASE("slices in a run: every way their windows can cover the input") {
     };
     check_fused_matches_unfused(f, {a, b});
     CHECK_GRADCHECK(f, (std::vector<Tensor>{a, b}));
+  }
+  SUBCASE("overlapping windows across pieces of the pool add in the slices' order") {
+    // a shift difference: rows of 300 of 301 columns, so the pool's pieces cut rows, and
+    // both slices write most elements; x * 2 gives x a gradient before the run
+    const Tensor x = Tensor::param(tg::uniform<float>({100, 301}, -1.0f, 1.0f));
+    const auto f = [&](const std::vector<Tensor>& in) {
+      const Tensor d = tg::slice(in[0], 1, 1, 300) - tg::slice(in[0], 1, 0, 300);
+      return tg::reshape(tg::square(d), {100 * 300}) + tg::sum(in[0] * 2.0);
+    };
+    check_fused_matches_unfused(f, {x});
+    with_threads(2, [&] { check_fused_matches_unfused(f, {x}); });
+    detail::reset_pointwise_run_stats();
+    tg::sum(f({x})).backward();
+    CHECK(detail::pointwise_run_stats().serial_runs == 1);  // one element, two writers: never two pieces
+  }
+  SUBCASE("windows of one input along two axes (other strides) in one run") {
+    const Tensor x = Tensor::param(tg::uniform<float>({200, 200}, -1.0f, 1.0f));
+    const auto f = [&](const std::vector<Tensor>& in) {  // rows 0-99 and columns 0-99: 20,000 each
+      const Tensor rows = tg::slice(in[0], 0, 0, 100), cols = tg::slice(in[0], 1, 0, 100);
+      const Tensor a = tg::tanh(rows), b = tg::sigmoid(cols);  // recorded together: one run
+      return tg::sum(a) + tg::sum(b);
+    };
+    check_fused_matches_unfused(f, {x});
+    with_threads(2, [&] { check_fused_matches_unfused(f, {x}); });
+    detail::reset_pointwise_run_stats();
+    tg::sum(f({x})).backward();
+    CHECK(detail::pointwise_run_stats().serial_runs == 1);
+  }
+  SUBCASE("a run that fails while it gathers leaves no gradient it allocated") {
+    const Tensor p = tgtest::param({3, 2}), w = tgtest::param({3, 8});
+    Tensor t = tg::tanh(p);
+    const auto q = tg::chunk(w, 4, 1);
+    const Tensor y = q[0] + t;  // the run: the add, then q[0] (allocates w's gradient), then tanh
+    t.mutable_data<double>()[0] = 0.5;  // tanh's saved output: its check throws
+    CHECK_THROWS_WITH_AS(tg::sum(y).backward(), doctest::Contains("op 'tanh'"), std::logic_error);
+    tg::clear_tape();
+    CHECK_FALSE(w.grad().defined());
+    CHECK_FALSE(p.grad().defined());
   }
   SUBCASE("the input also has a gradient from before the run, or gets one after it") {
     // before: a node above the run (y * 2 + sum over gates(x)) reached x first;
@@ -257,5 +297,6 @@ TEST_CASE("slices in a run: every way their windows can cover the input") {
     // 4 slices, 3 unary ops, 2 multiplies, the add: one run (the sum is not pointwise)
     CHECK(detail::pointwise_run_stats().runs == 1);
     CHECK(detail::pointwise_run_stats().fused_nodes == 10);
+    CHECK(detail::pointwise_run_stats().serial_runs == 0);  // disjoint windows split as usual
   }
 }

@@ -52,7 +52,7 @@ struct PointwiseArgs {
 
 // A pointwise op whose input 0 is larger than its output (a slice that keeps part of an axis):
 // output element i is input element (i / run) * stride + offset + i % run, so the backward
-// writes only that window of input 0's gradient (Note [windows tile] in pointwise_run.hpp).
+// writes only that window of input 0's gradient (Note [windows tile] in pointwise_run.cpp).
 // stride == 0: no window, every input has the output's size.
 struct PointwiseWindow {
   std::size_t run = 0;     // contiguous output elements per outer index

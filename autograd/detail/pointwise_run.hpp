@@ -16,7 +16,8 @@
 // - it runs them all as one job on the pool: each chunk of elements goes through every node
 //   in sweep order. A node's dy over a chunk is complete once the nodes above it have run that
 //   chunk, since they only write their inputs' gradients at the same elements (a slice
-//   writes elsewhere, into a larger input, which has another size and so is not in the run);
+//   writes elsewhere, into a larger input, which has another size and so is not in the run;
+//   slices whose windows of one input overlap make the run serial, Note [windows tile]);
 // - it releases the spent gradients of the run's outputs.
 // So the chain's work is one unit the pool can split, where each op alone is often too small to
 // (a [32, 128] gate), and its arrays are read chunk by chunk while they are in cache.
@@ -43,6 +44,7 @@ void set_pointwise_fusion_enabled(bool on);
 struct PointwiseRunStats {
   std::size_t runs = 0;         // runs of two or more nodes
   std::size_t fused_nodes = 0;  // the nodes in them
+  std::size_t serial_runs = 0;  // runs made serial by overlapping windows (Note [windows tile])
 };
 PointwiseRunStats pointwise_run_stats();
 void reset_pointwise_run_stats();
