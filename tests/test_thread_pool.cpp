@@ -6,6 +6,7 @@
 #include <algorithm>
 #include <atomic>
 #include <cmath>
+#include <limits>
 #include <chrono>
 #include <mutex>
 #include <set>
@@ -158,6 +159,41 @@ TEST_CASE_TEMPLATE("thread pool: a GEMM cut into pieces equals the one-thread pr
       want += double(c.ta ? a[k * a_cols + i] : a[i * a_cols + k]) * double(c.tb ? b[j * b_cols + k] : b[k * b_cols + j]);
     CHECK(double(two[i * ldc + j]) == doctest::Approx(want).epsilon(1e-4));
   }
+}
+
+// Note [one-row products]: M = 1 runs as a GEMV. Every entry against a plain sum, for each
+// transpose, padded strides, beta 0 over a C full of NaN (never scaled into the result), beta
+// 1 and 0.5, at one thread and cut into pieces at two.
+TEST_CASE_TEMPLATE("a one-row product equals the plain sum for every layout", T, float, double) {
+  const std::size_t N = 1030, K = 70, pad = 3;  // N * K above the size the pool cuts into pieces
+  for (bool ta : {false, true})
+    for (bool tb : {false, true})
+      for (T beta : {T(0), T(1), T(0.5)})
+        for (int threads : {1, 2}) {
+          const std::size_t lda = (ta ? 1 : K) + pad, ldb = (tb ? K : N) + pad;
+          const std::vector<float> af = counting((ta ? K : 1) * lda, 1.0f), bf = counting((tb ? N : K) * ldb, 0.5f),
+                                   cf = counting(N, 2.0f);
+          const std::vector<T> a(af.begin(), af.end()), b(bf.begin(), bf.end());
+          std::vector<T> c(cf.begin(), cf.end());
+          if (beta == T(0)) std::fill(c.begin(), c.end(), std::numeric_limits<T>::quiet_NaN());
+          const std::vector<T> c0 = c;
+          with_threads(threads, [&] {
+            tg::detail::gemm(ta, tb, 1, N, K, T(2), a.data(), lda, b.data(), ldb, beta, c.data(), N);
+          });
+          CAPTURE(ta);
+          CAPTURE(tb);
+          CAPTURE(beta);
+          CAPTURE(threads);
+          for (std::size_t j = 0; j < N; ++j) {
+            double want = beta == T(0) ? 0.0 : double(beta) * double(c0[j]);
+            for (std::size_t k = 0; k < K; ++k)
+              want += 2.0 * double(ta ? a[k * lda] : a[k]) * double(tb ? b[j * ldb + k] : b[k * ldb + j]);
+            if (!(std::abs(double(c[j]) - want) <= 1e-5 * (1 + std::abs(want)))) {
+              FAIL_CHECK("entry " << j << ": " << c[j] << ", want " << want);
+              break;
+            }
+          }
+        }
 }
 
 TEST_CASE("thread pool: elementwise ops and their gradients are the same at two threads as at one") {
