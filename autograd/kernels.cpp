@@ -119,34 +119,37 @@ namespace {
 // backward 0.77x and 0.80x; B = 16 0.6-0.75x; B = 64 slower, so not split. Products below
 // ~1e6 multiply-adds already take the small kernel whole (cutting them cost S rnn 2%). It was
 // measured with one thread in the whole process, and is kept to that case.
-// Note [one-row products]: C[1, N] = alpha a op(B) + beta C, where a is one row (a batch of one:
-// char_lm's validation, sampling and dynamic evaluation read one stream), runs as a GEMV:
-// OpenBLAS's GEMM packs all of B into panels on every call, its GEMV reads B in place. On this
+//
+// Note [one-row products]: C[1, N] = alpha a op(B) + beta C, where a is one row stored as a row (a
+// batch of one: char_lm's validation, sampling and dynamic evaluation read one stream), runs as
+// a GEMV: OpenBLAS's GEMM packs all of B into panels on every call, its GEMV reads B in place.
+// (A row stored as a column, op(A) = A^T, is the weight gradient of a one-output layer: once per
+// block, its packing amortised; it stays a GEMM, and training rounds as it did.) On this
 // project's 2-vCPU AMD host (OpenBLAS 0.3.21, core Zen; a standalone cblas loop, one thread,
 // median of 7 x 2,000 calls): [1 x 256] . [256 x 1024] 96.6 -> 19.0 us, [1 x 384] . [384 x
 // 1536] 222 -> 44 us, [1 x 256] . [256 x 65] 6.2 -> 1.1 us. C is zeroed first when beta = 0, so
 // what the new buffer held (NaN bits, say) is never scaled into it.
-void gemv_call(bool tb, std::size_t N, std::size_t K, float alpha, const float* a, int inc_a, const float* B,
+void gemv_call(bool tb, std::size_t N, std::size_t K, float alpha, const float* a, const float* B,
                std::size_t ldb, float beta, float* c) {
   // tb: B stored [N, K], c = B . a; else B stored [K, N], c = B^T . a
   cblas_sgemv(CblasRowMajor, tb ? CblasNoTrans : CblasTrans, int(tb ? N : K), int(tb ? K : N), alpha, B,
-              int(ldb), a, inc_a, beta, c, 1);
+              int(ldb), a, 1, beta, c, 1);
 }
-void gemv_call(bool tb, std::size_t N, std::size_t K, double alpha, const double* a, int inc_a, const double* B,
+void gemv_call(bool tb, std::size_t N, std::size_t K, double alpha, const double* a, const double* B,
                std::size_t ldb, double beta, double* c) {
   cblas_dgemv(CblasRowMajor, tb ? CblasNoTrans : CblasTrans, int(tb ? N : K), int(tb ? K : N), alpha, B,
-              int(ldb), a, inc_a, beta, c, 1);
+              int(ldb), a, 1, beta, c, 1);
 }
 template <class T>
-void one_row_product(bool ta, bool tb, std::size_t N, std::size_t K, T alpha, const T* A, std::size_t lda,
-                     const T* B, std::size_t ldb, T beta, T* C) {
+void one_row_product(bool tb, std::size_t N, std::size_t K, T alpha, const T* a, const T* B, std::size_t ldb,
+                     T beta, T* C) {
   if (beta == T(0)) std::fill_n(C, N, T(0));
-  gemv_call(tb, N, K, alpha, A, ta ? int(lda) : 1, B, ldb, beta, C);  // A stored [1, K], or [K, 1] with stride lda
+  gemv_call(tb, N, K, alpha, a, B, ldb, beta, C);
 }
 
 void one_thread_gemm(bool ta, bool tb, std::size_t M, std::size_t N, std::size_t K, float alpha, const float* A,
                      std::size_t lda, const float* B, std::size_t ldb, float beta, float* C, std::size_t ldc) {
-  if (M == 1) return one_row_product(ta, tb, N, K, alpha, A, lda, B, ldb, beta, C);
+  if (M == 1 && !ta) return one_row_product(tb, N, K, alpha, A, B, ldb, beta, C);
   const bool skinny = !ta && M <= 32 && double(M) * double(N) * double(K) > 1e6 && get_num_threads() == 1 &&
                       has_small_matrix_kernels();
   if (skinny && tb && N > 32) {  // C[:, n0:n0+32] = A . B[n0:n0+32, :]^T
@@ -166,7 +169,7 @@ void one_thread_gemm(bool ta, bool tb, std::size_t M, std::size_t N, std::size_t
 
 void one_thread_gemm(bool ta, bool tb, std::size_t M, std::size_t N, std::size_t K, double alpha, const double* A,
                      std::size_t lda, const double* B, std::size_t ldb, double beta, double* C, std::size_t ldc) {
-  if (M == 1) return one_row_product(ta, tb, N, K, alpha, A, lda, B, ldb, beta, C);
+  if (M == 1 && !ta) return one_row_product(tb, N, K, alpha, A, B, ldb, beta, C);
   cblas_dgemm(CblasRowMajor, ta ? CblasTrans : CblasNoTrans, tb ? CblasTrans : CblasNoTrans, int(M), int(N), int(K),
               alpha, A, int(lda), B, int(ldb), beta, C, int(ldc));
 }

@@ -161,8 +161,8 @@ TEST_CASE_TEMPLATE("thread pool: a GEMM cut into pieces equals the one-thread pr
   }
 }
 
-// Note [one-row products]: M = 1 runs as a GEMV. Every entry against a plain sum, for each
-// transpose, padded strides, beta 0 over a C full of NaN (never scaled into the result), beta
+// Note [one-row products]: M = 1 runs as a GEMV (a transposed A as a GEMM). Every entry against
+// a plain sum, for each transpose, padded strides, beta 0 over a C full of NaN (never scaled into the result), beta
 // 1 and 0.5, at one thread and cut into pieces at two.
 TEST_CASE_TEMPLATE("a one-row product equals the plain sum for every layout", T, float, double) {
   const std::size_t N = 1030, K = 70, pad = 3;  // N * K above the size the pool cuts into pieces
