@@ -10,7 +10,7 @@ cmake --build build -j2 --target char_lm  # only what the demo runs, not the tes
 mkdir -p build/demo
 rm -f build/demo/char_lm.csv  # a fresh loss curve (train appends to an existing log)
 build/bin/char_lm train --cell lstm --layers 1 --hidden 256 --embed 64 --batch 32 --block 64 \
-  --optim adam --lr 2e-3 --clip 5 --steps 1500 --max-seconds 110 --val-every 500 --print-every 100 \
+  --optim adam --lr 2e-3 --clip 5 --steps 1500 --max-seconds 150 --val-every 500 --print-every 100 \
   --checkpoint build/demo/char_lm.safetensors --overwrite --log build/demo/char_lm.csv
 echo
 echo "== char_lm sample --checkpoint build/demo/char_lm.safetensors --length 400 --temperature 0.8"
