@@ -124,7 +124,7 @@ namespace {
 // batch of one: char_lm's validation, sampling and dynamic evaluation read one stream), runs as
 // a GEMV: OpenBLAS's GEMM packs all of B into panels on every call, its GEMV reads B in place.
 // (A row stored as a column, op(A) = A^T, is the weight gradient of a one-output layer: once per
-// block, its packing amortised; it stays a GEMM, and training rounds as it did.) On this
+// block, its packing amortised; it stays a GEMM.) On this
 // project's 2-vCPU AMD host (OpenBLAS 0.3.21, core Zen; a standalone cblas loop, one thread,
 // median of 7 x 2,000 calls): [1 x 256] . [256 x 1024] 96.6 -> 19.0 us, [1 x 384] . [384 x
 // 1536] 222 -> 44 us, [1 x 256] . [256 x 65] 6.2 -> 1.1 us. C is zeroed first when beta = 0, so
