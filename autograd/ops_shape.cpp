@@ -107,7 +107,7 @@ Tensor slice_kernel(const Tensor& x, long axis, std::size_t start, std::size_t l
       const std::size_t o = i / map.run, j = i % map.run, len = std::min(end - i, map.run - j);
       T* to = dx + o * map.stride + map.offset + j;
       if (g.fresh(0)) std::memcpy(to, dy + i, len * sizeof(T));
-      else for (std::size_t q = 0; q < len; ++q) to[q] += dy[i + q];
+      else detail::add_into(to, dy + i, len);
       i += len;
     }
   }, window);

@@ -70,7 +70,7 @@ Step resolve(Node& n, std::size_t count) {
 
 // How the windows of steps[k] for k in `group` (each writing part of one input's gradient) lie:
 // disjoint (no element written twice: one stride, their ranges inside it apart), and whether
-// they also tile it (cover every element exactly once).
+// they also tile it: disjoint ranges of a slice's stride whose lengths add up to it cover it.
 struct WindowLayout {
   bool disjoint, tiles;
 };
@@ -78,14 +78,14 @@ WindowLayout layout_of(const std::vector<Step>& steps, const std::vector<std::si
   std::vector<PointwiseWindow> w;
   for (std::size_t k : group) w.push_back(steps[k].node->pointwise.window);
   std::sort(w.begin(), w.end(), [](const auto& a, const auto& b) { return a.offset < b.offset; });
-  bool disjoint = true, contiguous = w[0].offset == 0;
+  bool disjoint = true;
+  std::size_t covered = 0;
   for (std::size_t k = 0; k < w.size(); ++k) {
     disjoint = disjoint && w[k].stride == w[0].stride && w[k].run > 0 &&
                (k == 0 || w[k - 1].offset + w[k - 1].run <= w[k].offset);
-    contiguous = contiguous && (k == 0 || w[k - 1].offset + w[k - 1].run == w[k].offset);
+    covered += w[k].run;
   }
-  const PointwiseWindow& last = w.back();
-  return {disjoint, disjoint && contiguous && last.offset + last.run == last.stride};
+  return {disjoint, disjoint && covered == w[0].stride};
 }
 
 // Note [windows tile]: a slice writes only a window of its input's gradient, so it may assign
