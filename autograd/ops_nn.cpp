@@ -8,6 +8,7 @@
 
 #include <tapegrad/autograd/detail/kernels.hpp>
 #include <tapegrad/autograd/detail/op_helpers.hpp>
+#include <tapegrad/autograd/detail/row_sums.hpp>
 #include <tapegrad/autograd/ops.hpp>
 #include <tapegrad/autograd/random.hpp>
 
@@ -30,15 +31,14 @@ template <class T>
 void exp_rows(std::size_t N, std::size_t C, const T* x, T* e, T* lse, T* sum = nullptr) {
   for (std::size_t r = 0; r < N; ++r) {
     const T* xr = x + r * C;
-    const T m = *std::max_element(xr, xr + C);  // subtracting the max keeps exp() from overflowing
+    const T m = detail::row_max(xr, C);  // subtracting the max keeps exp() from overflowing
     lse[r] = m;
     for (std::size_t c = 0; c < C; ++c) e[r * C + c] = xr[c] - m;
   }
   auto ev = detail::flat(e, N * C);
   xt::noalias(ev) = xt::exp(ev);
   for (std::size_t r = 0; r < N; ++r) {
-    double s = 0;
-    for (std::size_t c = 0; c < C; ++c) s += e[r * C + c];
+    const double s = detail::row_sum(e + r * C, C);  // Note [row sums]
     lse[r] += T(std::log(s));
     if (sum) sum[r] = T(s);
   }
