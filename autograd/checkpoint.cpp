@@ -179,6 +179,7 @@ std::vector<Tensor> record_segment(std::shared_ptr<Segment> seg, Run& r,
   }  // else r's graph is released here: fn's intermediates are not kept
   detail::record_op("checkpoint", out, xs.data(), xs.size(), 0, 0, seg,
                     [](detail::Node& self) { segment_backward<T>(self); });
+  for (const auto& x : xs) detail::keep_for_backward(*x);  // the backward runs fn on them again
   const Tensor all = detail::wrap(std::move(out));
   std::vector<Tensor> results;
   at = 0;

@@ -4,6 +4,7 @@
 
 #include <tapegrad/autograd/detail/kernels.hpp>
 #include <tapegrad/autograd/detail/op_helpers.hpp>
+#include <tapegrad/autograd/detail/row_sums.hpp>
 #include <tapegrad/autograd/ops.hpp>
 
 namespace tg {
@@ -17,38 +18,10 @@ struct Normalized {
   Buffer<T> rstd;  // 1 / sqrt(var + eps), [rows]
 };
 
-// Note [row sums]: the sums of a row are taken in double, as eight interleaved partial sums:
-// independent chains the compiler keeps in vector registers, where one running double sum is a
-// chain of dependent scalar adds (layer_norm's forward and backward were 24% of the S
-// LayerNorm-LSTM step that way). The order is fixed, so the result is deterministic.
-constexpr std::size_t kLanes = 8;
-
-template <class T, class Term>
-double lane_sum(std::size_t n, Term term) {
-  double part[kLanes] = {};
-  std::size_t j = 0;
-  for (; j + kLanes <= n; j += kLanes)
-    for (std::size_t l = 0; l < kLanes; ++l) part[l] += term(j + l);
-  for (; j < n; ++j) part[j % kLanes] += term(j);
-  double total = 0;
-  for (double p : part) total += p;
-  return total;
-}
-
-template <class T>
-double row_sum(const T* a, std::size_t n) {
-  return lane_sum<T>(n, [a](std::size_t j) { return double(a[j]); });
-}
-
-template <class T>
-double row_dot(const T* a, const T* b, std::size_t n) {
-  return lane_sum<T>(n, [a, b](std::size_t j) { return double(a[j]) * double(b[j]); });
-}
-
-template <class T>
-double row_squared_deviation(const T* a, std::size_t n, double mean) {
-  return lane_sum<T>(n, [a, mean](std::size_t j) { return (double(a[j]) - mean) * (double(a[j]) - mean); });
-}
+// Row sums in double, in lanes: Note [row sums] (detail/row_sums.hpp).
+using detail::row_dot;
+using detail::row_squared_deviation;
+using detail::row_sum;
 
 }  // namespace
 
@@ -92,7 +65,7 @@ Tensor layer_norm_kernel(const Tensor& x, const Tensor& gamma, const Tensor& bet
                            {saves, 0, std::move(saved)}, [rows, N](const detail::Grad<T>& g) {
     const Normalized<T>& saved = g.template data<Normalized<T>>();
     const T* dy = g.dy();
-    const T* gamma = g.defined(1) ? g.x(1) : nullptr;
+    const T* gamma = g.needs(0) && g.defined(1) ? g.x(1) : nullptr;  // saved for dx only
     T* dgamma = g.needs(1) ? g.grad_acc(1) : nullptr;  // [N]
     T* dbeta = g.needs(2) ? g.grad_acc(2) : nullptr;   // [N]
     bool fresh = false;  // a new dx is assigned, not zeroed and added to (Note [first write assigns])

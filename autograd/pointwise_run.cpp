@@ -41,11 +41,13 @@ Step resolve(Node& n, std::size_t count) {
   Step s{&n, {}, {}, 0};
   TensorImpl& out = *n.out;
   s.args.dy = out.grad.raw();
-  s.args.y = out.value.raw();
+  // Only the values the op declared saved (Note [op contract]); the others stay null, and may
+  // already be released (Note [unread values]).
+  if (n.saves & kOutput) s.args.y = out.value.raw();
   for (std::size_t k = 0; k < n.inputs.size(); ++k) {
     TensorImpl* in = n.inputs[k];
     if (!in) continue;
-    s.args.x[k] = in->value.raw();
+    if (n.saves & input_bit(k)) s.args.x[k] = in->value.raw();
     if (!(n.pointwise.writes & input_bit(k)) || !in->requires_grad) continue;
     s.args.fresh[k] = !in->has_grad();  // Note [first write assigns]; a window's is settled later
     if (s.args.fresh[k]) in->grad = Storage(in->dtype, numel(in->shape));

@@ -29,6 +29,16 @@ thread_local bool grad_enabled = true;
 thread_local bool anomaly_enabled = false;
 thread_local long time_step = -1;
 
+// A node of the thread's tape holds t: one more handle in its count (Note [unread values]).
+void hold(const TensorImpl& t) {
+  if (t.refs_epoch != tape.epoch) {
+    t.refs_epoch = tape.epoch;
+    t.tape_refs = 0;
+    t.read_by_backward = false;
+  }
+  ++t.tape_refs;
+}
+
 // Calls f(slot, k, tensor, what) for each value node n saved: input k in input order, then the
 // output; slot is where its version is kept in n.saved_versions.
 template <class F>
@@ -98,6 +108,11 @@ std::size_t last_dy_receiver(const Node& n) {
 void check_runnable(const Node& n) {
   if (n.stale) throw std::logic_error(stale_message(n));
   check_saved_versions(n);
+}
+void throw_unsaved_read(const Node& n, std::size_t k) {
+  const std::string what = k == kMaxSavedInputs ? "its output" : "its input " + std::to_string(k);
+  throw std::logic_error("tapegrad internal error: the backward of op '" + std::string(n.op) + "' reads " + what +
+                         ", which the op did not declare saved (Note [op contract])");
 }
 void check_input_grads(const Node& n) {
   for (std::size_t k = 0; k < n.inputs.size(); ++k) {
@@ -211,10 +226,33 @@ void record(Node&& node) {
   node.out->tape_epoch = tape.epoch;
   node.out->tape_index = tape.nodes.size();
   node.time_step = time_step;
+  // Note [unread values]: count the handles this tape holds, then mark what it reads
+  hold(*node.out);
+  for (std::size_t k = 0; k < node.inputs.size(); ++k)
+    if (node.inputs[k]) hold(*node.inputs[k]);
   for_each_saved(node, [&](std::size_t slot, std::size_t, const TensorImpl& t, const char*) {
     node.saved_versions[slot] = t.version();
+    t.read_by_backward = true;
   });
   tape.nodes.push_back(std::move(node));
+}
+
+void keep_for_backward(const TensorImpl& t) {
+  if (t.refs_epoch != tape.epoch) {  // not held by this tape yet: start its count at zero
+    t.refs_epoch = tape.epoch;
+    t.tape_refs = 0;
+  }
+  t.read_by_backward = true;
+}
+
+void release_if_unread(const std::shared_ptr<TensorImpl>& handle) noexcept {
+  TensorImpl& t = *handle;
+  // Only a value this thread's tape made and holds, that no backward reads, that no view
+  // borrows, and that no handle but the dying one (or another holder of the impl) can reach.
+  if (t.refs_epoch != tape.epoch || t.read_by_backward || t.is_leaf || t.base || t.view_count ||
+      t.value.empty() || handle.use_count() != long(t.tape_refs) + 1)
+    return;
+  t.value = Storage();  // back to the pool, for the next op to write while it is in cache
 }
 
 namespace {

@@ -6,6 +6,7 @@
 #include <algorithm>
 #include <cmath>
 #include <cstring>
+#include <utility>
 
 #include <tapegrad/autograd/detail/node.hpp>
 #include <tapegrad/autograd/ops.hpp>
@@ -298,6 +299,26 @@ void Tensor::backward(const Tensor& seed, bool retain_graph) {
     else detail::add_into(grad, seed.template data<T>(), tg::numel(im.shape));
   });
   if (!im.is_leaf) detail::backward_from(im, retain_graph);
+}
+
+Tensor::~Tensor() {
+  if (impl_) detail::release_if_unread(impl_);
+}
+
+Tensor& Tensor::operator=(const Tensor& other) {
+  if (impl_ != other.impl_) {
+    std::shared_ptr<TensorImpl> old = std::exchange(impl_, other.impl_);
+    if (old) detail::release_if_unread(old);
+  }
+  return *this;
+}
+
+Tensor& Tensor::operator=(Tensor&& other) noexcept {
+  if (this != &other) {
+    std::shared_ptr<TensorImpl> old = std::exchange(impl_, std::move(other.impl_));
+    if (old) detail::release_if_unread(old);
+  }
+  return *this;
 }
 
 Tensor Tensor::detach() const {

@@ -39,6 +39,11 @@ class Tensor {
                                   std::declval<const Shape&>()));
 
   Tensor() = default;  // an undefined tensor; defined() is false
+  Tensor(const Tensor&) = default;
+  Tensor(Tensor&&) noexcept = default;
+  Tensor& operator=(const Tensor& other);
+  Tensor& operator=(Tensor&& other) noexcept;
+  ~Tensor();  // may release a recorded value nothing can read any more (Note [unread values])
 
   // A leaf that requires grad (a trainable parameter, a gradcheck input), holding a copy of
   // `value`: an xtensor expression of float (float32) or double (float64).

@@ -226,3 +226,85 @@ TEST_CASE("op contract: a nested backward leaves the outer graph intact under re
   tgtest::check_close(w.grad().value<double>(), xt::xarray<double>(2.0 * once));
   CHECK(tg::tape_stats().nodes == 0);
 }
+
+// ===== saved values only (Note [op contract]) and unread values (Note [unread values]) =====
+
+namespace {
+
+// y = 2x whose backward reads x although it declared nothing saved: a broken op.
+tg::Tensor reads_unsaved(const tg::Tensor& x) {
+  auto out = tg::detail::new_output<double>("reads_unsaved", x.shape());
+  for (std::size_t i = 0; i < x.numel(); ++i) out->value.data<double>()[i] = 2 * x.data<double>()[i];
+  return tg::detail::finish<double>("reads_unsaved", out, {tg::detail::impl_ptr(x)}, {0},
+                                    [](const tg::detail::Grad<double>& g) {
+    const double* x = g.x(0);  // not saved: refused
+    g.grad_acc(0)[0] += x[0];
+  });
+}
+
+std::size_t recorded() { return tg::tape_stats().recorded_bytes; }
+
+}  // namespace
+
+TEST_CASE("op contract: a backward may read only the values its op declared saved") {
+  tg::Tensor x = tgtest::param({3});
+  tg::Tensor y = reads_unsaved(x);
+  check_error<std::logic_error>([&] { tg::sum(y).backward(); }, {"reads_unsaved", "input 0", "did not declare saved"});
+  tg::clear_tape();
+}
+
+TEST_CASE("unread values: a recorded value no backward reads goes back to the pool when its last handle dies") {
+  tg::clear_tape();
+  const std::size_t n = 4 * 3 * sizeof(double);
+  tg::Tensor x = tgtest::param({4, 3});
+  tg::Tensor a = x * 2.0;     // mul_scalar saves nothing, and tanh saves its output, not a
+  tg::Tensor b = tg::tanh(a);
+  CHECK(recorded() == 2 * n);
+  tg::Tensor a2 = a;
+  a = tg::Tensor();           // another handle still reads it
+  CHECK(recorded() == 2 * n);
+  a2 = b;                     // the last handle is overwritten: a's value is released
+  CHECK(recorded() == n);
+  a2 = tg::Tensor();
+  b = tg::Tensor();           // tanh's backward reads b (its output): kept
+  CHECK(recorded() == n);
+  tg::Tensor c = x * 3.0;
+  tg::Tensor d = c * x;       // mul saves both inputs: c is kept
+  tg::Tensor e = c + 1.0;
+  c = tg::Tensor();
+  CHECK(recorded() == 4 * n);
+  e = tg::Tensor();           // add_scalar's output: nobody reads it
+  CHECK(recorded() == 3 * n);
+  tg::Tensor f = x * 4.0;
+  tg::Tensor view = tg::reshape(f, {12});  // a view borrows f's memory
+  f = tg::Tensor();
+  CHECK(view.data<double>()[0] == doctest::Approx(4 * x.data<double>()[0]));
+  // d/dx of sum(tanh(2x)) + sum(3x * x) + sum(view) = 2 (1 - tanh^2(2x)) + 6x + 4
+  tg::Tensor loss = tg::sum(tg::tanh(x * 2.0)) + tg::sum(d) + tg::sum(view);
+  loss.backward();
+  const xt::xarray<double> xv = x.to_xarray<double>();
+  const xt::xarray<double> t = xt::tanh(2.0 * xv);
+  tgtest::check_close(x.grad().value<double>(), xt::xarray<double>(2.0 * (1.0 - t * t) + 6.0 * xv + 4.0));
+}
+
+TEST_CASE("unread values: a cell's step keeps what its backward reads, releases the rest, and differentiates the same") {
+  tg::manual_seed(3);
+  tg::LSTMCell cell(5, 4);
+  cell.to(tg::kFloat64);
+  const tg::Tensor x = tg::Tensor::constant(tg::randn<double>({6, 2, 5}));
+  tg::clear_tape();
+  std::vector<Tensor> s = cell.initial_state(2);
+  for (std::size_t t = 0; t < 6; ++t) s = cell(tg::reshape(tg::slice(x, 0, t, 1), {2, 5}), s);
+  // per step the gates i, f, g, o, tanh(c), c and h stay ([2, 4] each: 7 * 64 bytes); the
+  // GEMM's [2, 16] output, its four slices and f*c, i*g are released (their handles died)
+  CHECK(recorded() == 6 * 7 * 2 * 4 * sizeof(double));
+  tg::sum(s[0] * s[1]).backward();
+  const auto got = cell.weight_hh.grad().to_xarray<double>();
+  cell.zero_grad();
+  {  // the same steps with every handle kept until backward: nothing released
+    std::vector<std::vector<Tensor>> all{cell.initial_state(2)};
+    for (std::size_t t = 0; t < 6; ++t) all.push_back(cell(tg::reshape(tg::slice(x, 0, t, 1), {2, 5}), all.back()));
+    tg::sum(all.back()[0] * all.back()[1]).backward();
+  }
+  CHECK(cell.weight_hh.grad().value<double>() == got);  // bit for bit
+}

@@ -125,8 +125,10 @@ Tensor unary(const char* op, const Tensor& x, Reads reads, F f, DF df, Cost forw
                              [df](const PointwiseGrad<T>& g, std::size_t begin, std::size_t end) {
     const std::size_t len = end - begin;
     auto dy = flat(g.dy() + begin, len);
-    auto xv = flat(g.x(0) + begin, len);
-    auto yv = flat(g.y() + begin, len);
+    // x and y are null unless saved (Reads); df does not read what was not saved, so an
+    // unsaved one is given dy's elements to stand in for it
+    auto xv = flat((g.x(0) ? g.x(0) : g.dy()) + begin, len);
+    auto yv = flat((g.y() ? g.y() : g.dy()) + begin, len);
     auto dx = flat(g.dx(0) + begin, len);
     if (g.fresh(0)) xt::noalias(dx) = df(dy, xv, yv);
     else xt::noalias(dx) += df(dy, xv, yv);

@@ -141,6 +141,9 @@ void record_op(const char* op, const std::shared_ptr<TensorImpl>& out, const std
 // Appends a node: sets out->tape_epoch/tape_index, the node's time step and the versions of
 // the values it saves.
 void record(Node&& node);
+// Marks t's value as read by a backward of the thread's tape, for an op whose backward reads
+// inputs it cannot declare in `saves` (checkpoint recomputes from all of them): Note [unread values].
+void keep_for_backward(const TensorImpl& t);
 // Whether a node on this thread's tape reads t or a view of it (Module::to refuses then).
 bool tape_references(const TensorImpl& t);
 // Whether input k of n takes dy itself as its gradient (passes_dy, defined, requires grad),

@@ -62,6 +62,10 @@ struct Recording {
   std::shared_ptr<void> data;  // what the forward computed for the backward (Grad::data)
 };
 
+// std::logic_error: node n's backward read a value it did not declare saved (input k, or the
+// output when k == kMaxSavedInputs): a bug in the op, since that value may be released.
+[[noreturn]] void throw_unsaved_read(const Node& n, std::size_t k);
+
 // A backward's typed view of its node: dy, the output, the inputs and the op's data.
 template <class T>
 class Grad {
@@ -72,9 +76,15 @@ class Grad {
   const TensorImpl& out() const { return *node_.out; }
   // Input k; needs(k) first for an optional one.
   TensorImpl& in(std::size_t k) const { return *node_.inputs[k]; }
-  // Input k's value, and the output's.
-  const T* x(std::size_t k) const { return in(k).value.template data<T>(); }
-  const T* y() const { return out().value.template data<T>(); }
+  // Input k's value, and the output's: only those the op declared saved (Note [op contract]).
+  const T* x(std::size_t k) const {
+    if (!(node_.saves & input_bit(k))) throw_unsaved_read(node_, k);
+    return in(k).value.template data<T>();
+  }
+  const T* y() const {
+    if (!(node_.saves & kOutput)) throw_unsaved_read(node_, kMaxSavedInputs);
+    return out().value.template data<T>();
+  }
   // Input k's gradient to add into (allocated as zeros), or to assign on its first write
   // (Note [first write assigns]).
   T* grad_acc(std::size_t k) const { return in(k).template grad_acc<T>(); }

@@ -49,6 +49,12 @@ struct TensorImpl {
   // Note [versions]: how many times the storage was written in place since it was made. It
   // lives with the storage (the base of a view), so a view and its base share it.
   mutable std::uint64_t own_version = 0;
+  // Note [unread values]: how the thread's tape holds this tensor, for releasing a value no one
+  // can read any more. Counted by record() for the tape of epoch refs_epoch (reset when a newer
+  // tape first holds it).
+  mutable std::uint64_t refs_epoch = 0;
+  mutable std::size_t tape_refs = 0;     // handles that tape's nodes hold (outputs and inputs)
+  mutable bool read_by_backward = false;  // a node of that tape saved this value
   Storage value;
   Storage grad;      // leaf: accumulated gradient; non-leaf: lives only during backward()
   Storage retained;  // non-leaf with retain_grad(): its gradient after backward()
@@ -111,6 +117,19 @@ Storage allocate_value(const char* op, const Shape& shape, Dtype dtype);
 }  // namespace detail
 
 namespace detail {
+
+// Note [unread values]: the tape holds every op's output and inputs, but a backward reads only
+// the values its op saved (Note [op contract]). So when the last handle to a recorded tensor
+// dies and no node of the tape saved its value (nor a view borrows it), nothing can read that
+// value again: it goes back to the buffer pool at once instead of at the end of backward().
+// The tensor itself stays, for its gradient. In an LSTM step that is the GEMM's output, its four
+// slices and the products f*c and i*g (160 of ~270 KB written per time step at B 32, H 128):
+// the next ops reuse those blocks while they are still in cache, where the tape would otherwise
+// keep them and every op would write fresh memory. Called by the handle being destroyed (or
+// overwritten), with its impl still held: use_count() is then the tape's handles plus this one.
+// Library code holding the impl in a shared_ptr of its own counts too, so it is never released
+// under it; only a raw TensorImpl* reader must keep to the saved values (the backward does).
+void release_if_unread(const std::shared_ptr<TensorImpl>& handle) noexcept;
 
 // Library code's access to a handle's implementation (Tensor keeps it private).
 struct TensorAccess {
