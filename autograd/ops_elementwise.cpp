@@ -82,14 +82,15 @@ Tensor div_kernel(const Tensor& a, const Tensor& b) {
     write_grad(g, 1, begin, end, [&](std::size_t i) { return -(dy[i] * y[i]) / x1[i]; });
   }, [](const detail::Grad<T>& g) {
     const T* dy = g.dy();
-    const TensorImpl& o = g.out();
-    const TensorImpl& B = g.in(1);
-    if (g.needs(0)) backprop_binary(g.in(0), dy, o.shape, B.value.template data<T>(), B.shape, [](T d, T v) { return d / v; });
+    const Shape& os = g.out().shape;
+    const Shape& bs = g.in(1).shape;
+    if (g.needs(0)) backprop_binary(g.in(0), dy, os, g.x(1), bs, [](T d, T v) { return d / v; });
     if (g.needs(1)) {
-      const std::size_t n = numel(o.shape);
+      const std::size_t n = numel(os);
+      const T* y = g.y();
       Buffer<T> dy_y(n);
-      for (std::size_t i = 0; i < n; ++i) dy_y.data()[i] = dy[i] * o.value.template data<T>()[i];
-      backprop_binary(g.in(1), dy_y.data(), o.shape, B.value.template data<T>(), B.shape, [](T d, T v) { return -d / v; });
+      for (std::size_t i = 0; i < n; ++i) dy_y.data()[i] = dy[i] * y[i];
+      backprop_binary(g.in(1), dy_y.data(), os, g.x(1), bs, [](T d, T v) { return -d / v; });
     }
   });
 }

@@ -227,7 +227,6 @@ Tensor linear_kernel(const Tensor& x, const Tensor& weight, const Tensor& bias,
                            {detail::impl_ptr(x), detail::impl_ptr(weight), detail::impl_ptr(bias), detail::impl_ptr(residual)},
                            {saves, detail::input_bit(3)}, [N, I, O](const detail::Grad<T>& g) {
     const T* dy = g.dy();  // [N, O]
-    const TensorImpl& X = g.in(0);
     // dx [N, I] += dy [N, O] . W [O, I]; a new dx is written with beta = 0 (Note [first write assigns])
     if (g.needs(0)) {
       bool fresh;
@@ -236,10 +235,10 @@ Tensor linear_kernel(const Tensor& x, const Tensor& weight, const Tensor& bias,
     }
     // dW [O, I] += dy^T . x, staged for one big GEMM when few rows (Note [deferred weight gradients])
     TensorImpl& W = g.in(1);
-    if (W.requires_grad && W.is_leaf && N < detail::kDeferRowsBelow)
-      detail::defer_weight_grad(W, dy, X.value.template data<T>(), N);
-    else if (W.requires_grad)
-      detail::gemm(true, false, O, I, N, T(1), dy, O, X.value.template data<T>(), I, T(1), W.template grad_acc<T>(), I);
+    if (g.needs(1) && W.is_leaf && N < detail::kDeferRowsBelow)
+      detail::defer_weight_grad(W, dy, g.x(0), N);
+    else if (g.needs(1))
+      detail::gemm(true, false, O, I, N, T(1), dy, O, g.x(0), I, T(1), W.template grad_acc<T>(), I);
     // db [O] += sum over rows of dy
     if (g.needs(2)) {
       T* db = g.grad_acc(2);

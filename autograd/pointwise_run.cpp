@@ -48,7 +48,7 @@ Step resolve(Node& n, std::size_t count) {
     TensorImpl* in = n.inputs[k];
     if (!in) continue;
     if (n.saves & input_bit(k)) s.args.x[k] = in->value.raw();
-    if (!(n.pointwise.writes & input_bit(k)) || !in->requires_grad) continue;
+    if (!(n.pointwise.writes & input_bit(k)) || !takes_grad(n, k)) continue;
     s.args.fresh[k] = !in->has_grad();  // Note [first write assigns]; a window's is settled later
     if (s.args.fresh[k]) in->grad = Storage(in->dtype, numel(in->shape));
     s.args.dx[k] = in->grad.raw();

@@ -19,18 +19,30 @@ std::uint64_t next_epoch() {
   return ++counter;  // unique across threads: a tensor from another thread's tape is stale here
 }
 
+thread_local bool tape_destroyed = false;  // a handle dying at thread exit must not reach it
+
 struct Tape {
   std::vector<detail::Node> nodes;
   std::uint64_t epoch = next_epoch();
+  ~Tape();
 };
 
 thread_local Tape tape;
+Tape::~Tape() {
+  if (this == &tape) tape_destroyed = true;  // not for the swept and captured tapes in locals
+}
 thread_local bool grad_enabled = true;
 thread_local bool anomaly_enabled = false;
 thread_local long time_step = -1;
 
+// Whether t is a value this thread's tape made: the only tensors whose handles it counts (Note
+// [unread values]). Leaves are never released, and a tensor of another thread's tape is written
+// only by that thread, so nothing here writes to a tensor two threads may share.
+bool made_here(const TensorImpl& t) { return !t.is_leaf && t.tape_epoch == tape.epoch; }
+
 // A node of the thread's tape holds t: one more handle in its count (Note [unread values]).
 void hold(const TensorImpl& t) {
+  if (!made_here(t)) return;
   if (t.refs_epoch != tape.epoch) {
     t.refs_epoch = tape.epoch;
     t.tape_refs = 0;
@@ -97,13 +109,16 @@ void pass_dy(detail::Node& n) {
 
 namespace detail {
 bool receives_dy(const Node& n, std::size_t k) {
-  return k < 31 && (n.passes_dy & input_bit(k)) && n.inputs[k] && n.inputs[k]->requires_grad;
+  return k < 31 && (n.passes_dy & input_bit(k)) && takes_grad(n, k);
 }
 std::size_t last_dy_receiver(const Node& n) {
   std::size_t last = n.inputs.size();
   for (std::size_t k = 0; k < n.inputs.size(); ++k)
     if (receives_dy(n, k)) last = k;
   return last;
+}
+bool takes_grad(const Node& n, std::size_t k) {
+  return n.inputs[k] && n.inputs[k]->requires_grad && (k >= 31 || (n.wanted & input_bit(k)));
 }
 void check_runnable(const Node& n) {
   if (n.stale) throw std::logic_error(stale_message(n));
@@ -226,18 +241,22 @@ void record(Node&& node) {
   node.out->tape_epoch = tape.epoch;
   node.out->tape_index = tape.nodes.size();
   node.time_step = time_step;
+  node.wanted = 0;
+  for (std::size_t k = 0; k < node.inputs.size() && k < 31; ++k)
+    if (node.inputs[k] && node.inputs[k]->requires_grad) node.wanted |= input_bit(k);
   // Note [unread values]: count the handles this tape holds, then mark what it reads
   hold(*node.out);
   for (std::size_t k = 0; k < node.inputs.size(); ++k)
     if (node.inputs[k]) hold(*node.inputs[k]);
   for_each_saved(node, [&](std::size_t slot, std::size_t, const TensorImpl& t, const char*) {
     node.saved_versions[slot] = t.version();
-    t.read_by_backward = true;
+    if (made_here(t)) t.read_by_backward = true;
   });
   tape.nodes.push_back(std::move(node));
 }
 
 void keep_for_backward(const TensorImpl& t) {
+  if (!made_here(t)) return;  // never released
   if (t.refs_epoch != tape.epoch) {  // not held by this tape yet: start its count at zero
     t.refs_epoch = tape.epoch;
     t.tape_refs = 0;
@@ -249,8 +268,9 @@ void release_if_unread(const std::shared_ptr<TensorImpl>& handle) noexcept {
   TensorImpl& t = *handle;
   // Only a value this thread's tape made and holds, that no backward reads, that no view
   // borrows, and that no handle but the dying one (or another holder of the impl) can reach.
-  if (t.refs_epoch != tape.epoch || t.read_by_backward || t.is_leaf || t.base || t.view_count ||
-      t.value.empty() || handle.use_count() != long(t.tape_refs) + 1)
+  // Leaves and views first: a static tensor destroyed after this thread's tape is one of those.
+  if (t.is_leaf || t.base || tape_destroyed || !made_here(t) || t.refs_epoch != tape.epoch ||
+      t.read_by_backward || t.view_count || t.value.empty() || handle.use_count() != long(t.tape_refs) + 1)
     return;
   t.value = Storage();  // back to the pool, for the next op to write while it is in cache
 }

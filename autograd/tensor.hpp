@@ -71,7 +71,10 @@ class Tensor {
   std::size_t numel() const { return tg::numel(shape()); }
   std::size_t size(long axis) const;
 
-  // The value, read-only (no copy); T must be the dtype's type (Note [dtypes]).
+  // The value, read-only (no copy); T must be the dtype's type (Note [dtypes]). The pointer is
+  // valid while a handle to this tensor lives: a recorded value no backward reads goes back to
+  // the buffer pool when its last handle dies (Note [unread values]), so keep the Tensor, not
+  // the pointer of a temporary such as `(x * 2).data<float>()`.
   template <class T>
   const T* data() const {
     return static_cast<const T*>(value_bytes_as(dtype_of<T>(), "data"));

@@ -74,7 +74,11 @@ std::size_t measured_step_bytes(const IdTensor& ids, const std::vector<Tensor>& 
       const EnableGradGuard grad_on;
       checked_outputs(fn(rows(ids, 0, steps), state), state);
     });
-    for (const auto& n : probe.nodes) bytes += n.out->value_bytes();
+    // Every value a step writes, also those released since no backward reads them (Note
+    // [unread values]): the backward still makes their gradients, and kBackwardFactor was
+    // measured against all of them. A view writes nothing of its own.
+    for (const auto& n : probe.nodes)
+      if (!n.out->base) bytes += numel(n.out->shape) * dtype_size(n.out->dtype);
   } catch (...) {
     detail::restore_rng(rng);
     throw;

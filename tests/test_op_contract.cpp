@@ -4,6 +4,8 @@
 #include <string>
 #include <vector>
 
+#include <xtensor/xview.hpp>
+
 #include <tapegrad/autograd/detail/op_helpers.hpp>  // a test op written as library ops are
 
 #include "op_checks.hpp"
@@ -307,4 +309,25 @@ TEST_CASE("unread values: a cell's step keeps what its backward reads, releases 
     tg::sum(all.back()[0] * all.back()[1]).backward();
   }
   CHECK(cell.weight_hh.grad().value<double>() == got);  // bit for bit
+}
+
+TEST_CASE("op contract: an input that took no gradient when recorded takes none from that graph (unfrozen before backward)") {
+  // What an op saves is chosen by requires_grad when it is recorded: linear(a, w) saves a only
+  // if w requires grad. A w unfrozen before backward() gets no gradient from this graph (PyTorch
+  // too), instead of a backward reading a value nobody saved (a's, released: Note [unread values]).
+  tg::Tensor w = tgtest::param({3, 2}), v = tgtest::param({4, 3}), u = tgtest::param({4, 3});
+  tg::Tensor x = tgtest::param({4, 2}), z = tgtest::param({4, 3});
+  for (tg::Tensor* p : {&w, &v, &u}) p->set_requires_grad(false);
+  tg::Tensor loss = tg::sum(tg::linear(x * 1.0, w)) + tg::sum((z * 1.0) * v) + tg::sum((z * 2.0) / u);
+  for (tg::Tensor* p : {&w, &v, &u}) p->set_requires_grad(true);
+  loss.backward();
+  CHECK(!w.has_grad());
+  CHECK(!v.has_grad());
+  CHECK(!u.has_grad());
+  // the inputs that did require grad get theirs: dx = 1 W (each row the column sums of w),
+  // dz = v + 2 / u
+  const xt::xarray<double> wv = w.to_xarray<double>(), vv = v.to_xarray<double>(), uv = u.to_xarray<double>();
+  const xt::xarray<double> col = xt::sum(wv, {0});
+  tgtest::check_close(x.grad().value<double>(), xt::xarray<double>(xt::ones<double>({4, 1}) * xt::view(col, xt::newaxis(), xt::all())));
+  tgtest::check_close(z.grad().value<double>(), xt::xarray<double>(vv + 2.0 / uv));
 }

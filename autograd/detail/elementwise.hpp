@@ -126,7 +126,8 @@ Tensor unary(const char* op, const Tensor& x, Reads reads, F f, DF df, Cost forw
     const std::size_t len = end - begin;
     auto dy = flat(g.dy() + begin, len);
     // x and y are null unless saved (Reads); df does not read what was not saved, so an
-    // unsaved one is given dy's elements to stand in for it
+    // unsaved one is given dy's elements to stand in for it. (An op whose df read a value its
+    // Reads leaves out would get dy there: its gradient check, which every op has, fails.)
     auto xv = flat((g.x(0) ? g.x(0) : g.dy()) + begin, len);
     auto yv = flat((g.y() ? g.y() : g.dy()) + begin, len);
     auto dx = flat(g.dx(0) + begin, len);

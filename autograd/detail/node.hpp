@@ -93,6 +93,11 @@ struct Node {
   NodeInputs inputs;
   TensorSet saves = 0;      // the values the backward reads (Note [versions])
   TensorSet passes_dy = 0;  // inputs whose gradient is dy itself, added by the engine
+  // Inputs that required grad when the op was recorded (bits k < 31; set by record()). An input
+  // takes a gradient only if it still requires one at backward and did then: what the op saved
+  // was chosen by requires_grad at record time, so a parameter unfrozen in between gets no
+  // gradient from this graph (PyTorch: the graph has no path to it).
+  TensorSet wanted = 0;
   std::array<std::uint64_t, kMaxSavedInputs + 1> saved_versions{};  // in bit order, the output last
   std::shared_ptr<void> data;                 // what the forward computed for the backward
   std::function<void(Node&)> backward;        // adds into the inputs' gradients; may be empty
@@ -146,6 +151,8 @@ void record(Node&& node);
 void keep_for_backward(const TensorImpl& t);
 // Whether a node on this thread's tape reads t or a view of it (Module::to refuses then).
 bool tape_references(const TensorImpl& t);
+// Whether input k of n takes a gradient from n: defined, requiring grad now and when recorded.
+bool takes_grad(const Node& n, std::size_t k);
 // Whether input k of n takes dy itself as its gradient (passes_dy, defined, requires grad),
 // and the last input that does, which may take dy's buffer (Note [op contract]);
 // n.inputs.size() when none does.

@@ -92,7 +92,7 @@ class Grad {
   // Whether optional input k was given (an undefined tensor is not).
   bool defined(std::size_t k) const { return node_.inputs[k] != nullptr; }
   // Whether input k is defined and takes a gradient.
-  bool needs(std::size_t k) const { return node_.inputs[k] && node_.inputs[k]->requires_grad; }
+  bool needs(std::size_t k) const { return takes_grad(node_, k); }
   template <class Data>
   const Data& data() const {
     return *static_cast<const Data*>(node_.data.get());
