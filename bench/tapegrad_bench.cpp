@@ -32,7 +32,7 @@ int main(int argc, char** argv) {
   std::size_t rss_blocks = 0;
   std::size_t shards = 1;
   bool json = false;
-  bool no_fusion = false, ab_fusion = false;
+  bool no_fusion = false, ab_fusion = false, profile = false;
   CLI::App app{"tapegrad_bench: training tokens/s on the DESIGN §6 workload", "tapegrad_bench"};
   app.add_option("--config", config, "S or M")->check(CLI::IsMember({"S", "M"}));
   app.add_option("--cell", cell, "lstm, gru, rnn, or lnlstm (the LayerNorm-LSTM cell, a user cell)")
@@ -49,6 +49,10 @@ int main(int argc, char** argv) {
   app.add_flag("--ab-fusion", ab_fusion,
                "instead of tokens/s: time the steps in pairs, one with fusion and one without (the order "
                "flips every pair), and report the per-pair time ratio fused / unfused (min, median, max)");
+  app.add_flag("--profile", profile,
+               "instead of tokens/s: the median ms per step of each phase (embedding, recurrent forward, head, "
+               "cross-entropy, backward, clip + Adam) over the timed steps, as the oneDNN reference's --profile "
+               "prints them (one model: not with --shards)");
   app.add_option("--rss-blocks", rss_blocks,
                  "instead of timing: train N TBPTT blocks from a fresh start and report the RSS after the "
                  "first and after the N-th (memory must not grow across blocks)")
@@ -60,6 +64,10 @@ int main(int argc, char** argv) {
   tg::detail::set_pointwise_fusion_enabled(!no_fusion);
   if (w.B % shards != 0) {
     std::fprintf(stderr, "tapegrad_bench: --shards %zu does not divide the batch of %zu streams\n", shards, w.B);
+    return 2;
+  }
+  if (profile && shards != 1) {
+    std::fprintf(stderr, "tapegrad_bench: --profile times one model's phases; it cannot be used with --shards\n");
     return 2;
   }
   // Shard s trains streams [s B/N, (s + 1) B/N); every shard's model starts from the same seed,
@@ -90,6 +98,23 @@ int main(int argc, char** argv) {
     return 0;
   }
   for (int i = 0; i < 3; ++i) step();  // warm-up
+  if (profile) {
+    std::vector<tgbench::Workload::Phases> runs;
+    for (std::size_t i = 0; i < steps; ++i) runs.push_back(workload.profiled_step());
+    const auto median = [&](double tgbench::Workload::Phases::*phase) {
+      std::vector<double> v;
+      for (const auto& r : runs) v.push_back(r.*phase);
+      std::nth_element(v.begin(), v.begin() + long(v.size() / 2), v.end());
+      return v[v.size() / 2];
+    };
+    using P = tgbench::Workload::Phases;
+    const P m{median(&P::emb_fwd), median(&P::rnn_fwd), median(&P::head_fwd),
+              median(&P::ce), median(&P::backward), median(&P::clip_adam)};
+    std::printf("PROFILE ms_per_step emb_fwd=%.3f rnn_fwd=%.3f head_fwd=%.3f softmax_ce=%.3f backward=%.3f "
+                "clip_adam=%.3f sum=%.3f\n",
+                m.emb_fwd, m.rnn_fwd, m.head_fwd, m.ce, m.backward, m.clip_adam, m.total());
+    return 0;
+  }
   if (ab_fusion) {  // alternating step by step: a drift of the host's speed hits both sides alike
     auto timed = [&](bool fuse) {
       tg::detail::set_pointwise_fusion_enabled(fuse);

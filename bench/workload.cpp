@@ -1,5 +1,7 @@
 #include "workload.hpp"
 
+#include <chrono>
+
 #include <xtensor/xview.hpp>
 
 namespace tgbench {
@@ -41,6 +43,35 @@ void Workload::forward_backward() {
   const tg::Tensor loss = tg::cross_entropy((*out_)(tbptt_->forward((*emb_)(xs_[k_ % 4])).output), ys_[k_ % 4]);
   ++k_;
   tg::Tensor(loss).backward();
+}
+
+Workload::Phases Workload::profiled_step() {
+  using clock = std::chrono::steady_clock;
+  const auto ms = [](clock::time_point a, clock::time_point b) {
+    return std::chrono::duration<double, std::milli>(b - a).count();
+  };
+  Phases p;
+  const auto t0 = clock::now();
+  const tg::Tensor x = (*emb_)(xs_[k_ % 4]);
+  const auto t1 = clock::now();
+  const tg::Tensor h = tbptt_->forward(x).output;
+  const auto t2 = clock::now();
+  const tg::Tensor logits = (*out_)(h);
+  const auto t3 = clock::now();
+  tg::Tensor loss = tg::cross_entropy(logits, ys_[k_ % 4]);
+  const auto t4 = clock::now();
+  ++k_;
+  loss.backward();
+  const auto t5 = clock::now();
+  update();
+  const auto t6 = clock::now();
+  p.emb_fwd = ms(t0, t1);
+  p.rnn_fwd = ms(t1, t2);
+  p.head_fwd = ms(t2, t3);
+  p.ce = ms(t3, t4);
+  p.backward = ms(t4, t5);
+  p.clip_adam = ms(t5, t6);
+  return p;
 }
 
 void Workload::update() {

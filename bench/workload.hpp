@@ -32,6 +32,13 @@ class Workload {
     forward_backward();
     update();
   }
+  // One step (forward_backward, then update) timed phase by phase, in milliseconds: the phases
+  // of the oneDNN reference's --profile, so the two profiles line up.
+  struct Phases {
+    double emb_fwd = 0, rnn_fwd = 0, head_fwd = 0, ce = 0, backward = 0, clip_adam = 0;
+    double total() const { return emb_fwd + rnn_fwd + head_fwd + ce + backward + clip_adam; }
+  };
+  Phases profiled_step();
   const std::vector<tg::Tensor>& params() const { return params_; }
   std::size_t parameter_count() const;
 
