@@ -24,6 +24,11 @@ thread_local bool tape_destroyed = false;  // a handle dying at thread exit must
 struct Tape {
   std::vector<detail::Node> nodes;
   std::uint64_t epoch = next_epoch();
+  Tape() = default;
+  Tape(Tape&&) noexcept = default;  // swept and captured tapes move, never copy their nodes
+  Tape& operator=(Tape&&) noexcept = default;
+  Tape(const Tape&) = delete;
+  Tape& operator=(const Tape&) = delete;
   ~Tape();
 };
 
