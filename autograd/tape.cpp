@@ -47,13 +47,7 @@ bool made_here(const TensorImpl& t) { return !t.is_leaf && t.tape_epoch == tape.
 
 // A node of the thread's tape holds t: one more handle in its count (Note [unread values]).
 void hold(const TensorImpl& t) {
-  if (!made_here(t)) return;
-  if (t.refs_epoch != tape.epoch) {
-    t.refs_epoch = tape.epoch;
-    t.tape_refs = 0;
-    t.read_by_backward = false;
-  }
-  ++t.tape_refs;
+  if (made_here(t)) ++t.tape_refs;
 }
 
 // Calls f(slot, k, tensor, what) for each value node n saved: input k in input order, then the
@@ -249,33 +243,30 @@ void record(Node&& node) {
   node.wanted = 0;
   for (std::size_t k = 0; k < node.inputs.size() && k < 31; ++k)
     if (node.inputs[k] && node.inputs[k]->requires_grad) node.wanted |= input_bit(k);
-  // Note [unread values]: count the handles this tape holds, then mark what it reads
+  // Note [unread values]: the output's count starts here; count the handles this tape holds,
+  // then mark what it reads
+  node.out->tape_refs = 0;
+  node.out->read_by_backward = false;
   hold(*node.out);
   for (std::size_t k = 0; k < node.inputs.size(); ++k)
     if (node.inputs[k]) hold(*node.inputs[k]);
   for_each_saved(node, [&](std::size_t slot, std::size_t, const TensorImpl& t, const char*) {
     node.saved_versions[slot] = t.version();
-    if (made_here(t)) t.read_by_backward = true;
+    keep_for_backward(t);
   });
   tape.nodes.push_back(std::move(node));
 }
 
 void keep_for_backward(const TensorImpl& t) {
-  if (!made_here(t)) return;  // never released
-  if (t.refs_epoch != tape.epoch) {  // not held by this tape yet: start its count at zero
-    t.refs_epoch = tape.epoch;
-    t.tape_refs = 0;
-  }
-  t.read_by_backward = true;
+  if (made_here(t)) t.read_by_backward = true;  // others are never released
 }
 
 void release_if_unread(const std::shared_ptr<TensorImpl>& handle) noexcept {
   TensorImpl& t = *handle;
   // Only a value this thread's tape made and holds, that no backward reads, that no view
   // borrows, and that no handle but the dying one (or another holder of the impl) can reach.
-  // Leaves and views first: a static tensor destroyed after this thread's tape is one of those.
-  if (t.is_leaf || t.base || tape_destroyed || !made_here(t) || t.refs_epoch != tape.epoch ||
-      t.read_by_backward || t.view_count || t.value.empty() || handle.use_count() != long(t.tape_refs) + 1)
+  if (tape_destroyed || t.base || !made_here(t) || t.read_by_backward || t.view_count || t.value.empty() ||
+      handle.use_count() != long(t.tape_refs) + 1)
     return;
   t.value = Storage();  // back to the pool, for the next op to write while it is in cache
 }

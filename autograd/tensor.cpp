@@ -301,23 +301,25 @@ void Tensor::backward(const Tensor& seed, bool retain_graph) {
   if (!im.is_leaf) detail::backward_from(im, retain_graph);
 }
 
+namespace {
+// A handle now holding `next`: the impl it let go of may release its value (Note [unread values]).
+void rebind(std::shared_ptr<TensorImpl>& handle, std::shared_ptr<TensorImpl> next) noexcept {
+  const std::shared_ptr<TensorImpl> old = std::exchange(handle, std::move(next));
+  if (old) detail::release_if_unread(old);
+}
+}  // namespace
+
 Tensor::~Tensor() {
   if (impl_) detail::release_if_unread(impl_);
 }
 
 Tensor& Tensor::operator=(const Tensor& other) {
-  if (impl_ != other.impl_) {
-    std::shared_ptr<TensorImpl> old = std::exchange(impl_, other.impl_);
-    if (old) detail::release_if_unread(old);
-  }
+  if (impl_ != other.impl_) rebind(impl_, other.impl_);
   return *this;
 }
 
 Tensor& Tensor::operator=(Tensor&& other) noexcept {
-  if (this != &other) {
-    std::shared_ptr<TensorImpl> old = std::exchange(impl_, std::move(other.impl_));
-    if (old) detail::release_if_unread(old);
-  }
+  if (this != &other) rebind(impl_, std::move(other.impl_));
   return *this;
 }
 

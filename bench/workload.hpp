@@ -24,20 +24,22 @@ class Workload {
   // cell in a generic Recurrent), then draws 4 blocks of random tokens [T, B].
   // Trains on streams [first, first + count) of the B (all of them by default).
   Workload(const WorkloadShape& shape, const std::string& cell, std::size_t first = 0, std::size_t count = 0);
-  // The loss of the next block (mean over T x count), then backward().
-  void forward_backward();
+  // Milliseconds of each phase of a step: the phases of the oneDNN reference's --profile, so the
+  // two profiles line up.
+  struct Phases {
+    double emb_fwd = 0, rnn_fwd = 0, head_fwd = 0, ce = 0, backward = 0, clip_adam = 0;
+    double total() const { return emb_fwd + rnn_fwd + head_fwd + ce + backward + clip_adam; }
+  };
+  // The loss of the next block (mean over T x count), then backward(); returns the time of each
+  // of those phases (clip_adam 0).
+  Phases forward_backward();
   // clip-norm 5, Adam step, zero_grad.
   void update();
   void step() {
     forward_backward();
     update();
   }
-  // One step (forward_backward, then update) timed phase by phase, in milliseconds: the phases
-  // of the oneDNN reference's --profile, so the two profiles line up.
-  struct Phases {
-    double emb_fwd = 0, rnn_fwd = 0, head_fwd = 0, ce = 0, backward = 0, clip_adam = 0;
-    double total() const { return emb_fwd + rnn_fwd + head_fwd + ce + backward + clip_adam; }
-  };
+  // One step (forward_backward, then update), every phase timed.
   Phases profiled_step();
   const std::vector<tg::Tensor>& params() const { return params_; }
   std::size_t parameter_count() const;

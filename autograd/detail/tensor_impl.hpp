@@ -49,11 +49,9 @@ struct TensorImpl {
   // Note [versions]: how many times the storage was written in place since it was made. It
   // lives with the storage (the base of a view), so a view and its base share it.
   mutable std::uint64_t own_version = 0;
-  // Note [unread values]: how the thread's tape holds this tensor, for releasing a value no one
-  // can read any more. Counted by record() for the tape of epoch refs_epoch (reset when a newer
-  // tape first holds it).
-  mutable std::uint64_t refs_epoch = 0;
-  mutable std::size_t tape_refs = 0;     // handles that tape's nodes hold (outputs and inputs)
+  // Note [unread values]: how the tape that made this tensor (tape_epoch) holds it, for releasing
+  // a value no one can read any more; counted by record() from the node that made it on.
+  mutable std::size_t tape_refs = 0;      // handles that tape's nodes hold (outputs and inputs)
   mutable bool read_by_backward = false;  // a node of that tape saved this value
   Storage value;
   Storage grad;      // leaf: accumulated gradient; non-leaf: lives only during backward()
