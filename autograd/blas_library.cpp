@@ -5,6 +5,7 @@
 #include <cstdlib>
 #include <cstring>
 
+#include <tapegrad/autograd/detail/dnnl_gemm.hpp>
 #include <tapegrad/autograd/detail/kernels.hpp>
 
 // OpenBLAS's own API (tapegrad links OpenBLAS by name).
@@ -40,6 +41,7 @@ void check_blas_library() {
                                " build, but this process loaded its " + lib.threading + " build (" +
                                (lib.path.empty() ? lib.config : lib.path) +
                                "): unset LD_LIBRARY_PATH/LD_PRELOAD, or set TAPEGRAD_ANY_BLAS=1 to run with it");
+    check_dnnl_library();
     return true;
   }();
   (void)checked;

@@ -32,4 +32,11 @@ BlasLibrary blas_library();
 // The threading build tapegrad was built and measured with: "pthread".
 const char* expected_blas_threading();
 
+// The library that serves the float products oneDNN runs faster (Note [oneDNN for small
+// products] in detail/dnnl_gemm.hpp: a batch's rows times a weight, products with a small right
+// operand), "oneDNN 2.6.3" say; "" when OpenBLAS serves every product (tapegrad built without
+// oneDNN, or TAPEGRAD_GEMM=openblas in the environment). A oneDNN of another major.minor version
+// than the one tapegrad was built with is refused like another OpenBLAS build.
+std::string small_gemm_library();
+
 }  // namespace tg

@@ -11,6 +11,7 @@
 #include <utility>
 #include <vector>
 
+#include <tapegrad/autograd/detail/dnnl_gemm.hpp>
 #include <tapegrad/autograd/detail/thread_pool.hpp>
 #include <tapegrad/autograd/threads.hpp>
 
@@ -150,6 +151,7 @@ void one_row_product(bool tb, std::size_t N, std::size_t K, T alpha, const T* a,
 void one_thread_gemm(bool ta, bool tb, std::size_t M, std::size_t N, std::size_t K, float alpha, const float* A,
                      std::size_t lda, const float* B, std::size_t ldb, float beta, float* C, std::size_t ldc) {
   if (M == 1 && !ta) return one_row_product(tb, N, K, alpha, A, B, ldb, beta, C);
+  if (dnnl_serves(ta, M, N, K)) return dnnl_gemm(ta, tb, M, N, K, alpha, A, lda, B, ldb, beta, C, ldc);
   const bool skinny = !ta && M <= 32 && double(M) * double(N) * double(K) > 1e6 && get_num_threads() == 1 &&
                       has_small_matrix_kernels();
   if (skinny && tb && N > 32) {  // C[:, n0:n0+32] = A . B[n0:n0+32, :]^T

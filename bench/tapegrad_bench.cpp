@@ -161,7 +161,8 @@ int main(int argc, char** argv) {
                                 {"utilization", calibrated ? nlohmann::json(gemm_seconds / step_seconds) : none},
                                 {"gemm_gflop_per_step", calibrated ? nlohmann::json(gemm_flop / 1e9) : none},
                                 {"ms_per_gemm_gflop", calibrated ? nlohmann::json(1000 * step_seconds / (gemm_flop / 1e9)) : none},
-                                {"blas", tg::blas_library().config}}
+                                {"blas", tg::blas_library().config},
+                                {"small_gemm", tg::small_gemm_library()}}
                      .dump()
               << "\n";
   } else if (calibrated) {

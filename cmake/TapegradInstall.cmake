@@ -39,4 +39,5 @@ write_basic_package_version_file("${CMAKE_CURRENT_BINARY_DIR}/tapegradConfigVers
 install(FILES "${CMAKE_CURRENT_BINARY_DIR}/tapegradConfig.cmake"
               "${CMAKE_CURRENT_BINARY_DIR}/tapegradConfigVersion.cmake"
               "${CMAKE_CURRENT_SOURCE_DIR}/cmake/TapegradBlas.cmake"
+              "${CMAKE_CURRENT_SOURCE_DIR}/cmake/TapegradDnnl.cmake"
   DESTINATION "${TAPEGRAD_CMAKE_DIR}")

@@ -9,6 +9,7 @@ TAPEGRAD_PACKAGES=(
   libxsimd-dev              # SIMD for xtensor (only "recommended" by libxtensor-dev)
   libxtensor-blas-dev       # xtensor's BLAS bindings
   libopenblas-dev libopenblas-pthread-dev  # the BLAS, its pthread build pinned (cmake/TapegradBlas.cmake)
+  libdnnl-dev               # oneDNN's sgemm for the small float products (cmake/TapegradDnnl.cmake)
   nlohmann-json3-dev        # safetensors checkpoint headers
   zlib1g-dev                # CRC32 of checkpoint data
   libcli11-dev              # char_lm's and the benchmarks' command lines

@@ -568,3 +568,20 @@ TEST_CASE("hostile char_lm: another OpenBLAS build through LD_LIBRARY_PATH is ex
 }
 
 }  // TEST_SUITE
+
+TEST_SUITE("char_lm") {
+
+// TAPEGRAD_GEMM chooses who serves the small float products (Note [oneDNN for small products]):
+// a value it does not know is refused before the first product, and "openblas" trains.
+TEST_CASE("hostile char_lm: an unknown TAPEGRAD_GEMM is exit 4 naming it; openblas trains") {
+  run_rows({{"TAPEGRAD_GEMM=fast", plain("TAPEGRAD_GEMM=fast " + train("--steps 1 --checkpoint m.st")), 4,
+             {"TAPEGRAD_GEMM", "'auto' or 'openblas'", "'fast'"}}});
+  tgtest::TempDir dir;
+  fs::copy_file(fixture().corpus, dir.file("corpus.txt"));
+  const Outcome openblas = run_shell("cd " + sh_quote(dir.path().string()) + " && TAPEGRAD_GEMM=openblas " +
+                                         train("--steps 1 --checkpoint m.st"), dir);
+  CHECK_MESSAGE(openblas.code == 0, openblas.err);
+  CHECK(fs::exists(dir.file("m.st")));
+}
+
+}  // TEST_SUITE

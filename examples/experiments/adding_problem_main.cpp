@@ -22,7 +22,7 @@ int main(int argc, char** argv) {
     config.train.seed = flags.seed;
     if (flags.quick) {
       config.lengths = {50};
-      config.tokens = 3'200'000;
+      config.tokens = 4'800'000;
     }
     std::printf("adding problem: %zu training tokens per cell and T, B=%zu, H=%zu, Adam lr %g, clip %g\n",
                 config.tokens, config.train.batch, config.train.hidden_size, config.train.lr, config.train.clip);
