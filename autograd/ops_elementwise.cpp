@@ -1,8 +1,10 @@
 // Elementwise ops: binary with numpy broadcasting, unary math, scalar forms.
 // Every broadcasting backward ends in accumulate_sum_to(grad, input_shape).
 #include <cmath>
+#include <type_traits>
 
 #include <tapegrad/autograd/detail/elementwise.hpp>
+#include <tapegrad/autograd/detail/float_tanh.hpp>
 #include <tapegrad/autograd/ops.hpp>
 
 namespace tg {
@@ -129,7 +131,13 @@ Tensor rdiv_scalar_kernel(const Tensor& x, T s) {
 
 template <class T>
 Tensor tanh_kernel(const Tensor& x) {
-  return unary<T>("tanh", x, Reads::y, [](const auto& v) { return xt::tanh(v); },
+  return unary<T>("tanh", x, Reads::y,
+               [](const auto& v) {
+                 if constexpr (std::is_same_v<T, float>)  // Note [float tanh]
+                   return xt::detail::make_xfunction<detail::float_tanh_fun>(v);
+                 else
+                   return xt::tanh(v);
+               },
                // y = tanh x: dx = dy (1 - y^2)
                [](const auto& dy, const auto&, const auto& y) { return dy * (T(1) - y * y); }, Cost::transcendental);
 }

@@ -113,6 +113,14 @@ int main(int argc, char** argv) {
     std::printf("PROFILE ms_per_step emb_fwd=%.3f rnn_fwd=%.3f head_fwd=%.3f softmax_ce=%.3f backward=%.3f "
                 "clip_adam=%.3f sum=%.3f\n",
                 m.emb_fwd, m.rnn_fwd, m.head_fwd, m.ce, m.backward, m.clip_adam, m.total());
+    // Whole steps: a mean above the median means slow outliers the medians above hide.
+    std::vector<double> totals;
+    for (const auto& r : runs) totals.push_back(r.total());
+    std::sort(totals.begin(), totals.end());
+    double mean = 0;
+    for (double t : totals) mean += t / double(totals.size());
+    std::printf("STEPS ms min=%.3f median=%.3f mean=%.3f p90=%.3f max=%.3f\n", totals.front(),
+                totals[totals.size() / 2], mean, totals[totals.size() * 9 / 10], totals.back());
     return 0;
   }
   if (ab_fusion) {  // alternating step by step: a drift of the host's speed hits both sides alike
