@@ -48,8 +48,9 @@ namespace detail {
 #if TAPEGRAD_HAS_DNNL
 
 bool dnnl_serves(bool trans_a, std::size_t M, std::size_t N, std::size_t K) {
-  constexpr std::size_t kFewRows = 64, kSmallOperand = std::size_t(1) << 18;  // Note [oneDNN for small products]
-  return !trans_a && (M <= kFewRows || K * N <= kSmallOperand) && !openblas_only();
+  // Note [oneDNN for small products]
+  constexpr std::size_t kFewRows = 64, kShortInner = 1024, kSmallOperand = std::size_t(1) << 18;
+  return !trans_a && ((M <= kFewRows && K <= kShortInner) || K * N <= kSmallOperand) && !openblas_only();
 }
 
 void dnnl_gemm(bool trans_a, bool trans_b, std::size_t M, std::size_t N, std::size_t K, float alpha, const float* A,

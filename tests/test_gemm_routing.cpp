@@ -47,7 +47,9 @@ TEST_CASE("gemm routing: oneDNN serves the few-row and small-operand float produ
   CHECK_MESSAGE(lib.rfind("oneDNN ", 0) == 0, lib);
   using tg::detail::dnnl_serves;
   CHECK(dnnl_serves(false, 32, 512, 128));      // a recurrent step's h W^T
-  CHECK(dnnl_serves(false, 64, 512, 2048));     // its backward dy W at M: few rows, a large weight
+  CHECK(dnnl_serves(false, 64, 2048, 512));     // at M: few rows, a 4 MB weight, K = 512
+  CHECK(dnnl_serves(false, 64, 512, 1024));     // K = 1024, the bound itself
+  CHECK_FALSE(dnnl_serves(false, 64, 512, 2048));  // M's backward dy W: K = 2048, OpenBLAS
   CHECK(dnnl_serves(false, 2048, 64, 512));     // the input projection's dx at S: K N = 2^15
   CHECK(dnnl_serves(false, 6400, 128, 2048));   // K N = 2^18, the bound itself
   CHECK_FALSE(dnnl_serves(false, 6400, 2048, 512));  // many rows and a 4 MB operand: OpenBLAS

@@ -11,8 +11,12 @@
 // [6400 x 2048] x [2048 x 128] backward at M), and slower on large operands of many rows (the
 // [6400 x 512] x [512 x 2048] products at M: 0.96x) and on weight gradients, op(A) = A^T
 // ([512 x 256] x [256 x 128]: 56 against 83 GFLOP/s). So oneDNN serves a product when A is not
-// transposed and it has at most 64 rows or K * N <= 2^18; OpenBLAS serves the rest, every
-// double product (dnnl_sgemm is float only), and everything when TAPEGRAD_GEMM=openblas.
+// transposed and it has at most 64 rows and K <= 1024, or K * N <= 2^18; OpenBLAS serves the
+// rest, every double product (dnnl_sgemm is float only), and everything when
+// TAPEGRAD_GEMM=openblas. The bound on K is measured in the step, not in the study: at M the
+// backward's dy [64, 4H] W [4H, H] (K = 2048; the GRU's K = 1536) timed alike alone, but in
+// the step oneDNN's made the backward 10% slower than OpenBLAS's (LSTM 1336 against 1204 ms,
+// `tapegrad_bench --profile`); with them on OpenBLAS the backward takes 1165 ms.
 //
 // oneDNN runs its sgemm on its OpenMP runtime with omp_get_max_threads() threads. tapegrad's
 // own pool cuts products (Note [GEMM on the pool]), so each call runs with one OpenMP thread on
