@@ -19,7 +19,7 @@ struct Normalized {
 };
 
 // Row sums in double, in lanes: Note [row sums] (detail/row_sums.hpp).
-using detail::row_dot;
+using detail::row_sum_and_dot;
 using detail::row_squared_deviation;
 using detail::row_sum;
 
@@ -85,11 +85,13 @@ Tensor layer_norm_kernel(const Tensor& x, const Tensor& gamma, const Tensor& bet
         detail::add_into(dbeta, d, N);
       }
       if (!dx_all) continue;
-      // dxhat = dy * gamma; dx = rstd (dxhat - mean(dxhat) - xhat mean(dxhat xhat))
+      // dxhat = dy * gamma; dx = rstd (dxhat - mean(dxhat) - xhat mean(dxhat xhat)), both means
+      // in one pass over the row (Note [row sums])
       if (gamma) for (std::size_t j = 0; j < N; ++j) dxhat[j] = d[j] * gamma[j];
       else std::copy_n(d, N, dxhat.data());
-      const T m1 = T(row_sum(dxhat.data(), N) / double(N));
-      const T m2 = T(row_dot(dxhat.data(), xh, N) / double(N));
+      double sum = 0, dot = 0;
+      row_sum_and_dot(dxhat.data(), xh, N, sum, dot);
+      const T m1 = T(sum / double(N)), m2 = T(dot / double(N));
       T* dx = dx_all + r * N;
       const T rs = saved.rstd.data()[r];
       if (fresh) for (std::size_t j = 0; j < N; ++j) dx[j] = rs * (dxhat[j] - m1 - xh[j] * m2);

@@ -31,13 +31,30 @@ double row_sum(const T* a, std::size_t n) {
 }
 
 template <class T>
-double row_dot(const T* a, const T* b, std::size_t n) {
-  return lane_sum(n, [a, b](std::size_t j) { return double(a[j]) * double(b[j]); });
-}
-
-template <class T>
 double row_squared_deviation(const T* a, std::size_t n, double mean) {
   return lane_sum(n, [a, mean](std::size_t j) { return (double(a[j]) - mean) * (double(a[j]) - mean); });
+}
+
+// sum = a[0] + ... + a[n-1] and dot = a[0] b[0] + ... + a[n-1] b[n-1], in one pass; each the
+// same bits as its own lane sum.
+template <class T>
+void row_sum_and_dot(const T* a, const T* b, std::size_t n, double& sum, double& dot) {
+  double s[kRowLanes] = {}, p[kRowLanes] = {};
+  std::size_t j = 0;
+  for (; j + kRowLanes <= n; j += kRowLanes)
+    for (std::size_t l = 0; l < kRowLanes; ++l) {
+      s[l] += double(a[j + l]);
+      p[l] += double(a[j + l]) * double(b[j + l]);
+    }
+  for (; j < n; ++j) {
+    s[j % kRowLanes] += double(a[j]);
+    p[j % kRowLanes] += double(a[j]) * double(b[j]);
+  }
+  sum = dot = 0;
+  for (std::size_t l = 0; l < kRowLanes; ++l) {
+    sum += s[l];
+    dot += p[l];
+  }
 }
 
 // The largest of a[0..n), n >= 1. Where the row holds a NaN the result may or may not be NaN
