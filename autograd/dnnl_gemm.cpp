@@ -55,13 +55,22 @@ bool dnnl_serves(bool trans_a, std::size_t M, std::size_t N, std::size_t K) {
 
 void dnnl_gemm(bool trans_a, bool trans_b, std::size_t M, std::size_t N, std::size_t K, float alpha, const float* A,
                std::size_t lda, const float* B, std::size_t ldb, float beta, float* C, std::size_t ldc) {
-  // One OpenMP thread for this call, the caller's own setting back after it.
-  const int caller_threads = omp_get_max_threads();
-  if (caller_threads != 1) omp_set_num_threads(1);
-  const dnnl_status_t status =
-      dnnl_sgemm(trans_a ? 'T' : 'N', trans_b ? 'T' : 'N', dnnl_dim_t(M), dnnl_dim_t(N), dnnl_dim_t(K), alpha, A,
-                 dnnl_dim_t(lda), B, dnnl_dim_t(ldb), beta, C, dnnl_dim_t(ldc));
-  if (caller_threads != 1) omp_set_num_threads(caller_threads);
+  // One OpenMP thread for this call, the caller's own setting back after it (also if it throws).
+  struct OneOpenMPThread {
+    const int caller = omp_get_max_threads();
+    OneOpenMPThread() {
+      if (caller != 1) omp_set_num_threads(1);
+    }
+    ~OneOpenMPThread() {
+      if (caller != 1) omp_set_num_threads(caller);
+    }
+  };
+  dnnl_status_t status;
+  {
+    const OneOpenMPThread one;
+    status = dnnl_sgemm(trans_a ? 'T' : 'N', trans_b ? 'T' : 'N', dnnl_dim_t(M), dnnl_dim_t(N), dnnl_dim_t(K), alpha,
+                        A, dnnl_dim_t(lda), B, dnnl_dim_t(ldb), beta, C, dnnl_dim_t(ldc));
+  }
   if (status != dnnl_success)  // sizes are checked before (gemm_is_trivial), so: out of memory
     throw std::runtime_error("gemm: oneDNN's sgemm failed on the product [" + std::to_string(M) + ", " +
                              std::to_string(K) + "] x [" + std::to_string(K) + ", " + std::to_string(N) +
