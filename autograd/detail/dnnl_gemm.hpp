@@ -18,6 +18,10 @@
 // the step oneDNN's made the backward 10% slower than OpenBLAS's (LSTM 1336 against 1204 ms,
 // `tapegrad_bench --profile`); with them on OpenBLAS the backward takes 1165 ms.
 //
+// Measured on AVX2 cores only. On the AVX-512 cores where Note [skinny GEMMs] was measured,
+// this rule now takes the few-row products before OpenBLAS's skinny split; which is faster
+// there is not measured (TAPEGRAD_GEMM=openblas gives the split back).
+//
 // oneDNN runs its sgemm on its OpenMP runtime with omp_get_max_threads() threads. tapegrad's
 // own pool cuts products (Note [GEMM on the pool]), so each call runs with one OpenMP thread on
 // the calling thread: no OpenMP team is ever started beside the pool (Note [one pool]).
