@@ -31,12 +31,15 @@ BlasLibrary blas_library() {
 
 namespace detail {
 
+bool any_blas_allowed() {
+  const char* any = std::getenv("TAPEGRAD_ANY_BLAS");
+  return any != nullptr && std::strcmp(any, "1") == 0;
+}
+
 void check_blas_library() {
   static const bool checked = [] {  // once per process: the loaded library cannot change
     const BlasLibrary lib = blas_library();
-    const char* any = std::getenv("TAPEGRAD_ANY_BLAS");
-    const bool allowed = any != nullptr && std::strcmp(any, "1") == 0;
-    if (lib.threading != expected_blas_threading() && !allowed)
+    if (lib.threading != expected_blas_threading() && !any_blas_allowed())
       throw BlasLibraryError("tapegrad was built for OpenBLAS's " + std::string(expected_blas_threading()) +
                                " build, but this process loaded its " + lib.threading + " build (" +
                                (lib.path.empty() ? lib.config : lib.path) +

@@ -6,6 +6,7 @@
 #include <string>
 
 #include <tapegrad/autograd/blas_library.hpp>
+#include <tapegrad/autograd/detail/kernels.hpp>
 
 #if TAPEGRAD_HAS_DNNL
 #include <oneapi/dnnl/dnnl.h>
@@ -31,13 +32,19 @@ bool openblas_only() {
   return only;
 }
 
+#if TAPEGRAD_HAS_DNNL
+// "oneDNN 2.6.3": the library this process loaded.
+std::string loaded_dnnl() {
+  const dnnl_version_t* v = dnnl_version();
+  return "oneDNN " + std::to_string(v->major) + "." + std::to_string(v->minor) + "." + std::to_string(v->patch);
+}
+#endif
+
 }  // namespace
 
 std::string small_gemm_library() {
 #if TAPEGRAD_HAS_DNNL
-  if (openblas_only()) return "";
-  const dnnl_version_t* v = dnnl_version();
-  return "oneDNN " + std::to_string(v->major) + "." + std::to_string(v->minor) + "." + std::to_string(v->patch);
+  return openblas_only() ? "" : loaded_dnnl();
 #else
   return "";
 #endif
@@ -81,13 +88,10 @@ void check_dnnl_library() {
   static const bool checked = [] {
     openblas_only();  // a bad TAPEGRAD_GEMM is refused here, before the first product
     const dnnl_version_t* v = dnnl_version();
-    const char* any = std::getenv("TAPEGRAD_ANY_BLAS");
-    const bool allowed = any != nullptr && std::strcmp(any, "1") == 0;
-    if ((v->major != DNNL_VERSION_MAJOR || v->minor != DNNL_VERSION_MINOR) && !allowed)
+    if ((v->major != DNNL_VERSION_MAJOR || v->minor != DNNL_VERSION_MINOR) && !any_blas_allowed())
       throw BlasLibraryError("tapegrad was built with oneDNN " + std::to_string(DNNL_VERSION_MAJOR) + "." +
-                             std::to_string(DNNL_VERSION_MINOR) + ", but this process loaded oneDNN " +
-                             std::to_string(v->major) + "." + std::to_string(v->minor) + "." +
-                             std::to_string(v->patch) + ": set TAPEGRAD_ANY_BLAS=1 to run with it");
+                             std::to_string(DNNL_VERSION_MINOR) + ", but this process loaded " + loaded_dnnl() +
+                             ": set TAPEGRAD_ANY_BLAS=1 to run with it");
     return true;
   }();
   (void)checked;

@@ -21,6 +21,8 @@ extern "C" int omp_get_max_threads(void);
 extern "C" void omp_set_num_threads(int);
 #endif
 
+using tgtest::counting;
+
 namespace {
 
 // Whether this process routes products to oneDNN: built with it (TAPEGRAD_EXPECT_DNNL, from
@@ -28,13 +30,6 @@ namespace {
 bool expect_dnnl() {
   const char* v = std::getenv("TAPEGRAD_GEMM");
   return TAPEGRAD_EXPECT_DNNL && !(v && std::string(v) == "openblas");
-}
-
-// Values that are not all alike, so a transposed or shifted read shows.
-std::vector<float> varied(std::size_t n, float scale) {
-  std::vector<float> v(n);
-  for (std::size_t i = 0; i < n; ++i) v[i] = scale * float(int((i * 37) % 23) - 11) / 11.0f;
-  return v;
 }
 
 }  // namespace
@@ -76,8 +71,8 @@ TEST_CASE("gemm routing: every product oneDNN serves equals the plain sum, in ev
       for (float beta : {0.0f, 1.0f, 0.5f}) {
         REQUIRE(tg::detail::dnnl_serves(false, c.M, c.N, c.K));
         const std::size_t lda = c.K + pad, ldb = (tb ? c.K : c.N) + pad, ldc = c.N + pad;
-        const std::vector<float> a = varied(c.M * lda, 1.0f), b = varied((tb ? c.N : c.K) * ldb, 0.5f);
-        std::vector<float> out = varied(c.M * ldc, 2.0f);
+        const std::vector<float> a = counting(c.M * lda, 1.0f), b = counting((tb ? c.N : c.K) * ldb, 0.5f);
+        std::vector<float> out = counting(c.M * ldc, 2.0f);
         // beta = 0 writes C without reading it: NaN there must not reach the result (BLAS's rule)
         if (beta == 0.0f)
           for (std::size_t i = 0; i < c.M; ++i)
@@ -122,7 +117,7 @@ TEST_CASE("gemm routing: oneDNN runs on the calling thread alone and keeps the c
   }
   const int before = omp_get_max_threads();
   omp_set_num_threads(3);
-  const std::vector<float> a = varied(32 * 128, 1.0f), b = varied(512 * 128, 1.0f);
+  const std::vector<float> a = counting(32 * 128, 1.0f), b = counting(512 * 128, 1.0f);
   std::vector<float> c1(32 * 512), c2(32 * 512);
   tg::detail::gemm(false, true, 32, 512, 128, 1.0f, a.data(), 128, b.data(), 128, 0.0f, c1.data(), 512);
   CHECK(omp_get_max_threads() == 3);  // restored after the call

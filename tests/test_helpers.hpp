@@ -4,6 +4,7 @@
 
 #include <fstream>
 #include <string>
+#include <vector>
 
 #include <xtensor/xsort.hpp>
 #include <xtensor/xview.hpp>
@@ -65,6 +66,14 @@ void with_setting(Set set, V during, V after, F body) {
 template <class F>
 void with_threads(int n, F body) {
   with_setting(tg::set_num_threads, n, 1, body);
+}
+
+// n float operands in [-0.5, scale - 0.5), not all alike (a transposed or shifted read shows):
+// inputs of the raw GEMM tests.
+inline std::vector<float> counting(std::size_t n, float scale) {
+  std::vector<float> v(n);
+  for (std::size_t i = 0; i < n; ++i) v[i] = scale * float((i * 7919) % 1009) / 1009.0f - 0.5f;
+  return v;
 }
 
 // The folder of the shared corpora (CMake cache variable TAPEGRAD_DATA_DIR), or "" when it

@@ -19,17 +19,8 @@
 
 #include "test_helpers.hpp"
 
+using tgtest::counting;
 using tgtest::with_threads;
-
-namespace {
-
-std::vector<float> counting(std::size_t n, float scale) {
-  std::vector<float> v(n);
-  for (std::size_t i = 0; i < n; ++i) v[i] = scale * float((i * 7919) % 1009) / 1009.0f - 0.5f;
-  return v;
-}
-
-}  // namespace
 
 TEST_CASE("thread pool: every task runs exactly once, on more than one thread when there are two") {
   with_threads(2, [] {

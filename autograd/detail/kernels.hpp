@@ -33,6 +33,8 @@ void ensure_blas_threads();
 // Throws BlasLibraryError when the loaded OpenBLAS is not the build tapegrad expects
 // (blas_library.hpp); checked once per process.
 void check_blas_library();
+// Whether TAPEGRAD_ANY_BLAS=1 lets another OpenBLAS build or oneDNN version through.
+bool any_blas_allowed();
 // One large product, once per thread, before its first real one: Note [OpenBLAS warm-up].
 void warm_up_blas();
 
