@@ -82,6 +82,44 @@ TEST_CASE("layer_norm: float32 rows far from zero keep their precision, forward 
   }
 }
 
+TEST_CASE("layer_norm: float32 against float64 when a row's first element is far from the rest") {
+  // The moments take one pass shifted by the row's first element; here that shift is 1e4 away
+  // from the other 39 values (std ~1), the worst case for the cancellation in S2/N - (S1/N)^2.
+  // With gamma and beta both trained, the backward runs its one-pass case.
+  tg::manual_seed(46);
+  xt::xarray<double> x64 = xt::xarray<float>(tg::randn<double>({3, 40}));
+  x64(0, 0) = 1e4;
+  x64(1, 0) = -3e3;
+  const xt::xarray<double> g64 = xt::xarray<float>(tg::randn<double>({40}));
+  const xt::xarray<double> b64 = xt::xarray<float>(tg::randn<double>({40}));
+  const xt::xarray<double> w64 = xt::xarray<float>(tg::randn<double>({3, 40}));
+  auto run = [&](auto scalar) {
+    using T = decltype(scalar);
+    tg::Tensor x = tg::Tensor::param(xt::xarray<T>(x64)), g = tg::Tensor::param(xt::xarray<T>(g64)),
+               b = tg::Tensor::param(xt::xarray<T>(b64));
+    const tg::Tensor y = tg::layer_norm(x, g, b, 1e-5);
+    tg::sum(y * tg::Tensor::constant(xt::xarray<T>(w64))).backward();
+    return std::vector<xt::xarray<double>>{y.to(tg::kFloat64).value<double>(), x.grad().to(tg::kFloat64).value<double>(),
+                                           g.grad().to(tg::kFloat64).value<double>(),
+                                           b.grad().to(tg::kFloat64).value<double>()};
+  };
+  const auto f32 = run(float{}), f64 = run(double{});
+  const char* names[] = {"y", "dx", "dgamma", "dbeta"};
+  for (std::size_t k = 0; k < 4; ++k) {
+    CAPTURE(names[k]);
+    CHECK(xt::amax(xt::abs(f32[k] - f64[k]))() < 2e-5 * (1.0 + xt::amax(xt::abs(f64[k]))()));
+  }
+}
+
+TEST_CASE("layer_norm: a row holding NaN gives NaN in that row only") {
+  xt::xarray<float> x = {{1.0f, 2.0f, 3.0f, 4.0f}, {1.0f, std::nanf(""), 3.0f, 4.0f}};
+  const tg::Tensor y = tg::layer_norm(tg::Tensor::constant(x), tg::Tensor(), tg::Tensor());
+  for (std::size_t j = 0; j < 4; ++j) {
+    CHECK(std::isfinite(y.value<float>()(0, j)));
+    CHECK(std::isnan(y.value<float>()(1, j)));
+  }
+}
+
 TEST_CASE("layer_norm: values equal plain loops") {
   const xt::xarray<double> x = {{1.0, 2.0, 4.0}, {-1.0, 0.0, 0.5}};
   const tg::Tensor g = tg::Tensor::constant(xt::xarray<double>{2.0, 1.0, 0.5}), b = tg::Tensor::constant(xt::xarray<double>{0.1, 0.2, 0.3});
