@@ -24,18 +24,15 @@ struct RowStats {
   Buffer<T> rstd;            // 1 / sqrt(var + eps), [rows]
 };
 
-// Row sums in double, in wide lanes: Note [row sums] (detail/row_sums.hpp).
-constexpr std::size_t kLanes = detail::kRowLanes;
-
-// The mean and the biased variance (as PyTorch's) of one row, in one pass: the sums of (x - k)
-// and (x - k)^2 in double, shifted by the row's first element k so that the variance
-// S2 / N - (S1 / N)^2 does not cancel catastrophically when the mean is far from 0 (k is a
-// sample of the row, so |mean - k| is of the order of the std).
+// The mean and the biased variance (as PyTorch's) of one row, in one pass of lane sums (Note
+// [row sums]): the sums of (x - k) and (x - k)^2 in double, shifted by the row's first element k
+// so that the variance S2 / N - (S1 / N)^2 does not cancel catastrophically when the mean is far
+// from 0 (k is a sample of the row, so |mean - k| is of the order of the std).
 template <class T>
 void row_moments(const T* x, std::size_t N, double& mean, double& var) {
   const double k = double(x[0]);
   double s1 = 0, s2 = 0;
-  detail::row_sum_and_square<kLanes>(x, k, N, s1, s2);
+  detail::row_sum_and_square(x, k, N, s1, s2);
   const double d = s1 / double(N);  // mean - k
   mean = k + d;
   var = s2 / double(N) - d * d;
@@ -127,7 +124,7 @@ Tensor layer_norm_kernel(const Tensor& x, const Tensor& gamma, const Tensor& bet
       // dx = rstd (dxhat - mean(dxhat) - xhat mean(dxhat xhat)), both means in one pass over the
       // row (Note [row sums])
       double sum = 0, dot = 0;
-      detail::row_sum_and_dot<kLanes>(dxh, xh, N, sum, dot);
+      detail::row_sum_and_dot(dxh, xh, N, sum, dot);
       const T m1 = T(sum / double(N)), m2 = T(dot / double(N));
       T* dx = dx_all + r * N;
       if (fresh) for (std::size_t j = 0; j < N; ++j) dx[j] = rs * (dxh[j] - m1 - xh[j] * m2);

@@ -7,76 +7,75 @@
 // LayerNorm-LSTM step that way; a cross-entropy over 65 classes spent 2.8% of the S RNN step
 // in one running sum and one running max per row). The order is fixed, so the result is
 // deterministic. A max is exact in any order, so its lanes change nothing but the speed.
-//
-// Eight lanes of double are two AVX2 registers, so a sum still waits on its adds' latency every
-// eight elements. A caller whose rows are long and whose bits are its own (layer_norm) asks for
-// more lanes (kWideRowLanes: eight registers of chains); the cross-entropy keeps eight, so its
-// results stay as they were.
+// (Sixteen or 32 lanes, tried for layer_norm: GCC no longer vectorises the two-sum loops, and
+// they ran slower.)
 #include <cstddef>
 
 namespace tg::detail {
 
 constexpr std::size_t kRowLanes = 8;
-constexpr std::size_t kWideRowLanes = 16;
 
-template <std::size_t Lanes = kRowLanes, class Term>
+template <class Term>
 double lane_sum(std::size_t n, Term term) {
-  double part[Lanes] = {};
+  double part[kRowLanes] = {};
   std::size_t j = 0;
-  for (; j + Lanes <= n; j += Lanes)
-    for (std::size_t l = 0; l < Lanes; ++l) part[l] += term(j + l);
-  for (; j < n; ++j) part[j % Lanes] += term(j);
+  for (; j + kRowLanes <= n; j += kRowLanes)
+    for (std::size_t l = 0; l < kRowLanes; ++l) part[l] += term(j + l);
+  for (; j < n; ++j) part[j % kRowLanes] += term(j);
   double total = 0;
   for (double p : part) total += p;
   return total;
 }
 
-template <std::size_t Lanes = kRowLanes, class T>
+template <class T>
 double row_sum(const T* a, std::size_t n) {
-  return lane_sum<Lanes>(n, [a](std::size_t j) { return double(a[j]); });
+  return lane_sum(n, [a](std::size_t j) { return double(a[j]); });
 }
+
+// The two-sum loops below are written out: the same loop taking two lambdas, as lane_sum takes
+// one, is not vectorised by GCC 12 and made layer_norm's forward 2x slower.
 
 // sum = a[0] + ... + a[n-1] and dot = a[0] b[0] + ... + a[n-1] b[n-1], in one pass; each the
 // same bits as its own lane sum.
-template <std::size_t Lanes = kRowLanes, class T>
+template <class T>
 void row_sum_and_dot(const T* a, const T* b, std::size_t n, double& sum, double& dot) {
-  double s[Lanes] = {}, p[Lanes] = {};
+  double s[kRowLanes] = {}, p[kRowLanes] = {};
   std::size_t j = 0;
-  for (; j + Lanes <= n; j += Lanes)
-    for (std::size_t l = 0; l < Lanes; ++l) {
+  for (; j + kRowLanes <= n; j += kRowLanes)
+    for (std::size_t l = 0; l < kRowLanes; ++l) {
       s[l] += double(a[j + l]);
       p[l] += double(a[j + l]) * double(b[j + l]);
     }
   for (; j < n; ++j) {
-    s[j % Lanes] += double(a[j]);
-    p[j % Lanes] += double(a[j]) * double(b[j]);
+    s[j % kRowLanes] += double(a[j]);
+    p[j % kRowLanes] += double(a[j]) * double(b[j]);
   }
   sum = dot = 0;
-  for (std::size_t l = 0; l < Lanes; ++l) {
+  for (std::size_t l = 0; l < kRowLanes; ++l) {
     sum += s[l];
     dot += p[l];
   }
 }
 
 // sum = (a[0] - k) + ... + (a[n-1] - k) and squares = (a[0] - k)^2 + ... + (a[n-1] - k)^2, in
-// one pass, in double.
-template <std::size_t Lanes = kRowLanes, class T>
+// one pass.
+template <class T>
 void row_sum_and_square(const T* a, double k, std::size_t n, double& sum, double& squares) {
-  double s[Lanes] = {}, q[Lanes] = {};
+  double s[kRowLanes] = {}, q[kRowLanes] = {};
   std::size_t j = 0;
-  for (; j + Lanes <= n; j += Lanes)
-    for (std::size_t l = 0; l < Lanes; ++l) {
+  for (; j + kRowLanes <= n; j += kRowLanes)
+    for (std::size_t l = 0; l < kRowLanes; ++l) {
       const double v = double(a[j + l]) - k;
       s[l] += v;
       q[l] += v * v;
     }
   for (; j < n; ++j) {
     const double v = double(a[j]) - k;
-    s[j % Lanes] += v;
-    q[j % Lanes] += v * v;
+    s[j % kRowLanes] += v;
+    q[j % kRowLanes] += v * v;
   }
   sum = squares = 0;
-  for (std::size_t l = 0; l < Lanes; ++l) {
+  for (std::size_t l = 0; l < kRowLanes; ++l) {
     sum += s[l];
     squares += q[l];
   }
