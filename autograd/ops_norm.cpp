@@ -10,10 +10,12 @@
 namespace tg {
 namespace {
 
-// What layer_norm's backward reads besides x: each row's mean and 1 / std. xhat is computed
-// again from x in the backward instead of stored by the forward: the forward then writes one
-// array instead of two, and the tape holds x (which the op's input already is) instead of a copy
-// of its size.
+// What layer_norm's backward reads besides x and gamma: each row's mean (in two parts) and
+// 1 / std. xhat is computed again from x in the backward instead of stored by the forward: the
+// forward then writes one array instead of two, and the tape keeps x until the backward (where
+// x would otherwise go back to the pool at once, Note [unread values]) instead of an xhat of
+// the same size. Saving x also means that writing into x in place between the forward and the
+// backward is refused (Note [versions]), as in PyTorch, whose layer_norm saves its input too.
 template <class T>
 struct RowStats {
   explicit RowStats(std::size_t rows) : mean(rows), mean_low(rows), rstd(rows) {}
@@ -25,9 +27,10 @@ struct RowStats {
 };
 
 // The mean and the biased variance (as PyTorch's) of one row, in one pass of lane sums (Note
-// [row sums]): the sums of (x - k) and (x - k)^2 in double, shifted by the row's first element k
-// so that the variance S2 / N - (S1 / N)^2 does not cancel catastrophically when the mean is far
-// from 0 (k is a sample of the row, so |mean - k| is of the order of the std).
+// [row sums]): the sums S1 of (x - k) and S2 of (x - k)^2 in double, shifted by the row's first
+// element k. Since k is in the row, (mean - k)^2 <= (N - 1) var, so S2 / N - (S1 / N)^2 loses at
+// most a factor N to cancellation however far the mean is from 0 (unshifted, a float64 row of
+// mean 1e8 and std 1 would lose every digit).
 template <class T>
 void row_moments(const T* x, std::size_t N, double& mean, double& var) {
   const double k = double(x[0]);
@@ -37,6 +40,9 @@ void row_moments(const T* x, std::size_t N, double& mean, double& var) {
   mean = k + d;
   var = s2 / double(N) - d * d;
   if (var < 0) var = 0;  // rounding; a NaN stays NaN
+  // A float64 row whose spread is beyond ~1e154 overflows S2: its variance is infinite (1 / std
+  // then 0, as the two-pass form gave), not Inf - Inf = NaN
+  if (std::isinf(s2) && std::isfinite(s1)) var = HUGE_VAL;
 }
 
 // The training case of the backward's first pass over one row of N, in one loop: xhat again
