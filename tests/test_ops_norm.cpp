@@ -1,5 +1,8 @@
-// layer_norm: gradcheck with and without affine, values against plain loops, errors.
+// layer_norm: gradcheck with and without affine, values against plain loops, errors; and the
+// row sums it takes (autograd/detail/row_sums.hpp).
 #include <cmath>
+
+#include <tapegrad/autograd/detail/row_sums.hpp>
 
 #include "op_checks.hpp"
 #include "test_helpers.hpp"
@@ -226,4 +229,28 @@ TEST_CASE("layer_norm: bad shapes and eps are rejected") {
   CHECK_THROWS_WITH_AS(tg::layer_norm(x, tg::Tensor::zeros({4}, tg::kFloat64), tg::Tensor()), doctest::Contains("layer_norm"),
                        std::invalid_argument);
   CHECK_THROWS_AS(tg::layer_norm(x, tg::Tensor(), tg::Tensor(), 0.0), std::invalid_argument);
+}
+
+TEST_CASE("row sums: float rows' two sums (AVX where the build has it) equal long-double sums, every tail") {
+  // n from 0 to 70 runs no block, one or more blocks of the sixteen lanes, and every tail length.
+  tg::manual_seed(50);
+  const xt::xarray<float> a = tg::randn<float>({70}, 3.0f, 2.0f), b = tg::randn<float>({70});
+  for (std::size_t n = 0; n <= 70; ++n) {
+    CAPTURE(n);
+    long double s = 0, p = 0, s_shift = 0, q_shift = 0;
+    const double k = n ? double(a(0)) : 0.0;
+    for (std::size_t j = 0; j < n; ++j) {
+      s += a(j);
+      p += static_cast<long double>(a(j)) * b(j);
+      s_shift += static_cast<long double>(a(j)) - k;
+      q_shift += (static_cast<long double>(a(j)) - k) * (static_cast<long double>(a(j)) - k);
+    }
+    double sum = -1, dot = -1, sum2 = -1, squares = -1;
+    tg::detail::row_sum_and_dot(a.data(), b.data(), n, sum, dot);
+    tg::detail::row_sum_and_square(a.data(), k, n, sum2, squares);
+    CHECK(sum == doctest::Approx(double(s)).epsilon(1e-12));
+    CHECK(dot == doctest::Approx(double(p)).epsilon(1e-12));
+    CHECK(sum2 == doctest::Approx(double(s_shift)).epsilon(1e-12));
+    CHECK(squares == doctest::Approx(double(q_shift)).epsilon(1e-12));
+  }
 }

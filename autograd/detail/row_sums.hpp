@@ -11,6 +11,10 @@
 // they ran slower.)
 #include <cstddef>
 
+#if defined(__AVX__)
+#include <immintrin.h>
+#endif
+
 namespace tg::detail {
 
 constexpr std::size_t kRowLanes = 8;
@@ -80,6 +84,80 @@ void row_sum_and_square(const T* a, double k, std::size_t n, double& sum, double
     squares += q[l];
   }
 }
+
+#if defined(__AVX__)
+// Note [float rows with AVX]: layer_norm's float rows take their two sums with AVX, written
+// out: sixteen double lanes in four registers per sum, each four floats widened once. GCC 12
+// vectorises the eight-lane loops above only into two registers per sum, so every eight
+// elements wait on the adds' latency, and it does not vectorise sixteen lanes at all. The order
+// is fixed, so the result is deterministic; it rounds differently from the eight-lane form, and
+// from a build without AVX (as OpenBLAS's kernels differ by CPU). [32, 1024] layer_norm in
+// tapegrad_opbench: see docs/gemm_study.md.
+namespace avx_rows {
+constexpr std::size_t kLanes = 16;
+inline __m256d widen(const float* p) { return _mm256_cvtps_pd(_mm_loadu_ps(p)); }
+inline __m256d mul_add(__m256d a, __m256d b, __m256d c) {
+#if defined(__FMA__)
+  return _mm256_fmadd_pd(a, b, c);
+#else
+  return _mm256_add_pd(_mm256_mul_pd(a, b), c);
+#endif
+}
+// The sixteen lanes of each sum, then the tail elements j, ... into lane j % 16, then the lanes
+// in order.
+template <class Tail>
+void finish(const __m256d (&s)[4], const __m256d (&p)[4], std::size_t j, std::size_t n, Tail tail, double& first,
+            double& second) {
+  alignas(32) double sl[kLanes], pl[kLanes];
+  for (int r = 0; r < 4; ++r) {
+    _mm256_store_pd(sl + 4 * r, s[r]);
+    _mm256_store_pd(pl + 4 * r, p[r]);
+  }
+  for (; j < n; ++j) tail(j, sl[j % kLanes], pl[j % kLanes]);
+  first = second = 0;
+  for (std::size_t l = 0; l < kLanes; ++l) {
+    first += sl[l];
+    second += pl[l];
+  }
+}
+}  // namespace avx_rows
+
+inline void row_sum_and_dot(const float* a, const float* b, std::size_t n, double& sum, double& dot) {
+  using namespace avx_rows;
+  __m256d s[4], p[4];
+  for (int r = 0; r < 4; ++r) s[r] = p[r] = _mm256_setzero_pd();
+  std::size_t j = 0;
+  for (; j + kLanes <= n; j += kLanes)
+    for (int r = 0; r < 4; ++r) {
+      const __m256d x = widen(a + j + 4 * r), y = widen(b + j + 4 * r);
+      s[r] = _mm256_add_pd(s[r], x);
+      p[r] = mul_add(x, y, p[r]);
+    }
+  finish(s, p, j, n, [a, b](std::size_t i, double& si, double& pi) {
+    si += double(a[i]);
+    pi += double(a[i]) * double(b[i]);
+  }, sum, dot);
+}
+
+inline void row_sum_and_square(const float* a, double k, std::size_t n, double& sum, double& squares) {
+  using namespace avx_rows;
+  const __m256d shift = _mm256_set1_pd(k);
+  __m256d s[4], q[4];
+  for (int r = 0; r < 4; ++r) s[r] = q[r] = _mm256_setzero_pd();
+  std::size_t j = 0;
+  for (; j + kLanes <= n; j += kLanes)
+    for (int r = 0; r < 4; ++r) {
+      const __m256d v = _mm256_sub_pd(widen(a + j + 4 * r), shift);
+      s[r] = _mm256_add_pd(s[r], v);
+      q[r] = mul_add(v, v, q[r]);
+    }
+  finish(s, q, j, n, [a, k](std::size_t i, double& si, double& qi) {
+    const double v = double(a[i]) - k;
+    si += v;
+    qi += v * v;
+  }, sum, squares);
+}
+#endif
 
 // The largest of a[0..n), n >= 1. Where the row holds a NaN the result may or may not be NaN
 // (as with std::max_element); a caller that goes on to exp(a[j] - max) gets NaN either way.
