@@ -26,6 +26,14 @@ struct RowStats {
   Buffer<T> rstd;            // 1 / sqrt(var + eps), [rows]
 };
 
+// One element of xhat = (x - mean) / std, from the mean in its two parts (RowStats). The forward
+// and both backward paths call this one expression, so the backward's xhat has the forward's
+// bits.
+template <class T>
+T normalized(T x, T m, T m_low, T rs) {
+  return ((x - m) - m_low) * rs;
+}
+
 // The mean and the biased variance (as PyTorch's) of one row, in one pass of lane sums (Note
 // [row sums]): the sums S1 of (x - k) and S2 of (x - k)^2 in double, shifted by the row's first
 // element k. Since k is in the row, (mean - k)^2 <= (N - 1) var, so S2 / N - (S1 / N)^2 loses at
@@ -53,7 +61,7 @@ void backward_row_pass(std::size_t N, const T* __restrict x, T m, T m_low, T rs,
                        const T* __restrict gamma, T* __restrict xhat, T* __restrict dxhat,
                        T* __restrict dgamma, T* __restrict dbeta) {
   for (std::size_t j = 0; j < N; ++j) {
-    xhat[j] = ((x[j] - m) - m_low) * rs;
+    xhat[j] = normalized(x[j], m, m_low, rs);
     dgamma[j] += dy[j] * xhat[j];
     dbeta[j] += dy[j];
     dxhat[j] = dy[j] * gamma[j];
@@ -86,7 +94,7 @@ Tensor layer_norm_kernel(const Tensor& x, const Tensor& gamma, const Tensor& bet
     stats->mean_low.data()[r] = m_low;
     stats->rstd.data()[r] = rs;
     T* y = out->value.template data<T>() + r * N;
-    auto xhat = [&](std::size_t j) { return ((xr[j] - m) - m_low) * rs; };
+    auto xhat = [&](std::size_t j) { return normalized(xr[j], m, m_low, rs); };
     // y = xhat * gamma + beta
     if (gw && bw) for (std::size_t j = 0; j < N; ++j) y[j] = xhat(j) * gw[j] + bw[j];
     else if (gw)  for (std::size_t j = 0; j < N; ++j) y[j] = xhat(j) * gw[j];
@@ -120,7 +128,7 @@ Tensor layer_norm_kernel(const Tensor& x, const Tensor& gamma, const Tensor& bet
       if (xr && dgamma && dbeta && dgamma != dbeta && dx_all && gamma) {
         backward_row_pass(N, xr, m, m_low, rs, d, gamma, xh, dxh, dgamma, dbeta);
       } else {
-        if (xr) for (std::size_t j = 0; j < N; ++j) xh[j] = ((xr[j] - m) - m_low) * rs;
+        if (xr) for (std::size_t j = 0; j < N; ++j) xh[j] = normalized(xr[j], m, m_low, rs);
         if (dgamma) for (std::size_t j = 0; j < N; ++j) dgamma[j] += d[j] * xh[j];
         if (dbeta) detail::add_into(dbeta, d, N);
         if (dx_all && gamma) for (std::size_t j = 0; j < N; ++j) dxh[j] = d[j] * gamma[j];

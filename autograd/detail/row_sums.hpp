@@ -103,11 +103,16 @@ inline __m256d mul_add(__m256d a, __m256d b, __m256d c) {
   return _mm256_add_pd(_mm256_mul_pd(a, b), c);
 #endif
 }
-// The sixteen lanes of each sum, then the tail elements j, ... into lane j % 16, then the lanes
-// in order.
-template <class Tail>
-void finish(const __m256d (&s)[4], const __m256d (&p)[4], std::size_t j, std::size_t n, Tail tail, double& first,
-            double& second) {
+// Two sums over a row of n floats in sixteen double lanes, four registers per sum: block(i, s,
+// p) adds elements i .. i + 3 into the registers s and p, tail(i, s, p) adds element i into
+// the lanes s and p; then the lanes are added in order.
+template <class Block, class Tail>
+void two_sums(std::size_t n, Block block, Tail tail, double& first, double& second) {
+  __m256d s[4], p[4];
+  for (int r = 0; r < 4; ++r) s[r] = p[r] = _mm256_setzero_pd();
+  std::size_t j = 0;
+  for (; j + kLanes <= n; j += kLanes)
+    for (int r = 0; r < 4; ++r) block(j + 4 * r, s[r], p[r]);
   alignas(32) double sl[kLanes], pl[kLanes];
   for (int r = 0; r < 4; ++r) {
     _mm256_store_pd(sl + 4 * r, s[r]);
@@ -124,37 +129,27 @@ void finish(const __m256d (&s)[4], const __m256d (&p)[4], std::size_t j, std::si
 
 inline void row_sum_and_dot(const float* a, const float* b, std::size_t n, double& sum, double& dot) {
   using namespace avx_rows;
-  __m256d s[4], p[4];
-  for (int r = 0; r < 4; ++r) s[r] = p[r] = _mm256_setzero_pd();
-  std::size_t j = 0;
-  for (; j + kLanes <= n; j += kLanes)
-    for (int r = 0; r < 4; ++r) {
-      const __m256d x = widen(a + j + 4 * r), y = widen(b + j + 4 * r);
-      s[r] = _mm256_add_pd(s[r], x);
-      p[r] = mul_add(x, y, p[r]);
-    }
-  finish(s, p, j, n, [a, b](std::size_t i, double& si, double& pi) {
-    si += double(a[i]);
-    pi += double(a[i]) * double(b[i]);
+  two_sums(n, [a, b](std::size_t i, __m256d& s, __m256d& p) {
+    const __m256d x = widen(a + i), y = widen(b + i);
+    s = _mm256_add_pd(s, x);
+    p = mul_add(x, y, p);
+  }, [a, b](std::size_t i, double& s, double& p) {
+    s += double(a[i]);
+    p += double(a[i]) * double(b[i]);
   }, sum, dot);
 }
 
 inline void row_sum_and_square(const float* a, double k, std::size_t n, double& sum, double& squares) {
   using namespace avx_rows;
   const __m256d shift = _mm256_set1_pd(k);
-  __m256d s[4], q[4];
-  for (int r = 0; r < 4; ++r) s[r] = q[r] = _mm256_setzero_pd();
-  std::size_t j = 0;
-  for (; j + kLanes <= n; j += kLanes)
-    for (int r = 0; r < 4; ++r) {
-      const __m256d v = _mm256_sub_pd(widen(a + j + 4 * r), shift);
-      s[r] = _mm256_add_pd(s[r], v);
-      q[r] = mul_add(v, v, q[r]);
-    }
-  finish(s, q, j, n, [a, k](std::size_t i, double& si, double& qi) {
+  two_sums(n, [a, shift](std::size_t i, __m256d& s, __m256d& q) {
+    const __m256d v = _mm256_sub_pd(widen(a + i), shift);
+    s = _mm256_add_pd(s, v);
+    q = mul_add(v, v, q);
+  }, [a, k](std::size_t i, double& s, double& q) {
     const double v = double(a[i]) - k;
-    si += v;
-    qi += v * v;
+    s += v;
+    q += v * v;
   }, sum, squares);
 }
 #endif
