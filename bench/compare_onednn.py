@@ -23,7 +23,10 @@ max of each engine and the per-pair ratio tapegrad / oneDNN (min / median / max)
 one JSON line per row. With --pytorch, each round also runs the workload in PyTorch
 (compare_pytorch.py's worker) and the table gets its tokens/s and the ratio tapegrad / PyTorch.
 With --shards threads (or N), tapegrad runs at more than one thread as data-parallel shards on
-its pool (tapegrad_bench --shards, tg::DataParallel) in the configs of --shard-configs. Exit
+its pool (tapegrad_bench --shards, tg::DataParallel) in the configs of --shard-configs. Rows of
+one model (no shards) get a second table: the time of the step's GEMMs replayed alone (what
+tapegrad_bench's utilization divides by its step) as a share of each engine's step, so oneDNN's
+step is read with tapegrad's yardstick: how much of it those same products would fill. Exit
 code 2, with one line, when the reference, libdnnl-dev, PyTorch (with --pytorch) or
 tapegrad_bench is missing. Standard library only: run with /usr/bin/python3.
 """
@@ -139,7 +142,11 @@ def run_tapegrad(args, config, cell, threads):
     if args.steps:
         cmd += ["--steps", str(args.steps)]
     out, other = run_measured(cmd, args.timeout)
-    return dict(tokens_per_s=json.loads(out.strip().splitlines()[-1])["tokens_per_s"], other_cores=other)
+    result = json.loads(out.strip().splitlines()[-1])
+    # The step's GEMMs replayed alone (ms per step): the yardstick of the utilization figure.
+    gemm_ms = result["ms_per_step"] * result["utilization"] if shards(args, config, threads) == 1 else None
+    return dict(tokens_per_s=result["tokens_per_s"], ms_per_step=result["ms_per_step"], gemm_ms=gemm_ms,
+                other_cores=other)
 
 
 def head_gemm(args, threads):
@@ -158,7 +165,7 @@ def run_onednn(args, binary, config, cell, threads):
     if not lines:
         fail(f"no RESULT line from {' '.join(cmd)}", 1)
     kv = dict(item.split("=", 1) for item in lines[-1].split()[1:] if "=" in item)
-    return dict(tokens_per_s=float(kv["tok_per_s"]), other_cores=other,
+    return dict(tokens_per_s=float(kv["tok_per_s"]), ms_per_step=float(kv["ms_per_step"]), other_cores=other,
                 other_cores_timed=float(kv.get("other_cores", "nan")))
 
 
@@ -227,6 +234,8 @@ def measure_pair(args, wait_quiet, binary, config, cell, threads, label):
                     gate_wait_s=waited, gate_other_cores=gate_other, gate_ok=gate_ok,
                     tapegrad_other_cores=a["other_cores"], onednn_other_cores=b["other_cores"],
                     onednn_other_cores_timed=b["other_cores_timed"], noisy=noisy, attempts=attempt + 1)
+        if a["gemm_ms"] is not None:  # the same GEMMs as a share of each engine's step
+            pair.update(tapegrad_gemm_share=a["gemm_ms"] / a["ms_per_step"], onednn_gemm_share=a["gemm_ms"] / b["ms_per_step"])
         if c:
             pair.update(pytorch=c["tokens_per_s"], pytorch_ratio=a["tokens_per_s"] / c["tokens_per_s"],
                         pytorch_other_cores=c["other_cores"])
@@ -310,12 +319,15 @@ def main():
                 for r in range(args.rounds):
                     label = f"{config} {cell} threads {threads} pair {r + 1}/{args.rounds}"
                     pairs.append(measure_pair(args, wait_quiet, binary, config, cell, threads, label))
+                shares = all("tapegrad_gemm_share" in q for q in pairs)
                 rows.append(dict(
                     config=config, cell=cell, threads=threads, shards=shards(args, config, threads),
                     head_gemm=head_gemm(args, threads),
                     steps=args.steps or CONFIGS[config]["K"], warmup=WARMUP, pairs=len(pairs),
                     tapegrad=spread([q["tapegrad"] for q in pairs]), onednn=spread([q["onednn"] for q in pairs]),
                     ratio=spread([q["ratio"] for q in pairs]),
+                    tapegrad_gemm_share=spread([q["tapegrad_gemm_share"] for q in pairs]) if shares else None,
+                    onednn_gemm_share=spread([q["onednn_gemm_share"] for q in pairs]) if shares else None,
                     pytorch=spread([q["pytorch"] for q in pairs]) if args.pytorch else None,
                     pytorch_ratio=spread([q["pytorch_ratio"] for q in pairs]) if args.pytorch else None,
                     noisy_pairs=sum(q["noisy"] for q in pairs), reruns=sum(q["attempts"] - 1 for q in pairs),
@@ -337,6 +349,17 @@ def main():
         print(f"| {r['config']} | {r['cell']} | {r['threads']} | {r['shards']} | {r['head_gemm']} | {t[0]:.0f} / "
               f"{t[1]:.0f} / {t[2]:.0f} | {o[0]:.0f} / {o[1]:.0f} / {o[2]:.0f} | {q[0]:.2f} / **{q[1]:.2f}** / "
               f"{q[2]:.2f} |{torch_cells} {r['noisy_pairs']}/{r['pairs']} | {r['reruns']} | {r['max_other_cores']:.2f} |")
+    share_rows = [r for r in rows if r["tapegrad_gemm_share"]]
+    if share_rows:  # the utilization yardstick applied to both engines (one model, not sharded)
+        print("\nThe step's GEMMs replayed alone (tapegrad_bench's utilization yardstick) as a share of each "
+              "engine's step time:\n")
+        print("| config | cell | threads | tapegrad (its utilization) min / median / max | "
+              "oneDNN's step min / median / max |")
+        print("|---" * 5 + "|")
+        for r in share_rows:
+            t, o = r["tapegrad_gemm_share"], r["onednn_gemm_share"]
+            print(f"| {r['config']} | {r['cell']} | {r['threads']} | {t[0]:.2f} / **{t[1]:.2f}** / {t[2]:.2f} | "
+                  f"{o[0]:.2f} / **{o[1]:.2f}** / {o[2]:.2f} |")
     if args.json:
         for r in rows:
             print(json.dumps(r))
