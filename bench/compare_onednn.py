@@ -266,6 +266,40 @@ def parse_list(text, allowed, what):
     return items
 
 
+def rate_cells(s):
+    """A tokens/s spread as a table cell: min / median / max."""
+    return f"{s[0]:.0f} / {s[1]:.0f} / {s[2]:.0f}"
+
+
+def ratio_cells(s):
+    """A ratio spread as a table cell, the median in bold."""
+    return f"{s[0]:.2f} / **{s[1]:.2f}** / {s[2]:.2f}"
+
+
+def print_tables(rows, pytorch):
+    """The markdown table of the rows, then the GEMM-share table for the rows of one model."""
+    torch_head = " PyTorch tok/s min / median / max | ratio tapegrad/PyTorch min / median / max |" if pytorch else ""
+    print("| config | cell | threads | tapegrad shards | oneDNN head | tapegrad tok/s min / median / max | oneDNN tok/s "
+          "min / median / max | ratio tapegrad/oneDNN min / median / max |" + torch_head +
+          " noisy pairs | reruns | max other cores |")
+    print("|---" * (11 + (2 if pytorch else 0)) + "|")
+    for r in rows:
+        torch_cells = f" {rate_cells(r['pytorch'])} | {ratio_cells(r['pytorch_ratio'])} |" if pytorch else ""
+        print(f"| {r['config']} | {r['cell']} | {r['threads']} | {r['shards']} | {r['head_gemm']} | "
+              f"{rate_cells(r['tapegrad'])} | {rate_cells(r['onednn'])} | {ratio_cells(r['ratio'])} |{torch_cells} "
+              f"{r['noisy_pairs']}/{r['pairs']} | {r['reruns']} | {r['max_other_cores']:.2f} |")
+    share_rows = [r for r in rows if r["tapegrad_gemm_share"]]
+    if share_rows:  # the utilization yardstick applied to both engines (one model, not sharded)
+        print("\nThe step's GEMMs replayed alone (tapegrad_bench's utilization yardstick) as a share of each "
+              "engine's step time:\n")
+        print("| config | cell | threads | tapegrad (its utilization) min / median / max | "
+              "oneDNN's step min / median / max |")
+        print("|---" * 5 + "|")
+        for r in share_rows:
+            print(f"| {r['config']} | {r['cell']} | {r['threads']} | {ratio_cells(r['tapegrad_gemm_share'])} | "
+                  f"{ratio_cells(r['onednn_gemm_share'])} |")
+
+
 def main():
     p = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     p.add_argument("--reference", default=os.path.join(ROOT, "..", "shared", "reference", "onednn"),
@@ -335,31 +369,7 @@ def main():
                                             q.get("pytorch_other_cores", 0.0)) for q in pairs),
                     pair_results=pairs))
 
-    torch_head = " PyTorch tok/s min / median / max | ratio tapegrad/PyTorch min / median / max |" if args.pytorch else ""
-    print("| config | cell | threads | tapegrad shards | oneDNN head | tapegrad tok/s min / median / max | oneDNN tok/s "
-          "min / median / max | ratio tapegrad/oneDNN min / median / max |" + torch_head +
-          " noisy pairs | reruns | max other cores |")
-    print("|---" * (11 + (2 if args.pytorch else 0)) + "|")
-    for r in rows:
-        t, o, q = r["tapegrad"], r["onednn"], r["ratio"]
-        torch_cells = ""
-        if args.pytorch:
-            u, v = r["pytorch"], r["pytorch_ratio"]
-            torch_cells = f" {u[0]:.0f} / {u[1]:.0f} / {u[2]:.0f} | {v[0]:.2f} / **{v[1]:.2f}** / {v[2]:.2f} |"
-        print(f"| {r['config']} | {r['cell']} | {r['threads']} | {r['shards']} | {r['head_gemm']} | {t[0]:.0f} / "
-              f"{t[1]:.0f} / {t[2]:.0f} | {o[0]:.0f} / {o[1]:.0f} / {o[2]:.0f} | {q[0]:.2f} / **{q[1]:.2f}** / "
-              f"{q[2]:.2f} |{torch_cells} {r['noisy_pairs']}/{r['pairs']} | {r['reruns']} | {r['max_other_cores']:.2f} |")
-    share_rows = [r for r in rows if r["tapegrad_gemm_share"]]
-    if share_rows:  # the utilization yardstick applied to both engines (one model, not sharded)
-        print("\nThe step's GEMMs replayed alone (tapegrad_bench's utilization yardstick) as a share of each "
-              "engine's step time:\n")
-        print("| config | cell | threads | tapegrad (its utilization) min / median / max | "
-              "oneDNN's step min / median / max |")
-        print("|---" * 5 + "|")
-        for r in share_rows:
-            t, o = r["tapegrad_gemm_share"], r["onednn_gemm_share"]
-            print(f"| {r['config']} | {r['cell']} | {r['threads']} | {t[0]:.2f} / **{t[1]:.2f}** / {t[2]:.2f} | "
-                  f"{o[0]:.2f} / **{o[1]:.2f}** / {o[2]:.2f} |")
+    print_tables(rows, args.pytorch)
     if args.json:
         for r in rows:
             print(json.dumps(r))
