@@ -72,8 +72,8 @@ void defer_weight_grad(TensorImpl& weight, const T* dy, const T* x, std::size_t 
   // Grow only: shrinking and regrowing would zero-fill the rows again every iteration.
   if (s.dy.size() < (s.rows + N) * O) s.dy.resize((s.rows + N) * O);
   if (s.x.size() < (s.rows + N) * I) s.x.resize((s.rows + N) * I);
-  std::copy_n(dy, N * O, s.dy.begin() + long(s.rows * O));
-  std::copy_n(x, N * I, s.x.begin() + long(s.rows * I));
+  copy_rows(s.dy.data() + s.rows * O, O, dy, O, N, O);  // Note [copies on the pool]
+  copy_rows(s.x.data() + s.rows * I, I, x, I, N, I);
   s.rows += N;
 }
 

@@ -262,7 +262,7 @@ void accumulate_sum_to(T* dst, const Shape& ds, const T* src, const Shape& ss) {
       if (exact) tail *= ds[ds.size() - 1 - i];
     }
     if (tail == m) {
-      for (std::size_t r = 0; r < n / m; ++r) add_into(dst, src + r * m, m);
+      add_rows_into(dst, src, n / m, m);
       return;
     }
   }

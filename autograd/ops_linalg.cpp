@@ -210,12 +210,12 @@ Tensor linear_kernel(const Tensor& x, const Tensor& weight, const Tensor& bias,
   const T* res = residual.defined() ? detail::values<T>(residual) : nullptr;
   const T* b = bias.defined() ? detail::values<T>(bias) : nullptr;
   if (res && b) {
-    for (std::size_t r = 0; r < N; ++r)
-      for (std::size_t j = 0; j < O; ++j) y[r * O + j] = res[r * O + j] + b[j];
-  } else if (res) {
-    std::copy_n(res, N * O, y);
-  } else if (b) {
-    for (std::size_t r = 0; r < N; ++r) std::copy_n(b, O, y + r * O);
+    detail::parallel_pieces(N, detail::elementwise_chunks(N * O), [&](std::size_t begin, std::size_t end) {
+      for (std::size_t r = begin; r < end; ++r)
+        for (std::size_t j = 0; j < O; ++j) y[r * O + j] = res[r * O + j] + b[j];
+    });
+  } else if (res || b) {  // Note [copies on the pool]
+    detail::copy_rows(y, O, res ? res : b, res ? O : 0, N, O);
   }
   const bool prefilled = res || b;
   detail::gemm(false, true, N, O, I, T(1), detail::values<T>(x), I, detail::values<T>(weight), I, prefilled ? T(1) : T(0), y, O);
@@ -242,7 +242,7 @@ Tensor linear_kernel(const Tensor& x, const Tensor& weight, const Tensor& bias,
     // db [O] += sum over rows of dy
     if (g.needs(2)) {
       T* db = g.grad_acc(2);
-      for (std::size_t r = 0; r < N; ++r) detail::add_into(db, dy + r * O, O);
+      detail::add_rows_into(db, dy, N, O);
     }
   });
 }

@@ -1,6 +1,7 @@
 #pragma once
 // Raw kernels the ops are built from: BLAS GEMM into our own buffers, broadcasting loops,
 // and the `sum_to` reduction every broadcasting backward ends with. Internal to tapegrad.
+#include <algorithm>
 #include <array>
 #include <cstddef>
 #include <vector>
@@ -55,6 +56,33 @@ double replay_gemms(const std::vector<GemmShape>& shapes);
 // dst[i] += src[i]
 template <class T>
 void add_into(T* dst, const T* src, std::size_t n);
+
+// Note [copies on the pool]: at two threads the pool's worker spins while the caller runs
+// anything serial, so a copy of a few hundred KB (a slice's columns, linear's prefill, the
+// staging of dy for a weight gradient) costs the step twice its own time. These cut such copies
+// and row sums across the pool (parallel_pieces) once they are large enough to pay for the
+// hand-off (elementwise_chunks). Each output element is written by one thread, and a sum over
+// rows keeps its row order, so the bits do not depend on the thread count.
+
+// dst[r * dst_stride + j] = src[r * src_stride + j] for r < rows, j < run (src_stride 0: one
+// row repeated, as a bias broadcast).
+template <class T>
+void copy_rows(T* dst, std::size_t dst_stride, const T* src, std::size_t src_stride, std::size_t rows,
+               std::size_t run) {
+  parallel_pieces(rows, elementwise_chunks(rows * run), [&](std::size_t begin, std::size_t end) {
+    for (std::size_t r = begin; r < end; ++r)
+      std::copy_n(src + r * src_stride, run, dst + r * dst_stride);
+  });
+}
+
+// dst[j] += sum over r < rows of src[r * n + j], the rows added in order (a bias gradient).
+template <class T>
+void add_rows_into(T* dst, const T* src, std::size_t rows, std::size_t n) {
+  parallel_pieces(n, elementwise_chunks(rows * n), [&](std::size_t begin, std::size_t end) {
+    for (std::size_t r = 0; r < rows; ++r)
+      for (std::size_t j = begin; j < end; ++j) dst[j] += src[r * n + j];
+  });
+}
 
 // Strides (in elements) of `in` seen from the broadcast shape `out`: 0 on broadcast dims.
 Shape broadcast_strides(const Shape& in, const Shape& out);
