@@ -209,7 +209,7 @@ Tensor linear_kernel(const Tensor& x, const Tensor& weight, const Tensor& bias,
   // into y, then the GEMM accumulates onto it (beta = 1) instead of a second pass over y.
   const T* res = residual.defined() ? detail::values<T>(residual) : nullptr;
   const T* b = bias.defined() ? detail::values<T>(bias) : nullptr;
-  if (res && b) {
+  if (res && b && O != 0) {  // (O = 0: nothing to write, however many rows)
     detail::parallel_pieces(N, detail::elementwise_chunks(N * O), [&](std::size_t begin, std::size_t end) {
       for (std::size_t r = begin; r < end; ++r)
         for (std::size_t j = 0; j < O; ++j) y[r * O + j] = res[r * O + j] + b[j];

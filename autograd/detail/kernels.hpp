@@ -69,6 +69,7 @@ void add_into(T* dst, const T* src, std::size_t n);
 template <class T>
 void copy_rows(T* dst, std::size_t dst_stride, const T* src, std::size_t src_stride, std::size_t rows,
                std::size_t run) {
+  if (rows == 0 || run == 0) return;  // a [2^40, 0] tensor has rows but nothing to copy
   parallel_pieces(rows, elementwise_chunks(rows * run), [&](std::size_t begin, std::size_t end) {
     for (std::size_t r = begin; r < end; ++r)
       std::copy_n(src + r * src_stride, run, dst + r * dst_stride);
@@ -78,6 +79,7 @@ void copy_rows(T* dst, std::size_t dst_stride, const T* src, std::size_t src_str
 // dst[j] += sum over r < rows of src[r * n + j], the rows added in order (a bias gradient).
 template <class T>
 void add_rows_into(T* dst, const T* src, std::size_t rows, std::size_t n) {
+  if (rows == 0 || n == 0) return;
   parallel_pieces(n, elementwise_chunks(rows * n), [&](std::size_t begin, std::size_t end) {
     for (std::size_t r = 0; r < rows; ++r)
       for (std::size_t j = begin; j < end; ++j) dst[j] += src[r * n + j];
