@@ -22,6 +22,29 @@
 using tgtest::counting;
 using tgtest::with_threads;
 
+namespace {
+
+// Runs make() at one thread and at two and checks that every tensor it returns holds the same
+// bits both times.
+template <class Make>
+void check_same_bits_at_one_and_two_threads(Make make) {
+  auto run = [&](int threads) {
+    std::vector<std::vector<float>> out;
+    with_threads(threads, [&] {
+      for (const tg::Tensor& t : make()) {
+        const auto a = t.to_xarray<float>();
+        out.emplace_back(a.begin(), a.end());
+      }
+    });
+    return out;
+  };
+  const auto one = run(1), two = run(2);
+  REQUIRE(one.size() == two.size());
+  for (std::size_t k = 0; k < one.size(); ++k) CHECK_MESSAGE(one[k] == two[k], "tensor " << k);
+}
+
+}  // namespace
+
 TEST_CASE("thread pool: every task runs exactly once, on more than one thread when there are two") {
   with_threads(2, [] {
     for (std::size_t tasks : {0u, 1u, 2u, 3u, 17u, 1000u}) {
@@ -190,25 +213,15 @@ TEST_CASE_TEMPLATE("a one-row product equals the plain sum for every layout", T,
 TEST_CASE("thread pool: elementwise ops and their gradients are the same at two threads as at one") {
   // 3 x 40000 elements: above the size where an elementwise op is cut into chunks.
   const tg::Shape shape{3, 40000};
-  auto run = [&](int threads) {
-    std::vector<std::vector<float>> out;
-    with_threads(threads, [&] {
-      tg::manual_seed(7);
-      tg::Tensor x = tg::Tensor::param(tg::randn<float>(shape));
-      tg::Tensor y = tg::Tensor::param(tg::randn<float>(shape));
-      tg::Tensor bias = tg::Tensor::param(tg::randn<float>({40000}));
-      tg::Tensor z = tg::sigmoid(x) * tg::tanh(y) + bias + x * y;  // bias broadcasts
-      tg::sum(z * z).backward();
-      for (const tg::Tensor& t : {z, x.grad(), y.grad(), bias.grad()}) {
-        const auto a = t.to_xarray<float>();
-        out.emplace_back(a.begin(), a.end());
-      }
-    });
-    return out;
-  };
-  const auto one = run(1), two = run(2);
-  REQUIRE(one.size() == two.size());
-  for (std::size_t k = 0; k < one.size(); ++k) CHECK_MESSAGE(one[k] == two[k], "tensor " << k);
+  check_same_bits_at_one_and_two_threads([&] {
+    tg::manual_seed(7);
+    tg::Tensor x = tg::Tensor::param(tg::randn<float>(shape));
+    tg::Tensor y = tg::Tensor::param(tg::randn<float>(shape));
+    tg::Tensor bias = tg::Tensor::param(tg::randn<float>({40000}));
+    tg::Tensor z = tg::sigmoid(x) * tg::tanh(y) + bias + x * y;  // bias broadcasts
+    tg::sum(z * z).backward();
+    return std::vector<tg::Tensor>{z, x.grad(), y.grad(), bias.grad()};
+  });
 }
 
 TEST_CASE("thread pool: copies and row sums cut on the pool give the right values, the same at two threads as at one") {
@@ -216,56 +229,46 @@ TEST_CASE("thread pool: copies and row sums cut on the pool give the right value
   // above the size where a copy is cut), linear's prefill of bias and residual into [64, 1536],
   // its bias gradient (a sum over 64 rows) and the staging of its weight gradient (64 rows).
   constexpr std::size_t B = 64, I = 96, O = 1536;
-  auto run = [&](int threads) {
-    std::vector<std::vector<float>> out;
-    with_threads(threads, [&] {
-      tg::manual_seed(11);
-      tg::Tensor x = tg::Tensor::param(tg::randn<float>({B, I}));
-      tg::Tensor w = tg::Tensor::param(tg::randn<float>({O, I}));
-      tg::Tensor b = tg::Tensor::param(tg::randn<float>({O}));
-      tg::Tensor res = tg::Tensor::param(tg::randn<float>({B, O}));
-      const tg::Tensor with_both = tg::linear(x, w, b, res), with_bias = tg::linear(x, w, b);
-      const tg::Tensor mid = tg::slice(with_both, 1, 512, 512);           // [B, 512]
-      const tg::Tensor glued = tg::concat({mid, tg::slice(with_bias, 1, 0, 512)}, 1);  // [B, 1024]
-      const tg::Tensor weights = tg::Tensor::constant(tg::randn<float>({B, 1024}));
-      tg::sum(glued * weights).backward();
-      // What each piece must hold, from the tensors themselves (copies are exact).
-      const auto both = with_both.to_xarray<float>(), bias_only = with_bias.to_xarray<float>();
-      const auto got_mid = mid.to_xarray<float>(), got_glued = glued.to_xarray<float>();
-      const auto rv = res.to_xarray<float>(), wts = weights.to_xarray<float>();
-      const auto db = b.grad().to_xarray<float>();
-      bool slice_ok = true, concat_ok = true, prefill_ok = true, db_ok = true;
-      for (std::size_t r = 0; r < B; ++r)
-        for (std::size_t j = 0; j < 512; ++j) {
-          slice_ok = slice_ok && got_mid(r, j) == both(r, 512 + j);
-          concat_ok = concat_ok && got_glued(r, j) == both(r, 512 + j) && got_glued(r, 512 + j) == bias_only(r, j);
-        }
-      for (std::size_t r = 0; r < B; ++r)  // residual + bias + x W^T: the same product both times
-        for (std::size_t j = 0; j < O; ++j)
-          prefill_ok = prefill_ok && std::abs(both(r, j) - (bias_only(r, j) + rv(r, j))) <=
-                                         1e-4f * (1.0f + std::abs(both(r, j)));
-      for (std::size_t j = 0; j < O; ++j) {  // db[j]: its column of dy summed over rows in order
-        // with_bias's columns 0-511 reach weights' columns 512-1023, with_both's 512-1023 its 0-511
-        const bool used = j < 1024;
-        const std::size_t from = j < 512 ? 512 + j : j - 512;
-        float want = 0.0f;
-        for (std::size_t r = 0; r < B && used; ++r) want += wts(r, from);
-        db_ok = db_ok && db(j) == want;
+  check_same_bits_at_one_and_two_threads([&] {
+    tg::manual_seed(11);
+    tg::Tensor x = tg::Tensor::param(tg::randn<float>({B, I}));
+    tg::Tensor w = tg::Tensor::param(tg::randn<float>({O, I}));
+    tg::Tensor b = tg::Tensor::param(tg::randn<float>({O}));
+    tg::Tensor res = tg::Tensor::param(tg::randn<float>({B, O}));
+    const tg::Tensor with_both = tg::linear(x, w, b, res), with_bias = tg::linear(x, w, b);
+    const tg::Tensor mid = tg::slice(with_both, 1, 512, 512);           // [B, 512]
+    const tg::Tensor glued = tg::concat({mid, tg::slice(with_bias, 1, 0, 512)}, 1);  // [B, 1024]
+    const tg::Tensor weights = tg::Tensor::constant(tg::randn<float>({B, 1024}));
+    tg::sum(glued * weights).backward();
+    // What each piece must hold, from the tensors themselves (copies are exact).
+    const auto both = with_both.to_xarray<float>(), bias_only = with_bias.to_xarray<float>();
+    const auto got_mid = mid.to_xarray<float>(), got_glued = glued.to_xarray<float>();
+    const auto rv = res.to_xarray<float>(), wts = weights.to_xarray<float>();
+    const auto db = b.grad().to_xarray<float>();
+    bool slice_ok = true, concat_ok = true, prefill_ok = true, db_ok = true;
+    for (std::size_t r = 0; r < B; ++r)
+      for (std::size_t j = 0; j < 512; ++j) {
+        slice_ok = slice_ok && got_mid(r, j) == both(r, 512 + j);
+        concat_ok = concat_ok && got_glued(r, j) == both(r, 512 + j) && got_glued(r, 512 + j) == bias_only(r, j);
       }
-      CHECK(slice_ok);
-      CHECK(concat_ok);
-      CHECK(prefill_ok);
-      CHECK(db_ok);
-      for (const tg::Tensor& t : {glued, x.grad(), w.grad(), b.grad(), res.grad()}) {
-        const auto a = t.to_xarray<float>();
-        out.emplace_back(a.begin(), a.end());
-      }
-    });
-    return out;
-  };
-  const auto one = run(1), two = run(2);
-  REQUIRE(one.size() == two.size());
-  for (std::size_t k = 0; k < one.size(); ++k) CHECK_MESSAGE(one[k] == two[k], "tensor " << k);
+    for (std::size_t r = 0; r < B; ++r)  // residual + bias + x W^T: the same product both times
+      for (std::size_t j = 0; j < O; ++j)
+        prefill_ok = prefill_ok && std::abs(both(r, j) - (bias_only(r, j) + rv(r, j))) <=
+                                       1e-4f * (1.0f + std::abs(both(r, j)));
+    for (std::size_t j = 0; j < O; ++j) {  // db[j]: its column of dy summed over rows in order
+      // with_bias's columns 0-511 reach weights' columns 512-1023, with_both's 512-1023 its 0-511
+      const bool used = j < 1024;
+      const std::size_t from = j < 512 ? 512 + j : j - 512;
+      float want = 0.0f;
+      for (std::size_t r = 0; r < B && used; ++r) want += wts(r, from);
+      db_ok = db_ok && db(j) == want;
+    }
+    CHECK(slice_ok);
+    CHECK(concat_ok);
+    CHECK(prefill_ok);
+    CHECK(db_ok);
+    return std::vector<tg::Tensor>{glued, x.grad(), w.grad(), b.grad(), res.grad()};
+  });
 }
 
 TEST_CASE("thread pool: float64 gradient checks of split products and chunked elementwise ops") {
