@@ -52,9 +52,9 @@ Tensor concat_kernel(const std::vector<Tensor>& xs, long axis) {
   std::size_t at = 0;
   for (const auto& x : xs) {
     const AxisView v = axis_view(x.shape(), ax);
-    // out[o, at:at+n, :] = x[o, :, :]
-    detail::copy_rows(out->value.template data<T>() + at * ov.inner, ov.n * ov.inner, detail::values<T>(x),
-                      v.n * v.inner, v.outer, v.n * v.inner);
+    if (v.outer != 0 && v.n * v.inner != 0)  // out[o, at:at+n, :] = x[o, :, :] (an empty x may have no buffer)
+      detail::copy_rows(out->value.template data<T>() + at * ov.inner, ov.n * ov.inner, detail::values<T>(x),
+                        v.n * v.inner, v.outer, v.n * v.inner);
     inputs.push_back(detail::impl_ptr(x));
     at += v.n;
   }
@@ -91,9 +91,9 @@ Tensor slice_kernel(const Tensor& x, long axis, std::size_t start, std::size_t l
     out = detail::new_view<T>(os, x, start * v.inner);
   } else {
     out = detail::new_output<T>("slice", os);
-    // out[o, :, :] = x[o, start:start+length, :]
-    detail::copy_rows(out->value.template data<T>(), run, detail::values<T>(x) + start * v.inner, v.n * v.inner,
-                      v.outer, run);
+    if (v.outer != 0 && run != 0)  // out[o, :, :] = x[o, start:start+length, :] (an empty x may have no buffer)
+      detail::copy_rows(out->value.template data<T>(), run, detail::values<T>(x) + start * v.inner, v.n * v.inner,
+                        v.outer, run);
   }
   // Output element i is x's element (i / run) * stride + offset + i % run: pointwise but for
   // that map, so the backward runs with the gate math around it (Note [windows tile]).
