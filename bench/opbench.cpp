@@ -2,12 +2,14 @@
 // recorded op, forward alone and forward + backward, on 4x4 tensors (the fixed cost of the
 // tape), a [64, 512] sigmoid, a [32, 1024] layer_norm, and a [64, 512] x [512, 2048] matmul;
 // and N-D matmul against the same GEMMs called one by one through cblas (the rate the batched
-// op must keep).
+// op must keep); and the hand-off of one job on the thread pool.
 #include <benchmark/benchmark.h>
 #include <cblas.h>
 
+#include <chrono>
 #include <vector>
 
+#include <tapegrad/autograd/detail/thread_pool.hpp>
 #include <tapegrad/tapegrad.hpp>
 
 namespace {
@@ -109,6 +111,22 @@ void BM_matmul_broadcast_32x64x128x512_forward_backward(benchmark::State& s) {
 }
 void BM_gemm_broadcast_32x64x128x512_forward_backward(benchmark::State& s) { gemms_one_by_one(s, 1, 2048, 128, 512); }
 
+// One pool job of two tasks that each spin for range(0) microseconds, at range(1) threads: what
+// a job costs above its work (range(0) at two threads, twice that at one) is the hand-off of
+// Note [one pool], which every split op pays.
+void BM_pool_job(benchmark::State& s) {
+  const auto work = std::chrono::microseconds(s.range(0));
+  const int before = tg::get_num_threads();
+  tg::set_num_threads(int(s.range(1)));
+  for (auto _ : s)
+    tg::detail::parallel_for(2, [&](std::size_t) {
+      const auto end = std::chrono::steady_clock::now() + work;
+      while (std::chrono::steady_clock::now() < end) {
+      }
+    });
+  tg::set_num_threads(before);
+}
+
 BENCHMARK(BM_add_4x4_forward);
 BENCHMARK(BM_add_4x4_forward_backward);
 BENCHMARK(BM_mul_4x4_forward);
@@ -128,5 +146,7 @@ BENCHMARK(BM_matmul_batched_8x4x64x32x64_forward_backward)->Unit(benchmark::kMic
 BENCHMARK(BM_gemms_batched_8x4x64x32x64_forward_backward)->Unit(benchmark::kMicrosecond);
 BENCHMARK(BM_matmul_broadcast_32x64x128x512_forward_backward)->Unit(benchmark::kMicrosecond);
 BENCHMARK(BM_gemm_broadcast_32x64x128x512_forward_backward)->Unit(benchmark::kMicrosecond);
+
+BENCHMARK(BM_pool_job)->Args({5, 1})->Args({5, 2})->Args({20, 1})->Args({20, 2})->Unit(benchmark::kMicrosecond);
 
 BENCHMARK_MAIN();
