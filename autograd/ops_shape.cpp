@@ -66,11 +66,11 @@ Tensor concat_kernel(const std::vector<Tensor>& xs, long axis) {
       const AxisView v = axis_view(x.shape, ax);
       bool fresh;  // every element of dx is written: Note [first write assigns]
       T* dx = x.template grad_for_overwrite<T>(fresh);
-      for (std::size_t r = 0; r < v.outer; ++r) {  // dx[r, :, :] += dy[r, at:at+n, :]
-        const T* src = g.dy() + (r * ov.n + at) * ov.inner;
-        if (fresh) std::copy_n(src, v.n * v.inner, dx + r * v.n * v.inner);
-        else detail::add_into(dx + r * v.n * v.inner, src, v.n * v.inner);
-      }
+      const std::size_t run = v.n * v.inner;  // dx[r, :, :] (+)= dy[r, at:at+n, :]
+      if (fresh)  // the forward's copy the other way round (Note [copies on the pool])
+        detail::copy_rows(dx, run, g.dy() + at * ov.inner, ov.n * ov.inner, v.outer, run);
+      else
+        for (std::size_t r = 0; r < v.outer; ++r) detail::add_into(dx + r * run, g.dy() + (r * ov.n + at) * ov.inner, run);
     }
   });
 }

@@ -68,8 +68,7 @@ def main():
     print("| config | cell | threads | new tok/s min / median / max | old tok/s min / median / max | new / old |")
     print("|---|---|---|---|---|---|")
     for config, cell, n, a, b, q in rows:
-        print(f"| {config} | {cell} | {n} | {a[0]:.0f} / {a[1]:.0f} / {a[2]:.0f} | {b[0]:.0f} / {b[1]:.0f} / {b[2]:.0f} "
-              f"| {q[0]:.2f} / **{q[1]:.2f}** / {q[2]:.2f} |")
+        print(f"| {config} | {cell} | {n} | {shared.rate_cells(a)} | {shared.rate_cells(b)} | {shared.ratio_cells(q)} |")
 
 
 if __name__ == "__main__":
